@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import bisect
 import gzip
 import hashlib
 import io
@@ -131,7 +132,7 @@ class MemberReader(io.RawIOBase):
         self._pos += len(data)
         return len(data)
 
-    def pread(self, length, offset):
+    def read_at(self, offset, length):
         """Bytes at ``offset`` within the member, clipped to its end."""
         length = max(0, min(length, self._size - offset))
         return os.pread(self._fd, length, self._start + offset) if length else b""
@@ -360,7 +361,7 @@ class CheckpointArchive(object):
                                % (name, member.size, limit))
         fileobj = self.open_member(name)
         if isinstance(fileobj, MemberReader):
-            return fileobj.pread(member.size, 0)
+            return fileobj.read_at(0, member.size)
         return fileobj.getvalue()
 
     def close(self):
@@ -386,3 +387,63 @@ def _stream_problem(exc, compression):
     if isinstance(exc, (zlib.error, gzip.BadGzipFile)):
         return "corrupt %s data" % compression
     return "corrupt %s-compressed tar" % compression
+
+
+CAPTURE_LIMIT = 64 * 1024 * 1024
+
+
+def _merge(ranges):
+    merged = []
+    for offset, length in sorted(ranges):
+        if merged and offset <= merged[-1][0] + merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], offset + length - merged[-1][0])
+        else:
+            merged.append([offset, length])
+    return merged
+
+
+class _CapturedRanges(object):
+    """pread-like access to byte ranges captured from a member while it streamed by."""
+
+    def __init__(self, name, chunks):
+        self._name = name
+        self._chunks = sorted(chunks)
+        self._starts = [start for start, _data in self._chunks]
+
+    def __call__(self, offset, length):
+        index = bisect.bisect_right(self._starts, offset) - 1
+        if index >= 0:
+            start, data = self._chunks[index]
+            if offset + length <= start + len(data):
+                return data[offset - start:offset - start + length]
+        raise ArchiveError(self._name, "bytes %d-%d were not captured from the stream" % (offset, offset + length))
+
+
+def range_readers(archive, wanted):
+    """``{member: reader(offset, length)}`` for the byte ranges ``wanted[member]`` of large members.
+
+    A plain tar is read in place; a compressed archive is streamed once more and only the wanted
+    ranges are kept (bounded by CAPTURE_LIMIT).
+    """
+    if archive.compression == "none":
+        return dict((name, archive.open_member(name).read_at) for name in wanted)
+    plan = dict((name, _merge(ranges)) for name, ranges in wanted.items())
+    if sum(length for ranges in plan.values() for _offset, length in ranges) > CAPTURE_LIMIT:
+        raise ArchiveError(archive.path, "asked for more than %d MiB of a compressed archive's members; "
+                           "decompress it to a plain tar first" % (CAPTURE_LIMIT >> 20))
+    captured = dict((name, []) for name in plan)
+
+    def visit(member, fileobj):
+        position = 0
+        for offset, length in plan.get(member.name, ()):
+            while position < offset:
+                skipped = len(fileobj.read(min(STREAM_BUFSIZE, offset - position)))
+                if not skipped:
+                    return
+                position += skipped
+            data = fileobj.read(length)
+            captured[member.name].append((offset, data))
+            position += len(data)
+
+    CheckpointArchive(archive.path, keep=lambda name, size: False, visit=visit).close()
+    return dict((name, _CapturedRanges(name, chunks)) for name, chunks in captured.items())

@@ -201,3 +201,10 @@ def pagemap_flags(entry):
     if entry.HasField("flags"):
         return entry.flags
     return PE_PARENT if entry.in_parent else PE_PRESENT
+
+
+def load(archive, member, expect=None):
+    """Decode ``member`` of an opened CheckpointArchive (ImageError names the member if missing)."""
+    if not archive.has(member):
+        raise ImageError(member, "missing from %s" % archive.path)
+    return decode(member, archive.read(member), expect=expect)
