@@ -40,14 +40,15 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 
 # System packages from bindep.txt: installed when we are root, otherwise named.
-missing=$("$venv/bin/bindep" -b $profiles 2>/dev/null || true)
-if [ -n "$missing" ]; then
+read -ra profile_list <<< "$profiles"
+mapfile -t missing < <("$venv/bin/bindep" -b "${profile_list[@]}" 2>/dev/null || true)
+if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    say "installing system packages: $(echo $missing)"
+    say "installing system packages: ${missing[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
-    die "missing system packages: $(echo $missing). Install them (e.g. 'sudo apt-get install $(echo $missing)') and run this again"
+    die "missing system packages: ${missing[*]}. Install them (e.g. 'sudo apt-get install ${missing[*]}') and run this again"
   fi
 fi
 
