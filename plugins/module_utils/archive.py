@@ -63,9 +63,18 @@ KINDS = {
 
 
 def normalize_name(name):
-    """The lookup key for a member name: no './', no leading '/', no '//' (never a filesystem path)."""
-    name = posixpath.normpath("/" + name).lstrip("/")
+    """The lookup key for a member name: no './', no '//'; None for a name that is absolute or
+    climbs out with '..' (engines never write those: only an attacker does)."""
+    if name.startswith("/") or ".." in name.split("/"):
+        return None
+    name = posixpath.normpath(name)
     return name if name != "." else ""
+
+
+def printable(name):
+    """A member name safe to show: undecodable bytes and control characters escaped."""
+    text = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(ch if ch.isprintable() else "\\x%02x" % ord(ch) for ch in text)
 
 
 def is_pages_image(name):
@@ -194,6 +203,7 @@ class CheckpointArchive(object):
         self.path = path
         self.members = {}
         self.order = []
+        self.member_count = 0
         self.duplicates = []
         self.warnings = []
         self.sha256 = None
@@ -221,16 +231,20 @@ class CheckpointArchive(object):
     # -- indexing -------------------------------------------------------------------------------
 
     def _add(self, info):
-        if len(self.order) >= MAX_MEMBERS:
+        self.member_count += 1
+        if self.member_count > MAX_MEMBERS:
             raise ArchiveError(self.path, "more than %d members: refusing to index it" % MAX_MEMBERS)
         name = normalize_name(info.name)
+        if name is None:
+            self.warnings.append("member %s escapes the archive root; ignored" % printable(info.name))
+            return None
         member = Member(info, name)
         if name in self.members:
             previous = self.members[name]
             if previous.size != member.size or previous.kind != member.kind:
                 self.duplicates.append(name)
                 self.warnings.append("member %s appears more than once with different contents; the last "
-                                     "copy is used, as tar extraction would" % name)
+                                     "copy is used, as tar extraction would" % printable(name))
         else:
             self.order.append(name)
         self.members[name] = member
@@ -249,12 +263,14 @@ class CheckpointArchive(object):
                     break
                 tf.members = []  # tarfile would otherwise keep every TarInfo
                 member = self._add(info)
+                if member is None:
+                    continue
                 member.offset = info.offset_data
                 if member.is_file and info.offset_data + info.size > self.size:
                     raise ArchiveError(self.path, "truncated: member %s ends %d bytes past the end of the file"
                                        % (member.name, info.offset_data + info.size - self.size))
         except (tarfile.TarError, EOFError, zlib.error) as exc:
-            raise ArchiveError(self.path, "corrupt tar header after %d members (%s)" % (len(self.order), _reason(exc)))
+            raise ArchiveError(self.path, "corrupt tar header after %d members (%s)" % (self.member_count, _reason(exc)))
         if not self.order:
             raise ArchiveError(self.path, "empty tar archive")
         if visit is not None:
@@ -280,7 +296,7 @@ class CheckpointArchive(object):
             for info in tf:
                 tf.members = []
                 member = self._add(info)
-                if not member.is_file:
+                if member is None or not member.is_file:
                     continue
                 fileobj = tf.extractfile(info)
                 if self._keep(member.name, member.size):
@@ -293,10 +309,10 @@ class CheckpointArchive(object):
                 pass
         except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
             raise ArchiveError(self.path, "%s after %d members (%s)"
-                               % (_stream_problem(exc, self.compression), len(self.order), _reason(exc)))
+                               % (_stream_problem(exc, self.compression), self.member_count, _reason(exc)))
         except Exception as exc:  # zstandard.ZstdError is not an OSError
             if HAS_ZSTANDARD and isinstance(exc, zstandard.ZstdError):
-                raise ArchiveError(self.path, "corrupt zstd data after %d members (%s)" % (len(self.order), exc))
+                raise ArchiveError(self.path, "corrupt zstd data after %d members (%s)" % (self.member_count, exc))
             raise
         if not self.order:
             raise ArchiveError(self.path, "empty %s-compressed tar archive" % self.compression)
