@@ -15,6 +15,11 @@ stage() {
   git ls-files -z -co --exclude-standard \
     | while IFS= read -r -d '' f; do if [ -e "$f" ] || [ -L "$f" ]; then printf '%s\0' "$f"; fi; done \
     | xargs -0 tar -cf - --no-recursion | tar -xf - -C "$dest"
+  # ansible-test resolves doc fragments (kubernetes.core.k8s_auth_options) from sibling collections.
+  rm -rf "$root/.build/ansible_collections/kubernetes"
+  mkdir -p "$root/.build/ansible_collections/kubernetes"
+  cp -r "$("$venv/bin/python" -c 'import ansible_collections.kubernetes.core as c; print(list(c.__path__)[0])')" \
+    "$root/.build/ansible_collections/kubernetes/core"
   # .build is ignored by the outer repo, so ansible-test would see no files: give the copy its own.
   (cd "$dest" && git init -q && git add -A) >&2
   echo "$dest"

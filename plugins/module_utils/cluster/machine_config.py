@@ -1,0 +1,168 @@
+# -*- coding: utf-8 -*-
+# Copyright: forensic.checkpoint contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""MachineConfigs from butane configs: render, compare, apply.
+
+Any change to a MachineConfig makes the Machine Config Operator roll out a new rendered config,
+which reboots every node of the pool. So "the same" is judged on what the nodes would get: file
+contents are compared decoded, and a MachineConfig that only differs in how its contents are
+encoded (another butane version, say) is left alone.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+
+from ansible_collections.forensic.checkpoint.plugins.module_utils import butane, butane_yaml
+from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
+
+API = "/apis/machineconfiguration.openshift.io/v1/machineconfigs"
+ROLE_LABEL = butane.ROLE_LABEL
+GENERATED_BY = "machineconfiguration.openshift.io/generated-by-controller-version"
+CRIO_DROPIN = "/etc/crio/crio.conf.d/05-enable-criu"
+CRIO_CRIU = "[crio.runtime]\nenable_criu_support = true\n"
+# CRI-O turns CRIU support on by default from 1.30 (it follows the Kubernetes minor).
+CRIO_CRIU_DEFAULT_MINOR = 30
+
+
+def preset_config(preset, role, name, spec_version):
+    """The butane config of a preset: ``crio_criu`` is the documented CRI-O drop-in."""
+    if preset != "crio_criu":
+        raise CheckpointError("preset %r" % preset, "unknown preset (known: crio_criu)")
+    return {
+        "variant": "openshift",
+        "version": spec_version,
+        "metadata": {"name": name or "05-%s-enable-criu" % role, "labels": {ROLE_LABEL: role}},
+        "storage": {"files": [{"path": CRIO_DROPIN, "mode": 0o644, "overwrite": True,
+                               "contents": {"inline": CRIO_CRIU}}]},
+    }
+
+
+def desired(config, name=None, role=None, files_dir=None):
+    """Render ``config`` (butane YAML text or dict); ``name``/``role`` fill in or must agree with
+    the config's metadata."""
+    if isinstance(config, (bytes, bytearray)):
+        config = config.decode("utf-8")
+    if isinstance(config, str):
+        try:
+            config = butane_yaml.load(config)
+        except butane_yaml.YamlError as err:
+            raise CheckpointError("butane config", str(err))
+    if not isinstance(config, dict):
+        raise CheckpointError("butane config", "expected a mapping at the top level")
+    config = dict(config)
+    metadata = config.get("metadata")
+    metadata = dict(metadata) if isinstance(metadata, dict) else {}
+    labels = metadata.get("labels")
+    labels = dict(labels) if isinstance(labels, dict) else {}
+    for field, value, holder, key in (("name", name, metadata, "name"), ("role", role, labels, ROLE_LABEL)):
+        if value is None:
+            continue
+        current = holder.get(key)
+        current = getattr(current, "text", current)
+        if current not in (None, "", value):
+            raise CheckpointError("butane config", "metadata %s is %r but the module's %s is %r"
+                                  % ("name" if field == "name" else "role label", current, field, value))
+        holder[key] = value
+    metadata["labels"] = labels
+    config["metadata"] = metadata
+    return butane.render(config, files_dir)
+
+
+def comparable(spec):
+    """A MachineConfig spec as the nodes see it: contents decoded, encodings and empties dropped."""
+    spec = copy.deepcopy(spec or {})
+    for key in [k for k, v in spec.items() if k != "config" and v in (None, "", [], {})]:
+        del spec[key]
+    for entry in ((spec.get("config") or {}).get("storage") or {}).get("files") or []:
+        contents = entry.get("contents")
+        if not isinstance(contents, dict) or "source" not in contents:
+            continue
+        try:
+            data = butane.decode_data_url(contents["source"], contents.get("compression"))
+        except ValueError:
+            continue  # not ours to judge: compare it as written
+        rest = dict((k, v) for k, v in contents.items() if k not in ("source", "compression"))
+        entry["contents"] = dict(rest, data=data)
+    return spec
+
+
+def readable(mc):
+    """What a diff should show: labels and spec, file contents as text where they are text."""
+    if not mc:
+        return {}
+    spec = comparable(mc.get("spec"))
+    for entry in ((spec.get("config") or {}).get("storage") or {}).get("files") or []:
+        data = (entry.get("contents") or {}).pop("data", None)
+        if data is not None:
+            try:
+                entry["contents"]["text"] = data.decode("utf-8")
+            except UnicodeDecodeError:
+                entry["contents"]["bytes"] = len(data)
+    return {"metadata": {"name": mc["metadata"]["name"], "labels": (mc["metadata"].get("labels") or {})},
+            "spec": spec}
+
+
+def _existing(cluster, name):
+    subject = "MachineConfig %s" % name
+    existing = cluster.get("%s/%s" % (API, name), subject, missing_ok=True)
+    if existing is not None and (existing["metadata"].get("annotations") or {}).get(GENERATED_BY):
+        raise CheckpointError(subject, "is generated by the Machine Config Operator; choose another name")
+    return existing
+
+
+def remove(cluster, name, check_mode=False):
+    """Make MachineConfig ``name`` absent. Returns the module result."""
+    subject = "MachineConfig %s" % name
+    existing = _existing(cluster, name)
+    if existing is None:
+        return {"changed": False, "name": name, "result": None, "msg": "%s is absent" % subject}
+    cluster.delete("%s/%s" % (API, name), subject)
+    return {"changed": True, "name": name, "result": None, "diff": {"before": readable(existing), "after": {}},
+            "msg": "%s deleted%s" % (subject, _dry(check_mode))}
+
+
+def ensure(cluster, rendered, check_mode=False, preset=None, force=False):
+    """Make MachineConfig ``rendered.machine_config`` present and current. Returns the module result."""
+    wanted = rendered.machine_config
+    name = wanted["metadata"]["name"]
+    subject = "MachineConfig %s" % name
+    path = "%s/%s" % (API, name)
+    existing = _existing(cluster, name)
+    result = {"changed": False, "name": name, "rendered": rendered.text, "warnings": list(rendered.warnings)}
+
+    if preset == "crio_criu" and not force:
+        minor = cluster.kubernetes_minor()
+        if minor is not None and minor >= CRIO_CRIU_DEFAULT_MINOR and existing is None:
+            result.update(result=None, default_on=True,
+                          msg="CRI-O enables CRIU support by default on Kubernetes 1.%d (CRI-O 1.%d): "
+                              "nothing to change (force=true writes the drop-in anyway)" % (minor, minor))
+            return result
+
+    if existing is None:
+        created = cluster.create(API, subject, wanted)
+        result.update(changed=True, result=created, diff={"before": {}, "after": readable(wanted)},
+                      msg="%s created%s" % (subject, _dry(check_mode)))
+        return result
+
+    labels = dict(existing["metadata"].get("labels") or {})
+    same_labels = all(labels.get(k) == v for k, v in wanted["metadata"]["labels"].items())
+    if same_labels and comparable(existing.get("spec")) == comparable(wanted["spec"]):
+        note = "" if existing.get("spec") == wanted["spec"] else " (same contents, encoded differently: left alone)"
+        result.update(result=existing, msg="%s is up to date%s" % (subject, note))
+        return result
+    labels.update(wanted["metadata"]["labels"])
+    replacement = copy.deepcopy(existing)
+    replacement["metadata"]["labels"] = labels
+    replacement["spec"] = wanted["spec"]
+    replacement.pop("status", None)
+    updated = cluster.replace(path, subject, replacement)
+    result.update(changed=True, result=updated, diff={"before": readable(existing), "after": readable(replacement)},
+                  msg="%s updated%s" % (subject, _dry(check_mode)))
+    return result
+
+
+def _dry(check_mode):
+    return " (check mode: server-side dry run)" if check_mode else ""

@@ -1,0 +1,197 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: forensic.checkpoint contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: container_checkpoint
+short_description: Checkpoint running containers through the kubelet checkpoint API
+version_added: 0.1.0
+description:
+  - Takes a forensic checkpoint of running containers with the kubelet's checkpoint API
+    (C(POST /checkpoint/{namespace}/{pod}/{container})), reached through the API server's node
+    proxy. The container keeps running; the kubelet writes a CRIU archive of it, every memory page
+    included, to C(/var/lib/kubelet/checkpoints) on the pod's node.
+  - Select one pod with O(pod) or many with O(label_selectors), for example the pods of a
+    Deployment. Every container of each pod is checkpointed unless O(containers) says which.
+  - Pods are checked first (they must be running, the containers must exist and run), then
+    checkpointed in parallel, at most O(parallel) at a time.
+  - Failures say what to do. A 404 from the kubelet means the C(ContainerCheckpoint) feature gate
+    is not enabled on that node, see M(forensic.checkpoint.feature_gate). A 500 about missing
+    checkpoint/restore support means CRI-O has no CRIU support, see
+    M(forensic.checkpoint.machine_config) O(forensic.checkpoint.machine_config#module:preset=crio_criu).
+    A 403 names the missing RBAC rule, C(create) on C(nodes/proxy) (checked by the API server) or
+    C(create) on C(nodes/checkpoint) (checked by the kubelet).
+  - Each checkpoint creates a new archive, so the module reports a change whenever it takes one.
+    In check mode it only reports what it would checkpoint.
+  - The archives contain the full memory of the containers, secrets included. Treat them as evidence.
+author:
+  - forensic.checkpoint contributors (@forensic-checkpoint)
+options:
+  namespace:
+    description:
+      - Namespace of the pods.
+    type: str
+    required: true
+  pod:
+    description:
+      - Name of the pod.
+    type: str
+  label_selectors:
+    description:
+      - Label selectors the pods must match, all of them, such as V(app=counters).
+    type: list
+    elements: str
+  containers:
+    description:
+      - Names of the containers to checkpoint in each pod. All of the pod's containers if omitted.
+    type: list
+    elements: str
+  timeout:
+    description:
+      - Seconds the kubelet may spend on one checkpoint (its C(timeout) query parameter). The
+        container runtime's default applies if omitted.
+    type: int
+  parallel:
+    description:
+      - How many checkpoints to take at the same time. Each freezes its container while CRIU dumps it.
+    type: int
+    default: 4
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+requirements:
+  - python >= 3.9
+  - kubernetes >= 24.2.0
+  - PyYAML >= 5.1
+notes:
+  - Needs C(get)/C(list) on C(pods) in O(namespace), C(create) on C(nodes/proxy), and the kubelet's
+    C(create) on C(nodes/checkpoint).
+  - The C(ContainerCheckpoint) gate (alpha in Kubernetes 1.25 to 1.29, on by default from 1.30) and
+    CRIU support in the container runtime are needed on the pod's node.
+  - Belongs to the C(forensic.checkpoint.cluster) action group.
+attributes:
+  check_mode:
+    support: full
+    description: Checks the pods and containers and reports what would be checkpointed; takes no checkpoint.
+  diff_mode:
+    support: none
+    description: Checkpoints create new archives; there is nothing to diff.
+seealso:
+  - module: forensic.checkpoint.feature_gate
+  - module: forensic.checkpoint.machine_config
+  - name: Kubernetes kubelet checkpoint API
+    description: The API this module calls.
+    link: https://kubernetes.io/docs/reference/node/kubelet-checkpoint-api/
+"""
+
+EXAMPLES = r"""
+- name: Checkpoint every container of the counters Deployment, wherever its pods run
+  forensic.checkpoint.container_checkpoint:
+    namespace: demo
+    label_selectors: [app=counters]
+  register: taken
+
+- name: Checkpoint one container of one pod, giving CRIU two minutes
+  forensic.checkpoint.container_checkpoint:
+    namespace: demo
+    pod: counters-7d9f8b6c5d-x2x4q
+    containers: [counter]
+    timeout: 120
+
+- name: List the archives
+  ansible.builtin.debug:
+    msg: "{{ item.node }}:{{ item.path }} ({{ item.duration }} s)"
+  loop: "{{ taken.checkpoints }}"
+"""
+
+RETURN = r"""
+checkpoints:
+  description: One entry per container checkpointed (in check mode, per container that would be).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    node:
+      description: Node the pod runs on, where the archive is.
+      type: str
+      sample: worker-1
+    namespace:
+      description: Namespace of the pod.
+      type: str
+      sample: demo
+    pod:
+      description: Pod name.
+      type: str
+      sample: counters-7d9f8b6c5d-x2x4q
+    container:
+      description: Container name.
+      type: str
+      sample: counter
+    path:
+      description: The archive on the node, as the kubelet reported it; null in check mode.
+      type: str
+      sample: /var/lib/kubelet/checkpoints/checkpoint-counters-7d9f8b6c5d-x2x4q_demo-counter-2026-11-26T22:20:40Z.tar
+    duration:
+      description: Seconds the checkpoint request took; null in check mode.
+      type: float
+      sample: 1.84
+failures:
+  description: The checkpoints that failed, each with C(node), C(namespace), C(pod), C(container),
+    the HTTP C(status) and an explanation in C(msg).
+  returned: when a checkpoint failed
+  type: list
+  elements: dict
+  sample:
+    - node: worker-2
+      namespace: demo
+      pod: counters-7d9f8b6c5d-abcde
+      container: counter
+      status: 404
+      msg: "demo/counters-7d9f8b6c5d-abcde/counter: the kubelet on node worker-2 answered 404, ..."
+msg:
+  description: What was done, in one line.
+  returned: always
+  type: str
+  sample: checkpointed 3 container(s) on worker-0, worker-1, worker-2
+"""
+
+from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster import client
+from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster.checkpoint import CheckpointFailed, run, select
+from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
+
+
+def main():
+    module = client.new_module(
+        argument_spec=client.argument_spec(
+            namespace=dict(type="str", required=True),
+            pod=dict(type="str"),
+            label_selectors=dict(type="list", elements="str"),
+            containers=dict(type="list", elements="str"),
+            timeout=dict(type="int"),
+            parallel=dict(type="int", default=4),
+        ),
+        mutually_exclusive=[("pod", "label_selectors")],
+        required_one_of=[("pod", "label_selectors")],
+        supports_check_mode=True,
+    )
+    p = module.params
+    if p["parallel"] < 1 or (p["timeout"] is not None and p["timeout"] < 1):
+        module.fail_json(msg="parallel and timeout must be positive numbers")
+    try:
+        cluster = client.connect(module)
+        targets = select(cluster, p["namespace"], p["pod"], p["label_selectors"], p["containers"])
+        result = run(cluster, targets, p["timeout"], p["parallel"], module.check_mode)
+    except CheckpointFailed as err:
+        module.fail_json(msg=str(err), **err.result)
+    except CheckpointError as err:
+        module.fail_json(msg=str(err), checkpoints=[])
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+# -*- coding: utf-8 -*-
+# Copyright: forensic.checkpoint contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""forensic.checkpoint.container_checkpoint through ansible: checkpoints and every error mapping."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+import pytest
+
+from cluster_helpers import enable_checkpointing, irreversible_allowed, scale_counters
+
+MODULE = "forensic.checkpoint.container_checkpoint"
+COUNTERS = {"namespace": "demo", "label_selectors": ["app=counters"]}
+
+
+@pytest.fixture(scope="module")
+def enabled(cluster, api, ansible):
+    """A cluster where checkpointing works, the counters app on three pods."""
+    if cluster.sim is not None:
+        cluster.sim.reset()
+        enable_checkpointing(ansible, cluster)
+    elif not irreversible_allowed(cluster):
+        probe = ansible.module(MODULE, COUNTERS, check=True)
+        if probe.get("failed"):
+            pytest.skip("no demo/counters app on this cluster: %s" % probe.get("msg"))
+    else:
+        enable_checkpointing(ansible, cluster)
+    pods = scale_counters(api, 3)
+    yield pods
+    scale_counters(api, 1)
+
+
+def test_every_container_of_a_labelled_deployment_across_nodes(cluster, enabled, ansible):
+    result = ansible.module(MODULE, dict(COUNTERS, timeout=60, parallel=2))
+    assert result.get("failed") is not True, result.get("msg")
+    assert result["changed"] is True
+    taken = result["checkpoints"]
+    expected = sorted((p["metadata"]["name"], c["name"]) for p in enabled for c in p["spec"]["containers"])
+    assert sorted((c["pod"], c["container"]) for c in taken) == expected
+    assert len(set(c["node"] for c in taken)) > 1, "the pods should run on several nodes"
+    for entry in taken:
+        assert entry["namespace"] == "demo" and entry["duration"] > 0
+        assert entry["path"].startswith("/var/lib/kubelet/checkpoints/checkpoint-%s_demo-%s-" % (
+            entry["pod"], entry["container"]))
+        if cluster.sim is not None:
+            local = os.path.join(cluster.sim.checkpoint_dir(entry["node"]), os.path.basename(entry["path"]))
+            assert os.path.getsize(local) > 0
+
+
+def test_check_mode_takes_no_checkpoint(cluster, enabled, ansible):
+    before = _archives(cluster)
+    result = ansible.module(MODULE, COUNTERS, check=True)
+    assert result["changed"] is True and len(result["checkpoints"]) == len(enabled)
+    assert all(c["path"] is None for c in result["checkpoints"])
+    assert _archives(cluster) == before
+
+
+def _archives(cluster):
+    if cluster.sim is None:
+        return None
+    return sorted(name for node in ("worker-0", "worker-1", "worker-2")
+                  for name in os.listdir(cluster.sim.checkpoint_dir(node)))
+
+
+def test_missing_rbac_rule_is_named(cluster, enabled, ansible):
+    result = ansible.module(MODULE, COUNTERS, identity="viewer")
+    assert result["failed"] is True
+    assert "the caller's RBAC lacks create on nodes/proxy" in result["msg"]
+    assert result["failures"][0]["status"] == 403
+
+
+def test_rejected_token(cluster, enabled, ansible):
+    result = ansible.module(MODULE, COUNTERS, identity="viewer", env={"K8S_AUTH_API_KEY": "not-a-token"})
+    assert result["failed"] is True
+    assert result["msg"] == ("pods in namespace demo: the API server rejected the credentials (HTTP 401): "
+                             "the token is missing, expired or invalid")
+
+
+def test_checkpointer_identity_is_enough(cluster, enabled, ansible):
+    pod = enabled[0]["metadata"]["name"]
+    result = ansible.module(MODULE, {"namespace": "demo", "pod": pod}, identity="checkpointer")
+    assert result["changed"] is True, result.get("msg")
+
+
+def test_unknown_container_is_named(cluster, enabled, ansible):
+    pod = enabled[0]["metadata"]["name"]
+    result = ansible.module(MODULE, {"namespace": "demo", "pod": pod, "containers": ["nope"]})
+    assert result["failed"] is True
+    assert result["msg"].startswith("pod demo/%s: has no container nope" % pod)
+
+
+@pytest.mark.simulated_only
+def test_kubelet_failures_are_explained(cluster, enabled, ansible):
+    pod = enabled[0]
+    node, name = pod["spec"]["nodeName"], pod["metadata"]["name"]
+    args = {"namespace": "demo", "pod": name}
+    with cluster.sim.kubelet_fault(node, message="CRIU dump failed: page-server"):
+        failed = ansible.module(MODULE, args)
+    assert "the checkpoint failed on node %s" % node in failed["msg"] and "CRIU dump failed" in failed["msg"]
+    with cluster.sim.kubelet_fault(node, delay=5):
+        slow = ansible.module(MODULE, dict(args, timeout=1))
+    assert "did not finish within the timeout on node %s" % node in slow["msg"]
+    cluster.sim.set_kubelet_ready(node, False)
+    try:
+        down = ansible.module(MODULE, args)
+    finally:
+        cluster.sim.set_kubelet_ready(node, True)
+    assert "cannot reach the kubelet on node %s" % node in down["msg"]
