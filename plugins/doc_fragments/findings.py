@@ -1,0 +1,56 @@
+# -*- coding: utf-8 -*-
+# Copyright: forensic.checkpoint contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+    """Findings rules, indicators and reports, shared by checkpoint_analyze and checkpoint_diff."""
+
+    DOCUMENTATION = r"""
+options:
+  rules:
+    description:
+      - Extra findings rules, as YAML files (a list of rules, or a mapping with a C(rules) list) or
+        inline rule mappings, in the shape of the built-in rules (C(id), C(severity), C(title),
+        C(description), C(attack), C(select) as a JMESPath expression, C(evidence)).
+      - A rule with the id of a built-in rule overrides it key by key; C(enabled=false) switches it off.
+    type: list
+    elements: raw
+    default: []
+  indicators:
+    description:
+      - Indicators of compromise searched in process memory, recovered and changed files, command
+        lines, environments and connections. A string (its type, C(ip), C(domain) or C(string), is
+        guessed) or a mapping with C(value), C(type) (C(string), C(regex), C(ip), C(domain)),
+        C(severity) and C(name).
+    type: list
+    elements: raw
+    default: []
+  yara_rules:
+    description:
+      - YARA rule files or directories (C(*.yar), C(*.yara)) matched against process memory and files.
+      - Needs the optional Python package yara-python; without it they are skipped with a warning.
+    type: list
+    elements: path
+    default: []
+  fail_on_severity:
+    description:
+      - Fail the task, after returning its results, when a finding has this severity or a higher one
+        (for M(forensic.checkpoint.checkpoint_diff), a finding new in the later checkpoint). For AAP
+        and CI gates.
+    type: str
+    choices: [info, low, medium, high, critical]
+  report:
+    description:
+      - Write a report to this file (mode 0600; an existing file is replaced, a symbolic link is refused).
+    type: path
+  report_format:
+    description: The report's format. HTML is one self-contained file with no network resources.
+    type: str
+    choices: [html, markdown, json]
+    default: html
+"""

@@ -1,0 +1,207 @@
+# -*- coding: utf-8 -*-
+# Copyright: forensic.checkpoint contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What changed between two checkpoints of one container (checkpoint_diff's logic).
+
+Works on two analyses (and their findings) and never opens an archive. Processes are matched by
+pid (CRIU restores pids, so a container checkpointed twice keeps them); a pid whose program
+changed counts as one process gone and another come. Findings are matched by rule id and
+subject, which say what a finding is about without addresses or counts that move between dumps.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import os
+
+from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
+
+IDENTITY = ("engine", "namespace", "pod", "container")
+PROCESS_FIELDS = ("cmdline", "state", "exe", "exe_deleted", "cwd", "uid", "euid", "capabilities")
+
+
+def _summary(proc):
+    return dict((key, proc.get(key)) for key in ("pid", "ppid", "comm", "cmdline", "exe", "state", "memory_size"))
+
+
+def _label(container):
+    parts = [container.get(key) for key in ("namespace", "pod", "container") if container.get(key)]
+    return "/".join(parts) + (" (id %s)" % container["id"][:12] if container.get("id") else "")
+
+
+def same_container(before, after):
+    """Refuse two checkpoints of different containers, with both named in the message."""
+    one, two = before.get("container") or {}, after.get("container") or {}
+    if one.get("id") and two.get("id"):
+        same = one["id"] == two["id"]
+    else:
+        same = all(one.get(key) == two.get(key) for key in IDENTITY) and bool(one.get("container"))
+    if not same:
+        raise CheckpointError("checkpoint_diff", "before and after are checkpoints of different containers: "
+                              "%s and %s" % (_label(one) or "unknown", _label(two) or "unknown"))
+
+
+def _env_changes(old, new):
+    old, new = old or {}, new or {}
+    changes = {
+        "added": dict((key, new[key]) for key in sorted(set(new) - set(old))),
+        "removed": dict((key, old[key]) for key in sorted(set(old) - set(new))),
+        "changed": dict((key, {"before": old[key], "after": new[key]})
+                        for key in sorted(set(old) & set(new)) if old[key] != new[key]),
+    }
+    return changes if any(changes.values()) else None
+
+
+def _same_program(one, two):
+    return one.get("comm") == two.get("comm") or one.get("exe") == two.get("exe")
+
+
+def _processes(before, after):
+    old = dict((proc.get("pid"), proc) for proc in before.get("processes") or [])
+    new = dict((proc.get("pid"), proc) for proc in after.get("processes") or [])
+    added, removed, changed, memory = [], [], [], []
+    for pid in sorted(set(old) | set(new), key=lambda value: (value is None, value)):
+        one, two = old.get(pid), new.get(pid)
+        if one is not None and two is not None and not _same_program(one, two):
+            removed.append(_summary(one))
+            added.append(_summary(two))
+            continue
+        if one is None:
+            added.append(_summary(two))
+            continue
+        if two is None:
+            removed.append(_summary(one))
+            continue
+        changes = dict((key, {"before": one.get(key), "after": two.get(key)})
+                       for key in PROCESS_FIELDS if one.get(key) != two.get(key))
+        env = _env_changes(one.get("env"), two.get("env"))
+        if env:
+            changes["env"] = env
+        if changes:
+            changed.append({"pid": pid, "comm": two.get("comm"), "cmdline": two.get("cmdline"), "changes": changes})
+        size_one, size_two = one.get("memory_size") or 0, two.get("memory_size") or 0
+        memory.append({"pid": pid, "comm": two.get("comm"), "before": size_one, "after": size_two,
+                       "delta": size_two - size_one})
+    return {"added": added, "removed": removed, "changed": changed}, memory
+
+
+def _keyed(analysis, section, key):
+    rows = {}
+    for proc in analysis.get("processes") or []:
+        for item in proc.get(section) or []:
+            row = dict(item, pid=proc.get("pid"), comm=proc.get("comm"))
+            rows[key(row)] = row
+    return rows
+
+
+def _file_key(row):
+    return (row.get("pid"), str(row.get("fd")), row.get("type"), row.get("path"), bool(row.get("deleted")))
+
+
+def _socket_key(row):
+    return (row.get("pid"), row.get("family"), row.get("protocol"), row.get("state"), row.get("local_address"),
+            row.get("local_port"), row.get("remote_address"), row.get("remote_port"), row.get("path"))
+
+
+def _opened_closed(before, after, section, key, fields):
+    old, new = _keyed(before, section, key), _keyed(after, section, key)
+
+    def slim(row):
+        return dict((name, row.get(name)) for name in fields if name in row)
+    changed = []
+    for k in sorted(set(old) & set(new), key=repr):
+        moved = [name for name in ("size", "sha256", "pos", "state", "in_queue", "out_queue")
+                 if old[k].get(name) != new[k].get(name)]
+        if moved:
+            changed.append(dict(slim(new[k]), changes=dict((name, {"before": old[k].get(name), "after": new[k].get(name)})
+                                                           for name in moved)))
+    return {"opened": [slim(new[k]) for k in sorted(set(new) - set(old), key=repr)],
+            "closed": [slim(old[k]) for k in sorted(set(old) - set(new), key=repr)],
+            "changed": changed}
+
+
+def _rootfs(before, after):
+    old = dict((entry.get("path"), entry) for entry in (before.get("rootfs") or {}).get("changed") or [])
+    new = dict((entry.get("path"), entry) for entry in (after.get("rootfs") or {}).get("changed") or [])
+    modified = []
+    for path in sorted(set(old) & set(new)):
+        fields = [key for key in ("type", "size", "mode", "uid", "gid", "mtime", "link_target")
+                  if old[path].get(key) != new[path].get(key)]
+        if fields:
+            modified.append({"path": path, "fields": fields, "before": old[path], "after": new[path]})
+    deleted_old = set((before.get("rootfs") or {}).get("deleted") or [])
+    deleted_new = set((after.get("rootfs") or {}).get("deleted") or [])
+    return {
+        "added": [new[path] for path in sorted(set(new) - set(old))],
+        "removed": [old[path] for path in sorted(set(old) - set(new))],
+        "modified": modified,
+        "deleted": sorted(deleted_new - deleted_old),
+        "restored": sorted(deleted_old - deleted_new),
+    }
+
+
+def finding_key(finding):
+    return (finding.get("id"), finding.get("subject"))
+
+
+def _findings(before, after):
+    old = set(finding_key(item) for item in before or [])
+    new = set(finding_key(item) for item in after or [])
+    return {"new": [item for item in after or [] if finding_key(item) not in old],
+            "resolved": [item for item in before or [] if finding_key(item) not in new]}
+
+
+def file_sha256(path):
+    """SHA-256 of an archive file, for the chain of custody (None when it cannot be read)."""
+    if not path or not os.path.isfile(path):
+        return None
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    except (IOError, OSError):
+        return None
+    return digest.hexdigest()
+
+
+def _side(analysis, result):
+    container = analysis.get("container") or {}
+    return {"path": analysis.get("path"), "checkpointed": container.get("checkpointed"),
+            "sha256": (container.get("archive") or {}).get("sha256") or file_sha256(analysis.get("path")),
+            "verdict": (result or {}).get("summary", {}).get("verdict")}
+
+
+def compare(before, after, before_findings=None, after_findings=None):
+    """The differences from ``before`` to ``after`` (analyses, and evaluate() results or None)."""
+    same_container(before, after)
+    warnings = []
+    one, two = _side(before, before_findings), _side(after, after_findings)
+    if one["checkpointed"] and two["checkpointed"] and two["checkpointed"] < one["checkpointed"]:
+        warnings.append("after (%s) was taken before before (%s): the diff reads backwards"
+                        % (two["checkpointed"], one["checkpointed"]))
+    processes, memory = _processes(before, after)
+    findings = _findings((before_findings or {}).get("findings"), (after_findings or {}).get("findings"))
+    result = {
+        "container": dict((key, (after.get("container") or {}).get(key)) for key in IDENTITY + ("id", "image")),
+        "before": one,
+        "after": two,
+        "processes": processes,
+        "files": _opened_closed(before, after, "files", _file_key,
+                                ("pid", "comm", "fd", "type", "path", "deleted", "size", "sha256")),
+        "sockets": _opened_closed(before, after, "sockets", _socket_key,
+                                  ("pid", "comm", "fd", "family", "protocol", "state", "local_address", "local_port",
+                                   "remote_address", "remote_port", "path")),
+        "memory": [row for row in memory if row["delta"]],
+        "rootfs": _rootfs(before, after),
+        "findings": findings,
+        "warnings": warnings,
+    }
+    result["persistence"] = [item.get("path") or item.get("subject") for item in findings["new"]
+                             if item.get("tactic") == "persistence"]
+    result["changed"] = any([processes["added"], processes["removed"], processes["changed"], result["memory"]]
+                            + list(result["files"].values()) + list(result["sockets"].values())
+                            + list(result["rootfs"].values()))
+    return result

@@ -1,0 +1,175 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: forensic.checkpoint contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: checkpoint_diff
+short_description: Compare two checkpoints of the same container
+version_added: 0.1.0
+description:
+  - Analyses two checkpoint archives of one container, taken at different times, and reports what
+    changed from O(before) to O(after) - processes added, removed or changed (command line,
+    environment, state), open files, sockets, memory size per process, file system changes - and
+    the findings that are new in O(after), such as a cron entry written between the two.
+  - Refuses two checkpoints of different containers, with a message naming both.
+  - Nothing is extracted to disk and the archives are opened read-only; the only file written is
+    the optional O(report).
+author:
+  - forensic.checkpoint contributors (@forensic-checkpoint)
+options:
+  before:
+    description: The earlier checkpoint archive (plain tar, gzip or zstd).
+    type: path
+    required: true
+  after:
+    description: The later checkpoint archive of the same container.
+    type: path
+    required: true
+  redact_secrets:
+    description:
+      - Redact secrets in the result and the report (first 4 characters and a SHA-256).
+    type: bool
+    default: true
+requirements:
+  - python >= 3.9
+  - jmespath
+  - PyYAML (for O(rules) files)
+  - zstandard (for zstd-compressed archives)
+  - pycriu, from the distribution's criu package
+  - yara-python (optional, for O(yara_rules))
+attributes:
+  check_mode:
+    support: full
+    description: In check mode the report is not written; RV(report) says whether it would change.
+  diff_mode:
+    support: none
+    description: The comparison is the module's result; Ansible's diff display is not used.
+extends_documentation_fragment:
+  - forensic.checkpoint.findings
+seealso:
+  - module: forensic.checkpoint.checkpoint_info
+"""
+
+EXAMPLES = r"""
+- name: What changed in the container between two checkpoints
+  forensic.checkpoint.checkpoint_diff:
+    before: /var/lib/kubelet/checkpoints/checkpoint-lookup_demo-lookup-2026-11-26T22:21:27Z.tar
+    after: /var/lib/kubelet/checkpoints/checkpoint-lookup_demo-lookup-2026-11-26T22:32:04Z.tar
+    report: /srv/forensics/lookup-diff.html
+    fail_on_severity: high
+  register: changes
+
+- name: Persistence set up between the two checkpoints
+  ansible.builtin.debug:
+    var: changes.checkpoint_diff.persistence
+"""
+
+RETURN = r"""
+checkpoint_diff:
+  description: The differences from O(before) to O(after).
+  returned: always
+  type: dict
+  contains:
+    container:
+      description: The container both checkpoints are of (engine, namespace, pod, container, id, image).
+      type: dict
+    before:
+      description: The earlier checkpoint (path, checkpointed, sha256, verdict of its findings).
+      type: dict
+    after:
+      description: The later checkpoint (path, checkpointed, sha256, verdict of its findings).
+      type: dict
+    processes:
+      description:
+        - C(added) and C(removed) processes (pid, ppid, comm, cmdline, exe, state, memory_size), and
+          C(changed) ones with their C(changes) (cmdline, state, exe, cwd, uid, capabilities, env
+          with added/removed/changed variables), each as C(before) and C(after).
+      type: dict
+    files:
+      description: Open files C(opened), C(closed) and C(changed) (size, sha256 or position of the same file).
+      type: dict
+    sockets:
+      description: Sockets C(opened), C(closed) and C(changed).
+      type: dict
+    memory:
+      description: Processes whose dumped memory size changed (pid, comm, before, after, delta in bytes).
+      type: list
+      elements: dict
+    rootfs:
+      description:
+        - File system changes; C(added), C(removed), C(modified) entries of the rootfs diff (with the
+          changed C(fields)), and paths newly C(deleted) or C(restored).
+      type: dict
+    findings:
+      description: Findings C(new) in O(after) and C(resolved) since O(before) (same shape as checkpoint_analyze's).
+      type: dict
+    persistence:
+      description: What the new persistence findings are about (paths such as C(/etc/cron.d/persist)).
+      type: list
+      elements: str
+      sample: [/etc/cron.d/persist]
+    changed:
+      description: Whether anything differs between the two checkpoints.
+      type: bool
+    warnings:
+      description: Anything odd about the pair, such as O(after) being older than O(before).
+      type: list
+      elements: str
+report:
+  description: The report written (path, format, size, sha256, changed); null without O(report).
+  returned: always
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.forensic.checkpoint.plugins.module_utils import findings as findings_mod
+from ansible_collections.forensic.checkpoint.plugins.module_utils import report as report_mod
+from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis import analyze
+from ansible_collections.forensic.checkpoint.plugins.module_utils.diff import compare
+from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            before=dict(type="path", required=True),
+            after=dict(type="path", required=True),
+            redact_secrets=dict(type="bool", default=True),
+            **findings_mod.MODULE_OPTIONS
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    options = dict((key, params[key]) for key in ("redact_secrets", "rules", "indicators", "yara_rules"))
+    try:
+        before = analyze(params["before"], redact_secrets=params["redact_secrets"])
+        after = analyze(params["after"], redact_secrets=params["redact_secrets"])
+        before_findings = findings_mod.evaluate(before, params["before"], options)
+        after_findings = findings_mod.evaluate(after, params["after"], options)
+        result = compare(before, after, before_findings, after_findings)
+        written = None
+        if params["report"]:
+            written = report_mod.write(params["report"], params["report_format"], diff=result,
+                                       check_mode=module.check_mode)
+    except CheckpointError as exc:
+        module.fail_json(msg=str(exc))
+    for warning in result["warnings"] + after_findings["warnings"]:
+        module.warn(warning)
+    output = dict(changed=bool(written and written["changed"]), checkpoint_diff=result, report=written)
+    if params["fail_on_severity"]:
+        hits = findings_mod.at_or_above(result["findings"]["new"], params["fail_on_severity"])
+        if hits:
+            module.fail_json(msg="%d new finding(s) at or above %s severity: %s" % (
+                len(hits), params["fail_on_severity"], ", ".join(sorted(set(item["id"] for item in hits)))), **output)
+    module.exit_json(**output)
+
+
+if __name__ == "__main__":
+    main()
