@@ -380,6 +380,10 @@ class CheckpointArchive(object):
             return fileobj.read_at(0, member.size)
         return fileobj.getvalue()
 
+    def fileno(self):
+        """The archive's read-only descriptor (for kernel-side copies such as copy_file_range)."""
+        return self._fd
+
     def close(self):
         if self._fd is not None:
             os.close(self._fd)
