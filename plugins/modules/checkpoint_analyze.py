@@ -480,11 +480,7 @@ analysis:
       type: dict
       returned: when O(include) has rootfs
       contains:
-        report:
-  description: The report written (path, format, size, sha256, changed); null without O(report).
-  returned: always
-  type: dict
-changed:
+        changed:
           description:
             - Entries of C(rootfs-diff.tar) (files added or modified), each with path (absolute), type
               (file, dir, symlink, hardlink, chardev, blockdev, fifo), size, mode (octal), uid, gid,
@@ -622,8 +618,12 @@ changed:
       type: list
       elements: str
       returned: always
+report:
+  description: The report written (path, format, size, sha256, changed); null without O(report).
+  returned: always
+  type: dict
 changed:
-  description: Whether files were written to O(export_dir) (in check mode, whether they would be).
+  description: Whether files were written to O(export_dir) or O(report) (in check mode, whether they would be).
   returned: always
   type: bool
 """

@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import json
 import random
+import shutil
 from pathlib import Path
 
 import pytest
@@ -59,9 +60,15 @@ def test_seed_renders_byte_for_byte_as_the_reference():
     assert render_yaml(source).encode("utf-8") == expected
 
 
-def test_kitchen_sink_renders_byte_for_byte():
+def test_kitchen_sink_renders_byte_for_byte(tmp_path):
+    # authorized_keys is rendered with CRLF line endings; it is stored with LF because ansible-test
+    # forbids CRLF in the repository, and restored here.
+    files = tmp_path / "files"
+    shutil.copytree(str(FIXTURES / "files"), str(files))
+    keys = files / "authorized_keys"
+    keys.write_bytes(keys.read_bytes().replace(b"\n", b"\r\n"))
     source = (FIXTURES / "99-worker-kitchen-sink.bu").read_text()
-    out = render_yaml(source, files_dir=str(FIXTURES / "files"))
+    out = render_yaml(source, files_dir=str(files))
     assert out == (FIXTURES / "99-worker-kitchen-sink.yaml").read_text()
 
 

@@ -124,7 +124,7 @@ def test_both_pagemap_formats_decode_alike(worker_members, tmp_path):
     for new_format in (False, True):
         data = hostile.image(hostile.PAGEMAP_MAGIC, [b"\x08\x03"] + [hostile.pagemap_entry(0x7f0000000000, 3, 4, new_format)])
         members = hostile.replace(worker_members, "checkpoint/pagemap-7.img", data)
-        path = hostile.write_tar(str(tmp_path / ("fmt%d.tar" % new_format)), members)
+        path = hostile.write_tar(str(tmp_path / ("fmt%d.tar" % int(new_format))), members)
         with CheckpointArchive(path) as archive:
             runs = PageMap.load(archive, 7).runs
         assert [(r.vaddr, r.nr_pages, r.state) for r in runs] == [(0x7f0000000000, 3, "present")]
