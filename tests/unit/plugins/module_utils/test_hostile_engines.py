@@ -41,7 +41,6 @@ def _rootfs_attack():
 
 
 def _cases(members, lookup_members):
-    cut = hostile.write_tar  # noqa: F841  (builders below write their own files)
     yield "traversal", members + [hostile.entry("../../evil", b"x"), hostile.entry("/etc/evil", b"x")], None
     yield "symlinked-spec", hostile.without(members, "spec.dump") + [
         hostile.entry("spec.dump", kind=tarfile.SYMTYPE, linkname="/etc/passwd")], None
