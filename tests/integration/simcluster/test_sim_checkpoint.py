@@ -1,0 +1,259 @@
+# -*- coding: utf-8 -*-
+# Copyright: forensic.checkpoint contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The kubelet checkpoint API behind the node proxy: what it answers before and after the
+gate and the CRI-O drop-in reach a node, the archive it writes, and its failure modes."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import gzip
+import io
+import json
+import os
+import re
+import tarfile
+
+import pytest
+
+from simcluster import kubelet
+from simcluster.testing import SimulatedCluster, pool_rolled_out, wait_for
+
+pytestmark = pytest.mark.simulated_only
+
+MCO = "machineconfiguration.openshift.io"
+POD, NS, CTR, NODE = "counters-7d9f8b6c5d-x2x4q", "demo", "counter", "worker-1"
+NAME_RE = re.compile(r"^checkpoint-(?P<pod>.+)_(?P<ns>[^_]+)-(?P<ctr>[^-]+)-"
+                     r"(?P<stamp>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d))\.tar$")
+DROPIN = "[crio.runtime]\nenable_criu_support = true\n"
+
+
+def _criu_mc(source, compression=""):
+    return {"apiVersion": MCO + "/v1", "kind": "MachineConfig",
+            "metadata": {"name": "05-worker-enable-criu", "labels": {MCO + "/role": "worker"}},
+            "spec": {"config": {"ignition": {"version": "3.2.0"}, "storage": {"files": [{
+                "contents": {"compression": compression, "source": source}, "mode": 420,
+                "overwrite": True, "path": "/etc/crio/crio.conf.d/05-enable-criu"}]}}}}
+
+
+PLAIN = _criu_mc("data:,%5Bcrio.runtime%5D%0Aenable_criu_support%20%3D%20true%0A")
+
+
+def checkpoint(cluster, node=NODE, ns=NS, pod=POD, ctr=CTR, query="", identity="checkpointer",
+               method="POST"):
+    path = "/api/v1/nodes/%s/proxy/checkpoint/%s/%s/%s%s" % (node, ns, pod, ctr, query)
+    status, headers, body = cluster.request(method, path, identity=identity)
+    return status, headers.get("Content-Type", ""), body.decode()
+
+
+def _pool(cluster, name):
+    return cluster.dynamic().resources.get(api_version=MCO + "/v1",
+                                           kind="MachineConfigPool").get(name=name).to_dict()
+
+
+def _enable(cluster, gate=True, machine_config=PLAIN, wait=True):
+    dyn = cluster.dynamic()
+    if gate:
+        dyn.resources.get(api_version="config.openshift.io/v1", kind="FeatureGate").patch(
+            name="cluster", content_type="application/merge-patch+json", body={"spec": {
+                "featureSet": "CustomNoUpgrade",
+                "customNoUpgrade": {"enabled": ["ContainerCheckpoint"]}}})
+    if machine_config:
+        dyn.resources.get(api_version=MCO + "/v1", kind="MachineConfig").create(
+            body=machine_config)
+    if wait:
+        wanted = "05-worker-enable-criu" if machine_config else "98-worker-generated-kubelet"
+        wait_for(lambda: pool_rolled_out(_pool(cluster, "worker"), wanted) and
+                 pool_rolled_out(_pool(cluster, "master")), 30, what="the rollout")
+
+
+def _counters_pod(cluster):
+    pods = cluster.dynamic().resources.get(api_version="v1", kind="Pod").get(
+        namespace=NS, label_selector="app=counters").to_dict()["items"]
+    pod = next(p for p in pods if not p["metadata"].get("deletionTimestamp"))
+    return pod["metadata"]["name"], pod["spec"]["nodeName"], pod
+
+
+def test_404_while_the_gate_has_not_reached_the_node(fresh_cluster):
+    status, ctype, body = checkpoint(fresh_cluster)
+    assert (status, body) == (404, "404 page not found\n")
+    assert ctype.startswith("text/plain")
+
+
+def test_500_while_crio_has_no_criu_support(fresh_cluster):
+    _enable(fresh_cluster, machine_config=None)
+    pod, node, _ = _counters_pod(fresh_cluster)
+    status, _, body = checkpoint(fresh_cluster, node, pod=pod)
+    assert status == 500
+    assert body == ("checkpointing of demo/%s/counter failed (rpc error: code = Unknown desc = "
+                    "checkpoint/restore support not available)" % pod)
+
+
+def test_a_real_archive_under_the_kubelet_name(fresh_cluster):
+    _enable(fresh_cluster)
+    pod_name, node, pod = _counters_pod(fresh_cluster)
+    status, ctype, body = checkpoint(fresh_cluster, node, pod=pod_name, query="?timeout=20")
+    assert status == 200 and ctype.startswith("application/json")
+    items = json.loads(body)["items"]
+    assert len(items) == 1 and items[0].startswith("/var/lib/kubelet/checkpoints/")
+    name = os.path.basename(items[0])
+    match = NAME_RE.match(name)
+    assert match and (match["pod"], match["ns"], match["ctr"]) == (pod_name, NS, CTR)
+    assert match["stamp"].endswith("Z")
+
+    local = os.path.join(fresh_cluster.sim.checkpoint_dir(node), name)
+    assert oct(os.stat(local).st_mode & 0o777) == "0o600"
+    archive = tarfile.open(local)
+    template = tarfile.open(fileobj=io.BytesIO(kubelet._template()))
+    assert archive.getnames() == template.getnames()
+    spec = json.load(archive.extractfile("spec.dump"))
+    ann = spec["annotations"]
+    assert ann["io.kubernetes.pod.name"] == pod_name
+    assert ann["io.kubernetes.pod.namespace"] == NS
+    assert ann["io.kubernetes.pod.uid"] == pod["metadata"]["uid"]
+    assert ann["io.kubernetes.container.name"] == CTR
+    assert ann["io.kubernetes.cri-o.IP.0"] == pod["status"]["podIP"]
+    assert ann["io.kubernetes.cri-o.ContainerID"] == \
+        pod["status"]["containerStatuses"][0]["containerID"].split("//")[1]
+    assert ann["io.container.manager"] == "cri-o"
+    config = json.load(archive.extractfile("config.dump"))
+    assert config["name"] == ann["io.kubernetes.cri-o.Name"]
+    assert config["name"].startswith("k8s_counter_%s_demo_%s_" % (pod_name,
+                                                                  pod["metadata"]["uid"]))
+    assert archive.extractfile("checkpoint/pages-1.img").read() == \
+        template.extractfile("checkpoint/pages-1.img").read()
+    # other nodes' checkpoint directories stay empty
+    for other in ("worker-0", "worker-1", "worker-2"):
+        if other != node:
+            assert os.listdir(fresh_cluster.sim.checkpoint_dir(other)) == []
+
+
+@pytest.mark.parametrize("form", ["base64", "gzip"])
+def test_drop_in_delivered_base64_or_gzipped(fresh_cluster, form):
+    data = DROPIN.encode()
+    if form == "gzip":
+        mc = _criu_mc("data:;base64," + base64.b64encode(gzip.compress(data)).decode(), "gzip")
+    else:
+        mc = _criu_mc("data:;base64," + base64.b64encode(data).decode())
+    _enable(fresh_cluster, machine_config=mc)
+    pod, node, _ = _counters_pod(fresh_cluster)
+    assert checkpoint(fresh_cluster, node, pod=pod)[0] == 200
+
+
+def test_the_gate_is_per_node_as_the_rollout_reaches_it(fresh_cluster):
+    sim = fresh_cluster.sim
+    sim.settings(rollout_delay=0.6, render_delay=0.1)
+    core = fresh_cluster.api_client()
+    from kubernetes import client as k8s
+    v1 = k8s.CoreV1Api(core)
+    for node in ("worker-0", "worker-1", "worker-2"):  # bare pods are not drained
+        v1.create_namespaced_pod("default", {"metadata": {"name": "probe-" + node}, "spec": {
+            "nodeName": node, "containers": [{"name": "c", "image": "registry.example/p:1"}]}})
+    wait_for(lambda: all(v1.read_namespaced_pod("probe-" + n, "default").status.phase ==
+                         "Running" for n in ("worker-0", "worker-1", "worker-2")), 10,
+             what="the probe pods")
+    dyn = fresh_cluster.dynamic()
+    dyn.resources.get(api_version=MCO + "/v1", kind="MachineConfig").create(body=PLAIN)
+    _enable(fresh_cluster, machine_config=None, wait=False)
+    seen = set()
+
+    def observe():
+        pool = _pool(fresh_cluster, "worker")
+        target = pool["spec"]["configuration"]["name"]
+        complete = "98-worker-generated-kubelet" in [
+            s["name"] for s in pool["spec"]["configuration"]["source"]]
+        for node in ("worker-0", "worker-1", "worker-2"):
+            before = v1.read_node(node).metadata.annotations[MCO + "/currentConfig"]
+            status = checkpoint(fresh_cluster, node, "default", "probe-" + node, "c")[0]
+            after = v1.read_node(node).metadata.annotations[MCO + "/currentConfig"]
+            if before != after:
+                continue  # the node moved while we asked
+            if complete and after == target:
+                assert status == 200, (node, status)
+            else:
+                assert status in (404, 503), (node, status)  # 503: rebooting
+            seen.add((node, status))
+        return pool_rolled_out(pool, "05-worker-enable-criu")
+    wait_for(observe, 30, interval=0.1, what="the rollout")
+    statuses = {s for _, s in seen}
+    assert {404, 200} <= statuses, seen
+
+
+def test_kubelet_answers_for_unknown_pods_containers_and_bad_queries(fresh_cluster):
+    _enable(fresh_cluster)
+    pod, node, _ = _counters_pod(fresh_cluster)
+    assert checkpoint(fresh_cluster, node, pod="nope")[::2] == (404, "pod does not exist")
+    other = next(n for n in ("worker-0", "worker-1", "worker-2") if n != node)
+    assert checkpoint(fresh_cluster, other, pod=pod)[::2] == (404, "pod does not exist")
+    assert checkpoint(fresh_cluster, node, pod=pod, ctr="sidecar")[::2] == (
+        404, "container sidecar does not exist")
+    assert checkpoint(fresh_cluster, node, pod=pod, query="?timeout=soon")[::2] == (
+        404, "cannot parse value of timeout parameter")
+    assert checkpoint(fresh_cluster, node, pod=pod, method="GET")[0] == 405
+    status, _, body = checkpoint(fresh_cluster, "worker-9", pod=pod)
+    assert status == 404 and json.loads(body)["message"] == 'nodes "worker-9" not found'
+    status, _, body = checkpoint(fresh_cluster, node, pod=pod, identity="viewer")
+    assert status == 403
+    assert 'cannot create resource "nodes/proxy"' in json.loads(body)["message"]
+
+
+def test_kubelet_failures_timeouts_and_unreachable_nodes(fresh_cluster):
+    _enable(fresh_cluster)
+    pod, node, _ = _counters_pod(fresh_cluster)
+    with fresh_cluster.sim.kubelet_fault(node, message="CRIU dump failed: see dump.log",
+                                         times=1):
+        status, _, body = checkpoint(fresh_cluster, node, pod=pod)
+    assert status == 500
+    assert body == ("checkpointing of demo/%s/counter failed (rpc error: code = Unknown desc = "
+                    "CRIU dump failed: see dump.log)" % pod)
+    assert checkpoint(fresh_cluster, node, pod=pod)[0] == 200  # used up: healthy again
+
+    with fresh_cluster.sim.kubelet_fault(node, delay=3.0):
+        status, _, body = checkpoint(fresh_cluster, node, pod=pod, query="?timeout=1")
+    assert status == 500 and body.endswith(
+        "(rpc error: code = DeadlineExceeded desc = context deadline exceeded)")
+
+    fresh_cluster.sim.set_kubelet_ready(node, False)
+    status, _, body = checkpoint(fresh_cluster, node, pod=pod)
+    assert status == 503
+    assert json.loads(body)["message"].startswith("error trying to reach service: dial tcp ")
+    ready = fresh_cluster.kubectl("get", "node", node, "-o",
+                                  "jsonpath={.status.conditions[?(@.type=='Ready')].status}")
+    assert ready.stdout == "False"
+    fresh_cluster.sim.set_kubelet_ready(node, True)
+    assert checkpoint(fresh_cluster, node, pod=pod)[0] == 200
+
+
+def test_node_local_time_zone_in_file_names(fresh_cluster):
+    _enable(fresh_cluster)
+    fresh_cluster.sim.settings(node_utc_offset_minutes=480)
+    pod, node, _ = _counters_pod(fresh_cluster)
+    status, _, body = checkpoint(fresh_cluster, node, pod=pod)
+    assert status == 200
+    assert NAME_RE.match(os.path.basename(json.loads(body)["items"][0]))["stamp"].endswith(
+        "+08:00")
+
+
+def test_configz_shows_the_running_kubelets_gates(fresh_cluster):
+    status, _, body = fresh_cluster.request("GET", "/api/v1/nodes/worker-0/proxy/configz")
+    assert status == 200
+    assert "ContainerCheckpoint" not in json.loads(body)["kubeletconfig"]["featureGates"]
+    _enable(fresh_cluster, machine_config=None)
+    status, _, body = fresh_cluster.request("GET", "/api/v1/nodes/worker-0/proxy/configz")
+    assert json.loads(body)["kubeletconfig"]["featureGates"]["ContainerCheckpoint"] is True
+
+
+def test_kubernetes_1_30_and_later_need_no_workflow(tmp_path):
+    cluster = SimulatedCluster.start(str(tmp_path / "ocp417"), extra_args=(
+        "--openshift-version", "4.17.0", "--checkpoint-delay", "0"))
+    try:
+        version = json.loads(cluster.request("GET", "/version")[2])
+        assert (version["major"], version["minor"]) == ("1", "30")
+        status, _, body = checkpoint(cluster)
+        assert status == 200, body
+        assert json.loads(body)["items"][0].startswith(
+            "/var/lib/kubelet/checkpoints/checkpoint-%s_demo-counter-" % POD)
+    finally:
+        cluster.close()

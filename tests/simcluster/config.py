@@ -1,0 +1,99 @@
+# -*- coding: utf-8 -*-
+# Copyright: forensic.checkpoint contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Simulator configuration: versions, timings (changeable at run time) and paths."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import dataclasses
+import os
+import re
+
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+TESTS_DIR = os.path.dirname(PACKAGE_DIR)
+FIXTURES_DIR = os.path.join(TESTS_DIR, "fixtures")
+# The kubelet/CRI-O layout checkpoint of counters-7d9f8b6c5d-x2x4q (stored zstd-compressed and
+# without the colons of its kubelet name, see tests/fixtures/archives/README.md).
+CHECKPOINT_FIXTURE = os.path.join(FIXTURES_DIR, "archives", "counters-crio.tar.zst")
+DATA_DIR = os.path.join(FIXTURES_DIR, "simcluster")
+
+# OpenShift minor -> Kubernetes minor it ships (and CRI-O follows Kubernetes' minor).
+OPENSHIFT_KUBE_MINOR = {12: 25, 13: 26, 14: 27, 15: 28, 16: 29, 17: 30, 18: 31, 19: 32,
+                        20: 33}
+# ContainerCheckpoint is beta and on by default from 1.30; CRI-O enables CRIU support by default
+# from 1.30 as well. Before that both steps of the workflow are needed.
+CHECKPOINT_DEFAULT_ON_MINOR = 30
+
+
+@dataclasses.dataclass
+class Settings:
+    """Knobs the control API may change while the simulator runs."""
+
+    rollout_delay: float = 3.0      # seconds the MCD spends updating one node
+    render_delay: float = 1.0       # MachineConfig change -> new rendered config on the pool
+    pod_start_delay: float = 0.5    # scheduled -> Running
+    pod_stop_delay: float = 0.5     # cap on a pod's termination grace period
+    checkpoint_delay: float = 0.3   # how long CRIU "takes" to dump a container
+    drain: bool = True              # evict ReplicaSet pods from a node before updating it
+    node_utc_offset_minutes: int = 0  # node local time zone (kubelet checkpoint file names)
+
+    def update(self, values):
+        unknown = set(values) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ValueError("unknown settings: %s" % ", ".join(sorted(unknown)))
+        for key, value in values.items():
+            kind = type(getattr(self, key))
+            if kind is bool and not isinstance(value, bool):
+                raise ValueError("%s must be a boolean" % key)
+            if kind in (int, float) and (isinstance(value, bool) or
+                                         not isinstance(value, (int, float)) or value < -1440):
+                raise ValueError("%s must be a number" % key)
+            setattr(self, key, kind(value))
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class SimConfig:
+    state_dir: str
+    host: str = "127.0.0.1"
+    port: int = 0
+    openshift_version: str = "4.13.0"
+    kubernetes_version: str = ""    # derived from openshift_version when empty
+    settings: Settings = dataclasses.field(default_factory=Settings)
+    identities_file: str = ""
+
+    def __post_init__(self):
+        if not re.match(r"^4\.\d+\.\d+$", self.openshift_version):
+            raise ValueError("--openshift-version must look like 4.13.0")
+        if not self.kubernetes_version:
+            minor = OPENSHIFT_KUBE_MINOR.get(int(self.openshift_version.split(".")[1]), 26)
+            self.kubernetes_version = "1.%d.9" % minor
+        if not re.match(r"^1\.\d+\.\d+$", self.kubernetes_version):
+            raise ValueError("--kubernetes-version must look like 1.26.9")
+
+    @property
+    def kube_minor(self):
+        return int(self.kubernetes_version.split(".")[1])
+
+    @property
+    def openshift_minor(self):
+        return int(self.openshift_version.split(".")[1])
+
+    @property
+    def git_version(self):
+        return "v%s+simcluster" % self.kubernetes_version
+
+    @property
+    def crio_version(self):
+        return "1.%d.4" % self.kube_minor
+
+    @property
+    def checkpoint_default_on(self):
+        return self.kube_minor >= CHECKPOINT_DEFAULT_ON_MINOR
+
+    def path(self, *parts):
+        return os.path.join(self.state_dir, *parts)
