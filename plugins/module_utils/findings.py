@@ -24,9 +24,10 @@ The facts are the analysis (issue 3's schema) with derived fields so that rules 
   as ``address:port``.
 - ``rootfs.changed[]`` gain ``regular``, ``executable`` and ``head`` (first bytes of the file, as text).
 
-Memory is scanned in one pass per pages image (plain tars in place, compressed archives streamed
+Memory is scanned in one memory_search pass (plain tars in place, compressed archives streamed
 once more) with every secret pattern, indicator and YARA rule at once; matches keep their virtual
-address. Secrets are redacted in everything returned unless ``redact_secrets`` is false.
+address and the kind of VMA (heap, stack, anon, file...) holding it. Secrets are redacted in
+everything returned unless ``redact_secrets`` is false.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -43,7 +44,13 @@ import tarfile
 import traceback
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.archive import CheckpointArchive, MemberReader
-from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError, MissingDependency
+from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import (
+    CheckpointError,
+    ImageError,
+    MissingDependency,
+)
+from ansible_collections.forensic.checkpoint.plugins.module_utils.memory import load_processes
+from ansible_collections.forensic.checkpoint.plugins.module_utils.memory_search import Consumer, scan
 from ansible_collections.forensic.checkpoint.plugins.module_utils.redact import redact_value
 from ansible_collections.forensic.checkpoint.plugins.module_utils import report as report_mod
 
@@ -79,10 +86,10 @@ NETCATS = frozenset(("nc", "ncat", "netcat", "nc.openbsd", "nc.traditional", "so
 DOWNLOADERS = frozenset(("curl", "wget", "tftp", "ftp", "lftp", "aria2c", "axel", "fetch"))
 MULTICALL = frozenset(("busybox", "toybox"))
 
-# Memory is read in chunks; a match may start in one chunk and end in the next, so consecutive
-# windows overlap by more than the longest match a pattern can make.
-CHUNK = 8 * 1024 * 1024
-OVERLAP = 8192
+# Matches up to SPAN bytes long are found whole (memory windows look that far ahead); evidence
+# shows up to CONTEXT bytes either side.
+SPAN = 64 * 1024
+CONTEXT = 60
 FILE_SCAN_LIMIT = 16 * 1024 * 1024
 HEAD_BYTES = 400
 MAX_ADDRESSES = 16
@@ -616,12 +623,6 @@ def render(template, item):
 
 # -- archive contents: recovered files, rootfs heads, memory ------------------------------------
 
-def _open(archive):
-    if archive is None or isinstance(archive, CheckpointArchive):
-        return archive, False
-    return CheckpointArchive(archive), True
-
-
 def _recovered_files(archive, warnings):
     """{path: bytes} of deleted files CRIU kept (ghost files), through the analysis engine's tables."""
     try:
@@ -640,137 +641,80 @@ def _recovered_files(archive, warnings):
     return found
 
 
-def _memory_plan(archive, pids, warnings):
-    """{pages member: [(offset, vaddr, length, pid)]} of every process's present memory."""
-    from ansible_collections.forensic.checkpoint.plugins.module_utils.memory import PageMap, pagemap_name
-    plan = {}
-    for pid in pids:
-        if not archive.has(pagemap_name(pid)):
-            continue
+def _rootfs_visitor(heads, on_file):
+    """A CheckpointArchive ``visit`` callback reading rootfs-diff.tar: each file's head into
+    ``heads``, its data to ``on_file(path, data)``."""
+    def visit(member, fileobj):
+        if member.name != "rootfs-diff.tar":
+            return
         try:
-            pagemap = PageMap.load(archive, pid)
-        except CheckpointError as exc:
-            warnings.append("memory of pid %d not scanned: %s" % (pid, exc))
-            continue
-        for vaddr, offset, length in pagemap.segments():
-            plan.setdefault(pagemap.pages, []).append((offset, vaddr, length, pid))
-    for segments in plan.values():
-        segments.sort()
-    return plan
+            inner = tarfile.open(fileobj=fileobj, mode="r:" if isinstance(fileobj, MemberReader) else "r|")
+            for info in inner:
+                inner.members = []
+                if not info.isfile():
+                    continue
+                path = "/" + posixpath.normpath("/" + info.name).lstrip("/")
+                data = inner.extractfile(info).read(min(info.size, FILE_SCAN_LIMIT))
+                heads[path] = text_head(data)
+                on_file(path, data)
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise CheckpointError("rootfs-diff.tar", "cannot be read (%s)" % exc)
+    return visit
 
 
-def _read_exact(fileobj, size):
-    parts, missing = [], size
-    while missing > 0:
-        data = fileobj.read(min(missing, CHUNK))
-        if not data:
-            break
-        parts.append(data)
-        missing -= len(data)
-    return b"".join(parts)
+def collect(archive, pids, scanner, scan_memory=True, warnings=None):
+    """Recovered files and rootfs-diff heads of ``archive`` (a path or an open CheckpointArchive),
+    every file and (when ``scan_memory``) the memory of ``pids`` run through ``scanner``.
 
-
-def _scan_pages(fileobj, segments, scanner):
-    """Feed ``scanner(pid, address, data, limit)`` overlapping windows of each memory segment;
-    a match counts in the window where it starts before ``limit``."""
-    position = 0
-    for offset, vaddr, length, pid in segments:
-        if isinstance(fileobj, MemberReader):
-            fileobj.seek(offset)
-        else:
-            while position < offset:
-                skipped = len(fileobj.read(min(CHUNK, offset - position)))
-                if not skipped:
-                    return
-                position += skipped
-        position = offset
-        tail, done = b"", 0
-        while done < length:
-            chunk = _read_exact(fileobj, min(CHUNK, length - done))
-            if not chunk:
-                return
-            position += len(chunk)
-            data = tail + chunk
-            base = vaddr + done - len(tail)
-            done += len(chunk)
-            last = done >= length
-            limit = len(data) if last else max(0, len(data) - OVERLAP)
-            scanner(pid, base, data, limit)
-            tail = b"" if last else data[limit:]
-
-
-def _scan_rootfs(fileobj, seekable, heads, on_file):
-    try:
-        inner = tarfile.open(fileobj=fileobj, mode="r:" if seekable else "r|")
-        for info in inner:
-            inner.members = []
-            if not info.isfile():
-                continue
-            path = "/" + posixpath.normpath("/" + info.name).lstrip("/")
-            data = inner.extractfile(info).read(min(info.size, FILE_SCAN_LIMIT))
-            heads[path] = text_head(data)
-            on_file(path, data)
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        raise CheckpointError("rootfs-diff.tar", "cannot be read (%s)" % exc)
-
-
-def collect(archive, pids, scanner=None, on_file=None, warnings=None):
-    """Recovered files, rootfs-diff heads, and (when ``scanner``) a pass over every process's memory.
-
-    Plain tars are read in place; a compressed archive is streamed once more for the pages images
-    and rootfs-diff.tar (its small members are already in memory).
+    A compressed archive opened here has rootfs-diff.tar read during its indexing pass; memory is
+    one more pass (memory_search's, in place for a plain tar).
     """
     warnings = warnings if warnings is not None else []
-    on_file = on_file or (lambda path, data: None)
-    contents = {"recovered": _recovered_files(archive, warnings), "heads": {}}
-    for path, data in contents["recovered"].items():
-        on_file(path, data)
-    plan = _memory_plan(archive, pids, warnings) if scanner is not None else {}
-    wanted = set(plan)
-    if archive.has("rootfs-diff.tar"):
-        wanted.add("rootfs-diff.tar")
-
-    def visit(member, fileobj):
-        if member.name == "rootfs-diff.tar":
-            _scan_rootfs(fileobj, isinstance(fileobj, MemberReader), contents["heads"], on_file)
-        elif member.name in plan:
-            _scan_pages(fileobj, plan[member.name], scanner)
-
-    if archive.compression == "none":
-        for name in sorted(wanted):
-            visit(archive.member(name), archive.open_member(name))
-    elif wanted:
-        CheckpointArchive(archive.path, keep=lambda name, size: False,
-                          visit=lambda member, fileobj: visit(member, fileobj) if member.name in wanted else None
-                          ).close()
-    return contents
+    heads = {}
+    visit = _rootfs_visitor(heads, scanner.file)
+    if isinstance(archive, CheckpointArchive):
+        opened = archive
+        if archive.has("rootfs-diff.tar"):
+            CheckpointArchive(archive.path, keep=lambda name, size: False, visit=visit).close()
+    else:
+        opened = CheckpointArchive(archive, visit=visit)
+    try:
+        recovered = _recovered_files(opened, warnings)
+        for path, data in sorted(recovered.items()):
+            scanner.file(path, data)
+        if scan_memory and pids:
+            scanner.scan_memory(opened.path, pids, warnings)
+    finally:
+        if opened is not archive:
+            opened.close()
+    return {"recovered": recovered, "heads": heads}
 
 
 # -- code checks ------------------------------------------------------------------------------
 
-def _context(data, start, end, width=60):
-    """The printable run around a match, at most ``width`` bytes either side."""
+def _context(data, start, end, limit):
+    """The printable run around data[start:end], at most CONTEXT bytes either side, within data[:limit]."""
     left = start
-    while left > 0 and start - left < width and 0x20 <= data[left - 1] < 0x7f:
+    while left > 0 and start - left < CONTEXT and 0x20 <= data[left - 1] < 0x7f:
         left -= 1
     right = end
-    while right < len(data) and right - end < width and 0x20 <= data[right] < 0x7f:
+    while right < limit and right - end < CONTEXT and 0x20 <= data[right] < 0x7f:
         right += 1
     return printable(bytes(data[left:right]).decode("ascii", "backslashreplace"))
 
 
 class _Hits(object):
-    """Matches grouped by what they are about; keeps the first address and a count."""
+    """Matches grouped by what they are about; keeps the first addresses and a count."""
 
     def __init__(self):
         self.items = {}
 
-    def add(self, key, hit, address=None):
+    def add(self, key, hit, address):
         entry = self.items.get(key)
         if entry is None:
             entry = self.items[key] = dict(hit, addresses=[], occurrences=0)
         entry["occurrences"] += 1
-        if address is not None and len(entry["addresses"]) < MAX_ADDRESSES:
+        if len(entry["addresses"]) < MAX_ADDRESSES:
             entry["addresses"].append(address)
 
 
@@ -848,53 +792,85 @@ def _yara_offsets(match):
     return sorted(offsets)
 
 
-class _Scanner(object):
-    """Every secret pattern, indicator and YARA rule over memory windows and files, in one pass."""
+class _Scanner(Consumer):
+    """Every secret pattern, indicator and YARA rule over files and, as a memory_search consumer,
+    over windows of memory: one pass over memory serves them all."""
+
+    before = CONTEXT  # look-behind: the context shown, and lookbehind assertions
+    after = SPAN
 
     def __init__(self, secret_rules, indicators, yara_rules):
-        self.secret_rules = dict(
-            (scope, [(rule, re.compile(rule["pattern"].encode("utf-8"))) for rule in secret_rules
-                     if rule.get("pattern") and scope in (rule.get("scope") or SCOPES)])
-            for scope in ("memory", "files"))
-        self.indicators = indicators
+        def patterns(scope):
+            return [(rule, None, re.compile(rule["pattern"].encode("utf-8"))) for rule in secret_rules
+                    if rule.get("pattern") and scope in (rule.get("scope") or SCOPES)] + \
+                [(None, spec, spec["pattern"]) for spec in indicators]
+        self.patterns = {"memory": patterns("memory"), "file": patterns("files")}
         self.yara = yara_rules
         self.secrets = _Hits()
         self.matches = _Hits()
         self.yara_hits = _Hits()
+        self.processes = {}
+        self._segment, self._resume = None, {}
 
-    def memory(self, pid, base, data, limit):
-        self._scan(("memory", pid), base, data, limit, self.secret_rules["memory"])
+    def scan_memory(self, path, pids, warnings):
+        """One pass over the memory of ``pids``, then their VMAs to say what memory each hit is in."""
+        try:
+            index = scan(path, [self], pids)
+        except ImageError as exc:
+            warnings.append("process memory not fully scanned: %s" % exc)
+            return
+        try:
+            self.processes = dict((proc.pid, proc) for proc in load_processes(index, pids))
+        except CheckpointError as exc:
+            warnings.append("memory regions not named: %s" % exc)
+        finally:
+            index.close()
+
+    def feed(self, window):
+        if (window.pid, window.segment) != self._segment:
+            self._segment, self._resume = (window.pid, window.segment), {}
+        self._scan(("memory", window.pid), window.data, window.start, window.stop, window.end, window.address)
 
     def file(self, path, data):
-        self._scan(("file", path), None, data, len(data), self.secret_rules["files"])
+        self._segment, self._resume = None, {}
+        self._scan(("file", path), data, 0, len(data), len(data), 0)
 
-    def _scan(self, where, base, data, limit, secret_rules):
-        for rule, pattern in secret_rules:
-            for match in pattern.finditer(data):
-                if match.start() >= limit:
+    def _scan(self, where, data, start, stop, end, base):
+        """Matches starting in data[start:stop] (at address ``base`` + offset), each pattern's as
+        finditer gives them over the whole segment: one that began in the previous window is not
+        found again inside this one."""
+        for index, (rule, spec, pattern) in enumerate(self.patterns[where[0]]):
+            for match in pattern.finditer(data, max(start, self._resume.get(index, 0) - base), end):
+                if match.start() >= stop:
                     break
+                self._resume[index] = base + match.end()
+                hit = {"where": where, "context": _context(data, match.start(), match.end(), end)}
+                if spec is not None:
+                    self.matches.add((spec["value"], where), dict(hit, spec=spec), base + match.start())
+                    continue
                 group = 1 if pattern.groups else 0
                 value = match.group(group).decode("latin-1").strip()
-                if len(value) < 8:
-                    continue
-                hit = {"rule": rule, "where": where, "value": value,
-                       "context": _context(data, match.start(), match.end())}
-                self.secrets.add((rule["id"], where, value), hit,
-                                 base + match.start(group) if base is not None else None)
-        for spec in self.indicators:
-            for match in spec["pattern"].finditer(data):
-                if match.start() >= limit:
-                    break
-                hit = {"spec": spec, "where": where, "context": _context(data, match.start(), match.end())}
-                self.matches.add((spec["value"], where), hit, base + match.start() if base is not None else None)
+                if len(value) >= 8:
+                    self.secrets.add((rule["id"], where, value), dict(hit, rule=rule, value=value),
+                                     base + match.start(group))
         if self.yara is not None:
-            for match in self.yara.match(data=bytes(data)):
-                offsets = [offset for offset in _yara_offsets(match) if offset < limit]
-                if not offsets and _yara_offsets(match):
-                    continue
-                offset = offsets[0] if offsets else 0
-                hit = {"match": match, "where": where, "context": _context(data, offset, offset)}
-                self.yara_hits.add((match.rule, where), hit, base + offset if base is not None else None)
+            for match in self.yara.match(data=bytes(memoryview(data)[:end])):
+                offsets = _yara_offsets(match)
+                owned = [offset for offset in offsets if start <= offset < stop]
+                if offsets and not owned:
+                    continue  # another window's
+                offset = owned[0] if owned else start
+                hit = {"match": match, "where": where, "context": _context(data, offset, offset, end)}
+                self.yara_hits.add((match.rule, where), hit, base + offset)
+
+    def address_fields(self, hit):
+        """Where a memory hit is: its first address, all those kept, and the kind of VMA each is in."""
+        addresses = hit["addresses"]
+        proc = self.processes.get(hit["where"][1])
+        kinds = [getattr(proc.vma_at(address) if proc else None, "kind", None) for address in addresses]
+        return {"address": addresses[0], "address_hex": "0x%x" % addresses[0], "vma": kinds[0],
+                "addresses": ["0x%x" % address for address in addresses], "vmas": kinds,
+                "occurrences": hit["occurrences"]}
 
 
 def _where_text(where, procs):
@@ -905,12 +881,11 @@ def _where_text(where, procs):
     return "file %s" % what
 
 
-def _address_fields(hit):
-    addresses = hit.get("addresses") or []
-    if not addresses:
-        return {}
-    return {"address": addresses[0], "address_hex": "0x%x" % addresses[0],
-            "addresses": ["0x%x" % address for address in addresses], "occurrences": hit["occurrences"]}
+def _at(fields):
+    """`` at 0x7f... (heap)``: where in memory a hit is, if it is in memory."""
+    if "address_hex" not in fields:
+        return ""
+    return " at %s%s" % (fields["address_hex"], " (%s)" % fields["vma"] if fields.get("vma") else "")
 
 
 def _finding(rule, **fields):
@@ -979,7 +954,7 @@ def _secret_findings(facts, secret_rules, scanner, procs):
         kind, what = hit["where"]
         if kind == "memory":
             memory.append((hit["rule"], procs.get(what), "memory", hit["value"], _digest(hit["value"]),
-                           _address_fields(hit), hit["context"]))
+                           scanner.address_fields(hit), hit["context"]))
         else:
             memory.append((hit["rule"], None, "file", hit["value"], _digest(hit["value"]),
                            {"path": what, "occurrences": hit["occurrences"]}, hit["context"]))
@@ -1015,7 +990,7 @@ def _secret_findings(facts, secret_rules, scanner, procs):
         if source == "env":
             place = "pid %s (%s) environment" % (pid, proc.get("program"))
         elif source == "memory":
-            place = "%s at %s" % (_where_text(("memory", pid), procs), extra.get("address_hex"))
+            place = _where_text(("memory", pid), procs) + _at(extra)
         else:
             place = "file %s" % extra["path"]
         count = extra.get("occurrences") or 1
@@ -1064,10 +1039,9 @@ def _indicator_findings(rule, facts, specs, scanner, procs):
         kind, what = hit["where"]
         spec = hit["spec"]
         if kind == "memory":
-            fields = _address_fields(hit)
-            add(spec, what, "memory", "%s at %s: %s (%d occurrences)" % (
-                _where_text(hit["where"], procs), fields.get("address_hex"), hit["context"], hit["occurrences"]),
-                **fields)
+            fields = scanner.address_fields(hit)
+            add(spec, what, "memory", "%s%s: %s (%d occurrences)" % (
+                _where_text(hit["where"], procs), _at(fields), hit["context"], hit["occurrences"]), **fields)
         else:
             add(spec, None, what, "%s: %s" % (_where_text(hit["where"], procs), hit["context"]), path=what)
     return findings
@@ -1080,14 +1054,13 @@ def _yara_findings(rule, scanner, procs):
         meta = getattr(match, "meta", None) or {}
         kind, what = hit["where"]
         severity = meta.get("severity") if meta.get("severity") in RANK else rule["severity"]
-        fields = _address_fields(hit) if kind == "memory" else {"path": what}
+        fields = scanner.address_fields(hit) if kind == "memory" else {"path": what}
         findings.append(_finding(rule, severity=severity, pid=what if kind == "memory" else None,
                                  attack=meta.get("attack") or meta.get("mitre_attack") or rule.get("attack"),
                                  title="%s: %s" % (rule.get("title"), match.rule),
                                  subject="%s in %s" % (match.rule, _where_text(hit["where"], procs)),
-                                 evidence="%s%s: %s" % (_where_text(hit["where"], procs),
-                                                        " at %s" % fields["address_hex"] if "address_hex" in fields
-                                                        else "", hit["context"]),
+                                 evidence="%s%s: %s" % (_where_text(hit["where"], procs), _at(fields),
+                                                        hit["context"]),
                                  yara_rule=match.rule, **fields))
     return findings
 
@@ -1163,19 +1136,13 @@ def evaluate(analysis, archive=None, options=None):
     pids = [proc.get("pid") for proc in (analysis or {}).get("processes") or []
             if isinstance(proc.get("pid"), int) and proc.get("state") != "zombie"]
     contents, scanner = {}, None
-    opened, close = _open(archive)
-    try:
-        if opened is not None:
-            yara_rules = _load_yara(options.get("yara_rules"), warnings) if any(
-                rule.get("check") == "yara" for rule in rules) else None
-            scanner = _Scanner(secret_rules, specs, yara_rules)
-            contents = collect(opened, pids, scanner.memory if options.get("scan_memory", True) else None,
-                               scanner.file, warnings)
-        elif options.get("yara_rules") or specs:
-            warnings.append("no archive given: indicators and YARA rules were only matched against the analysis")
-    finally:
-        if close:
-            opened.close()
+    if archive is not None:
+        yara_rules = _load_yara(options.get("yara_rules"), warnings) if any(
+            rule.get("check") == "yara" for rule in rules) else None
+        scanner = _Scanner(secret_rules, specs, yara_rules)
+        contents = collect(archive, pids, scanner, options.get("scan_memory", True), warnings)
+    elif options.get("yara_rules") or specs:
+        warnings.append("no archive given: indicators and YARA rules were only matched against the analysis")
     facts = build_facts(analysis, contents)
     procs = dict((proc.get("pid"), proc) for proc in facts["processes"])
     findings = []

@@ -13,7 +13,7 @@ import types
 
 import pytest
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils import findings
+from ansible_collections.forensic.checkpoint.plugins.module_utils import findings, memory_search
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis import analyze
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 
@@ -89,6 +89,7 @@ def test_lookup_aws_key_in_the_environment_is_redacted(lookup):
     # the attacker's LOOT variable carries a copy: reported on its own
     loot = [entry for entry in aws if entry.get("variable") == "LOOT"]
     assert [entry["pid"] for entry in loot] == [20]
+    assert item["vma"] == "stack"  # found in memory too: the environment block on the stack
     assert AWS_KEY not in json.dumps(lookup[1])
 
 
@@ -100,6 +101,8 @@ def test_lookup_token_in_memory_is_redacted_with_its_address(lookup, archives):
     assert item["secret"]["redacted"] == "ghp_...sha256:" + sha(TOKEN)
     assert item["address_hex"] == "0x%x" % item["address"] and item["address_hex"] in item["evidence"]
     assert item["occurrences"] == 3
+    # each address with the kind of memory it is in: Python keeps strings in anonymous arenas
+    assert item["vmas"] == ["anon"] * 3 and item["vma"] == "anon" and "(anon)" in item["evidence"]
     assert TOKEN not in json.dumps(lookup[1])
     # the address is where the token really is in pid 1's memory
     from ansible_collections.forensic.checkpoint.plugins.module_utils.archive import CheckpointArchive, range_readers
@@ -402,16 +405,33 @@ def test_real_yara(archives, tmp_path):
     assert any(f["pid"] == 1 and f.get("address_hex") for f in by_id(result, "yara.match"))
 
 
-def test_scan_windows_overlap():
-    """A match straddling two read chunks is found once, at its address."""
-    import io
-    seen = []
-    needle = b"ghp_" + b"A" * 36
-    size = findings.CHUNK + 4096
-    data = bytearray(size)
-    data[findings.CHUNK - 10:findings.CHUNK - 10 + len(needle)] = needle
-    scanner = findings._Scanner([r for r in findings.BUILTIN_RULES if r["id"] == "secret.github-token"], [], None)
-    findings._scan_pages(io.BytesIO(bytes(data)), [(0, 0x10000, size, 1)], scanner.memory)
-    for hit in scanner.secrets.items.values():
-        seen.append((hit["addresses"], hit["occurrences"]))
-    assert seen == [([0x10000 + findings.CHUNK - 10], 1)]
+def windows(data, address, cuts, scanner):
+    """memory_search's windows over one segment, owned parts split at ``cuts``, each with the
+    look-behind and look-ahead the scanner asks for and stale bytes past its end."""
+    bounds = [0] + cuts + [len(data)]
+    for low, high in zip(bounds, bounds[1:]):
+        first, last = max(0, low - scanner.before), min(len(data), high + scanner.after)
+        window = memory_search.Window()
+        window.data = bytearray(data[first:last]) + data[:200]
+        window.end, window.start, window.stop = last - first, low - first, high - first
+        window.address, window.offset, window.segment = address + first, first, address
+        window.pid, window.pages = 1, "checkpoint/pages-1.img"
+        yield window
+
+
+def test_memory_windows_find_each_match_once_at_its_address():
+    token = b"ghp_" + b"A" * 36
+    cut = 100000
+    data = bytearray(3 * cut)
+    data[:len(token)] = token  # also in the stale bytes past each window's end, which must not count
+    data[cut - 10:cut + 30] = token  # across the first cut
+    data[cut + 40:cut + 80] = token  # in the first window's look-ahead, owned by the second
+    scanner = findings._Scanner([r for r in findings.BUILTIN_RULES if r["id"] == "secret.github-token"],
+                                findings._indicator_specs([{"value": "A{20,}", "type": "regex"}]), None)
+    for window in windows(bytes(data), 0x10000, [cut, 2 * cut], scanner):
+        scanner.feed(window)
+    (secret,) = scanner.secrets.items.values()
+    assert secret["addresses"] == [0x10000, 0x10000 + cut - 10, 0x10000 + cut + 40] and secret["occurrences"] == 3
+    # the A run across the cut is one match, not a second one where the next window begins
+    (run,) = scanner.matches.items.values()
+    assert run["addresses"] == [0x10004, 0x10000 + cut - 6, 0x10000 + cut + 44] and run["occurrences"] == 3
