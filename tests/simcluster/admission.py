@@ -56,7 +56,7 @@ def _meta_errors(rt, obj):
             errs.append(FieldError("Invalid", "metadata." + field, value, "must be a map"))
             continue
         for key, val in (value or {}).items():
-            prefix, _, short = key.rpartition("/")
+            prefix, _slash, short = key.rpartition("/")
             if not short or len(short) > 63 or not re.fullmatch(_QUALIFIED, short) or \
                     (prefix and not re.fullmatch(_SUBDOMAIN, prefix)):
                 errs.append(FieldError("Invalid", "metadata.%s" % field, key,

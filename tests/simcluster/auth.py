@@ -88,7 +88,7 @@ class Authenticator:
         """Identity for an Authorization header; ANONYMOUS without one; None if invalid."""
         if not header:
             return ANONYMOUS
-        scheme, _, token = header.partition(" ")
+        scheme, _space, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return None
         token = token.strip()

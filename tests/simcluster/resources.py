@@ -263,7 +263,7 @@ def _gv_path(group, version):
 def openapi_v3_root(registry):
     """``/openapi/v3``: where each group-version's document lives."""
     paths = {}
-    gvs = {("", "v1")} | {(g, v) for g, v in registry.group_versions().items()}
+    gvs = {("", "v1")} | set(registry.group_versions().items())
     for group, version in sorted(gvs):
         path = _gv_path(group, version)
         digest = hashlib.sha256(path.encode()).hexdigest()[:32].upper()

@@ -125,7 +125,7 @@ class Sandbox:
         key = pod["metadata"]["uid"]
         token = self._tokens.get(key)
         if token is None or not os.path.isdir(target):
-            token, _ = self.sim.authn.mint(ns, sa_name, sa["metadata"]["uid"], 3600 * 24)
+            token, _expiry = self.sim.authn.mint(ns, sa_name, sa["metadata"]["uid"], 3600 * 24)
             self._tokens[key] = token
             os.makedirs(target, exist_ok=True)
             for name, value in (("token", token), ("namespace", ns),

@@ -609,11 +609,11 @@ class Api:
         for obj in items:
             admission.check_delete(rt, obj["metadata"]["name"])
         for obj in items:
-            gone, _ = self.store.delete(rt, obj["metadata"].get("namespace"),
-                                        obj["metadata"]["name"],
-                                        propagation=options.get("propagationPolicy"),
-                                        grace_seconds=options.get("gracePeriodSeconds"),
-                                        dry_run=dry)
+            gone, _finished = self.store.delete(rt, obj["metadata"].get("namespace"),
+                                                obj["metadata"]["name"],
+                                                propagation=options.get("propagationPolicy"),
+                                                grace_seconds=options.get("gracePeriodSeconds"),
+                                                dry_run=dry)
             deleted.append(_for_list(rt, gone))
         return _json({"kind": rt.list_kind, "apiVersion": rt.api_version,
                       "metadata": {"resourceVersion": self.store.resource_version},

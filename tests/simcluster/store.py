@@ -152,7 +152,7 @@ class Store:
         obj["apiVersion"] = rt.api_version
         obj["kind"] = rt.kind
         if not meta.get("name") and meta.get("generateName"):
-            for _ in range(20):
+            for _attempt in range(20):
                 meta["name"] = meta["generateName"] + suffix()
                 if not self.exists(rt, meta.get("namespace"), meta["name"]):
                     break

@@ -130,7 +130,7 @@ COLUMNS = {
                  _col("External-IP", lambda o: "<none>"),
                  _col("Port(s)", lambda o: ",".join("%s/%s" % (p.get("port"), p.get(
                      "protocol", "TCP")) for p in dig(o, "spec", "ports", default=[]))), AGE],
-    "events": [_col("Last Seen", lambda o: _age(o)), _col("Type", lambda o: o.get("type", "")),
+    "events": [_col("Last Seen", _age), _col("Type", lambda o: o.get("type", "")),
                _col("Reason", lambda o: o.get("reason", "")),
                _col("Object", lambda o: "%s/%s" % (dig(o, "involvedObject", "kind",
                                                        default="").lower(),
@@ -183,7 +183,7 @@ def to_table(rt, objs, include="Metadata", list_meta=None):
     columns = COLUMNS.get(rt.plural, [NAME, AGE])
     rows = []
     for obj in objs:
-        row = {"cells": [fn(obj) for _, fn in columns]}
+        row = {"cells": [fn(obj) for _title, fn in columns]}
         if include == "Object":
             row["object"] = obj
         elif include != "None":
@@ -191,4 +191,4 @@ def to_table(rt, objs, include="Metadata", list_meta=None):
                              "metadata": obj["metadata"]}
         rows.append(row)
     return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta or {},
-            "columnDefinitions": [c for c, _ in columns], "rows": rows}
+            "columnDefinitions": [c for c, _fn in columns], "rows": rows}

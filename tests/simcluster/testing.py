@@ -35,7 +35,7 @@ def kubectl_minor():
     """kubectl's client minor version (0 when kubectl is missing or unreadable)."""
     try:
         proc = subprocess.run([KUBECTL, "version", "--client", "-o", "json"],
-                              capture_output=True, text=True, timeout=60)
+                              capture_output=True, text=True, timeout=60, check=False)
         minor = json.loads(proc.stdout)["clientVersion"]["minor"]
         return int("".join(ch for ch in minor if ch.isdigit()) or 0)
     except (OSError, ValueError, KeyError, subprocess.SubprocessError):
@@ -171,7 +171,8 @@ class SimulatedCluster(ClusterHandle):
         started = time.monotonic()
         proc = subprocess.run([sys.executable, "-m", "simcluster", "start", "--state-dir",
                                state_dir, "--daemon"] + list(extra_args),
-                              capture_output=True, text=True, env=env, timeout=timeout)
+                              capture_output=True, text=True, env=env, timeout=timeout,
+                              check=False)
         elapsed = time.monotonic() - started
         if proc.returncode != 0:
             log = os.path.join(state_dir, "daemon.out")
@@ -203,7 +204,7 @@ class SimulatedCluster(ClusterHandle):
     def close(self):
         env = dict(os.environ, PYTHONPATH=TESTS_DIR)
         subprocess.run([sys.executable, "-m", "simcluster", "stop", "--state-dir",
-                        self.state_dir], capture_output=True, env=env, timeout=30)
+                        self.state_dir], capture_output=True, env=env, timeout=30, check=False)
 
 
 class RealCluster(ClusterHandle):
@@ -350,7 +351,7 @@ class Ansible:
 
     def _run(self, argv, identity, env, timeout):
         proc = subprocess.run(argv, cwd=self.root, env=self._env(identity, env),
-                              capture_output=True, text=True, timeout=timeout)
+                              capture_output=True, text=True, timeout=timeout, check=False)
         start = proc.stdout.find("{")
         try:
             data = json.loads(proc.stdout[start:]) if start >= 0 else {}
@@ -416,6 +417,12 @@ def wait_for(predicate, timeout=30.0, interval=0.05, what="condition"):
             raise AssertionError("timed out after %ss waiting for %s (last: %r)"
                                  % (timeout, what, last))
         time.sleep(interval)
+
+
+def value_if(value, check):
+    """``value`` when ``check(value)`` is truthy, else that falsy result: a ``wait_for``
+    predicate that reads an object once and returns it when it matches."""
+    return check(value) and value
 
 
 def _cond(obj, kind):

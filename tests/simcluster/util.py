@@ -20,11 +20,11 @@ _rand = random.SystemRandom()
 
 
 def suffix(length=5):
-    return "".join(_rand.choice(SAFE_ALPHABET) for _ in range(length))
+    return "".join(_rand.choice(SAFE_ALPHABET) for _pos in range(length))
 
 
 def hex_id(length=64):
-    return "".join(_rand.choice("0123456789abcdef") for _ in range(length))
+    return "".join(_rand.choice("0123456789abcdef") for _pos in range(length))
 
 
 def now_iso(at=None):
@@ -56,7 +56,7 @@ def safe_hash(text, length=10):
     """A stable short hash in the safe alphabet (like pod-template-hash)."""
     number = int(hashlib.sha256(text.encode()).hexdigest(), 16)
     out = []
-    for _ in range(length):
+    for _pos in range(length):
         number, rem = divmod(number, len(SAFE_ALPHABET))
         out.append(SAFE_ALPHABET[rem])
     return "".join(out)

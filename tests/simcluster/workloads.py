@@ -330,7 +330,7 @@ class Workloads:
         pods = [p for p in self._children(self.rt["pods"], rs) if _active(p)]
         wanted = dig(rs, "spec", "replicas", default=1)
         template = dig(rs, "spec", "template", default={})
-        for _ in range(wanted - len(pods)):
+        for _missing in range(wanted - len(pods)):
             self._create_pod(ns, rs["metadata"]["name"] + "-", template,
                              _owner_ref(rs, "ReplicaSet", "apps/v1"))
         if len(pods) > wanted:

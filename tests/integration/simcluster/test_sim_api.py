@@ -157,7 +157,7 @@ def test_list_pagination(configmaps, namespace):
 
 def test_list_items_are_untyped_like_a_real_server(cluster, configmaps, namespace):
     configmaps.create(body={"metadata": {"name": "typed"}}, namespace=namespace)
-    status, _, body = cluster.request("GET", "/api/v1/namespaces/%s/configmaps" % namespace)
+    status, _headers, body = cluster.request("GET", "/api/v1/namespaces/%s/configmaps" % namespace)
     data = json.loads(body)
     assert status == 200
     assert (data["kind"], data["apiVersion"]) == ("ConfigMapList", "v1")
@@ -165,7 +165,7 @@ def test_list_items_are_untyped_like_a_real_server(cluster, configmaps, namespac
     # built-in types: list items carry no kind/apiVersion (clients fill them in) ...
     assert "kind" not in data["items"][0] and "apiVersion" not in data["items"][0]
     # ... custom resources' items do
-    status, _, body = cluster.request(
+    status, _headers, body = cluster.request(
         "GET", "/apis/machineconfiguration.openshift.io/v1/machineconfigpools")
     if status == 200:
         assert json.loads(body)["items"][0]["kind"] == "MachineConfigPool"
@@ -314,9 +314,9 @@ def test_strategic_merge_on_a_deployment(deployments, namespace):
 
 
 def test_strategic_merge_is_refused_for_custom_resources(cluster):
-    status, _, raw = cluster.request("PATCH", "/apis/config.openshift.io/v1/featuregates/cluster",
-                                     {"metadata": {"labels": {"x": "y"}}},
-                                     content_type=STRATEGIC)
+    status, _headers, raw = cluster.request(
+        "PATCH", "/apis/config.openshift.io/v1/featuregates/cluster",
+        {"metadata": {"labels": {"x": "y"}}}, content_type=STRATEGIC)
     assert status == 415
     body = json.loads(raw)
     assert body["reason"] == "UnsupportedMediaType"

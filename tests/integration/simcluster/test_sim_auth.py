@@ -29,15 +29,15 @@ def _can(cluster, identity, verb, resource, group="", subresource="", namespace=
 
 
 def test_bad_and_missing_tokens(cluster):
-    status, _, body = cluster.request("GET", "/api/v1/namespaces", identity=None,
-                                      headers={"Authorization": "Bearer not-a-token"})
+    status, _headers, body = cluster.request("GET", "/api/v1/namespaces", identity=None,
+                                             headers={"Authorization": "Bearer not-a-token"})
     assert status == 401
     assert json.loads(body) == {"kind": "Status", "apiVersion": "v1", "metadata": {},
                                 "status": "Failure", "message": "Unauthorized",
                                 "reason": "Unauthorized", "code": 401}
-    status, _, body = cluster.request("GET", "/version", identity=None)
+    status, _headers, body = cluster.request("GET", "/version", identity=None)
     assert status == 200 and json.loads(body)["major"] == "1"
-    status, _, body = cluster.request("GET", "/api/v1/namespaces", identity=None)
+    status, _headers, body = cluster.request("GET", "/api/v1/namespaces", identity=None)
     assert status == 403
     assert json.loads(body)["message"] == (
         'namespaces is forbidden: User "system:anonymous" cannot list resource "namespaces" '
@@ -65,7 +65,7 @@ def test_forbidden_messages_name_verb_resource_and_scope(cluster):
         'cannot list resource "namespaces" in API group "" at the cluster scope')
 
     nodes = k8s.CoreV1Api(cluster.api_client()).list_node().items
-    status, _, raw = cluster.request(
+    status, _headers, raw = cluster.request(
         "POST", "/api/v1/nodes/%s/proxy/checkpoint/default/none/none" % nodes[0].metadata.name,
         identity="viewer")
     assert status == 403
@@ -122,7 +122,7 @@ def test_token_request_tokens_work_and_die_with_their_service_account(cluster):
             name, "default", {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
                               "spec": {"expirationSeconds": 600}})
         token = answer.status.token
-        status, _, body = cluster.request(
+        status, _headers, body = cluster.request(
             "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
             {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
              "spec": {"resourceAttributes": {"verb": "list", "resource": "pods"}}},
@@ -130,16 +130,17 @@ def test_token_request_tokens_work_and_die_with_their_service_account(cluster):
         assert status == 201 and json.loads(body)["status"]["allowed"] is False
     finally:
         admin.delete_namespaced_service_account(name, "default")
-    status, _, _ = cluster.request("GET", "/api/v1/namespaces/default/pods", identity=None,
-                                   headers={"Authorization": "Bearer " + token})
+    status, _headers, _body = cluster.request("GET", "/api/v1/namespaces/default/pods",
+                                              identity=None,
+                                              headers={"Authorization": "Bearer " + token})
     assert status == 401
 
 
 @pytest.mark.simulated_only
 def test_control_api_is_for_admins_only(cluster):
-    status, _, body = cluster.request("GET", "/_simcluster/v1/state", identity="viewer")
+    status, _headers, body = cluster.request("GET", "/_simcluster/v1/state", identity="viewer")
     assert status == 403 and b"system:masters only" in body
-    status, _, _ = cluster.request("GET", "/_simcluster/v1/state", identity="admin")
+    status, _headers, _body = cluster.request("GET", "/_simcluster/v1/state", identity="admin")
     assert status == 200
 
 

@@ -39,6 +39,7 @@ def _criu_mc(source, compression=""):
 
 
 PLAIN = _criu_mc("data:,%5Bcrio.runtime%5D%0Aenable_criu_support%20%3D%20true%0A")
+_DEFAULT_MC = object()  # _enable's default: PLAIN (None applies no MachineConfig at all)
 
 
 def checkpoint(cluster, node=NODE, ns=NS, pod=POD, ctr=CTR, query="", identity="checkpointer",
@@ -53,7 +54,9 @@ def _pool(cluster, name):
                                            kind="MachineConfigPool").get(name=name).to_dict()
 
 
-def _enable(cluster, gate=True, machine_config=PLAIN, wait=True):
+def _enable(cluster, gate=True, machine_config=_DEFAULT_MC, wait=True):
+    if machine_config is _DEFAULT_MC:
+        machine_config = PLAIN
     dyn = cluster.dynamic()
     if gate:
         dyn.resources.get(api_version="config.openshift.io/v1", kind="FeatureGate").patch(
@@ -84,8 +87,8 @@ def test_404_while_the_gate_has_not_reached_the_node(fresh_cluster):
 
 def test_500_while_crio_has_no_criu_support(fresh_cluster):
     _enable(fresh_cluster, machine_config=None)
-    pod, node, _ = _counters_pod(fresh_cluster)
-    status, _, body = checkpoint(fresh_cluster, node, pod=pod)
+    pod, node, _pod_obj = _counters_pod(fresh_cluster)
+    status, _ctype, body = checkpoint(fresh_cluster, node, pod=pod)
     assert status == 500
     assert body == ("checkpointing of demo/%s/counter failed (rpc error: code = Unknown desc = "
                     "checkpoint/restore support not available)" % pod)
@@ -138,7 +141,7 @@ def test_drop_in_delivered_base64_or_gzipped(fresh_cluster, form):
     else:
         mc = _criu_mc("data:;base64," + base64.b64encode(data).decode())
     _enable(fresh_cluster, machine_config=mc)
-    pod, node, _ = _counters_pod(fresh_cluster)
+    pod, node, _pod_obj = _counters_pod(fresh_cluster)
     assert checkpoint(fresh_cluster, node, pod=pod)[0] == 200
 
 
@@ -177,13 +180,13 @@ def test_the_gate_is_per_node_as_the_rollout_reaches_it(fresh_cluster):
             seen.add((node, status))
         return pool_rolled_out(pool, "05-worker-enable-criu")
     wait_for(observe, 30, interval=0.1, what="the rollout")
-    statuses = {s for _, s in seen}
+    statuses = {s for _node, s in seen}
     assert {404, 200} <= statuses, seen
 
 
 def test_kubelet_answers_for_unknown_pods_containers_and_bad_queries(fresh_cluster):
     _enable(fresh_cluster)
-    pod, node, _ = _counters_pod(fresh_cluster)
+    pod, node, _pod_obj = _counters_pod(fresh_cluster)
     assert checkpoint(fresh_cluster, node, pod="nope")[::2] == (404, "pod does not exist")
     other = next(n for n in ("worker-0", "worker-1", "worker-2") if n != node)
     assert checkpoint(fresh_cluster, other, pod=pod)[::2] == (404, "pod does not exist")
@@ -192,31 +195,31 @@ def test_kubelet_answers_for_unknown_pods_containers_and_bad_queries(fresh_clust
     assert checkpoint(fresh_cluster, node, pod=pod, query="?timeout=soon")[::2] == (
         404, "cannot parse value of timeout parameter")
     assert checkpoint(fresh_cluster, node, pod=pod, method="GET")[0] == 405
-    status, _, body = checkpoint(fresh_cluster, "worker-9", pod=pod)
+    status, _ctype, body = checkpoint(fresh_cluster, "worker-9", pod=pod)
     assert status == 404 and json.loads(body)["message"] == 'nodes "worker-9" not found'
-    status, _, body = checkpoint(fresh_cluster, node, pod=pod, identity="viewer")
+    status, _ctype, body = checkpoint(fresh_cluster, node, pod=pod, identity="viewer")
     assert status == 403
     assert 'cannot create resource "nodes/proxy"' in json.loads(body)["message"]
 
 
 def test_kubelet_failures_timeouts_and_unreachable_nodes(fresh_cluster):
     _enable(fresh_cluster)
-    pod, node, _ = _counters_pod(fresh_cluster)
+    pod, node, _pod_obj = _counters_pod(fresh_cluster)
     with fresh_cluster.sim.kubelet_fault(node, message="CRIU dump failed: see dump.log",
                                          times=1):
-        status, _, body = checkpoint(fresh_cluster, node, pod=pod)
+        status, _ctype, body = checkpoint(fresh_cluster, node, pod=pod)
     assert status == 500
     assert body == ("checkpointing of demo/%s/counter failed (rpc error: code = Unknown desc = "
                     "CRIU dump failed: see dump.log)" % pod)
     assert checkpoint(fresh_cluster, node, pod=pod)[0] == 200  # used up: healthy again
 
     with fresh_cluster.sim.kubelet_fault(node, delay=3.0):
-        status, _, body = checkpoint(fresh_cluster, node, pod=pod, query="?timeout=1")
+        status, _ctype, body = checkpoint(fresh_cluster, node, pod=pod, query="?timeout=1")
     assert status == 500 and body.endswith(
         "(rpc error: code = DeadlineExceeded desc = context deadline exceeded)")
 
     fresh_cluster.sim.set_kubelet_ready(node, False)
-    status, _, body = checkpoint(fresh_cluster, node, pod=pod)
+    status, _ctype, body = checkpoint(fresh_cluster, node, pod=pod)
     assert status == 503
     assert json.loads(body)["message"].startswith("error trying to reach service: dial tcp ")
     ready = fresh_cluster.kubectl("get", "node", node, "-o",
@@ -229,19 +232,19 @@ def test_kubelet_failures_timeouts_and_unreachable_nodes(fresh_cluster):
 def test_node_local_time_zone_in_file_names(fresh_cluster):
     _enable(fresh_cluster)
     fresh_cluster.sim.settings(node_utc_offset_minutes=480)
-    pod, node, _ = _counters_pod(fresh_cluster)
-    status, _, body = checkpoint(fresh_cluster, node, pod=pod)
+    pod, node, _pod_obj = _counters_pod(fresh_cluster)
+    status, _ctype, body = checkpoint(fresh_cluster, node, pod=pod)
     assert status == 200
     assert NAME_RE.match(os.path.basename(json.loads(body)["items"][0]))["stamp"].endswith(
         "+08:00")
 
 
 def test_configz_shows_the_running_kubelets_gates(fresh_cluster):
-    status, _, body = fresh_cluster.request("GET", "/api/v1/nodes/worker-0/proxy/configz")
+    status, _headers, body = fresh_cluster.request("GET", "/api/v1/nodes/worker-0/proxy/configz")
     assert status == 200
     assert "ContainerCheckpoint" not in json.loads(body)["kubeletconfig"]["featureGates"]
     _enable(fresh_cluster, machine_config=None)
-    status, _, body = fresh_cluster.request("GET", "/api/v1/nodes/worker-0/proxy/configz")
+    status, _headers, body = fresh_cluster.request("GET", "/api/v1/nodes/worker-0/proxy/configz")
     assert json.loads(body)["kubeletconfig"]["featureGates"]["ContainerCheckpoint"] is True
 
 
@@ -251,7 +254,7 @@ def test_kubernetes_1_30_and_later_need_no_workflow(tmp_path):
     try:
         version = json.loads(cluster.request("GET", "/version")[2])
         assert (version["major"], version["minor"]) == ("1", "30")
-        status, _, body = checkpoint(cluster)
+        status, _ctype, body = checkpoint(cluster)
         assert status == 200, body
         assert json.loads(body)["items"][0].startswith(
             "/var/lib/kubelet/checkpoints/checkpoint-%s_demo-counter-" % POD)

@@ -31,7 +31,7 @@ START_BUDGET = 5.0
 def _cli(*args, timeout=60):
     env = dict(os.environ, PYTHONPATH=TESTS_DIR)
     return subprocess.run([sys.executable, "-m", "simcluster"] + list(args),
-                          capture_output=True, text=True, env=env, timeout=timeout)
+                          capture_output=True, text=True, env=env, timeout=timeout, check=False)
 
 
 def _get(url, ca, token=None):
@@ -144,7 +144,7 @@ def test_the_real_cluster_handle_against_a_kubeconfig(tmp_path):
         assert minted != sim.token("checkpointer") and minted.count(".") == 2
         env = real.env("checkpointer")
         assert env["K8S_AUTH_API_KEY"] == minted and env["K8S_AUTH_SSL_CA_CERT"] == sim.ca_cert
-        status, _, body = real.request(
+        status, _headers, body = real.request(
             "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
             {"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
              "spec": {"resourceAttributes": {"verb": "create", "resource": "nodes",

@@ -23,7 +23,7 @@ POOLS = "/apis/machineconfiguration.openshift.io/v1/machineconfigpools"
 def test_500_for_matching_requests_only_and_only_so_often(cluster):
     with cluster.sim.fault(status=500, resource="machineconfigpools", verb="get", times=2,
                            message="etcdserver: request timed out") as rule:
-        status, _, body = cluster.request("GET", POOLS + "/worker")
+        status, _headers, body = cluster.request("GET", POOLS + "/worker")
         assert status == 500
         error = json.loads(body)
         assert (error["reason"], error["code"]) == ("InternalError", 500)

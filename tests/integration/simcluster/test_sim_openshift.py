@@ -16,7 +16,7 @@ import pytest
 from kubernetes.client.rest import ApiException
 
 from simcluster import ignition
-from simcluster.testing import pool_rolled_out, wait_for
+from simcluster.testing import pool_rolled_out, value_if, wait_for
 
 pytestmark = pytest.mark.simulated_only
 
@@ -159,8 +159,9 @@ def test_rollout_follows_the_mco_rules(api, fresh_cluster):
         right_after = api.pool("worker")
         assert _cond(right_after, "Updated")["status"] == "True"
         assert not pool_rolled_out(right_after, "05-worker-enable-criu")
-        final = wait_for(lambda: (lambda p: pool_rolled_out(p, "05-worker-enable-criu") and p)(
-            api.pool("worker")), 30, what="the worker pool to roll out")
+        final = wait_for(lambda: value_if(api.pool("worker"),
+                                          lambda p: pool_rolled_out(p, "05-worker-enable-criu")),
+                         30, what="the worker pool to roll out")
     finally:
         done.set()
         thread.join()
@@ -180,8 +181,8 @@ def test_rollout_follows_the_mco_rules(api, fresh_cluster):
 
     # one node at a time (node snapshots), with the MCO's counts and conditions on the way
     # (pool snapshots; each is checked on its own, the two are not read atomically)
-    assert max(len(busy) for _, busy in samples) == 1
-    pools = [p for p, _ in samples] + [final]
+    assert max(len(busy) for _pool, busy in samples) == 1
+    pools = [p for p, _busy in samples] + [final]
     updating = [p for p in pools if p["spec"]["configuration"]["name"] == new and
                 _cond(p, "Updated")["status"] == "False"]
     assert updating, "the sampler saw the rollout"
@@ -195,7 +196,7 @@ def test_rollout_follows_the_mco_rules(api, fresh_cluster):
     after = counts[counts.index(0):]
     assert after == sorted(after) and after[-1] == 3 and set(after) <= {0, 1, 2, 3}
     order = []
-    for _, busy in samples:
+    for _pool, busy in samples:
         if busy and (not order or order[-1] != busy[0]):
             order.append(busy[0])
     assert sorted(order) == sorted(workers)
@@ -212,11 +213,13 @@ def test_paused_pools_render_but_do_not_roll_out(api, fresh_cluster):
     api.merge(api.mcp, "worker", {"spec": {"paused": True}})
     old = api.pool("worker")["spec"]["configuration"]["name"]
     api.mc.create(body=CRIU_MC)
-    pool = wait_for(lambda: (lambda p: p["spec"]["configuration"]["name"] != old and p)(
-        api.pool("worker")), 10, what="the paused pool to render")
+    pool = wait_for(lambda: value_if(api.pool("worker"),
+                                     lambda p: p["spec"]["configuration"]["name"] != old),
+                    10, what="the paused pool to render")
     new = pool["spec"]["configuration"]["name"]
-    paused = wait_for(lambda: (lambda p: _cond(p, "Updated").get("status") == "False" and p)(
-        api.pool("worker")), 10, what="Updated=False")
+    paused = wait_for(lambda: value_if(api.pool("worker"),
+                                       lambda p: _cond(p, "Updated").get("status") == "False"),
+                      10, what="Updated=False")
     assert _cond(paused, "Updating") == dict(_cond(paused, "Updating"), status="False",
                                              message="Pool is paused; will not update to " + new)
     assert paused["status"]["configuration"]["name"] == old
@@ -251,8 +254,9 @@ def test_nodes_are_drained_and_rebooted(api, fresh_cluster):
 def test_a_degraded_node_degrades_the_pool(api, fresh_cluster):
     fresh_cluster.sim.degrade_node("worker-2", "unexpected on-disk state validating against "
                                                "rendered-worker-x")
-    pool = wait_for(lambda: (lambda p: _cond(p, "Degraded").get("status") == "True" and p)(
-        api.pool("worker")), 10, what="Degraded=True")
+    pool = wait_for(lambda: value_if(api.pool("worker"),
+                                     lambda p: _cond(p, "Degraded").get("status") == "True"),
+                    10, what="Degraded=True")
     assert pool["status"]["degradedMachineCount"] == 1
     node_degraded = _cond(pool, "NodeDegraded")
     assert node_degraded["status"] == "True"
@@ -286,8 +290,9 @@ def test_an_unrenderable_machineconfig_is_render_degraded(api):
     bad["metadata"]["name"] = "50-worker-broken"
     bad["spec"]["config"]["ignition"]["version"] = "9.9.9"
     api.mc.create(body=bad)  # the API accepts it; the render controller does not
-    pool = wait_for(lambda: (lambda p: _cond(p, "RenderDegraded").get("status") == "True" and
-                             p)(api.pool("worker")), 10, what="RenderDegraded")
+    pool = wait_for(lambda: value_if(api.pool("worker"),
+                                     lambda p: _cond(p, "RenderDegraded").get("status") == "True"),
+                    10, what="RenderDegraded")
     assert _cond(pool, "RenderDegraded")["message"].startswith(
         "Failed to render configuration for pool worker: parsing Ignition config failed: "
         "unknown version")

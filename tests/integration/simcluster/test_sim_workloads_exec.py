@@ -18,7 +18,8 @@ import websocket
 from kubernetes import client as k8s
 from kubernetes.stream import stream
 
-from simcluster.testing import KUBECTL, WEBSOCKET_KUBECTL_MINOR, kubectl_minor, wait_for
+from simcluster.testing import (KUBECTL, WEBSOCKET_KUBECTL_MINOR, kubectl_minor, value_if,
+                                wait_for)
 
 pytestmark = [pytest.mark.simulated_only,
               pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap missing")]
@@ -94,8 +95,8 @@ def test_daemonsets_run_one_pod_per_matching_node(v1, apps, ns):
     assert [p.spec.node_name for p in pinned] == ["worker-2"]
     assert pinned[0].metadata.name.startswith("pinned-")
     assert pinned[0].metadata.owner_references[0].kind == "DaemonSet"
-    status = wait_for(lambda: (lambda s: s.number_ready == 3 and s)(
-        apps.read_namespaced_daemon_set_status("plain", ns).status), 10, what="ds status")
+    status = wait_for(lambda: value_if(apps.read_namespaced_daemon_set_status("plain", ns).status,
+                                       lambda s: s.number_ready == 3), 10, what="ds status")
     assert (status.desired_number_scheduled, status.current_number_scheduled,
             status.updated_number_scheduled) == (3, 3, 3)
     apps.delete_namespaced_daemon_set("plain", ns)
@@ -124,9 +125,10 @@ def test_deployments_scale_and_roll(v1, apps, ns):
     wait_for(lambda: len(pods()) == 3, 15, what="scale to 3")
     apps.patch_namespaced_deployment("web", ns, {"spec": {"template": {"spec": {
         "containers": [{"name": "web", "image": "registry.example/web:2"}]}}}})
-    done = wait_for(lambda: (lambda d: d.status.updated_replicas == 3 and
-                             d.status.ready_replicas == 3 and d.status.replicas == 3 and d)(
-        apps.read_namespaced_deployment("web", ns)), 20, what="the new revision")
+    done = wait_for(lambda: value_if(apps.read_namespaced_deployment("web", ns),
+                                     lambda d: d.status.updated_replicas == 3 and
+                                     d.status.ready_replicas == 3 and d.status.replicas == 3),
+                    20, what="the new revision")
     assert done.status.observed_generation == done.metadata.generation
     assert {p.spec.containers[0].image for p in pods()} == {"registry.example/web:2"}
 
@@ -142,13 +144,13 @@ def test_exec_sees_the_nodes_checkpoint_directory(cluster, v1, apps, ns):
     marker = "checkpoint-marker-%s.tar" % uuid.uuid4().hex[:6]
     with open(os.path.join(cluster.sim.checkpoint_dir("worker-2"), marker), "w") as handle:
         handle.write("evidence")
-    out, _, code = run(v1, ns, pods["worker-2"], ["ls", "/checkpoints"])
+    out, _err, code = run(v1, ns, pods["worker-2"], ["ls", "/checkpoints"])
     assert code == 0 and marker in out.split()
-    out, _, _ = run(v1, ns, pods["worker-2"], ["cat", "/host/kubelet/checkpoints/" + marker])
+    out, _err, _code = run(v1, ns, pods["worker-2"], ["cat", "/host/kubelet/checkpoints/" + marker])
     assert out == "evidence"
-    out, _, _ = run(v1, ns, pods["worker-0"], ["ls", "/checkpoints"])
+    out, _err, _code = run(v1, ns, pods["worker-0"], ["ls", "/checkpoints"])
     assert marker not in out.split()
-    _, err, code = run(v1, ns, pods["worker-2"], ["touch", "/checkpoints/new"])
+    _out, err, code = run(v1, ns, pods["worker-2"], ["touch", "/checkpoints/new"])
     assert code != 0 and "Read-only file system" in err
 
 
@@ -162,19 +164,19 @@ def test_exec_is_a_sandbox_with_a_persistent_writable_root(cluster, v1, apps, ns
          "env": [{"name": "MODE", "value": "forensic"},
                  {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]}))
     pod = _ds_pods(v1, ns, "sandbox")[0].metadata.name
-    out, _, code = run(v1, ns, pod, ["sh", "-c", "pwd; echo $MODE $NODE $HOSTNAME; "
-                                     "sh /scripts/hello.sh pod; echo $$"])
+    out, _err, code = run(v1, ns, pod, ["sh", "-c", "pwd; echo $MODE $NODE $HOSTNAME; "
+                                        "sh /scripts/hello.sh pod; echo $$"])
     lines = out.splitlines()
     assert code == 0
     assert lines[:3] == ["/work", "forensic worker-1 " + pod, "hello from pod"]
     assert int(lines[3]) <= 2  # a PID namespace of its own (bwrap's init is PID 1)
     assert run(v1, ns, pod, ["sh", "-c", "echo kept > /tmp/state; mkdir -p /data"])[2] == 0
     assert run(v1, ns, pod, ["cat", "/tmp/state"])[0] == "kept\n"
-    out, _, code = run(v1, ns, pod, ["sh", "-c", "cat > /data/in.bin; wc -c < /data/in.bin"],
-                       stdin="x" * 100000)
+    out, _err, code = run(v1, ns, pod, ["sh", "-c", "cat > /data/in.bin; wc -c < /data/in.bin"],
+                          stdin="x" * 100000)
     assert (out.strip(), code) == ("100000", 0)
     assert run(v1, ns, pod, ["sh", "-c", "exit 3"])[2] == 3
-    _, err, code = run(v1, ns, pod, ["touch", "/usr/should-fail"])
+    _out, err, code = run(v1, ns, pod, ["touch", "/usr/should-fail"])
     assert code != 0 and "Read-only file system" in err
     assert not os.path.exists("/usr/should-fail")
 
@@ -204,9 +206,9 @@ def test_pods_reach_the_api_with_their_service_account_token(cluster, v1, ns):
 def test_exec_errors_and_old_protocols(cluster, v1):
     pod = v1.list_namespaced_pod("demo", label_selector="app=counters").items[0].metadata.name
     base = "/api/v1/namespaces/demo/pods/%s/exec?command=echo&command=hi&stdout=true" % pod
-    status, _, body = cluster.request("GET", base.replace("command=echo&command=hi&", ""))
+    status, _headers, body = cluster.request("GET", base.replace("command=echo&command=hi&", ""))
     assert status == 400 and json.loads(body)["message"] == "you must specify at least 1 command"
-    status, _, body = cluster.request("GET", base + "&container=nope")
+    status, _headers, body = cluster.request("GET", base + "&container=nope")
     assert status == 400 and json.loads(body)["message"] == (
         "container nope is not valid for pod %s" % pod)
     # channel.k8s.io (v1): raw frames, no status on success
