@@ -5,7 +5,10 @@
 
 A plain tar is indexed by its headers alone (member data is never read until asked for, then by
 offset). A compressed archive is decompressed once, streaming: small members are kept in memory,
-large ones (memory pages, the rootfs diff) are handed to a ``visit`` callback as they go by.
+large ones (memory pages, the rootfs diff) are handed to a ``visit`` callback as they go by. Its
+tar headers are parsed here and member data is read straight from the decompressor into the
+caller's buffers: tarfile's stream mode copies and allocates so much per read that it costs several
+times the decompression itself.
 Nothing is ever extracted to disk and the archive is opened O_RDONLY. Member names are only ever
 used as keys here; this module never creates a file.
 """
@@ -39,6 +42,9 @@ except ImportError:
     HAS_ZSTANDARD = False
     ZSTANDARD_IMPORT_ERROR = traceback.format_exc()
 
+# What a decompressor raises on bad input (zstandard.ZstdError is not an OSError).
+_STREAM_ERRORS = (EOFError, OSError, zlib.error) + ((zstandard.ZstdError,) if HAS_ZSTANDARD else ())
+
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 OTHER_COMPRESSIONS = {b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x04\x22\x4d\x18": "lz4"}
@@ -48,6 +54,7 @@ MAX_MEMBERS = 200000
 KEEP_MEMBER_LIMIT = 16 * 1024 * 1024
 KEEP_TOTAL_LIMIT = 96 * 1024 * 1024
 STREAM_BUFSIZE = 1024 * 1024
+EXTENDED_HEADER_LIMIT = 1024 * 1024
 
 KINDS = {
     tarfile.REGTYPE: "file",
@@ -165,6 +172,177 @@ class _HashingReader(io.RawIOBase):
         return n
 
 
+class StreamMember(io.RawIOBase):
+    """``visit``'s fileobj for a member of a compressed archive: its data, read forward only and
+    straight from the decompressor. Valid during the visit only; what it leaves unread is skipped."""
+
+    def __init__(self, tar, name, size):
+        super(StreamMember, self).__init__()
+        self._tar = tar
+        self.name = name
+        self.size = size
+        self.position = 0
+
+    def readable(self):
+        return True
+
+    def read(self, size=-1):
+        left = self.size - self.position
+        size = left if size is None or size < 0 else min(size, left)
+        data = self._tar.read(size)
+        self._advance(len(data), size)
+        return data
+
+    def readinto(self, buf):
+        with memoryview(buf).cast("B") as view:
+            want = min(len(view), self.size - self.position)
+            self._advance(self._tar.readinto(view[:want]), want)
+        return want
+
+    def skip(self, size):
+        """Pass over ``size`` bytes (fewer where the member ends)."""
+        size = min(size, self.size - self.position)
+        self._advance(self._tar.skip(size), size)
+
+    def _advance(self, got, want):
+        if got != want:
+            raise self._tar.broken("truncated", "inside %s" % printable(self.name))
+        self.position += got
+
+
+class _TarStream(object):
+    """The members of a decompressed tar stream, in order: exact reads, and one-line ArchiveErrors
+    for whatever the decompressor or the headers get wrong."""
+
+    def __init__(self, archive, stream):
+        self._archive = archive
+        self._stream = stream
+        self._scratch = memoryview(bytearray(STREAM_BUFSIZE))
+
+    def broken(self, problem, detail):
+        """The ArchiveError for a ``problem`` (a key of _PROBLEMS) met at the current member."""
+        archive = self._archive
+        return ArchiveError(archive.path, "%s after %d members (%s)"
+                            % (_PROBLEMS[problem] % archive.compression, archive.member_count, detail))
+
+    def read(self, size):
+        """``size`` bytes, fewer only where the stream ends."""
+        try:
+            data = self._stream.read(size) if size > 0 else b""
+            while 0 < len(data) < size:
+                more = self._stream.read(size - len(data))
+                if not more:
+                    break
+                data += more
+        except _STREAM_ERRORS as exc:
+            raise self.broken(_stream_problem(exc), _reason(exc))
+        return data
+
+    def readinto(self, view):
+        """Fills ``view``; fewer bytes only where the stream ends."""
+        done = 0
+        try:
+            while done < len(view):
+                got = self._stream.readinto(view[done:])
+                if not got:
+                    break
+                done += got
+        except _STREAM_ERRORS as exc:
+            raise self.broken(_stream_problem(exc), _reason(exc))
+        return done
+
+    def skip(self, size):
+        done = 0
+        while done < size:
+            got = self.readinto(self._scratch[:min(size - done, STREAM_BUFSIZE)])
+            if not got:
+                break
+            done += got
+        return done
+
+    def drain(self):
+        """Reads to the end, so that a corrupt tail is noticed (and hashed)."""
+        while self.readinto(self._scratch):
+            pass
+
+    def _exact(self, size, what):
+        data = self.read(size)
+        if len(data) != size:
+            raise self.broken("truncated", "inside %s" % what)
+        return data
+
+    def members(self):
+        """(TarInfo, StreamMember) per member, GNU long names and pax records applied; the data
+        left unread is skipped when the next member is asked for."""
+        extended = {}
+        while True:
+            block = self.read(512)
+            if not block.strip(b"\0"):
+                return  # the end-of-archive block, or the end of the stream
+            try:
+                info = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+            except tarfile.HeaderError as exc:
+                cut = len(block) < 512 and self._archive.member_count
+                raise self.broken("truncated" if cut else "tar", _reason(exc))
+            try:
+                if info.type in _EXTENDED_TYPES:
+                    if not 0 <= info.size <= EXTENDED_HEADER_LIMIT:
+                        raise ValueError("a %d-byte extended header" % info.size)
+                    data = self._exact(info.size + (-info.size % 512), "an extended header")[:info.size]
+                    if info.type in (tarfile.XHDTYPE, tarfile.SOLARIS_XHDTYPE):
+                        extended.update(_pax_records(data))
+                    elif info.type != tarfile.XGLTYPE:  # global pax headers carry nothing engines write
+                        extended[_EXTENDED_TYPES[info.type]] = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+                    continue
+                _apply(info, extended)
+            except ValueError as exc:
+                raise self.broken("tar", exc)
+            extended = {}
+            if info.type == tarfile.GNUTYPE_SPARSE:
+                more = block[482]  # old GNU sparse maps continue in blocks of their own
+                while more:
+                    more = self._exact(512, "a sparse header")[504]
+            # Like tarfile: links, directories and devices carry no data whatever their size says.
+            has_data = info.isreg() or info.type not in tarfile.SUPPORTED_TYPES
+            data = StreamMember(self, info.name, info.size if has_data else 0)
+            yield info, data
+            data.skip(data.size)
+            self.skip(-data.size % 512)  # a stream that ends in the padding ends the archive
+
+
+def _pax_records(data):
+    """{key: value} of a pax extended header ("<length> <key>=<value>\\n" records)."""
+    records, pos = {}, 0
+    while pos < len(data):
+        space = data.find(b" ", pos, pos + 21)
+        length = int(data[pos:space]) if space > pos and data[pos:space].isdigit() else 0
+        if length <= space - pos or pos + length > len(data):
+            raise ValueError("corrupt pax header")
+        key, _eq, value = data[space + 1:pos + length - 1].partition(b"=")
+        records[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
+        pos += length
+    return records
+
+
+def _apply(info, extended):
+    """Long names and pax records over the header's own fields, as tarfile applies them."""
+    try:
+        for key in _PAX_FIELDS.intersection(extended):
+            setattr(info, key, tarfile.PAX_NUMBER_FIELDS.get(key, str)(extended[key]))
+    except ValueError:
+        raise ValueError("corrupt pax header")  # not the message, which quotes the value
+    if info.size < 0:
+        raise ValueError("member %s has a negative size" % printable(info.name))
+    if info.type == tarfile.GNUTYPE_SPARSE or any(key.startswith("GNU.sparse.") for key in extended):
+        info.sparse = []  # so that Member calls it sparse, as it would from tarfile
+
+
+_PROBLEMS = {"truncated": "truncated %s archive", "tar": "corrupt %s-compressed tar", "data": "corrupt %s data"}
+_EXTENDED_TYPES = {tarfile.XHDTYPE: None, tarfile.SOLARIS_XHDTYPE: None, tarfile.XGLTYPE: None,
+                   tarfile.GNUTYPE_LONGNAME: "path", tarfile.GNUTYPE_LONGLINK: "linkpath"}
+_PAX_FIELDS = frozenset(("path", "linkpath", "size", "uid", "gid", "mtime"))
+
+
 def _open_readonly(path):
     # O_NONBLOCK so that a FIFO planted where an archive should be cannot hang us on open.
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -248,6 +426,7 @@ class CheckpointArchive(object):
         else:
             self.order.append(name)
         self.members[name] = member
+        self._kept_total -= len(self._kept.pop(name, b""))  # the last copy wins, even when not kept
         return member
 
     def _index_plain(self, visit):
@@ -290,40 +469,25 @@ class CheckpointArchive(object):
         raw = io.FileIO(self._fd, "rb", closefd=False)
         digest = hashlib.sha256() if checksum else None
         source = io.BufferedReader(_HashingReader(raw, digest), STREAM_BUFSIZE) if digest else raw
-        try:
-            stream = self._decompressor(source)
-            tf = tarfile.open(fileobj=stream, mode="r|", bufsize=STREAM_BUFSIZE)
-            for info in tf:
-                tf.members = []
-                member = self._add(info)
-                if member is None or not member.is_file:
-                    continue
-                fileobj = tf.extractfile(info)
-                if self._keep(member.name, member.size):
-                    self._hold(member, fileobj.read())
-                    fileobj = io.BytesIO(self._kept[member.name])
-                if visit is not None:
-                    visit(member, fileobj)
-            # Read to the end so a truncated or corrupt tail is noticed and the hash covers it all.
-            while stream.read(STREAM_BUFSIZE):
-                pass
-        except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-            raise ArchiveError(self.path, "%s after %d members (%s)"
-                               % (_stream_problem(exc, self.compression), self.member_count, _reason(exc)))
-        except Exception as exc:  # zstandard.ZstdError is not an OSError
-            if HAS_ZSTANDARD and isinstance(exc, zstandard.ZstdError):
-                raise ArchiveError(self.path, "corrupt zstd data after %d members (%s)" % (self.member_count, exc))
-            raise
+        tar = _TarStream(self, self._decompressor(source))
+        for info, data in tar.members():
+            member = self._add(info)
+            if member is None or not member.is_file:
+                continue
+            fileobj = data
+            if self._keep(member.name, member.size):
+                self._hold(member, data.read())
+                fileobj = io.BytesIO(self._kept[member.name])
+            if visit is not None:
+                visit(member, fileobj)
+        tar.drain()  # so that a corrupt tail is noticed and the hash covers it all
         if not self.order:
             raise ArchiveError(self.path, "empty %s-compressed tar archive" % self.compression)
         if digest is not None:
             self.sha256 = digest.hexdigest()
 
     def _hold(self, member, data):
-        if len(data) != member.size:
-            raise ArchiveError(self.path, "truncated: member %s is short by %d bytes"
-                               % (member.name, member.size - len(data)))
-        self._kept_total += len(data) - len(self._kept.get(member.name, b""))
+        self._kept_total += len(data)
         if self._kept_total > KEEP_TOTAL_LIMIT:
             raise ArchiveError(self.path, "the small members of this compressed archive exceed %d MiB; "
                                "decompress it to a plain tar first" % (KEEP_TOTAL_LIMIT >> 20))
@@ -401,12 +565,12 @@ def _reason(exc):
     return text.splitlines()[0]
 
 
-def _stream_problem(exc, compression):
-    if isinstance(exc, EOFError) or "unexpected end" in str(exc) or "Compressed file ended" in str(exc):
-        return "truncated %s archive" % compression
-    if isinstance(exc, (zlib.error, gzip.BadGzipFile)):
-        return "corrupt %s data" % compression
-    return "corrupt %s-compressed tar" % compression
+def _stream_problem(exc):
+    if isinstance(exc, EOFError):
+        return "truncated"
+    if isinstance(exc, OSError) and not isinstance(exc, gzip.BadGzipFile):
+        return "tar"
+    return "data"
 
 
 CAPTURE_LIMIT = 64 * 1024 * 1024
@@ -454,16 +618,9 @@ def range_readers(archive, wanted):
     captured = dict((name, []) for name in plan)
 
     def visit(member, fileobj):
-        position = 0
         for offset, length in plan.get(member.name, ()):
-            while position < offset:
-                skipped = len(fileobj.read(min(STREAM_BUFSIZE, offset - position)))
-                if not skipped:
-                    return
-                position += skipped
-            data = fileobj.read(length)
-            captured[member.name].append((offset, data))
-            position += len(data)
+            fileobj.skip(offset - fileobj.position)
+            captured[member.name].append((offset, fileobj.read(length)))
 
     CheckpointArchive(archive.path, keep=lambda name, size: False, visit=visit).close()
     return dict((name, _CapturedRanges(name, chunks)) for name, chunks in captured.items())

@@ -9,10 +9,9 @@ bytes of look-behind and look-ahead from the same stretch, so a match is found w
 process saw the bytes side by side - across pages and pagemap entries - and never across a hole.
 
 Plain tars are read in place (preadv at the member's offset, into the same buffer every time).
-Compressed archives are decompressed once, streaming: tar headers are parsed here rather than by
-tarfile's stream mode, whose copies and allocations per read cost several times the
-decompression itself. Small members are kept in memory as CheckpointArchive keeps them, so the
-images can be decoded afterwards from the same pass.
+Compressed archives are decompressed once, streaming, by CheckpointArchive: each pages image is
+read into the same buffer as it goes by, and the small members are kept, so the images can be
+decoded afterwards from the same pass.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -20,22 +19,12 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import bisect
-import gzip
-import io
 import os
 import re
-import stat
-import tarfile
-import zlib
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils import archive as archive_mod
 from ansible_collections.forensic.checkpoint.plugins.module_utils import criu_images
-from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import (
-    ArchiveError,
-    CheckpointError,
-    ImageError,
-    MissingDependency,
-)
+from ansible_collections.forensic.checkpoint.plugins.module_utils.archive import CheckpointArchive, is_pages_image
+from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError, ImageError
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory import (
     PageMap,
     hexdump,
@@ -45,13 +34,6 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.memory import 
     printable,
     process_ids,
 )
-
-try:
-    import zstandard
-
-    HAS_ZSTANDARD = True
-except ImportError:
-    HAS_ZSTANDARD = False
 
 # Bytes each window owns: large enough that Python's per-window cost vanishes next to
 # bytes.find's memory-speed scan, small enough to keep resident memory low.
@@ -63,8 +45,6 @@ MAX_CONTEXT = 4096
 # Bytes of matches and contexts kept before a search stops as truncated: results stay small
 # whatever max_matches, context and the regex allow.
 RESULT_BUDGET = 32 << 20
-SKIP_CHUNK = 1 << 20
-PAX_LIMIT = 1 << 20
 _PAGEMAP_RE = re.compile(r"^checkpoint/pagemap-(\d+)\.img$")
 
 
@@ -319,233 +299,28 @@ def plan(pagemaps, consumers, clip=None):
 # -- archives ---------------------------------------------------------------------------------
 
 
-def _open_readonly(path):
-    # O_NONBLOCK: a FIFO planted where an archive should be must not hang the open.
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError as exc:
-        raise ArchiveError(path, (exc.strerror or str(exc)).lower())
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise ArchiveError(path, "not a regular file")
-    os.set_blocking(fd, True)
-    return fd
+def _stream_reader(fileobj, pages):
+    """feed's ``read_into`` over a pages image streaming by (archive.StreamMember): forward only."""
+
+    def read_into(view, offset):
+        if offset < fileobj.position:
+            raise ImageError(pages, "pagemaps sharing it overlap (offset %d read twice)" % offset)
+        fileobj.skip(offset - fileobj.position)
+        return fileobj.readinto(view)
+
+    return read_into
 
 
-def compression_of(path):
-    fd = _open_readonly(path)
-    try:
-        return archive_mod.sniff_compression(os.pread(fd, 6, 0))
-    finally:
-        os.close(fd)
+class _PagesPass(CheckpointArchive):
+    """A compressed archive indexed in one pass, each pages image offered to ``on_pages(self,
+    member, read_into)`` as it streams by, with the members before it already indexed."""
 
+    def __init__(self, path, on_pages):
+        def visit(member, fileobj):
+            if self.compression != "none" and is_pages_image(member.name):
+                on_pages(self, member, _stream_reader(fileobj, member.name))
 
-class StreamIndex(object):
-    """The part of CheckpointArchive's interface images are decoded through (has, member, read),
-    filled by one streaming pass over a compressed archive."""
-
-    def __init__(self, path, compression):
-        self.path = path
-        self.compression = compression
-        self.members = {}
-        self.order = []
-        self._kept = {}
-        self._kept_total = 0
-
-    def add(self, info):
-        if len(self.order) >= archive_mod.MAX_MEMBERS:
-            raise ArchiveError(self.path, "more than %d members: refusing to index it" % archive_mod.MAX_MEMBERS)
-        member = archive_mod.Member(info, archive_mod.normalize_name(info.name))
-        if member.name not in self.members:
-            self.order.append(member.name)
-        self.members[member.name] = member
-        self._kept_total -= len(self._kept.pop(member.name, b""))  # the last copy wins, as tar extraction would have it
-        return member
-
-    def hold(self, member, data):
-        self._kept_total += len(data)
-        if self._kept_total > archive_mod.KEEP_TOTAL_LIMIT:
-            raise ArchiveError(self.path, "the small members of this compressed archive exceed %d MiB; "
-                               "decompress it to a plain tar first" % (archive_mod.KEEP_TOTAL_LIMIT >> 20))
-        self._kept[member.name] = data
-
-    def has(self, name):
-        return name in self.members
-
-    def member(self, name):
-        try:
-            return self.members[name]
-        except KeyError:
-            raise ArchiveError(self.path, "no member %s" % name)
-
-    def names(self, prefix=""):
-        return [name for name in self.order if name.startswith(prefix)]
-
-    def read(self, name, limit=archive_mod.KEEP_MEMBER_LIMIT):  # pylint: disable=unused-argument
-        self.member(name)
-        if name not in self._kept:
-            raise ArchiveError(self.path, "member %s is not held in memory from this %s-compressed archive"
-                               % (name, self.compression))
-        return self._kept[name]
-
-    def close(self):
-        self._kept = {}
-
-
-class _MemberData(object):
-    """Sequential access to the data of the current member of a _TarStream."""
-
-    def __init__(self, tar, size):
-        self._tar = tar
-        self.size = size
-        self.position = 0
-
-    def read_into(self, view, offset):
-        if offset < self.position:
-            raise ImageError(self._tar.name, "pagemaps sharing it overlap (offset %d read twice)" % offset)
-        self._tar.skip(min(offset, self.size) - self.position)
-        want = max(0, min(len(view), self.size - offset))
-        got = self._tar.readinto(view[:want])
-        if got != want:
-            raise ArchiveError(self._tar.path, "truncated %s archive (inside %s)" % (self._tar.compression, self._tar.name))
-        self.position = min(offset, self.size) + got
-        return got
-
-    def read_all(self):
-        data = bytearray(self.size - self.position)
-        got = self._tar.readinto(memoryview(data))
-        self.position += got
-        if got != len(data):
-            raise ArchiveError(self._tar.path, "truncated %s archive" % self._tar.compression)
-        return bytes(data)
-
-
-class _TarStream(object):
-    """Tar members read in order from a decompressed stream, into caller buffers."""
-
-    def __init__(self, path, compression, stream):
-        self.path = path
-        self.compression = compression
-        self.name = path
-        self._stream = stream
-        self._scratch = memoryview(bytearray(SKIP_CHUNK))
-
-    def readinto(self, view):
-        done = 0
-        while done < len(view):
-            got = self._stream.readinto(view[done:])
-            if not got:
-                break
-            done += got
-        return done
-
-    def skip(self, size):
-        while size > 0:
-            got = self.readinto(self._scratch[:min(size, SKIP_CHUNK)])
-            if not got:
-                raise ArchiveError(self.path, "truncated %s archive" % self.compression)
-            size -= got
-
-    def _block(self, size):
-        data = bytearray(size)
-        if self.readinto(memoryview(data)) != size:
-            raise ArchiveError(self.path, "truncated %s archive" % self.compression)
-        return bytes(data)
-
-    def members(self):
-        """(TarInfo, _MemberData) per member; unread data is skipped when the next is asked for."""
-        long_name, pax = None, {}
-        while True:
-            header = bytearray(512)
-            got = self.readinto(memoryview(header))
-            if got == 0 or header == bytes(512):
-                return
-            if got != 512:
-                raise ArchiveError(self.path, "truncated %s archive" % self.compression)
-            try:
-                info = tarfile.TarInfo.frombuf(bytes(header), "utf-8", "surrogateescape")
-            except tarfile.HeaderError as exc:
-                raise ArchiveError(self.path, "corrupt tar header in %s stream (%s)" % (self.compression, exc))
-            size = int(pax.get("size", info.size))
-            if info.type in (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK):
-                if size > PAX_LIMIT:
-                    raise ArchiveError(self.path, "a %d-byte extended tar header: refusing it" % size)
-                data = self._block(-(-size // 512) * 512)[:size]
-                if info.type == tarfile.XHDTYPE:
-                    pax = _pax_records(self.path, data)
-                elif info.type == tarfile.GNUTYPE_LONGNAME:
-                    long_name = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-                continue
-            info.name = pax.get("path", long_name or info.name)
-            info.size = size
-            long_name, pax = None, {}
-            if info.type == tarfile.GNUTYPE_SPARSE and header[482]:
-                raise ArchiveError(self.path, "member %s is an old GNU sparse file with extended headers, which this "
-                                   "reader does not follow" % info.name)
-            # Like tarfile: links, directories and devices carry no data whatever their size field says.
-            has_data = info.type in tarfile.REGULAR_TYPES or info.type not in tarfile.SUPPORTED_TYPES
-            data = _MemberData(self, size if has_data else 0)
-            yield info, data
-            self.skip(data.size - data.position + (-data.size % 512))
-
-
-def _pax_records(path, data):
-    """The path and size of a pax extended header ("<len> <key>=<value>\\n" records)."""
-    records, pos = {}, 0
-    while pos < len(data):
-        space = data.find(b" ", pos, pos + 21)
-        length = int(data[pos:space]) if space > pos and data[pos:space].isdigit() else 0
-        if length <= space - pos or pos + length > len(data):
-            raise ArchiveError(path, "corrupt pax header")
-        key, _eq, value = data[space + 1:pos + length - 1].partition(b"=")
-        if key in (b"path", b"size"):
-            records[key.decode()] = value.decode("utf-8", "surrogateescape")
-        pos += length
-    if not records.get("size", "0").isdigit():
-        raise ArchiveError(path, "corrupt pax header (size %r)" % records["size"][:40])
-    return records
-
-
-def _decompressor(path, compression, raw):
-    if compression == "gzip":
-        return gzip.GzipFile(fileobj=raw, mode="rb")
-    if compression == "zstd":
-        if not HAS_ZSTANDARD:
-            raise MissingDependency(path, "reading zstd archives needs the Python package zstandard")
-        return zstandard.ZstdDecompressor().stream_reader(raw, read_size=SKIP_CHUNK, read_across_frames=True)
-    raise ArchiveError(path, "%s-compressed archives are not supported (use plain tar, gzip or zstd)" % compression)
-
-
-def stream_pass(path, compression, on_pages=None):
-    """One pass over a compressed archive: small members kept, pages images offered to
-    ``on_pages(index, member, data)`` as they stream by. Returns the StreamIndex."""
-    index = StreamIndex(path, compression)
-    raw = io.FileIO(_open_readonly(path), "rb", closefd=True)
-    try:
-        tar = _TarStream(path, compression, _decompressor(path, compression, raw))
-        for info, data in tar.members():
-            member = index.add(info)
-            if not member.is_file:
-                continue
-            if archive_mod.default_keep(member.name, member.size):
-                index.hold(member, data.read_all())
-            elif on_pages is not None and archive_mod.is_pages_image(member.name):
-                tar.name = member.name
-                on_pages(index, member, data)
-                tar.name = path
-    except (EOFError, OSError, zlib.error) as exc:
-        raise ArchiveError(path, "corrupt %s data after %d members (%s)"
-                           % (compression, len(index.order), str(exc).splitlines()[0] if str(exc) else "EOF"))
-    except Exception as exc:  # zstandard.ZstdError is not an OSError
-        if HAS_ZSTANDARD and isinstance(exc, zstandard.ZstdError):
-            raise ArchiveError(path, "corrupt zstd data after %d members (%s)" % (len(index.order), exc))
-        raise
-    finally:
-        raw.close()
-    if not index.order:
-        raise ArchiveError(path, "empty %s-compressed tar archive" % compression)
-    return index
+        super(_PagesPass, self).__init__(path, visit=visit)
 
 
 def _pagemap_pids(archive, pids):
@@ -563,37 +338,25 @@ def _scan_plain(archive, consumers, pids, clip):
     for pid in sorted(_pagemap_pids(archive, pids), key=lambda p: order.get(p, len(order))):
         pagemap = PageMap.load(archive, pid)
         by_pages.setdefault(pagemap.pages, []).append(pagemap)
-    fd = _open_readonly(archive.path)
-    try:
-        for pages, pagemaps in by_pages.items():
-            base = archive.member(pages).offset
+    for pages, pagemaps in by_pages.items():
+        base = archive.member(pages).offset
 
-            def read_into(view, offset, base=base):
-                return os.preadv(fd, [view], base + offset)
+        def read_into(view, offset, base=base):
+            return os.preadv(archive.fileno(), [view], base + offset)
 
-            feed(read_into, plan(pagemaps, consumers, clip), consumers, pages)
-    finally:
-        os.close(fd)
+        feed(read_into, plan(pagemaps, consumers, clip), consumers, pages)
 
 
 def scan(path, consumers=(), pids=None, clip=None):
     """Run ``consumers`` over the dumped memory of ``pids`` (every process when None) of the
-    checkpoint archive ``path``, in one pass, and return its index (CheckpointArchive or
-    StreamIndex). ``clip`` ({pid: [(start, end)]}) limits the memory looked at (parent passes)."""
+    checkpoint archive ``path``, in one pass, and return its CheckpointArchive. ``clip``
+    ({pid: [(start, end)]}) limits the memory looked at (parent passes)."""
     consumers = list(consumers)
-    compression = compression_of(path)
-    if compression == "none":
-        archive = archive_mod.CheckpointArchive(path)
-        try:
-            if consumers:
-                _scan_plain(archive, consumers, pids, clip)
-        except BaseException:
-            archive.close()
-            raise
-        return archive
+    if not consumers:
+        return CheckpointArchive(path)
     heads, fed = {}, set()
 
-    def on_pages(index, member, data):
+    def on_pages(index, member, read_into):
         # Only the pagemap heads are decoded until their pages image is known: PageMap checks
         # each pagemap against the size of its pages image.
         pagemaps = []
@@ -604,22 +367,29 @@ def scan(path, consumers=(), pids=None, clip=None):
                 pagemaps.append(PageMap.load(index, pid))
         if pagemaps:
             fed.add(member.name)
-            feed(data.read_into, plan(pagemaps, consumers, clip), consumers, member.name)
+            feed(read_into, plan(pagemaps, consumers, clip), consumers, member.name)
 
-    index = stream_pass(path, compression, on_pages if consumers else None)
-    late = {}
-    for pid in _pagemap_pids(index, pids) if consumers else ():
-        pagemap = PageMap.load(index, pid)
-        if pagemap.pages not in fed:
-            late.setdefault(pagemap.pages, []).append(pagemap)
-    if late:  # pagemaps stored after their pages image: one more pass for those
+    archive = _PagesPass(path, on_pages)
+    try:
+        if archive.compression == "none":
+            _scan_plain(archive, consumers, pids, clip)
+            return archive
+        late = {}
+        for pid in _pagemap_pids(archive, pids):
+            pagemap = PageMap.load(archive, pid)
+            if pagemap.pages not in fed:
+                late.setdefault(pagemap.pages, []).append(pagemap)
+        if late:  # pagemaps stored after their pages image: one more pass for those
 
-        def on_late(_index, member, data):
-            if member.name in late:
-                feed(data.read_into, plan(late[member.name], consumers, clip), consumers, member.name)
+            def on_late(_index, member, read_into):
+                if member.name in late:
+                    feed(read_into, plan(late[member.name], consumers, clip), consumers, member.name)
 
-        stream_pass(path, compression, on_late)
-    return index
+            _PagesPass(path, on_late).close()
+    except BaseException:
+        archive.close()
+        raise
+    return archive
 
 
 # -- destinations -----------------------------------------------------------------------------
@@ -655,12 +425,15 @@ class _FileSink(object):
 
     def write(self, address, data):
         # Opened per window so a process with thousands of VMAs never holds thousands of fds.
-        fd = os.open(self.tmp, os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0),
-                     dir_fd=self.dirfd)
         try:
-            os.pwrite(fd, data, address - self.base)
-        finally:
-            os.close(fd)
+            fd = os.open(self.tmp, os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0),
+                         dir_fd=self.dirfd)
+            try:
+                os.pwrite(fd, data, address - self.base)
+            finally:
+                os.close(fd)
+        except OSError as exc:  # a full disk, say: not to pass for a fault of the archive being read
+            raise CheckpointError("dest", "cannot write %s (%s)" % (self.name, (exc.strerror or str(exc)).lower()))
         self.written += len(data)
 
     def commit(self):

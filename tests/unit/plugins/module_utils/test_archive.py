@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import io
 import os
+import re
 import tarfile
 
 import pytest
@@ -151,3 +152,201 @@ def test_archive_is_not_modified(archives):
         with CheckpointArchive(archives[key]) as archive:
             archive.read("checkpoint/pstree.img")
         assert sha256(archives[key]) == before
+
+
+# -- the compressed-archive stream reader --------------------------------------------------------
+
+COMPRESS = {"": lambda data: data, ".gz": gzip.compress, ".zst": zstandard.ZstdCompressor().compress}
+LONG = "checkpoint/" + "n" * 200 + "-é.img"
+
+
+def _tar(members, tar_format=tarfile.PAX_FORMAT):
+    """The bytes of a tar of ``[(TarInfo, data)]``."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tar_format) as tar:
+        for info, data in members:
+            tar.addfile(info, io.BytesIO(data) if info.isfile() else None)
+    return raw.getvalue()
+
+
+def _file(name, data, **attrs):
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    for key, value in attrs.items():
+        setattr(info, key, value)
+    return info, data
+
+
+def _link(name, target):
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = tarfile.SYMTYPE, target
+    return info, b""
+
+
+def _write(tmp_path, name, payload):
+    path = tmp_path / name
+    path.write_bytes(payload)
+    return str(path)
+
+
+def _forms(tmp_path, members, tar_format=tarfile.PAX_FORMAT):
+    payload = _tar(members, tar_format)
+    return [_write(tmp_path, "form.tar" + suffix, compress(payload)) for suffix, compress in COMPRESS.items()]
+
+
+def _described(path):
+    with CheckpointArchive(path) as archive:
+        return [(m.name, m.raw_name, m.kind, m.size, m.linkname, m.uid, m.mtime, archive.read(m.name) if m.is_file else None)
+                for m in (archive.members[name] for name in archive.order)], archive.warnings
+
+
+@pytest.mark.parametrize("tar_format", [tarfile.PAX_FORMAT, tarfile.GNU_FORMAT])
+def test_long_names_and_pax_records_read_alike_in_every_form(tmp_path, tar_format):
+    members = [_file("config.dump", b"{}", mtime=1700000000),
+               _file(LONG, b"long name", uid=3 << 21),  # the uid needs a pax record or base-256
+               _link("checkpoint/link", "/" + "t" * 150),
+               _file("checkpoint/" + "d" * 120 + "/x.img", b"in a deep directory")]
+    if tar_format == tarfile.PAX_FORMAT:
+        members.append(_file("checkpoint/attrs.img", b"xattrs", pax_headers={"SCHILY.xattr.user.k": "v" * 600}))
+    described = [_described(path) for path in _forms(tmp_path, members, tar_format)]
+    assert described[0] == described[1] == described[2]
+    names = [row[0] for row in described[0][0]]
+    assert LONG in names and names[0] == "config.dump"
+    row = dict((r[0], r) for r in described[0][0])
+    assert row[LONG][5] == 3 << 21 and row[LONG][7] == b"long name"
+    assert row["checkpoint/link"][2:5] == ("symlink", 0, "/" + "t" * 150)
+
+
+def test_stream_member_reads_readintos_and_skips(tmp_path):
+    big = bytes(range(256)) * 8192  # 2 MiB: streamed, not kept
+    payload = _tar([_file("checkpoint/pages-1.img", big), _file("checkpoint/after.img", b"after")])
+    path = _write(tmp_path, "a.tar.zst", COMPRESS[".zst"](payload))
+    seen = {}
+
+    def visit(member, fileobj):
+        if member.name != "checkpoint/pages-1.img":
+            seen[member.name] = fileobj.read()
+            return
+        assert not fileobj.seekable() and fileobj.readable()
+        head = fileobj.read(10)
+        buf = bytearray(1000)
+        assert fileobj.readinto(memoryview(buf)[:100]) == 100
+        fileobj.skip(1 << 20)
+        tail = fileobj.read(5)
+        seen[member.name] = (head, bytes(buf[:100]), tail, fileobj.position)
+        # Past the end: nothing more, whatever is asked.
+        fileobj.skip(10 << 20)
+        assert fileobj.read(7) == b"" and fileobj.readinto(buf) == 0 and fileobj.read() == b""
+
+    with CheckpointArchive(path, visit=visit) as archive:
+        assert archive.read("checkpoint/after.img") == b"after"
+    start = 110 + (1 << 20)
+    assert seen["checkpoint/pages-1.img"] == (big[:10], big[10:110], big[start:start + 5], start + 5)
+    assert seen["checkpoint/after.img"] == b"after"  # the unread rest of the pages was skipped
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".zst"])
+def test_nested_tar_lists_through_the_streamed_member(tmp_path, suffix):
+    from ansible_collections.forensic.checkpoint.plugins.module_utils.rootfs import RootfsDiff
+
+    inner = _tar([_file("etc/" + "f" * 150, b"x" * 70000), _file("bin/tool", b"\x7fELF")], tarfile.GNU_FORMAT)
+    payload = _tar([_file("config.dump", b"{}"), _file("rootfs-diff.tar", inner), _file("spec.dump", b"{}")])
+    path = _write(tmp_path, "rootfs.tar" + suffix, COMPRESS[suffix](payload))
+    contents = {}
+
+    def visit(member, fileobj):
+        if member.name == "rootfs-diff.tar":
+            tar = tarfile.open(fileobj=fileobj, mode="r|")
+            for info in tar:
+                contents[info.name] = tar.extractfile(info).read()
+
+    with CheckpointArchive(path, visit=visit) as archive:
+        assert archive.read("spec.dump") == b"{}"
+    assert contents == {"etc/" + "f" * 150: b"x" * 70000, "bin/tool": b"\x7fELF"}
+    rootfs = RootfsDiff(path)
+    CheckpointArchive(path, visit=rootfs.visit).close()
+    assert [(item["path"], item["size"]) for item in rootfs.changed] == [("/etc/" + "f" * 150, 70000), ("/bin/tool", 4)]
+
+
+def _cut_forms(tmp_path, payload, keep):
+    return [_write(tmp_path, "cut.tar" + suffix, COMPRESS[suffix](payload[:keep])) for suffix in (".gz", ".zst")]
+
+
+@pytest.mark.parametrize("where", ["header", "pax", "kept", "streamed"])
+def test_truncated_streams_fail_with_one_line(tmp_path, where):
+    members = [_file("config.dump", b"{}"), _file(LONG, b"k" * 5000), _file("checkpoint/pages-1.img", b"p" * 50000)]
+    payload = _tar(members)
+    first = 1024  # config.dump: its header and one block of data
+    keep = {"header": first + 100, "pax": first + 600, "kept": first + 3 * 512 + 100, "streamed": len(payload) - 30000}
+    for path in _cut_forms(tmp_path, payload, keep[where]):
+        with pytest.raises(ArchiveError) as err:
+            CheckpointArchive(path, visit=lambda member, fileobj: fileobj.read())
+        message = str(err.value)
+        assert message.startswith(path + ": truncated ") and "\n" not in message, message
+
+
+def test_truncated_member_is_reported_to_the_visit_as_an_archive_error(tmp_path):
+    payload = _tar([_file("checkpoint/pages-1.img", b"p" * 50000)])
+    failures = []
+
+    def visit(member, fileobj):
+        try:
+            fileobj.read(1 << 20)
+        except ArchiveError as exc:
+            failures.append(str(exc))
+            raise
+
+    for path in _cut_forms(tmp_path, payload, 20000):
+        with pytest.raises(ArchiveError):
+            CheckpointArchive(path, visit=visit)
+    assert len(failures) == 2 and all("truncated" in f and "inside checkpoint/pages-1.img" in f for f in failures)
+
+
+@pytest.mark.parametrize("offset,problem", [
+    (0, "corrupt zstd-compressed tar after 0 members (bad checksum)"),
+    (1024, "corrupt zstd-compressed tar after 1 members (bad checksum)"),  # LONG's pax header
+    (1536, "corrupt zstd-compressed tar after 1 members (corrupt pax header)"),  # its first record's length
+])
+def test_corrupt_headers(tmp_path, offset, problem):
+    payload = _tar([_file("config.dump", b"{}"), _file(LONG, b"long")])
+    path = _write(tmp_path, "bad.tar.zst", COMPRESS[".zst"](payload[:offset] + b"x" + payload[offset + 1:]))
+    with pytest.raises(ArchiveError, match=re.escape(problem)):
+        CheckpointArchive(path)
+
+
+def test_huge_extended_header_is_refused(tmp_path):
+    payload = _tar([_file("config.dump", b"{}", pax_headers={"comment": "c" * (2 << 20)})])
+    path = _write(tmp_path, "pax.tar.gz", COMPRESS[".gz"](payload))
+    with pytest.raises(ArchiveError, match="extended header"):
+        CheckpointArchive(path)
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz", ".zst"])
+def test_unsafe_names_and_duplicates_in_every_form(tmp_path, suffix, monkeypatch):
+    from ansible_collections.forensic.checkpoint.plugins.module_utils import archive as archive_mod
+
+    members = [_file("config.dump", b"{}"), _file("../escape", b"evil"), _file("/abs", b"evil"),
+               _file("checkpoint/x.img", b"small"), _file("checkpoint/x.img", b"large" * 10)]
+    path = _write(tmp_path, "dup.tar" + suffix, COMPRESS[suffix](_tar(members)))
+    monkeypatch.setattr(archive_mod, "KEEP_MEMBER_LIMIT", 10)  # the last copy is too big to keep
+    with CheckpointArchive(path) as archive:
+        assert archive.order == ["config.dump", "checkpoint/x.img"] and archive.member_count == 5
+        assert archive.duplicates == ["checkpoint/x.img"]
+        assert sum("escapes the archive root" in w for w in archive.warnings) == 2
+        if suffix:  # the stale first copy must not stand in for the last one
+            with pytest.raises(ArchiveError, match="not held in memory"):
+                archive.read("checkpoint/x.img")
+        else:
+            assert archive.read("checkpoint/x.img") == b"large" * 10
+    monkeypatch.setattr(archive_mod, "MAX_MEMBERS", 4)
+    with pytest.raises(ArchiveError, match="more than 4 members"):
+        CheckpointArchive(path)
+
+
+@pytest.mark.parametrize("size,problem", [("abc", "corrupt pax header"), ("-5", "has a negative size")])
+def test_lying_pax_sizes(tmp_path, size, problem):
+    payload = _tar([_file("config.dump", b"{}"), _file("checkpoint/x.img", b"data", pax_headers={"size": size})])
+    assert ("size=%s" % size).encode() in payload
+    path = _write(tmp_path, "size.tar.gz", COMPRESS[".gz"](payload))
+    with pytest.raises(ArchiveError, match="corrupt gzip-compressed tar after 1 members .*" + problem):
+        CheckpointArchive(path)
