@@ -35,13 +35,6 @@ def container_path(name):
     return posixpath.normpath("/" + text).replace("//", "/")
 
 
-def _seekable(fileobj):
-    try:
-        return fileobj.seekable()
-    except (AttributeError, ValueError):  # a tar stream's member says it is, then fails to ask
-        return False
-
-
 def _iso(stamp):
     try:
         return datetime.datetime.fromtimestamp(stamp, tz=datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -92,7 +85,7 @@ class RootfsDiff(object):
             return
         self.changed = []
         try:
-            tar = tarfile.open(fileobj=fileobj, mode="r:" if _seekable(fileobj) else "r|")
+            tar = tarfile.open(fileobj=fileobj, mode="r:" if fileobj.seekable() else "r|")
             while True:
                 info = tar.next()
                 if info is None:
