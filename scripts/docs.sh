@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 export PATH=$PWD/.venv/bin:$PATH
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
+mkdir -p "$out/plugins"
 antsibull-docs collection --use-current --squash-hierarchy --output-format simplified-rst \
   --fail-on-error --dest-dir "$out/plugins" forensic.checkpoint >/dev/null
 if [ "${1:-}" = --check ]; then

@@ -358,6 +358,26 @@ def _open_readonly(path):
     return fd, st
 
 
+def _sha256_fd(fd):
+    digest = hashlib.sha256()
+    offset = 0
+    while True:
+        chunk = os.pread(fd, 4 * STREAM_BUFSIZE, offset)
+        if not chunk:
+            return digest.hexdigest()
+        digest.update(chunk)
+        offset += len(chunk)
+
+
+def file_sha256(path):
+    """The SHA-256 of an archive file, read read-only (for modules that do not index it themselves)."""
+    fd, _st = _open_readonly(path)
+    try:
+        return _sha256_fd(fd)
+    finally:
+        os.close(fd)
+
+
 def sniff_compression(head):
     if head.startswith(GZIP_MAGIC):
         return "gzip"
@@ -494,14 +514,7 @@ class CheckpointArchive(object):
         self._kept[member.name] = data
 
     def _hash_file(self):
-        digest = hashlib.sha256()
-        offset = 0
-        while True:
-            chunk = os.pread(self._fd, 4 * STREAM_BUFSIZE, offset)
-            if not chunk:
-                return digest.hexdigest()
-            digest.update(chunk)
-            offset += len(chunk)
+        return _sha256_fd(self._fd)
 
     # -- access ---------------------------------------------------------------------------------
 

@@ -36,6 +36,11 @@ options:
       - Redact secrets in the result and the report (first 4 characters and a SHA-256).
     type: bool
     default: true
+  checksum:
+    description:
+      - Also return both archives' SHA-256 in RV(sha256), for chain-of-custody records.
+    type: bool
+    default: false
 requirements:
   - python >= 3.9
   - jmespath
@@ -125,6 +130,11 @@ report:
   description: The report written (path, format, size, sha256, changed); null without O(report).
   returned: always
   type: dict
+sha256:
+  description: The SHA-256 of each archive file, when O(checksum=true).
+  returned: when O(checksum=true)
+  type: dict
+  sample: {before: 52704ac1b9405844ea5920c8bcba78bbd566cc57761c4d88319a33b723be5051, after: abb426bf...}
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -142,6 +152,7 @@ def main():
             before=dict(type="path", required=True),
             after=dict(type="path", required=True),
             redact_secrets=dict(type="bool", default=True),
+            checksum=dict(type="bool", default=False),
             **findings_mod.MODULE_OPTIONS
         ),
         supports_check_mode=True,
@@ -149,8 +160,8 @@ def main():
     params = module.params
     options = dict((key, params[key]) for key in ("redact_secrets", "rules", "indicators", "yara_rules"))
     try:
-        before = analyze(params["before"], redact_secrets=params["redact_secrets"])
-        after = analyze(params["after"], redact_secrets=params["redact_secrets"])
+        before = analyze(params["before"], redact_secrets=params["redact_secrets"], checksum=params["checksum"])
+        after = analyze(params["after"], redact_secrets=params["redact_secrets"], checksum=params["checksum"])
         before_findings = findings_mod.evaluate(before, params["before"], options)
         after_findings = findings_mod.evaluate(after, params["after"], options)
         result = compare(before, after, before_findings, after_findings)
@@ -163,6 +174,9 @@ def main():
     for warning in result["warnings"] + after_findings["warnings"]:
         module.warn(warning)
     output = dict(changed=bool(written and written["changed"]), checkpoint_diff=result, report=written)
+    if params["checksum"]:
+        output["sha256"] = dict((side, analysis["container"]["archive"]["sha256"])
+                                for side, analysis in (("before", before), ("after", after)))
     if params["fail_on_severity"]:
         hits = findings_mod.at_or_above(result["findings"]["new"], params["fail_on_severity"])
         if hits:

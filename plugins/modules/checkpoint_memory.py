@@ -136,6 +136,11 @@ options:
       - Where O(read) or O(write) put the raw bytes. Files are created with mode 0600 and replace an
         existing file only once complete; nothing is ever written outside O(dest).
     type: path
+  checksum:
+    description:
+      - Also return the archive's SHA-256 in RV(archive_sha256), for chain-of-custody records.
+    type: bool
+    default: false
 requirements:
   - python >= 3.9
   - pycriu, from the distribution's criu package
@@ -206,6 +211,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+archive_sha256:
+  description: The SHA-256 of the archive file, when O(checksum=true).
+  returned: when O(checksum=true)
+  type: str
 processes:
   description: The processes looked at, in process-tree order.
   returned: always
@@ -412,6 +421,7 @@ written:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.forensic.checkpoint.plugins.module_utils.archive import file_sha256
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory_search import run
 
@@ -443,6 +453,7 @@ def main():
                 vma=dict(type="raw"),
             )),
             dest=dict(type="path"),
+            checksum=dict(type="bool", default=False),
         ),
         mutually_exclusive=[("pattern", "hex", "regex", "read", "strings", "write")],
         required_by={"write": "dest"},
@@ -450,6 +461,8 @@ def main():
     )
     try:
         result = run(module.params, check_mode=module.check_mode)
+        if module.params["checksum"]:
+            result["archive_sha256"] = file_sha256(module.params["path"])
     except CheckpointError as exc:
         module.fail_json(msg=str(exc))
     for warning in result.pop("warnings"):
