@@ -80,7 +80,7 @@ options:
     choices: [recovered, rootfs]
   checksum:
     description:
-      - Also compute the archive's SHA-256 (RV(analysis.container.archive.sha256)), for chain-of-custody
+      - Also compute the archive's SHA-256 (C(analysis.container.archive.sha256)), for chain-of-custody
         records. Free for a compressed archive; a plain tar is read once more in full.
     type: bool
     default: false
@@ -109,7 +109,7 @@ attributes:
   check_mode:
     support: full
     description: In check mode nothing is written to O(export_dir) or O(report); RV(changed),
-      RV(analysis.exported[].changed) and RV(report.changed) say what would be written.
+      RV(analysis.exported[].changed) and C(report.changed) say what would be written.
   diff_mode:
     support: none
     description: The module reports what it exported in RV(analysis.exported) instead of a diff.

@@ -430,8 +430,12 @@ def test_memory_windows_find_each_match_once_at_its_address():
                                 findings._indicator_specs([{"value": "A{20,}", "type": "regex"}]), None)
     for window in windows(bytes(data), 0x10000, [cut, 2 * cut], scanner):
         scanner.feed(window)
-    (secret,) = scanner.secrets.items.values()
+    secrets = list(scanner.secrets.items.values())
+    assert len(secrets) == 1
+    secret = secrets[0]
     assert secret["addresses"] == [0x10000, 0x10000 + cut - 10, 0x10000 + cut + 40] and secret["occurrences"] == 3
     # the A run across the cut is one match, not a second one where the next window begins
-    (run,) = scanner.matches.items.values()
+    runs = list(scanner.matches.items.values())
+    assert len(runs) == 1
+    run = runs[0]
     assert run["addresses"] == [0x10004, 0x10000 + cut - 6, 0x10000 + cut + 44] and run["occurrences"] == 3

@@ -86,7 +86,7 @@ ENGINES = {
         analysis.analyze(path, export_dir=out, export=["recovered", "rootfs"]), path,
         {"redact_secrets": True, "report": os.path.join(out, "report.html")}),
     "checkpoint_memory": lambda path, out: memory_search.run(_memory_params(path, None)),
-    "checkpoint_coredump": lambda path, out: coredump.write_cores(path, out),
+    "checkpoint_coredump": coredump.write_cores,
 }
 
 
