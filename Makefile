@@ -6,10 +6,13 @@ ANSIBLE_PLAYBOOK := $(VENV)/bin/ansible-playbook
 
 .PHONY: setup demo test sanity units integration bench docs clean
 
+# Test-only system packages (bindep profile "test": gdb, chromium...) are installed for the
+# test targets; the demo needs only the default profile.
 setup:
 	@PYTHON=$(PYTHON) scripts/setup.sh
 
-demo: setup
+demo:
+	@PYTHON=$(PYTHON) SETUP_PROFILES= scripts/setup.sh
 	@$(ANSIBLE_PLAYBOOK) playbooks/demo.yml
 
 test: setup
@@ -31,4 +34,5 @@ docs: setup
 	@scripts/docs.sh
 
 clean:
+	-@PYTHONPATH=tests $(VENV)/bin/python -m simcluster stop --state-dir demo-output/simcluster 2>/dev/null
 	rm -rf .build tests/output demo-output .pytest_cache

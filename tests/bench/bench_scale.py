@@ -1,0 +1,119 @@
+# -*- coding: utf-8 -*-
+# Copyright: forensic.checkpoint contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Scale of the forensic workflow (issue 8): checkpoint and analyse 50 pods spread over the
+simulated cluster's nodes with playbooks/checkpoint.yml, against a one-pod run of the same
+playbook measured in the same run. Checkpoints are taken in parallel by container_checkpoint and
+the analysis runs in one fork per node, so 50 pods should cost far less than 50 one-pod runs.
+
+Set-up (not timed): a simulated cluster with fast timings, checkpointing enabled, the analyser
+deployed, a Deployment of 50 pods that tolerates every node. The simulator has four nodes (one
+master, three workers); the benchmark uses every node it has. It prints the figures and fails
+(exit 1) only if the 50-pod run is not at least twice as fast as 50 one-pod runs would be.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "tests"))
+
+from simcluster.testing import Ansible, SimulatedCluster  # noqa: E402  pylint: disable=wrong-import-position
+
+PODS = 50
+FORKS = 10
+SETTINGS = ("--rollout-delay", "0.2", "--render-delay", "0.2", "--pod-start-delay", "0.1",
+            "--pod-stop-delay", "0.1", "--checkpoint-delay", "0.05")
+COMMON = {"forensic_enable": False, "forensic_deploy_analyser": False, "forensic_checkpoint_report": False,
+          "forensic_checkpoint_parallel": 8}
+
+
+def _playbook(name):
+    return os.path.join(REPO, "playbooks", name)
+
+
+def _check(result, what):
+    if result.rc != 0:
+        print("%s failed (rc %s):\n%s\n%s" % (what, result.rc, result.stdout[-4000:], result.stderr[-2000:]))
+        raise SystemExit(1)
+
+
+def _deploy_pods(cluster):
+    """PODS replicas of the counters container, allowed on every node (masters included)."""
+    api = cluster.dynamic()
+    counters = api.resources.get(api_version="apps/v1", kind="Deployment").get(namespace="demo", name="counters")
+    template = counters.to_dict()["spec"]["template"]
+    template["metadata"]["labels"] = {"app": "scale"}
+    template["spec"]["tolerations"] = [{"operator": "Exists"}]
+    api.resources.get(api_version="v1", kind="Namespace").create(body={"metadata": {"name": "scale"}})
+    api.resources.get(api_version="apps/v1", kind="Deployment").create(namespace="scale", body={
+        "metadata": {"name": "scale"},
+        "spec": {"replicas": PODS, "selector": {"matchLabels": {"app": "scale"}}, "template": template}})
+    pods_api = api.resources.get(api_version="v1", kind="Pod")
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        pods = [p for p in pods_api.get(namespace="scale", label_selector="app=scale").items
+                if p.status.phase == "Running"]
+        if len(pods) >= PODS:
+            return pods
+        time.sleep(1)
+    print("only %d of %d pods running after 300 s" % (len(pods), PODS))
+    raise SystemExit(1)
+
+
+def _timed(ansible, extra, output):
+    started = time.monotonic()
+    result = ansible.playbook(_playbook("checkpoint.yml"), dict(COMMON, forensic_checkpoint_output_dir=output, **extra),
+                              env={"ANSIBLE_FORKS": str(FORKS)})
+    return result, time.monotonic() - started
+
+
+def run():
+    workdir = tempfile.mkdtemp(prefix="bench-scale-")
+    cluster = SimulatedCluster.start(os.path.join(workdir, "sim"), extra_args=SETTINGS)
+    ansible = Ansible(cluster)
+    try:
+        ready = ansible.playbook(_playbook("forensic.yml"), {
+            "enable_checkpointing_accept_irreversible": True, "enable_checkpointing_wait_sleep": 1,
+            "enable_checkpointing_crio_criu_roles": ["master", "worker"],
+            "forensic_checkpoint_namespace": "demo", "forensic_checkpoint_label_selectors": "app=counters",
+            "forensic_checkpoint_report": False, "forensic_checkpoint_output_dir": os.path.join(workdir, "warm-up")})
+        _check(ready, "set-up (enable, analyser, one warm-up run)")
+        pods = _deploy_pods(cluster)
+        nodes = sorted({p.spec.nodeName for p in pods})
+
+        one, t_one = _timed(ansible, {"forensic_checkpoint_namespace": "scale",
+                                      "forensic_checkpoint_pod": pods[0].metadata.name}, os.path.join(workdir, "one"))
+        _check(one, "one-pod run")
+        many, t_many = _timed(ansible, {"forensic_checkpoint_namespace": "scale",
+                                        "forensic_checkpoint_label_selectors": "app=scale"}, os.path.join(workdir, "many"))
+        _check(many, "%d-pod run" % PODS)
+        analysed = sum(len(os.listdir(os.path.join(workdir, "many", name, "analysis")))
+                       for name in os.listdir(os.path.join(workdir, "many")))
+        if analysed != PODS:
+            print("expected %d analyses, found %d" % (PODS, analysed))
+            raise SystemExit(1)
+
+        serial = PODS * t_one
+        print("nodes:            %d (%s), forks %d" % (len(nodes), ", ".join(nodes), FORKS))
+        print("1 pod:            %6.1f s (checkpoint.yml: checkpoint, analyse on the node, custody record)" % t_one)
+        print("%d pods:          %6.1f s (%.2f s per pod)" % (PODS, t_many, t_many / PODS))
+        print("%d one-pod runs:  %6.1f s (estimate)  -> speed-up %.1fx; 50 pods cost %.1f one-pod runs"
+              % (PODS, serial, serial / t_many, t_many / t_one))
+        if serial / t_many < 2.0:
+            print("FAIL: the %d-pod run is not twice as fast as %d one-pod runs" % (PODS, PODS))
+            raise SystemExit(1)
+    finally:
+        ansible.close()
+        cluster.close()
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,207 @@
+# -*- coding: utf-8 -*-
+# Copyright: forensic.checkpoint contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Role forensic_checkpoint and playbooks forensic.yml, checkpoint.yml and analyze.yml: the whole
+workflow on the simulated cluster, the chain-of-custody record, the SHA-256 check of fetched
+evidence failing loudly when an archive is altered in transit, check mode, the single-play entry
+point, local archives and the severity gate."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import glob
+import os
+import shutil
+import stat
+import sys
+
+import pytest
+
+from rolehelpers import FAST, explain, load_json, playbook, tasks_named
+
+pytestmark = pytest.mark.simulated_only  # the counters workload and enabling are the simulator's
+
+TARGET = {"forensic_checkpoint_namespace": "demo", "forensic_checkpoint_label_selectors": "app=counters",
+          "forensic_checkpoint_report": False}
+SECRET = "RANDOM_1432_KEY"
+
+
+def has_module(name):
+    return os.path.exists(os.path.join(os.path.dirname(playbook("x")), "..", "plugins", "modules", name + ".py"))
+
+
+def run_dirs(output):
+    return sorted(glob.glob(os.path.join(str(output), "run-*")))
+
+
+def archives_on_nodes(cluster):
+    nodes = cluster.dynamic().resources.get(api_version="v1", kind="Node").get().items
+    return {n.metadata.name: sorted(os.listdir(cluster.sim.checkpoint_dir(n.metadata.name)))
+            for n in nodes if os.path.isdir(cluster.sim.checkpoint_dir(n.metadata.name))}
+
+
+@pytest.fixture(scope="module")
+def workflow(cluster, ansible, tmp_path_factory):
+    """forensic.yml once on a reset cluster: enable, deploy the analyser, checkpoint, analyse."""
+    if cluster.sim is None:
+        pytest.skip("needs the simulated cluster")
+    cluster.sim.reset()
+    output = tmp_path_factory.mktemp("forensic-output")
+    extra = dict(FAST, **TARGET)
+    extra.update({"enable_checkpointing_accept_irreversible": True, "forensic_checkpoint_fetch": True,
+                  "forensic_checkpoint_memory_patterns": [SECRET], "forensic_checkpoint_output_dir": str(output)})
+    result = ansible.playbook(playbook("forensic.yml"), extra)
+    assert result.rc == 0, explain(result)
+    (run,) = run_dirs(output)
+    return result, run
+
+
+def test_custody_record_and_outputs(workflow, cluster):
+    result, run = workflow
+    record = load_json(os.path.join(run, "chain-of-custody.json"))
+    assert stat.S_IMODE(os.stat(os.path.join(run, "chain-of-custody.json")).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(run).st_mode) == 0o700
+    assert record["collection"] == {"name": "forensic.checkpoint", "version": "0.1.0"}
+    assert record["operator"]["controller_user"]
+    assert record["cluster"]["api_server"] == cluster.host
+    assert record["cluster"]["cluster_id"] and record["cluster"]["openshift_version"] == "4.13.0"
+    (item,) = record["items"]
+    pods = cluster.dynamic().resources.get(api_version="v1", kind="Pod").get(
+        namespace="demo", label_selector="app=counters").items
+    pod = next(p for p in pods if p.metadata.name == item["container"]["pod"])
+    assert item["container"]["pod_uid"] == pod.metadata.uid
+    assert item["container"]["image"] and item["container"]["image_id"].split("@")[1].startswith("sha256:")
+    assert item["node"]["name"] == pod.spec.nodeName and item["node"]["kubeletVersion"]
+    archive = item["checkpoint"]["archive"]
+    on_node = os.path.join(cluster.sim.checkpoint_dir(pod.spec.nodeName), os.path.basename(archive))
+    assert item["checkpoint"]["size"] == os.path.getsize(on_node)
+    (transfer,) = item["transfers"]
+    assert transfer["verified"] is True and transfer["sha256"] == item["checkpoint"]["sha256"]
+    assert stat.S_IMODE(os.stat(transfer["path"]).st_mode) == 0o600
+    assert item["analysis"]["analyser"]["node"] == pod.spec.nodeName
+    assert item["analysis"]["analyser"]["pod"].startswith("checkpoint-analyser-")
+    analysis = load_json(os.path.join(run, "analysis", "demo_%s_counter.json" % pod.metadata.name))
+    assert analysis["processes"][0]["comm"] == "python3"
+    assert os.path.exists(os.path.join(run, "summary.md"))
+    shown = "\n".join(tasks_named(result, "Show the findings")[-1]["msg"])
+    assert "demo/%s/counter" % pod.metadata.name in shown and "sha256 verified" in shown
+
+
+@pytest.mark.skipif(not has_module("checkpoint_memory"), reason="checkpoint_memory is not there yet")
+def test_memory_search_found_the_secret(workflow):
+    shown = "\n".join(tasks_named(workflow[0], "Show the findings")[-1]["msg"])
+    assert "%s: 1 match(es): pid 1 at 0x" % SECRET in shown, shown
+
+
+def _mitm_kubectl(tmp_path):
+    """A kubectl on PATH that flips one byte of every file fetched with `dd if=...`."""
+    real = shutil.which("kubectl")
+    script = tmp_path / "kubectl"
+    script.write_text("""#!/bin/sh
+case "$*" in
+  *"dd if="*) "%s" "$@" | "%s" -c 'import sys
+data = bytearray(sys.stdin.buffer.read())
+if data:
+    data[len(data) // 2] ^= 0xFF
+sys.stdout.buffer.write(data)' ;;
+  *) exec "%s" "$@" ;;
+esac
+""" % (real, sys.executable, real))
+    script.chmod(0o755)
+    return str(tmp_path)
+
+
+def test_archive_altered_in_transit_fails_loudly(workflow, ansible, tmp_path):
+    output = tmp_path / "out"
+    extra = dict(TARGET, forensic_enable=False, forensic_deploy_analyser=False, forensic_checkpoint_fetch=True,
+                 forensic_checkpoint_output_dir=str(output))
+    path = os.pathsep.join([_mitm_kubectl(tmp_path), ansible.bindir, os.environ.get("PATH", "")])
+    result = ansible.playbook(playbook("checkpoint.yml"), extra, env={"PATH": path})
+    assert result.rc != 0, explain(result)
+    assert "EVIDENCE ALTERED IN TRANSIT" in result.stdout, explain(result)
+    (run,) = run_dirs(output)
+    (item,) = load_json(os.path.join(run, "chain-of-custody.json"))["items"]
+    (transfer,) = item["transfers"]
+    assert transfer["verified"] is False and transfer["sha256"] != transfer["node_sha256"]
+    assert transfer["path"].endswith(".sha256-MISMATCH") and os.path.exists(transfer["path"])
+    assert not os.path.exists(transfer["path"][:-len(".sha256-MISMATCH")])
+
+
+def test_check_mode_takes_no_checkpoint(workflow, cluster, ansible, tmp_path):
+    before = archives_on_nodes(cluster)
+    extra = dict(TARGET, forensic_enable=False, forensic_checkpoint_output_dir=str(tmp_path))
+    result = ansible.playbook(playbook("checkpoint.yml"), extra, check=True)
+    assert result.rc == 0, explain(result)
+    assert archives_on_nodes(cluster) == before
+    assert run_dirs(tmp_path) == []
+    said = tasks_named(result, "Say what would be checkpointed")
+    assert said and "counters" in str(said[-1]["msg"])
+
+
+def test_role_in_one_play_with_a_pod_name(workflow, cluster, ansible, tmp_path):
+    pod = cluster.dynamic().resources.get(api_version="v1", kind="Pod").get(
+        namespace="demo", label_selector="app=counters").items[0].metadata.name
+    play = """
+- hosts: localhost
+  gather_facts: false
+  roles:
+    - role: forensic.checkpoint.forensic_checkpoint
+      forensic_checkpoint_namespace: demo
+      forensic_checkpoint_pod: %s
+      forensic_checkpoint_containers: counter
+      forensic_checkpoint_report: false
+      forensic_checkpoint_output_dir: %s
+  post_tasks:
+    - name: Expose the facts
+      ansible.builtin.debug:
+        msg: "{{ checkpoint_analysis.keys() | list }}"
+""" % (pod, tmp_path)
+    result = ansible.playbook(play)
+    assert result.rc == 0, explain(result)
+    assert tasks_named(result, "Expose the facts")[-1]["msg"] == ["demo/%s/counter" % pod]
+    (run,) = run_dirs(tmp_path)
+    assert load_json(os.path.join(run, "chain-of-custody.json"))["items"][0]["transfers"] == []
+
+
+def test_analyze_local_archives(ansible, archives, tmp_path):
+    extra = {"forensic_checkpoint_local_archives": [archives["counters"], archives["crio"]],
+             "forensic_checkpoint_report": False, "forensic_checkpoint_output_dir": str(tmp_path),
+             "forensic_checkpoint_memory_patterns": SECRET}
+    result = ansible.playbook(playbook("analyze.yml"), extra)
+    assert result.rc == 0, explain(result)
+    (run,) = run_dirs(tmp_path)
+    record = load_json(os.path.join(run, "chain-of-custody.json"))
+    assert sorted(i["checkpoint"]["archive"] for i in record["items"]) == sorted([archives["counters"], archives["crio"]])
+    assert all(i["analysis"]["analyser"]["node"] == "controller" for i in record["items"])
+    if has_module("checkpoint_memory"):
+        shown = "\n".join(tasks_named(result, "Show the findings")[-1]["msg"])
+        assert shown.count("%s: 1 match(es)" % SECRET) == 2, shown
+
+
+def test_severity_gate(ansible, archives, tmp_path):
+    extra = {"forensic_checkpoint_local_archives": archives["lookup"], "forensic_checkpoint_report": False,
+             "forensic_checkpoint_output_dir": str(tmp_path), "forensic_checkpoint_fail_on_severity": "high"}
+    result = ansible.playbook(playbook("analyze.yml"), extra)
+    (run,) = run_dirs(tmp_path)
+    (analysis,) = [load_json(p) for p in glob.glob(os.path.join(run, "analysis", "*.json"))]
+    high = [f for f in analysis.get("findings", []) if f["severity"] in ("high", "critical")]
+    if high:
+        assert result.rc != 0 and "at or above high" in result.stdout, explain(result)
+        assert os.path.exists(os.path.join(run, "chain-of-custody.json"))  # written before the gate
+    else:  # checkpoint_analyze without findings yet (issue 7)
+        assert result.rc == 0, explain(result)
+
+
+def test_bearer_token_reaches_kubectl_but_never_the_log(workflow, cluster, ansible, tmp_path):
+    """K8S_AUTH_HOST/API_KEY only (no kubeconfig): the analyser pods are reached with a private
+    temporary kubeconfig made from them, and the token appears nowhere in -vvvv output."""
+    extra = dict(TARGET, forensic_enable=False, forensic_deploy_analyser=False,
+                 forensic_checkpoint_output_dir=str(tmp_path))
+    result = ansible.playbook(playbook("checkpoint.yml"), extra, identity="admin", args=("-vvvv",),
+                              env={"KUBECONFIG": os.devnull})
+    assert result.rc == 0, explain(result)
+    token = cluster.token("admin")
+    assert token not in result.stdout and token not in result.stderr
+    (run,) = run_dirs(tmp_path)
+    assert token not in open(os.path.join(run, "chain-of-custody.json")).read()
