@@ -29,6 +29,8 @@ run_sanity() {
   local dest; dest=$(stage)
   echo "==> ansible-test sanity"
   (cd "$dest" && "$venv/bin/ansible-test" sanity --local --python 3.11 --color no)
+  echo "==> generated docs match the code"
+  scripts/docs.sh --check
 }
 
 run_pytest() {
