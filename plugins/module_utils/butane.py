@@ -69,6 +69,18 @@ class ButaneError(CheckpointError):
     """The config cannot be rendered; the subject is the offending field, the problem butane's words."""
 
 
+def load_config(config):
+    """A butane config given as YAML text (str or bytes, read with yaml.v3's rules) or as a dict."""
+    if isinstance(config, (bytes, bytearray)):
+        config = config.decode("utf-8")
+    if isinstance(config, str):
+        try:
+            return butane_yaml.load(config)
+        except butane_yaml.YamlError as err:
+            raise ButaneError("butane config", str(err))
+    return config
+
+
 class Rendered(object):
     """A rendered MachineConfig and the warnings butane would have printed."""
 
@@ -272,14 +284,7 @@ class _Translator(object):
         self.minor = None
 
     def translate(self, config):
-        if isinstance(config, (bytes, bytearray)):
-            config = config.decode("utf-8")
-        if isinstance(config, str):
-            try:
-                config = butane_yaml.load(config)
-            except butane_yaml.YamlError as err:
-                raise ButaneError("butane config", str(err))
-        root = _Node(config, "")
+        root = _Node(load_config(config), "")
         if not root.absent and not isinstance(root.value, dict):
             raise ButaneError("butane config", "expected a mapping at the top level")
         fields = root.mapping(("variant", "version", "metadata", "ignition", "storage", "systemd",

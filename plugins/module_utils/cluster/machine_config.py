@@ -15,7 +15,7 @@ __metaclass__ = type
 
 import copy
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils import butane, butane_yaml
+from ansible_collections.forensic.checkpoint.plugins.module_utils import butane
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 
 API = "/apis/machineconfiguration.openshift.io/v1/machineconfigs"
@@ -43,13 +43,7 @@ def preset_config(preset, role, name, spec_version):
 def desired(config, name=None, role=None, files_dir=None):
     """Render ``config`` (butane YAML text or dict); ``name``/``role`` fill in or must agree with
     the config's metadata."""
-    if isinstance(config, (bytes, bytearray)):
-        config = config.decode("utf-8")
-    if isinstance(config, str):
-        try:
-            config = butane_yaml.load(config)
-        except butane_yaml.YamlError as err:
-            raise CheckpointError("butane config", str(err))
+    config = butane.load_config(config)
     if not isinstance(config, dict):
         raise CheckpointError("butane config", "expected a mapping at the top level")
     config = dict(config)
