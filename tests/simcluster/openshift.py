@@ -32,6 +32,7 @@ import os
 import time
 
 from . import ignition
+from .controller import Controller
 from .config import DATA_DIR
 from .selectors import label_selector_object_matches
 from .util import condition, dig, hex_id, now_iso, set_condition
@@ -316,8 +317,11 @@ class NodeRuntime:
         self.wake = asyncio.Event()  # set on every change to the node or its runtime
 
 
-class OpenShift:
+class OpenShift(Controller):
+    name = "mco"
+
     def __init__(self, sim):
+        super().__init__()
         self.sim = sim
         self.store = sim.store
         reg = sim.registry
@@ -327,11 +331,9 @@ class OpenShift:
         self.rt_mc = reg.get(MCO, "machineconfigs")
         self.rt_mcp = reg.get(MCO, "machineconfigpools")
         self.rt_node = reg.get("", "nodes")
-        self.trigger = asyncio.Event()
         self._render_due = {}
         self._render_errors = {}
         self._files_cache = {}
-        self._wake = None
         self._watched = {self.rt_fg.key, self.rt_mc.key, self.rt_mcp.key, self.rt_node.key}
 
     # --- plumbing -------------------------------------------------------------------------
@@ -342,33 +344,13 @@ class OpenShift:
         if event.rt.key == self.rt_node.key:
             self.sim.node_runtime(event.obj["metadata"]["name"]).wake.set()
 
-    async def run(self):
-        while True:
-            timeout = None
-            if self._wake is not None:
-                timeout = max(0.0, self._wake - time.monotonic())
-            try:
-                await asyncio.wait_for(self.trigger.wait(), timeout)
-            except asyncio.TimeoutError:
-                pass
-            self.trigger.clear()
-            try:
-                self.reconcile()
-            except Exception:  # keep the controller alive; the log tells what went wrong
-                log.exception("MCO reconcile failed")
-
     def reconcile(self):
-        self._wake = None
         self.sync_featuregate()
         for pool in list(self.store.iter(self.rt_mcp)):
             self.sync_render(pool["metadata"]["name"])
         for pool in list(self.store.iter(self.rt_mcp)):
             self.sync_nodes(pool["metadata"]["name"])
         self.ensure_daemons()
-
-    def _wake_at(self, when):
-        if self._wake is None or when < self._wake:
-            self._wake = when
 
     # --- FeatureGate ------------------------------------------------------------------------
 

@@ -14,7 +14,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import asyncio
 import copy
 import ipaddress
 import json
@@ -22,6 +21,7 @@ import logging
 import time
 
 from . import admission
+from .controller import Controller
 from .selectors import label_selector_object_matches
 from .util import condition, dig, hex_id, now_iso, parse_iso, safe_hash, set_condition
 
@@ -122,43 +122,26 @@ def _ready(pod):
     return bool(cond and cond.get("status") == "True")
 
 
-class Workloads:
+class Workloads(Controller):
+    name = "workloads"
+
     def __init__(self, sim):
+        super().__init__()
         self.sim = sim
         self.store = sim.store
         reg = sim.registry
         self.rt = {name: reg.get(group, name) for group, name in (
             ("", "pods"), ("", "nodes"), ("", "namespaces"), ("", "serviceaccounts"),
             ("apps", "deployments"), ("apps", "replicasets"), ("apps", "daemonsets"))}
-        self.trigger = asyncio.Event()
-        self._wake = None
         self.logs = {}  # (namespace, pod, container) -> text
 
     def on_event(self, event):
         self.trigger.set()
 
-    async def run(self):
-        while True:
-            timeout = None
-            if self._wake is not None:
-                timeout = max(0.0, self._wake - time.monotonic())
-            try:
-                await asyncio.wait_for(self.trigger.wait(), timeout)
-            except asyncio.TimeoutError:
-                pass
-            self.trigger.clear()
-            try:
-                self.reconcile()
-            except Exception:
-                log.exception("workload reconcile failed")
-
     def _wake_in(self, seconds):
-        when = time.monotonic() + max(0.0, seconds)
-        if self._wake is None or when < self._wake:
-            self._wake = when
+        self._wake_at(time.monotonic() + max(0.0, seconds))
 
     def reconcile(self):
-        self._wake = None
         self.sync_namespaces()
         self.collect_garbage()
         for dep in list(self.store.iter(self.rt["deployments"])):
