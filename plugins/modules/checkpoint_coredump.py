@@ -63,8 +63,9 @@ options:
     default: false
   checksum:
     description:
-      - Compute the SHA-256 of every core while writing it (on a second thread), for
-        chain-of-custody records. For an existing core that is kept, its file is hashed.
+      - Compute the SHA-256 of every core while writing it (on a second thread), and of the archive
+        (RV(archive_sha256)), for chain-of-custody records. For an existing core that is kept, its
+        file is hashed.
     type: bool
     default: true
 requirements:
@@ -113,6 +114,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+archive_sha256:
+  description: The SHA-256 of the archive file, when O(checksum=true).
+  returned: when O(checksum=true)
+  type: str
 cores:
   description: One entry per process, in the order of the checkpoint's process tree (or of O(pid)).
   returned: always
@@ -155,6 +160,7 @@ cores:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.forensic.checkpoint.plugins.module_utils.archive import file_sha256
 from ansible_collections.forensic.checkpoint.plugins.module_utils.coredump import write_cores
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 
@@ -180,7 +186,13 @@ def main():
         module.fail_json(msg=str(exc))
     for warning in warnings:
         module.warn(warning)
-    module.exit_json(changed=any(core["changed"] for core in cores), cores=cores)
+    result = dict(changed=any(core["changed"] for core in cores), cores=cores)
+    if params["checksum"]:
+        try:
+            result["archive_sha256"] = file_sha256(params["path"])
+        except CheckpointError as exc:
+            module.fail_json(msg=str(exc), **result)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

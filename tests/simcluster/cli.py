@@ -86,7 +86,7 @@ def _config_from(args):
                      openshift_version=args.openshift_version,
                      kubernetes_version=args.kubernetes_version, settings=settings,
                      identities_file=os.path.abspath(args.identities) if args.identities
-                     else "")
+                     else "", workers=args.workers)
 
 
 async def serve(config, started):
@@ -282,6 +282,7 @@ def parser():
     start.add_argument("--host", default="127.0.0.1", help="loopback address to listen on")
     start.add_argument("--port", type=int, default=0, help="0 picks a free port")
     start.add_argument("--openshift-version", default="4.13.0")
+    start.add_argument("--workers", type=int, default=3, help="worker nodes (one master besides)")
     start.add_argument("--kubernetes-version", default="",
                        help="default: the one the OpenShift version ships (4.13 -> 1.26)")
     defaults = Settings()

@@ -65,6 +65,7 @@ class SimConfig:
     kubernetes_version: str = ""    # derived from openshift_version when empty
     settings: Settings = dataclasses.field(default_factory=Settings)
     identities_file: str = ""
+    workers: int = 3                # worker nodes besides the one master
 
     def __post_init__(self):
         if not re.match(r"^4\.\d+\.\d+$", self.openshift_version):

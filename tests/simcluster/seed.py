@@ -36,6 +36,15 @@ NODES = (
     ("worker-1", "worker", "10.0.0.22", "10.130.2.0/23"),
     ("worker-2", "worker", "10.0.0.23", "10.129.2.0/23"),
 )
+
+
+def nodes(workers):
+    """The master and ``workers`` workers: the first three as above, more numbered on."""
+    extra = tuple(("worker-%d" % i, "worker", "10.0.0.%d" % (21 + i), "10.%d.0.0/23" % (140 + i))
+                  for i in range(3, workers))
+    return NODES[:1 + workers] + extra
+
+
 NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "openshift",
               "openshift-config", "openshift-machine-config-operator", "demo")
 
@@ -263,7 +272,7 @@ def seed(sim, identities_file=""):
                                  "kind": "ClusterRole", "name": role},
                      "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
                                    "name": g} for g in groups]})
-    for name, role, ip, cidr in NODES:
+    for name, role, ip, cidr in nodes(config.workers):
         node = _node(name, role, ip, cidr, config)
         store.create(reg.get("", "nodes"), node, keep_status=True)
     cluster_version, operators, feature_gate, sccs = _openshift_objects(config)

@@ -158,3 +158,13 @@ def test_the_real_cluster_handle_against_a_kubeconfig(tmp_path):
         assert gone.returncode != 0 and "NotFound" in gone.stderr
     finally:
         sim.close()
+
+
+def test_workers_option_sets_the_node_count(tmp_path):
+    sim = SimulatedCluster.start(str(tmp_path / "five"), extra_args=("--workers", "4"))
+    try:
+        status, _headers, body = sim.request("GET", "/api/v1/nodes")
+        names = sorted(node["metadata"]["name"] for node in json.loads(body)["items"])
+        assert status == 200 and names == ["master-0", "worker-0", "worker-1", "worker-2", "worker-3"]
+    finally:
+        sim.close()
