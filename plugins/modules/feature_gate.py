@@ -181,9 +181,7 @@ def main():
                         params["accept_irreversible"], params["force"], module.check_mode)
     except CheckpointError as err:
         module.fail_json(msg=str(err))
-    if not module._diff:
-        result.pop("diff", None)
-    module.exit_json(**result)
+    client.exit_module(module, result)
 
 
 if __name__ == "__main__":

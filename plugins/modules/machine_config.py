@@ -197,25 +197,11 @@ def main():
     )
     p = module.params
     try:
-        rendered = None
-        if p["preset"]:
-            config = mc.preset_config(p["preset"], p["role"] or "worker", p["name"], p["spec_version"])
-            rendered = mc.desired(config, files_dir=p["files_dir"])
-        elif p["butane"] is not None:
-            rendered = mc.desired(p["butane"], p["name"], p["role"], p["files_dir"])
-        cluster = client.connect(module)
-        if p["state"] == "absent":
-            name = rendered.machine_config["metadata"]["name"] if rendered else p["name"]
-            result = mc.remove(cluster, name, module.check_mode)
-        else:
-            result = mc.ensure(cluster, rendered, module.check_mode, p["preset"], p["force"])
+        result = mc.apply(lambda: client.connect(module), p["state"], p["name"], p["role"], p["preset"], p["butane"],
+                          p["files_dir"], p["spec_version"], p["force"], module.check_mode)
     except CheckpointError as err:
         module.fail_json(msg=str(err))
-    for warning in result.pop("warnings", []):
-        module.warn(warning)
-    if not module._diff:
-        result.pop("diff", None)
-    module.exit_json(**result)
+    client.exit_module(module, result)
 
 
 if __name__ == "__main__":

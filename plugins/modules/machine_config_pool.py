@@ -205,9 +205,7 @@ def main():
         module.fail_json(msg=str(err), **err.result)
     except CheckpointError as err:
         module.fail_json(msg=str(err))
-    if not module._diff:
-        result.pop("diff", None)
-    module.exit_json(**result)
+    client.exit_module(module, result)
 
 
 if __name__ == "__main__":

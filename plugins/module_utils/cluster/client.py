@@ -78,6 +78,15 @@ def new_module(**kwargs):
     return AnsibleK8SModule(**kwargs)
 
 
+def exit_module(module, result):
+    """Warnings to Ansible, the diff only in diff mode, then exit_json."""
+    for warning in result.pop("warnings", []):
+        module.warn(warning)
+    if not module._diff:
+        result.pop("diff", None)
+    module.exit_json(**result)
+
+
 def connect(module):
     """A Cluster for the module's auth options; check mode makes every write a server-side dry run."""
     try:

@@ -158,5 +158,20 @@ def ensure(cluster, rendered, check_mode=False, preset=None, force=False):
     return result
 
 
+def apply(connect, state="present", name=None, role=None, preset=None, config=None, files_dir=None,
+          spec_version="4.13.0", force=False, check_mode=False):
+    """The machine_config module's work: render the preset or the butane ``config`` (before any
+    API call, so a bad config fails without touching the cluster), then ensure or remove it."""
+    rendered = None
+    if preset:
+        rendered = desired(preset_config(preset, role or "worker", name, spec_version), files_dir=files_dir)
+    elif config is not None:
+        rendered = desired(config, name, role, files_dir)
+    cluster = connect()
+    if state == "absent":
+        return remove(cluster, rendered.machine_config["metadata"]["name"] if rendered else name, check_mode)
+    return ensure(cluster, rendered, check_mode, preset, force)
+
+
 def _dry(check_mode):
     return " (check mode: server-side dry run)" if check_mode else ""
