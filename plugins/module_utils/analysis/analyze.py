@@ -19,6 +19,7 @@ __metaclass__ = type
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis import mounts as mounts_mod
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis import processes as processes_mod
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import (
     KEEP_MEMBER_LIMIT,
     CheckpointArchive,
@@ -43,8 +44,8 @@ def keep_for_analysis(name, size):
     tmpfs tarballs) and the small metadata files."""
     if size > KEEP_MEMBER_LIMIT:
         return False
-    if name.startswith("checkpoint/"):
-        return name.endswith(".img") and not is_pages_image(name) and not name.startswith("checkpoint/tmpfs-")
+    if name.startswith(names.IMAGE_DIR):
+        return name.endswith(".img") and not is_pages_image(name) and not name.startswith(names.TMPFS_PREFIX)
     return name in METADATA_MEMBERS or name in _EXTRA_MEMBERS
 
 
@@ -125,7 +126,7 @@ def _stats(analysis, archive, container):
         "deleted_open_files": len([f for f in files if f["deleted"]]) if listed else None,
         "sockets": sum(len(proc["sockets"]) for proc in procs) if any("sockets" in p for p in procs) else None,
         "memory_size": sum(proc.get("memory_size", 0) for proc in procs),
-        "images": len([m for m in archive.files("checkpoint/") if m.name.endswith(".img")]),
+        "images": len([m for m in archive.files(names.IMAGE_DIR) if m.name.endswith(".img")]),
         "rootfs_changed": len(rootfs["changed"]) if "changed" in rootfs else None,
         "rootfs_deleted": len(rootfs["deleted"]) if "deleted" in rootfs else None,
     }

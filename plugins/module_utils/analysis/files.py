@@ -19,13 +19,10 @@ import hashlib
 import stat
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import ImageError
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.imageset import text
 
 # remap_file_path_entry.remap_type; images older than the field flag ghosts in remap_id's top bit.
-REMAP_LINKED = 0
-REMAP_GHOST = 1
-REMAP_PROCFS = 2
-_OLD_REMAP_GHOST_BIT = 1 << 31
 
 # Recovered content is hashed in memory; sparse ghost files claiming more than this are reported
 # as recoverable with size but no hash (CRIU's default --ghost-limit is 1 MiB anyway).
@@ -154,8 +151,8 @@ class FileTable(object):
             if entry.HasField("remap_type"):
                 kind, remap_id = entry.remap_type, entry.remap_id
             else:
-                kind = REMAP_GHOST if entry.remap_id & _OLD_REMAP_GHOST_BIT else REMAP_LINKED
-                remap_id = entry.remap_id & ~_OLD_REMAP_GHOST_BIT
+                kind = names.REMAP_GHOST if entry.remap_id & names.OLD_REMAP_GHOST_BIT else names.REMAP_LINKED
+                remap_id = entry.remap_id & ~names.OLD_REMAP_GHOST_BIT
             self.remaps[entry.orig_id] = (kind, remap_id)
 
     def _load_legacy(self):
@@ -165,7 +162,7 @@ class FileTable(object):
                 found = True
                 self.by_id[entry.id] = (kind, entry)
         if not found and self.images.has("pstree.img"):
-            self.images.warn("checkpoint/files.img is missing: open files, sockets, exe, cwd and root are unknown")
+            self.images.warn("%s is missing: open files, sockets, exe, cwd and root are unknown" % names.FILES)
 
     def get(self, file_id):
         return self.by_id.get(file_id, (None, None))
@@ -196,7 +193,7 @@ class FileTable(object):
     def is_deleted(self, file_id):
         kind, sub = self.get(file_id)
         remap = self.remaps.get(file_id)
-        if remap is not None and remap[0] in (REMAP_GHOST, REMAP_LINKED):
+        if remap is not None and remap[0] in (names.REMAP_GHOST, names.REMAP_LINKED):
             return True
         if kind == "REG" and sub is not None and text(sub.name).endswith(" (deleted)"):
             return True
@@ -205,7 +202,7 @@ class FileTable(object):
     def ghost(self, file_id):
         """The Ghost backing a deleted file, or None (not a ghost remap, or its image is missing)."""
         remap = self.remaps.get(file_id)
-        if remap is None or remap[0] != REMAP_GHOST:
+        if remap is None or remap[0] != names.REMAP_GHOST:
             return None
         ghost_id = remap[1]
         if ghost_id not in self._ghosts:
@@ -220,7 +217,7 @@ class FileTable(object):
         remap = self.remaps.get(file_id)
         ghost = self.ghost(file_id)
         if ghost is None:
-            reason = "CRIU linked it inside the container file system" if remap and remap[0] == REMAP_LINKED \
+            reason = "CRIU linked it inside the container file system" if remap and remap[0] == names.REMAP_LINKED \
                 else "no ghost image"
             return {"recoverable": False, "size": None, "sha256": None, "reason": reason}
         key = remap[1]

@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import range_readers
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.imageset import text
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap import (
     PageMap,
@@ -74,7 +75,7 @@ def tree_order(entries, warn):
         stack.extend(reversed(children.get(entry.pid, [])))
     for entry in entries:
         if entry.pid not in seen:
-            warn("checkpoint/pstree.img: pid %d is not reachable from a root (parent loop)" % entry.pid)
+            warn("%s: pid %d is not reachable from a root (parent loop)" % (names.PSTREE, entry.pid))
             seen.add(entry.pid)
             ordered.append(entry)
     return ordered, children
@@ -181,7 +182,7 @@ def _fd_entries(images, pid, core):
     if ids is None and core is not None and core.HasField("ids"):
         ids = core.ids  # CRIU before 2.x kept the object ids in the core image
     if ids is None:
-        images.warn("checkpoint/ids-%d.img is missing: pid %d: open files are unknown" % (pid, pid))
+        images.warn("%s is missing: pid %d: open files are unknown" % (names.ids(pid), pid))
         return []
     return images.entries("fdinfo-%d.img" % ids.files_id, "FDINFO", missing="pid %d: open files are unknown" % pid)
 

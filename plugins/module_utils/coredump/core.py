@@ -30,6 +30,7 @@ import struct
 import threading
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names as criu_names
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import CheckpointArchive
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError, ImageError
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap import PAGE_SIZE, PageMap, ProcessMemory
@@ -59,13 +60,7 @@ NT_FILE = 0x46494C45
 
 # -- CRIU ----------------------------------------------------------------------------------------
 
-PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
-VMA_AREA_VSYSCALL = 1 << 2
-VMA_FILE_PRIVATE = 1 << 6
-VMA_FILE_SHARED = 1 << 7
-VMA_AREA_VVAR = 1 << 12
-TASK_ALIVE, TASK_DEAD, TASK_STOPPED = 1, 2, 3
-REMAP_LINKED, REMAP_GHOST = 0, 1
+PROT_READ, PROT_WRITE, PROT_EXEC = criu_names.PROT_READ, criu_names.PROT_WRITE, criu_names.PROT_EXEC
 MTYPE_X86_64, MTYPE_AARCH64 = 1, 3
 X86_REGS_COMPAT = 2
 
@@ -289,19 +284,19 @@ class Load(object):
 
 
 def _image(archive, name, expect):
-    return criu_images.load(archive, "checkpoint/%s" % name, expect=expect)
+    return criu_images.load(archive, criu_names.image(name), expect=expect)
 
 
 def _file_names(archive):
     """{file id: (path, recorded size or None, deleted)} for the regular files of files.img."""
     names = {}
-    if archive.has("checkpoint/files.img"):
+    if archive.has(criu_names.FILES):
         for entry in _image(archive, "files.img", "FILES").entries:
             if entry.HasField("reg"):
                 names[entry.id] = (entry.reg.name, entry.reg.size if entry.reg.HasField("size") else None, False)
-    if archive.has("checkpoint/remap-fpath.img"):
+    if archive.has(criu_names.REMAP_FPATH):
         for remap in _image(archive, "remap-fpath.img", "REMAP_FPATH").entries:
-            if remap.orig_id in names and remap.remap_type in (REMAP_LINKED, REMAP_GHOST):
+            if remap.orig_id in names and remap.remap_type in (criu_names.REMAP_LINKED, criu_names.REMAP_GHOST):
                 path, size, _deleted = names[remap.orig_id]
                 names[remap.orig_id] = (path, size, True)
     return names
@@ -337,8 +332,8 @@ class ProcessCore(object):
         self.threads = [proc.pid] + [tid for tid in proc.threads if tid != proc.pid]
         self.cores = dict((tid, _image(archive, "core-%d.img" % tid, "CORE").first()) for tid in self.threads)
         leader = self.cores[proc.pid]
-        if leader.HasField("tc") and leader.tc.task_state == TASK_DEAD:
-            raise ZombieError("checkpoint/core-%d.img" % proc.pid, "pid %d is a zombie: it has no memory to dump" % proc.pid)
+        if leader.HasField("tc") and leader.tc.task_state == criu_names.TASK_DEAD:
+            raise ZombieError(criu_names.core(proc.pid), "pid %d is a zombie: it has no memory to dump" % proc.pid)
         self.arch = self._arch(leader)
         self.comm = leader.tc.comm if leader.HasField("tc") else leader.thread_core.comm
         self.mm = _image(archive, "mm-%d.img" % proc.pid, "MM").first()
@@ -351,7 +346,7 @@ class ProcessCore(object):
     # -- decisions ----------------------------------------------------------------------------
 
     def _arch(self, leader):
-        subject = "checkpoint/core-%d.img" % self.pid
+        subject = criu_names.core(self.pid)
         if leader.mtype == MTYPE_X86_64 and leader.HasField("thread_info"):
             if leader.thread_info.gpregs.mode == X86_REGS_COMPAT:
                 raise ImageError(subject, "pid %d is a 32-bit (compat) task; only 64-bit cores are written" % self.pid)
@@ -364,7 +359,7 @@ class ProcessCore(object):
     def _register_notes(self, tid):
         """The notes after a thread's NT_PRSTATUS: its floating-point (and x86 extended) state."""
         core = self.cores[tid]
-        subject = "checkpoint/core-%d.img" % tid
+        subject = criu_names.core(tid)
         if self.arch == "x86_64":
             fpregs = core.thread_info.fpregs
             fxsave = x86_fpregset(subject, fpregs)
@@ -378,7 +373,7 @@ class ProcessCore(object):
 
     def _layout(self, names):
         vmas = sorted(self.mm.vmas, key=lambda vma: vma.start)
-        subject = "checkpoint/mm-%d.img" % self.pid
+        subject = criu_names.mm(self.pid)
         previous_end = 0
         for index, vma in enumerate(vmas):
             if vma.start % PAGE_SIZE or vma.end % PAGE_SIZE or vma.end <= vma.start or vma.start < previous_end:
@@ -391,7 +386,7 @@ class ProcessCore(object):
         self.loads = []
         for vma in vmas:
             mapped = None
-            if vma.status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED) and vma.shmid in names:
+            if vma.status & (criu_names.VMA_FILE_PRIVATE | criu_names.VMA_FILE_SHARED) and vma.shmid in names:
                 mapped = names[vma.shmid]
                 self.file_vmas.append((vma, mapped[0] + (" (deleted)" if mapped[2] else "")))  # as the kernel says
             filesz = 0 if self._not_dumpable(vma) else vma.end - vma.start
@@ -411,7 +406,7 @@ class ProcessCore(object):
         """Areas with no bytes in the core: the kernel's vsyscall and vvar pages (never in the images,
         not the process's memory), and PROT_NONE areas without a dumped page (reservations and
         guards: the process could not read them either, and they can be gigabytes)."""
-        if vma.status & (VMA_AREA_VSYSCALL | VMA_AREA_VVAR):
+        if vma.status & (criu_names.VMA_AREA_VSYSCALL | criu_names.VMA_AREA_VVAR):
             return True
         if vma.prot & (PROT_READ | PROT_WRITE | PROT_EXEC):
             return False
@@ -429,7 +424,7 @@ class ProcessCore(object):
             sighold = core.tc.blk_sigset if core.HasField("tc") else 0
         # No signal made this core: siginfo and pr_cursig stay 0, so gdb reports no termination signal.
         head = PRSTATUS_HEAD.pack(0, 0, 0, 0, sigpend, sighold, tid, self.proc.ppid, self.proc.pgid, self.proc.sid)
-        subject = "checkpoint/core-%d.img" % tid
+        subject = criu_names.core(tid)
         if self.arch == "x86_64":
             regs = x86_gpregs(core.thread_info.gpregs)
         else:
@@ -439,10 +434,10 @@ class ProcessCore(object):
     def _prpsinfo(self, args):
         leader = self.cores[self.pid]
         tc = leader.tc
-        state = tc.task_state if leader.HasField("tc") else TASK_ALIVE
-        if state == TASK_STOPPED:
+        state = tc.task_state if leader.HasField("tc") else criu_names.TASK_ALIVE
+        if state == criu_names.TASK_STOPPED:
             number, sname = 3, b"T"
-        elif state == TASK_DEAD:
+        elif state == criu_names.TASK_DEAD:
             number, sname = 4, b"Z"
         elif self.arch == "x86_64" and leader.thread_info.gpregs.orig_ax != (1 << 64) - 1:
             number, sname = 1, b"S"  # stopped inside a system call: sleeping in it
@@ -451,7 +446,7 @@ class ProcessCore(object):
         creds = leader.thread_core.creds
         psargs = args.rstrip(b"\0")[:PRARGSZ - 1].replace(b"\0", b" ")
         return note("CORE", NT_PRPSINFO, PRPSINFO.pack(
-            number, sname, 1 if state == TASK_DEAD else 0, leader.thread_core.sched_nice, tc.flags,
+            number, sname, 1 if state == criu_names.TASK_DEAD else 0, leader.thread_core.sched_nice, tc.flags,
             creds.uid, creds.gid, self.pid, self.proc.ppid, self.proc.pgid, self.proc.sid,
             self.comm.encode("utf-8", "replace")[:15], psargs))
 
@@ -503,7 +498,7 @@ class ProcessCore(object):
     def notes(self):
         data = b"".join(self._notes(self.args))
         if len(data) != self.notes_size:
-            raise ImageError("checkpoint/core-%d.img" % self.pid, "note size changed while writing")
+            raise ImageError(criu_names.core(self.pid), "note size changed while writing")
         return data
 
     @property

@@ -28,6 +28,7 @@ import tarfile
 import traceback
 import zlib
 
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import (
     ArchiveError,
     MissingDependency,
@@ -84,8 +85,7 @@ def printable(name):
     return "".join(ch if ch.isprintable() else "\\x%02x" % ord(ch) for ch in text)
 
 
-def is_pages_image(name):
-    return name.startswith("checkpoint/pages-") and name.endswith(".img")
+is_pages_image = names.is_pages_image
 
 
 def default_keep(name, size):

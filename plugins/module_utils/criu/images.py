@@ -17,6 +17,7 @@ __metaclass__ = type
 import struct
 import traceback
 
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import ImageError, MissingDependency
 
 try:
@@ -53,10 +54,6 @@ _PAYLOAD = {
 }
 MAX_ENTRIES = 1000000
 
-# pagemap_entry flags (criu/include/pagemap.h)
-PE_PARENT = 1
-PE_LAZY = 2
-PE_PRESENT = 4
 _PAGEMAP_NR_PAGES_FIELD = 5
 
 
@@ -200,7 +197,7 @@ def pagemap_flags(entry):
     """Flags of a pagemap entry; images without flags use ``in_parent`` or are present."""
     if entry.HasField("flags"):
         return entry.flags
-    return PE_PARENT if entry.in_parent else PE_PRESENT
+    return names.PE_PARENT if entry.in_parent else names.PE_PRESENT
 
 
 def load(archive, member, expect=None):

@@ -13,9 +13,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import KEEP_MEMBER_LIMIT
 
-IMAGE_DIR = "checkpoint/"
+IMAGE_DIR = names.IMAGE_DIR
 # Images are decoded in memory; only ghost files (deleted files' content) can legitimately be big.
 MAX_IMAGE = 256 * 1024 * 1024
 

@@ -18,6 +18,7 @@ import os
 import re
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import CheckpointArchive, is_pages_image
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import ArchiveError, CheckpointError
 
@@ -91,7 +92,7 @@ def _mtime_iso(archive, name):
 
 def sizes(archive):
     checkpoint = memory = 0
-    for member in archive.files("checkpoint/"):
+    for member in archive.files(names.IMAGE_DIR):
         checkpoint += member.size
         if is_pages_image(member.name):
             memory += member.size
@@ -121,7 +122,7 @@ def criu_version(archive):
 
 def describe(archive):
     """The metadata of one opened archive, as checkpoint_info returns it."""
-    if not archive.names("checkpoint/"):
+    if not archive.names(names.IMAGE_DIR):
         raise ArchiveError(archive.path, "not a checkpoint archive (no checkpoint/ directory)")
     warnings = list(archive.warnings)
     config = load_json(archive, "config.dump") or {}
@@ -156,7 +157,7 @@ def describe(archive):
         info["pod"] = config.get("pod") or None
         info["ip"] = podman_ip(load_json(archive, "network.status"))
         # libpod's config.dump has no checkpoint time; the CRIU images' tar headers do.
-        info["checkpointed"] = info["checkpointed"] or _mtime_iso(archive, "checkpoint/inventory.img")
+        info["checkpointed"] = info["checkpointed"] or _mtime_iso(archive, names.INVENTORY)
     elif engine == ENGINE_CRIO:
         info["container"] = _json_annotation(annotations, "io.kubernetes.cri-o.Metadata").get("name") \
             or annotations.get("io.kubernetes.container.name") or info["container"]
@@ -173,7 +174,7 @@ def describe(archive):
     else:
         warnings.append("engine not recognised from spec.dump annotations (no io.container.manager)")
     if info["checkpointed"] in (None, "0001-01-01T00:00:00Z"):
-        info["checkpointed"] = _mtime_iso(archive, "checkpoint/inventory.img")
+        info["checkpointed"] = _mtime_iso(archive, names.INVENTORY)
     info["stats"] = dump_statistics(archive, warnings)
     info["warnings"] = warnings
     return info

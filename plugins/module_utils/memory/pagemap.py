@@ -19,45 +19,22 @@ import bisect
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError, ImageError
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
 
-PAGE_SIZE = 4096
+PAGE_SIZE = names.PAGE_SIZE
 # x86-64 and aarch64 user space end below 2**48 (2**56 with 5-level paging); anything past is a lie.
 MAX_VADDR = 1 << 57
 
-# VMA status bits CRIU writes (criu/include/image.h): the kind of a mapping without /proc/pid/maps.
-VMA_AREA_STACK = 1 << 1
-VMA_AREA_VSYSCALL = 1 << 2
-VMA_AREA_VDSO = 1 << 3
-VMA_AREA_HEAP = 1 << 5
-VMA_FILE_PRIVATE = 1 << 6
-VMA_FILE_SHARED = 1 << 7
-VMA_ANON_SHARED = 1 << 8
-VMA_ANON_PRIVATE = 1 << 9
-VMA_AREA_SYSVIPC = 1 << 10
-VMA_AREA_SOCKET = 1 << 11
-VMA_AREA_VVAR = 1 << 12
-VMA_AREA_AIORING = 1 << 13
-VMA_AREA_MEMFD = 1 << 14
 # The first bit that matches names the kind: a heap or a stack is also anonymous private memory.
 VMA_KINDS = (
-    (VMA_AREA_VSYSCALL, "vsyscall"), (VMA_AREA_VDSO, "vdso"), (VMA_AREA_VVAR, "vvar"),
-    (VMA_AREA_HEAP, "heap"), (VMA_AREA_STACK, "stack"), (VMA_AREA_SYSVIPC, "sysvipc"),
-    (VMA_AREA_SOCKET, "socket"), (VMA_AREA_AIORING, "aio"), (VMA_AREA_MEMFD, "memfd"),
-    (VMA_FILE_PRIVATE | VMA_FILE_SHARED, "file"), (VMA_ANON_SHARED, "shared"), (VMA_ANON_PRIVATE, "anon"),
+    (names.VMA_AREA_VSYSCALL, "vsyscall"), (names.VMA_AREA_VDSO, "vdso"), (names.VMA_AREA_VVAR, "vvar"),
+    (names.VMA_AREA_HEAP, "heap"), (names.VMA_AREA_STACK, "stack"), (names.VMA_AREA_SYSVIPC, "sysvipc"),
+    (names.VMA_AREA_SOCKET, "socket"), (names.VMA_AREA_AIORING, "aio"), (names.VMA_AREA_MEMFD, "memfd"),
+    (names.VMA_FILE_PRIVATE | names.VMA_FILE_SHARED, "file"), (names.VMA_ANON_SHARED, "shared"),
+    (names.VMA_ANON_PRIVATE, "anon"),
 )
-MAP_SHARED = 0x01
-MAP_GROWSDOWN = 0x100
-PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
-PSTREE = "checkpoint/pstree.img"
-TASK_DEAD = 2
-
-
-def pagemap_name(pid):
-    return "checkpoint/pagemap-%d.img" % pid
-
-
-def pages_name(pages_id):
-    return "checkpoint/pages-%d.img" % pages_id
+pagemap_name = names.pagemap
+pages_name = names.pages
 
 
 class Run(object):
@@ -87,7 +64,7 @@ class Run(object):
     def state(self):
         if self.present:
             return "present"
-        return "lazy" if self.flags & criu_images.PE_LAZY else "parent"
+        return "lazy" if self.flags & names.PE_LAZY else "parent"
 
 
 class PageMap(object):
@@ -122,7 +99,7 @@ class PageMap(object):
             if entry.vaddr < last_end:
                 raise ImageError(name, "entry %d at 0x%x overlaps the previous one (ending at 0x%x)"
                                  % (index, entry.vaddr, last_end))
-            run = Run(entry.vaddr, count, flags, offset if flags & criu_images.PE_PRESENT else None)
+            run = Run(entry.vaddr, count, flags, offset if flags & names.PE_PRESENT else None)
             if run.present:
                 offset += run.size
                 if offset > pages_size:
@@ -300,10 +277,10 @@ class Vma(object):
         self.kind = next((name for bit, name in VMA_KINDS if entry.status & bit), "other")
         # CRIU does not always flag the main stack: the kernel's MAP_GROWSDOWN or the saved stack
         # pointer tell it apart from other anonymous memory.
-        if self.kind == "anon" and (entry.flags & MAP_GROWSDOWN or self.start <= start_stack < self.end):
+        if self.kind == "anon" and (entry.flags & names.MAP_GROWSDOWN or self.start <= start_stack < self.end):
             self.kind = "stack"
         # For file mappings shmid is the id of the file in files.img.
-        self.path = paths.get(entry.shmid) if entry.status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED) else None
+        self.path = paths.get(entry.shmid) if entry.status & (names.VMA_FILE_PRIVATE | names.VMA_FILE_SHARED) else None
 
     @property
     def size(self):
@@ -311,14 +288,14 @@ class Vma(object):
 
     @property
     def shared(self):
-        return bool(self.flags & MAP_SHARED)
+        return bool(self.flags & names.MAP_SHARED)
 
     @property
     def perms(self):
         return "".join((
-            "r" if self.prot & PROT_READ else "-",
-            "w" if self.prot & PROT_WRITE else "-",
-            "x" if self.prot & PROT_EXEC else "-",
+            "r" if self.prot & names.PROT_READ else "-",
+            "w" if self.prot & names.PROT_WRITE else "-",
+            "x" if self.prot & names.PROT_EXEC else "-",
             "s" if self.shared else "p",
         ))
 
@@ -329,7 +306,7 @@ class Vma(object):
 
 def file_paths(archive):
     """``{file id: path}`` of the regular files the dump knows (files.img; reg-files.img before CRIU 3.x's merge)."""
-    for name, magic in (("checkpoint/files.img", "FILES"), ("checkpoint/reg-files.img", "REG_FILES")):
+    for name, magic in ((names.FILES, "FILES"), (names.REG_FILES, "REG_FILES")):
         if archive.has(name):
             image = criu_images.load(archive, name, expect=magic)
             if magic == "REG_FILES":
@@ -379,7 +356,7 @@ class Process(object):
 
 def process_ids(archive):
     """Pids in pstree order (the container's first process first)."""
-    return [entry.pid for entry in criu_images.load(archive, PSTREE, expect="PSTREE").entries]
+    return [entry.pid for entry in criu_images.load(archive, names.PSTREE, expect="PSTREE").entries]
 
 
 def load_processes(archive, pids=None):
@@ -395,14 +372,14 @@ def load_processes(archive, pids=None):
         if pids and pid not in pids:
             continue
         comm = None
-        core_name = "checkpoint/core-%d.img" % pid
+        core_name = names.core(pid)
         if archive.has(core_name):
             core = criu_images.load(archive, core_name, expect="CORE").first()
             comm = core.tc.comm
-            if core.tc.task_state == TASK_DEAD:
+            if core.tc.task_state == names.TASK_DEAD:
                 processes.append(Process(pid, comm, [], None))
                 continue
-        mm_name = "checkpoint/mm-%d.img" % pid
+        mm_name = names.mm(pid)
         if not archive.has(mm_name):
             processes.append(Process(pid, comm, [], None))
             continue

@@ -23,6 +23,7 @@ import os
 import re
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import CheckpointArchive, is_pages_image
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError, ImageError
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap import (
@@ -42,7 +43,7 @@ MAX_CONTEXT = 4096
 # Bytes of matches and contexts kept before a search stops as truncated: results stay small
 # whatever max_matches, context and the regex allow.
 RESULT_BUDGET = 32 << 20
-_PAGEMAP_RE = re.compile(r"^checkpoint/pagemap-(\d+)\.img$")
+_PAGEMAP_RE = names.PAGEMAP_RE
 
 
 # -- queries ----------------------------------------------------------------------------------
@@ -322,7 +323,7 @@ class _PagesPass(CheckpointArchive):
 
 def _pagemap_pids(archive, pids):
     found = []
-    for name in archive.names("checkpoint/pagemap-"):
+    for name in archive.names(names.PAGEMAP_PREFIX):
         match = _PAGEMAP_RE.match(name)
         if match and (pids is None or int(match.group(1)) in pids):
             found.append(int(match.group(1)))

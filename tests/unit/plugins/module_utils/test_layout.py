@@ -52,3 +52,14 @@ def test_engine_does_not_import_ansible(rel):
 def test_pycriu_is_imported_in_one_place():
     users = sorted(rel for rel, path in sources() if any(name.split(".")[0] == "pycriu" for name in imported(path)))
     assert users == [os.path.join("criu", "images.py")]
+
+
+def test_image_member_paths_are_named_in_one_place():
+    """Member paths under checkpoint/ are spelt only in criu/names.py (cluster/'s are kubelet API paths)."""
+    spelt = []
+    for rel, path in sources():
+        with open(path) as handle:
+            tree = ast.parse(handle.read(), path)
+        spelt += [(rel, node.lineno) for node in ast.walk(tree)
+                  if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("checkpoint/")]
+    assert [where for where in spelt if where[0] != os.path.join("criu", "names.py") and not where[0].startswith("cluster")] == []

@@ -27,6 +27,7 @@ import tarfile
 import pytest
 from elftools.elf.elffile import ELFFile
 
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names as criu_names
 from ansible_collections.forensic.checkpoint.plugins.module_utils.coredump import core as coredump
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import CheckpointArchive
@@ -275,7 +276,7 @@ def test_notes_have_exact_sizes(archives, cores):
     filenames = mapped["n_desc"]["filename"]
     with CheckpointArchive(archives["counters"]) as archive:
         mm = criu_images.load(archive, "checkpoint/mm-1.img", expect="MM").first()
-    file_vmas = [vma for vma in mm.vmas if vma.status & (coredump.VMA_FILE_PRIVATE | coredump.VMA_FILE_SHARED)]
+    file_vmas = [vma for vma in mm.vmas if vma.status & (criu_names.VMA_FILE_PRIVATE | criu_names.VMA_FILE_SHARED)]
     assert mapped["n_desc"]["page_size"] == 4096 and count == len(filenames) == len(file_vmas) == 67
     assert mapped["n_descsz"] == 16 + 24 * count + sum(len(name) + 1 for name in filenames)
     assert filenames[0] == b"/usr/bin/python3.11"
@@ -299,7 +300,7 @@ def test_one_load_per_vma_with_its_permissions(archives, cores):
         flags = (4 if vma.prot & 1 else 0) | (2 if vma.prot & 2 else 0) | (1 if vma.prot & 4 else 0)
         assert segment["p_flags"] == flags
         assert segment["p_offset"] % 4096 == 0 and segment["p_offset"] + segment["p_filesz"] <= size
-        if vma.status & (coredump.VMA_AREA_VSYSCALL | coredump.VMA_AREA_VVAR):
+        if vma.status & (criu_names.VMA_AREA_VSYSCALL | criu_names.VMA_AREA_VVAR):
             assert segment["p_filesz"] == 0
         else:
             assert segment["p_filesz"] == segment["p_memsz"]
