@@ -630,9 +630,9 @@ changed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.analyze import EXPORTS, SECTIONS, analyze
-from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
-from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.engine import MODULE_OPTIONS, for_module
+from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.analyze import EXPORTS, SECTIONS
+from ansible_collections.forensic.checkpoint.plugins.module_utils.runners.analyze import run_analyze
+from ansible_collections.forensic.checkpoint.plugins.module_utils.runners.common import FINDINGS_OPTIONS, execute
 
 
 def main():
@@ -644,27 +644,12 @@ def main():
             export_dir=dict(type="path"),
             export=dict(type="list", elements="str", choices=list(EXPORTS)),
             checksum=dict(type="bool", default=False),
-            **MODULE_OPTIONS
+            **FINDINGS_OPTIONS
         ),
         required_by={"export": "export_dir"},
         supports_check_mode=True,
     )
-    params = module.params
-    export = params["export"] if params["export"] is not None else (list(EXPORTS) if params["export_dir"] else [])
-    try:
-        analysis = analyze(params["path"], include=params["include"], redact_secrets=params["redact_secrets"],
-                           export_dir=params["export_dir"], export=export, check_mode=module.check_mode,
-                           checksum=params["checksum"])
-        result, written, failure = for_module(analysis, params["path"], params, module.check_mode)
-    except CheckpointError as exc:
-        module.fail_json(msg=str(exc))
-    for warning in analysis["warnings"] + result["warnings"]:
-        module.warn("%s: %s" % (params["path"], warning))
-    changed = any(item["changed"] for item in analysis.get("exported", [])) or bool(written and written["changed"])
-    output = dict(changed=changed, analysis=analysis, report=written, ansible_facts={"checkpoint_analysis": analysis})
-    if failure:
-        module.fail_json(msg=failure, **output)
-    module.exit_json(**output)
+    execute(module, run_analyze)
 
 
 if __name__ == "__main__":

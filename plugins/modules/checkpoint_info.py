@@ -189,8 +189,8 @@ skipped:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
-from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.metadata import scan
+from ansible_collections.forensic.checkpoint.plugins.module_utils.runners import info
+from ansible_collections.forensic.checkpoint.plugins.module_utils.runners.common import execute
 
 
 def main():
@@ -201,14 +201,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    try:
-        checkpoints, skipped = scan(module.params["path"], checksum=module.params["checksum"])
-    except CheckpointError as exc:
-        module.fail_json(msg=str(exc))
-    for checkpoint in checkpoints:
-        for warning in checkpoint["warnings"]:
-            module.warn("%s: %s" % (checkpoint["path"], warning))
-    module.exit_json(changed=False, checkpoints=checkpoints, skipped=skipped)
+    execute(module, info.run)
 
 
 if __name__ == "__main__":

@@ -52,7 +52,6 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap import load_processes
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.scan import Consumer, scan
 from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.redact import redact_value
-from ansible_collections.forensic.checkpoint.plugins.module_utils.report import document as report_mod
 
 try:
     import jmespath
@@ -1162,39 +1161,3 @@ def evaluate(analysis, archive=None, options=None):
         _redact_all(findings + recovered, secrets)
     findings.sort(key=lambda item: (-RANK[item["severity"]], item["id"], item.get("pid") or 0, item.get("subject") or ""))
     return {"findings": findings, "summary": summarize(findings), "recovered": recovered, "warnings": warnings}
-
-
-# -- what checkpoint_analyze adds ---------------------------------------------------------------
-
-# The options checkpoint_analyze takes for findings and reports (documented in that module).
-MODULE_OPTIONS = dict(
-    rules=dict(type="list", elements="raw", default=[]),
-    indicators=dict(type="list", elements="raw", default=[]),
-    yara_rules=dict(type="list", elements="path", default=[]),
-    fail_on_severity=dict(type="str", choices=list(SEVERITIES)),
-    report=dict(type="path"),
-    report_format=dict(type="str", choices=list(report_mod.FORMATS), default="html"),
-)
-
-
-def for_module(analysis, path, params, check_mode=False):
-    """Findings into ``analysis["findings"]`` (and ``analysis["findings_summary"]``), then the report.
-
-    Returns (evaluate()'s result, the report written or None, a failure message or None): the
-    module returns its facts first and fails with the message when fail_on_severity is reached.
-    """
-    result = evaluate(analysis, path, dict((key, params.get(key)) for key in (
-        "redact_secrets", "rules", "indicators", "yara_rules") if params.get(key) is not None))
-    analysis["findings"] = result["findings"]
-    analysis["findings_summary"] = result["summary"]
-    written = None
-    if params.get("report"):
-        written = report_mod.write(params["report"], params.get("report_format") or "html", analysis, result,
-                                   check_mode=check_mode)
-    failure = None
-    if params.get("fail_on_severity"):
-        hits = at_or_above(result["findings"], params["fail_on_severity"])
-        if hits:
-            failure = "%s: %d finding(s) at or above %s severity: %s" % (
-                path, len(hits), params["fail_on_severity"], ", ".join(sorted(set(item["id"] for item in hits))))
-    return result, written, failure

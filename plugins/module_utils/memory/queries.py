@@ -121,11 +121,13 @@ def _range_dict(address, length, state):
     return {"address": address, "address_hex": "0x%x" % address, "length": length, "state": state}
 
 
-class _Request(object):
-    """One checkpoint_memory task: at most one of search, read, strings or write."""
+class MemoryQueries(object):
+    """Queries over the memory of one checkpoint (``path``; ``parent``, the parent checkpoint of an
+    incremental dump, serves the pages left there). Each query method fills ``result`` (and its
+    ``warnings``) and returns it; ``pid`` limits the processes described."""
 
-    def __init__(self, params, check_mode):
-        self.params = params
+    def __init__(self, path, parent=None, pid=None, check_mode=False):
+        self.path, self.parent, self.pid = path, parent, pid
         self.check_mode = check_mode
         self.warnings = []
         self.result = {"changed": False, "warnings": self.warnings}
@@ -142,31 +144,14 @@ class _Request(object):
             raise CheckpointError(option, "must be between %d and %d (got %r)" % (low, high, value))
         return value
 
-    def run(self):
-        try:
-            return self._run()
-        finally:
-            for index in self._indexes:
-                index.close()
+    def close(self):
+        for index in self._indexes:
+            index.close()
+        self._indexes = []
 
-    def _run(self):
-        params = self.params
-        query = [name for name in ("pattern", "hex", "regex") if params.get(name)]
-        chosen = query[:1] + [name for name in ("read", "strings", "write") if params.get(name) is not None]
-        if len(chosen) > 1:
-            raise CheckpointError(chosen[1], "give only one of pattern/hex/regex, read, strings or write per task")
-        if params.get("dest") and chosen[:1] not in (["read"], ["write"]):
-            raise CheckpointError("dest", "is only used with read or write")
-        if query:
-            self._search()
-        elif chosen == ["read"]:
-            self._read(params["read"])
-        elif chosen == ["strings"]:
-            self._strings(params["strings"])
-        elif chosen == ["write"]:
-            self._write(params["write"])
-        else:
-            self._describe(self._scan(params["path"]), self._pids(params.get("pid")))
+    def describe(self):
+        """The processes and their VMAs."""
+        self._describe(self._scan(self.path), self._pids(self.pid))
         return self.result
 
     @staticmethod
@@ -181,7 +166,7 @@ class _Request(object):
             if proc.pagemap is None:
                 continue
             sizes = proc.pagemap.state_sizes()
-            if sizes["parent"] and not self.params.get("parent"):
+            if sizes["parent"] and not self.parent:
                 self.warnings.append("pid %d: %d bytes of its memory are in the parent checkpoint (set parent to "
                                      "read them)" % (proc.pid, sizes["parent"]))
             if sizes["lazy"]:
@@ -192,11 +177,11 @@ class _Request(object):
         """Run ``consumers`` over the pages the processes left in the parent checkpoint."""
         clip = dict((pid, proc.pagemap.ranges("parent")) for pid, proc in self.processes.items() if proc.pagemap)
         clip = dict((pid, ranges) for pid, ranges in clip.items() if ranges)
-        if not clip or not self.params.get("parent"):
+        if not clip or not self.parent:
             return None
         for consumer in consumers:
             consumer.source = "parent"
-        index = self._scan(self.params["parent"], consumers, sorted(clip), clip)
+        index = self._scan(self.parent, consumers, sorted(clip), clip)
         for pid in sorted(clip):
             if not index.has(pagemap_name(pid)):
                 self.warnings.append("pid %d: the parent checkpoint has no memory for it" % pid)
@@ -207,14 +192,13 @@ class _Request(object):
         vma = proc.vma_at(address) if proc else None
         return vma.brief() if vma else None
 
-    def _search(self):
-        params = self.params
-        query = compile_query(params.get("pattern"), params.get("hex"), params.get("regex"),
-                              params.get("ignore_case", False))
-        search = Search(query, self._number("context", params.get("context", 32), 0, MAX_CONTEXT),
-                        self._number("max_matches", params.get("max_matches", 100), 1, 100000))
-        pids = self._pids(params.get("pid"))
-        self._describe(self._scan(params["path"], [search], pids), pids)
+    def search(self, pattern=None, hex=None, regex=None, ignore_case=False, context=32, max_matches=100):  # pylint: disable=redefined-builtin
+        """Matches of one literal, hex or regex query, with addresses and context."""
+        query = compile_query(pattern, hex, regex, ignore_case)
+        search = Search(query, self._number("context", context, 0, MAX_CONTEXT),
+                        self._number("max_matches", max_matches, 1, 100000))
+        pids = self._pids(self.pid)
+        self._describe(self._scan(self.path, [search], pids), pids)
         self._parent_pass([search])
         order = dict((pid, index) for index, pid in enumerate(self.processes))
         matches = []
@@ -226,17 +210,19 @@ class _Request(object):
                 "image": hit["image"], "image_offset": hit["image_offset"], "source": hit["source"],
             })
         self.result.update(matches=matches, truncated=search.truncated)
+        return self.result
 
-    def _strings(self, spec):
-        spec = spec or {}
-        search = Search(strings_query(self._number("strings.min_length", spec.get("min_length", 4), 1, 1024)),
-                        0, self._number("strings.max_strings", spec.get("max_strings", 1000), 1, 1000000))
-        pid = spec.get("pid") if spec.get("pid") is not None else self.params.get("pid")
-        self._describe(self._scan(self.params["path"], [search], self._pids(pid)), self._pids(pid))
+    def strings(self, min_length=4, max_strings=1000, pid=None):
+        """Printable ASCII runs of at least ``min_length`` bytes."""
+        search = Search(strings_query(self._number("strings.min_length", min_length, 1, 1024)),
+                        0, self._number("strings.max_strings", max_strings, 1, 1000000))
+        pid = pid if pid is not None else self.pid
+        self._describe(self._scan(self.path, [search], self._pids(pid)), self._pids(pid))
         self._parent_pass([search])
         self.result.update(truncated=search.truncated, strings=[
             {"pid": hit["pid"], "address": hit["address"], "address_hex": "0x%x" % hit["address"],
              "string": hit["data"].decode("ascii")} for hit in sorted(search.matches, key=lambda h: (h["pid"], h["address"]))])
+        return self.result
 
     def _missing(self, pid, address, length, parent_index):
         """Pieces of [address, address + length) that neither this dump nor its parent holds."""
@@ -255,13 +241,12 @@ class _Request(object):
                 address += piece_size
         return missing
 
-    def _read(self, spec):
-        if spec.get("pid") is None:
+    def read(self, pid, address, length=256, dest=None):
+        """[address, address + length) of ``pid``: a hexdump, or the bytes into the file ``dest``."""
+        if pid is None:
             raise CheckpointError("read.pid", "is required: the process whose memory to read")
-        pid = spec["pid"]
-        address = _address(spec.get("address"), "read.address")
-        dest = self.params.get("dest")
-        length = self._number("read.length", spec.get("length", 256), 1, (1 << 40) if dest else READ_LIMIT)
+        address = _address(address, "read.address")
+        length = self._number("read.length", length, 1, (1 << 40) if dest else READ_LIMIT)
         if dest:
             dirfd, name = _file_dest(dest, self.check_mode)
             sink = None if self.check_mode else _FileSink(dirfd, name, address, length)
@@ -269,7 +254,7 @@ class _Request(object):
             dirfd, sink = None, _Buffer(address, length)
         try:
             copy = Copy(pid, [(address, address + length, sink)] if sink else [])
-            self._describe(self._scan(self.params["path"], [copy], [pid]), [pid])
+            self._describe(self._scan(self.path, [copy], [pid]), [pid])
             if self.processes[pid].pagemap is None:
                 raise CheckpointError("read.pid", "process %d has no memory in this checkpoint" % pid)
             parent_index = self._parent_pass([copy])
@@ -289,21 +274,24 @@ class _Request(object):
                 sink.discard()
             if dirfd is not None:
                 os.close(dirfd)
+        return self.result
 
-    def _write(self, spec):
-        if spec.get("pid") is None:
+    def write(self, pid, dest, vma=None):
+        """The memory of ``pid`` into files: every dumped VMA into the directory ``dest``, or the VMA
+        holding address ``vma`` into the file ``dest``."""
+        if pid is None:
             raise CheckpointError("write.pid", "is required: the process whose memory to write")
-        if not self.params.get("dest"):
+        if not dest:
             raise CheckpointError("write", "needs dest: a directory (whole process) or a file (one VMA)")
-        pid, dest = spec["pid"], self.params["dest"]
-        self._describe(self._scan(self.params["path"]), [pid])
+        self._describe(self._scan(self.path), [pid])
         proc = self.processes[pid]
         if proc.pagemap is None:
             raise CheckpointError("write.pid", "process %d has no memory in this checkpoint" % pid)
-        if spec.get("vma") is not None:
-            vma = proc.vma_at(_address(spec["vma"], "write.vma"))
+        if vma is not None:
+            where = vma
+            vma = proc.vma_at(_address(where, "write.vma"))
             if vma is None:
-                raise CheckpointError("write.vma", "no VMA of pid %d holds address %s" % (pid, spec["vma"]))
+                raise CheckpointError("write.vma", "no VMA of pid %d holds address %s" % (pid, where))
             dirfd, name = _file_dest(dest, self.check_mode)
             names = [(vma, name)]
         else:
@@ -311,21 +299,22 @@ class _Request(object):
             # Names come from numbers only, so nothing can land outside dest.
             names = [(vma, "%016x-%016x.bin" % (vma.start, vma.end)) for vma in proc.vmas
                      if proc.pagemap.state_sizes(vma.start, vma.end)["present"]
-                     or (self.params.get("parent") and proc.pagemap.state_sizes(vma.start, vma.end)["parent"])]
+                     or (self.parent and proc.pagemap.state_sizes(vma.start, vma.end)["parent"])]
         written, sinks = [], []
         try:
             if not self.check_mode:
                 sinks = [_FileSink(dirfd, name, vma.start, vma.size) for vma, name in names]
                 copy = Copy(pid, [(sink.base, sink.base + sink.size, sink) for sink in sinks])
-                self._scan(self.params["path"], [copy], [pid])
+                self._scan(self.path, [copy], [pid])
                 self._parent_pass([copy])
                 for sink in sinks:
                     sink.commit()
                 sinks = []
-            for vma, name in names:
-                entry = vma.brief()
-                entry.update(file=dest if spec.get("vma") is not None else os.path.join(dest, name), size=vma.size,
-                             dumped_size=proc.pagemap.state_sizes(vma.start, vma.end)["present"])
+            single = vma is not None
+            for one, name in names:
+                entry = one.brief()
+                entry.update(file=dest if single else os.path.join(dest, name), size=one.size,
+                             dumped_size=proc.pagemap.state_sizes(one.start, one.end)["present"])
                 written.append(entry)
         finally:
             for sink in sinks:
@@ -333,8 +322,4 @@ class _Request(object):
             if dirfd is not None:
                 os.close(dirfd)
         self.result.update(written=written, changed=bool(written))
-
-
-def run(params, check_mode=False):
-    """The checkpoint_memory module's work: ``params`` as the module receives them."""
-    return _Request(params, check_mode).run()
+        return self.result
