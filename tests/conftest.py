@@ -32,14 +32,18 @@ def archives(tmp_path_factory):
     lookup_later (zstd), worker41 (gzip, CRIU 4.1), counters_zst (zstd form of counters).
     Read-only copies, so a test that tried to modify evidence would fail loudly.
     """
-    where = tmp_path_factory.mktemp("archives")
+    return restore_archives(str(tmp_path_factory.mktemp("archives")))
+
+
+def restore_archives(where):
+    """Restore the fixture archives into the directory ``where`` (see ``archives``)."""
     paths = {
-        "counters": decompress_zstd(os.path.join(ARCHIVES, "counters.tar.zst"), str(where / "counters.tar")),
-        "crio": decompress_zstd(os.path.join(ARCHIVES, "counters-crio.tar.zst"), str(where / KUBELET_NAME)),
+        "counters": decompress_zstd(os.path.join(ARCHIVES, "counters.tar.zst"), os.path.join(where, "counters.tar")),
+        "crio": decompress_zstd(os.path.join(ARCHIVES, "counters-crio.tar.zst"), os.path.join(where, KUBELET_NAME)),
     }
     for key, name in (("counters_zst", "counters.tar.zst"), ("lookup", "lookup-compromised.tar.gz"), ("lookup_later", "lookup-compromised-later.tar.zst"),
                       ("worker41", "worker-criu41.tar.gz")):
-        paths[key] = shutil.copy(os.path.join(ARCHIVES, name), str(where / name))
+        paths[key] = shutil.copy(os.path.join(ARCHIVES, name), os.path.join(where, name))
     for path in paths.values():
         os.chmod(path, 0o444)
     return paths

@@ -117,8 +117,8 @@ _value:
 from ansible.errors import AnsibleFilterError
 from ansible.utils.display import Display
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils import butane_yaml
-from ansible_collections.forensic.checkpoint.plugins.module_utils.butane import ButaneError, render
+from ansible_collections.forensic.checkpoint.plugins.module_utils.butane import goyaml as butane_yaml
+from ansible_collections.forensic.checkpoint.plugins.module_utils.butane.render import ButaneError, render
 
 
 def butane(config, output="dict", files_dir=None):

@@ -630,9 +630,9 @@ changed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis import EXPORTS, SECTIONS, analyze
+from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.analyze import EXPORTS, SECTIONS, analyze
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
-from ansible_collections.forensic.checkpoint.plugins.module_utils.findings import MODULE_OPTIONS, for_module
+from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.engine import MODULE_OPTIONS, for_module
 
 
 def main():

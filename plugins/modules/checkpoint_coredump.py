@@ -160,8 +160,8 @@ cores:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils.archive import file_sha256
-from ansible_collections.forensic.checkpoint.plugins.module_utils.coredump import write_cores
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import file_sha256
+from ansible_collections.forensic.checkpoint.plugins.module_utils.coredump.core import write_cores
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 
 

@@ -139,10 +139,10 @@ sha256:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils import findings as findings_mod
-from ansible_collections.forensic.checkpoint.plugins.module_utils import report as report_mod
-from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis import analyze
-from ansible_collections.forensic.checkpoint.plugins.module_utils.diff import compare
+from ansible_collections.forensic.checkpoint.plugins.module_utils.findings import engine as findings_mod
+from ansible_collections.forensic.checkpoint.plugins.module_utils.report import document as report_mod
+from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.analyze import analyze
+from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.diff import compare
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 
 

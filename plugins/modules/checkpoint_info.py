@@ -190,7 +190,7 @@ skipped:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
-from ansible_collections.forensic.checkpoint.plugins.module_utils.metadata import scan
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.metadata import scan
 
 
 def main():

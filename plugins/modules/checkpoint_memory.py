@@ -421,9 +421,9 @@ written:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils.archive import file_sha256
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import file_sha256
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
-from ansible_collections.forensic.checkpoint.plugins.module_utils.memory_search import run
+from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.queries import run
 
 
 def main():

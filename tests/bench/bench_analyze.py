@@ -25,7 +25,7 @@ import zstandard
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", ".collections"))
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis import analyze  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.analyze import analyze  # noqa: E402  pylint: disable=wrong-import-position
 
 ARCHIVES = os.path.join(HERE, "..", "fixtures", "archives")
 CASES = (("counters.tar", "counters.tar.zst", 0.3), ("bigmem-768m.tar", "bigmem-768m.tar.zst", 0.5))

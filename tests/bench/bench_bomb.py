@@ -19,7 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.join(HERE, ".."), os.path.join(HERE, "..", "..", ".collections")]
 
 import hostile_archives as hostile  # noqa: E402  pylint: disable=wrong-import-position
-from ansible_collections.forensic.checkpoint.plugins.module_utils import metadata  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import metadata  # noqa: E402  pylint: disable=wrong-import-position
 
 BOMB = 4 << 30
 FIXTURE = os.path.join(HERE, "..", "fixtures", "archives", "worker-criu41.tar.gz")
@@ -28,7 +28,7 @@ FIXTURE = os.path.join(HERE, "..", "fixtures", "archives", "worker-criu41.tar.gz
 def _analyse(path):
     """The deepest analysis available: checkpoint_analyze's engine when present, else metadata."""
     try:
-        from ansible_collections.forensic.checkpoint.plugins.module_utils import analysis  # pylint: disable=import-outside-toplevel
+        from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis import analyze as analysis  # pylint: disable=import-outside-toplevel
     except ImportError:
         analysis = None
     if analysis is not None and hasattr(analysis, "analyze"):

@@ -30,7 +30,7 @@ ROUNDS = 7
 CHILD = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
-from ansible_collections.forensic.checkpoint.plugins.module_utils import coredump
+from ansible_collections.forensic.checkpoint.plugins.module_utils.coredump import core as coredump
 started = time.time()
 cores, warnings = coredump.write_cores(sys.argv[2], sys.argv[3], overwrite=True, checksum=sys.argv[4] == "1")
 print(json.dumps(dict(seconds=time.time() - started, cores=cores)))

@@ -25,7 +25,7 @@ sys.path[:0] = [os.path.join(HERE, "..", "..", ".collections")]
 
 import zstandard  # noqa: E402  pylint: disable=wrong-import-position
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils import memory_search  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.forensic.checkpoint.plugins.module_utils.memory import queries as memory_queries  # noqa: E402  pylint: disable=wrong-import-position
 
 ARCHIVE = os.path.relpath(os.path.join(HERE, "..", "fixtures", "archives", "bigmem-768m.tar.zst"))
 NEEDLE = "NEEDLE-7f3a9c-END-OF-HEAP"
@@ -45,7 +45,7 @@ def _shell(command):
 
 
 def _search(path):
-    return len(memory_search.run({"path": path, "pattern": NEEDLE, "context": 32, "max_matches": 1000})["matches"])
+    return len(memory_queries.run({"path": path, "pattern": NEEDLE, "context": 32, "max_matches": 1000})["matches"])
 
 
 def run():

@@ -15,7 +15,7 @@ __metaclass__ = type
 
 import copy
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils import butane
+from ansible_collections.forensic.checkpoint.plugins.module_utils.butane import render as butane
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 
 API = "/apis/machineconfiguration.openshift.io/v1/machineconfigs"

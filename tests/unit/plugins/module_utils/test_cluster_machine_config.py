@@ -14,7 +14,7 @@ import pytest
 
 from cluster_fake import FakeCluster
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils import butane
+from ansible_collections.forensic.checkpoint.plugins.module_utils.butane import render as butane
 from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster import machine_config as mc
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 

@@ -18,10 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import hostile_archives as hostile
-from ansible_collections.forensic.checkpoint.plugins.module_utils import criu_images, metadata
-from ansible_collections.forensic.checkpoint.plugins.module_utils.archive import CheckpointArchive
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import metadata as metadata
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import CheckpointArchive
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError, ImageError
-from ansible_collections.forensic.checkpoint.plugins.module_utils.memory import PAGE_SIZE, PageMap
+from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap import PAGE_SIZE, PageMap
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize="FUZZ_EXAMPLES" not in os.environ,

@@ -16,8 +16,11 @@ import tarfile
 import pytest
 
 import hostile_archives as hostile
-from ansible_collections.forensic.checkpoint.plugins.module_utils import analysis, coredump, findings, memory_search
-from ansible_collections.forensic.checkpoint.plugins.module_utils import metadata
+from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis import analyze as analysis
+from ansible_collections.forensic.checkpoint.plugins.module_utils.coredump import core as coredump
+from ansible_collections.forensic.checkpoint.plugins.module_utils.findings import engine as findings
+from ansible_collections.forensic.checkpoint.plugins.module_utils.memory import queries as memory_queries
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import metadata as metadata
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 
 
@@ -85,7 +88,7 @@ ENGINES = {
     "checkpoint_analyze": lambda path, out: findings.for_module(
         analysis.analyze(path, export_dir=out, export=["recovered", "rootfs"]), path,
         {"redact_secrets": True, "report": os.path.join(out, "report.html")}),
-    "checkpoint_memory": lambda path, out: memory_search.run(_memory_params(path, None)),
+    "checkpoint_memory": lambda path, out: memory_queries.run(_memory_params(path, None)),
     "checkpoint_coredump": coredump.write_cores,
 }
 

@@ -1,0 +1,190 @@
+# -*- coding: utf-8 -*-
+# Copyright: forensic.checkpoint contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The analysis engine: one checkpoint archive in, one plain dict out.
+
+Reading plan: a plain tar is indexed from its headers and every image is read in place; a
+compressed archive is decompressed once (the small images held in memory, rootfs-diff.tar listed
+as it streams by) and once more only if process memory is wanted, capturing just the pages that
+hold argv and environ. Nothing is extracted to disk. Concerns live in their own modules
+(processes, files, sockets, mounts, rootfs, redact, export); this one only orchestrates.
+
+The result is the dict checkpoint_analyze returns. Other engines add their own top-level keys
+to it afterwards (the findings engine adds ``findings``); nothing here depends on them.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis import mounts as mounts_mod
+from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis import processes as processes_mod
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import (
+    KEEP_MEMBER_LIMIT,
+    CheckpointArchive,
+    is_pages_image,
+)
+from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
+from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.export import Exporter
+from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.files import MAX_RECOVER, FileTable
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.imageset import ImageSet, text
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.metadata import METADATA_MEMBERS, describe, load_json
+from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.redact import Redactor
+from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.rootfs import RootfsDiff, deleted_files
+from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.sockets import SocketTable
+
+SECTIONS = ("processes", "files", "sockets", "mounts", "rootfs", "stats")
+EXPORTS = ("recovered", "rootfs")
+_EXTRA_MEMBERS = frozenset(("deleted.files", "bind.mounts"))
+
+
+def keep_for_analysis(name, size):
+    """Members of a compressed archive worth holding in memory: CRIU images (not page data or
+    tmpfs tarballs) and the small metadata files."""
+    if size > KEEP_MEMBER_LIMIT:
+        return False
+    if name.startswith(names.IMAGE_DIR):
+        return name.endswith(".img") and not is_pages_image(name) and not name.startswith(names.TMPFS_PREFIX)
+    return name in METADATA_MEMBERS or name in _EXTRA_MEMBERS
+
+
+def _networks(status):
+    """Podman's network.status as checkpointctl shows it: [{name, interfaces: {eth0: {ip, mac, gateway}}}]."""
+    networks = []
+    if not isinstance(status, dict):
+        return networks
+    for name in sorted(status):
+        interfaces = {}
+        for iface, data in sorted(((status[name] or {}).get("interfaces") or {}).items()):
+            data = data if isinstance(data, dict) else {}
+            subnets = [s for s in data.get("subnets") or [] if isinstance(s, dict)]
+            interfaces[iface] = {
+                "ip": subnets[0].get("ipnet", "").split("/")[0] or None if subnets else None,
+                "gateway": subnets[0].get("gateway") if subnets else None,
+                "mac": data.get("mac_address"),
+            }
+        networks.append({"name": name, "interfaces": interfaces})
+    return networks
+
+
+def _container(archive, images, spec):
+    """checkpoint_info's metadata plus annotations, networks/MAC and the container's hostname."""
+    container = describe(archive)
+    warnings = container.pop("warnings")
+    annotations = spec.get("annotations") if isinstance(spec, dict) else None
+    container["annotations"] = dict((str(k), str(v)) for k, v in annotations.items()) \
+        if isinstance(annotations, dict) else {}
+    container["networks"] = _networks(load_json(archive, "network.status"))
+    macs = [i["mac"] for n in container["networks"] for i in n["interfaces"].values() if i["mac"]]
+    container["mac"] = macs[0] if macs else None
+    uts = [images.first(name, "UTSNS") for name in images.names("utsns-")]
+    container["hostname"] = text(uts[0].nodename) if uts and uts[0] is not None else None
+    return container, warnings
+
+
+def _redact(analysis, redactor):
+    """Redact secret-named env values everywhere first, then scrub their values from the rest."""
+    procs = analysis.get("processes") or []
+    for proc in procs:
+        if "env" in proc:
+            proc["env"] = redactor.redact_env(proc["env"])
+    for proc in procs:
+        if "env" in proc:
+            proc["env"] = dict((name, redactor.scrub(value)) for name, value in proc["env"].items())
+            proc["argv"] = [redactor.scrub(arg) for arg in proc["argv"]]
+            proc["cmdline"] = redactor.scrub(proc["cmdline"])
+    annotations = analysis["container"]["annotations"]
+    for key in annotations:
+        annotations[key] = redactor.scrub(annotations[key])
+
+
+def _export_recovered(files, exporter):
+    for file_id, path, ghost in files.ghosts_to_recover():
+        source = path or "file-%d" % file_id
+        if ghost.size > MAX_RECOVER:
+            exporter.skip("recovered", source, "%d bytes, more than the %d this exporter holds" % (ghost.size, MAX_RECOVER))
+            continue
+        if ghost.entry.mode & 0o6000:
+            # Refused like setuid files of the rootfs; its size and sha256 are in the files list.
+            exporter.skip("recovered", source, "setuid/setgid file")
+            continue
+        relpath = exporter.unique("recovered/" + source.lstrip("/"), ".ghost-%d" % file_id)
+        exporter.export("recovered", source, relpath, [ghost.content()])
+
+
+def _stats(analysis, archive, container):
+    procs = analysis.get("processes") or []
+    listed = any("files" in proc for proc in procs)
+    files = [f for proc in procs for f in proc.get("files", []) if not isinstance(f["fd"], str)]
+    rootfs = analysis.get("rootfs") or {}
+    return {
+        "dump": container["stats"],
+        "processes": len(procs),
+        "threads": sum(len(proc["threads"]) for proc in procs),
+        "open_files": len(files) if listed else None,
+        "deleted_open_files": len([f for f in files if f["deleted"]]) if listed else None,
+        "sockets": sum(len(proc["sockets"]) for proc in procs) if any("sockets" in p for p in procs) else None,
+        "memory_size": sum(proc.get("memory_size", 0) for proc in procs),
+        "images": len([m for m in archive.files(names.IMAGE_DIR) if m.name.endswith(".img")]),
+        "rootfs_changed": len(rootfs["changed"]) if "changed" in rootfs else None,
+        "rootfs_deleted": len(rootfs["deleted"]) if "deleted" in rootfs else None,
+    }
+
+
+def analyze(path, include=SECTIONS, redact_secrets=True, export_dir=None, export=(), check_mode=False, checksum=False):
+    """The analysis of one checkpoint archive (see checkpoint_analyze's RETURN for its shape).
+
+    ``export`` (a subset of EXPORTS) writes recovered deleted files and/or the rootfs-diff files
+    below ``export_dir`` (in ``check_mode`` only what would change is computed); the records are in
+    ``exported`` (each with ``changed``) and the refusals in ``export_skipped``.
+    """
+    include = set(include)
+    unknown = sorted(include.difference(SECTIONS)) + sorted(set(export).difference(EXPORTS))
+    if unknown:
+        raise CheckpointError("checkpoint_analyze", "unknown section or export kind: %s" % ", ".join(unknown))
+    exporter = Exporter(export_dir, check_mode) if export_dir and export else None
+    rootfs = None
+    if "rootfs" in include or (exporter and "rootfs" in export):
+        rootfs = RootfsDiff(path, exporter if exporter and "rootfs" in export else None)
+    with CheckpointArchive(path, keep=keep_for_analysis, visit=rootfs.visit if rootfs else None,
+                           checksum=checksum) as archive:
+        spec = load_json(archive, "spec.dump") or {}
+        warnings = []
+        images = ImageSet(archive, warnings)
+        container, container_warnings = _container(archive, images, spec)
+        warnings[:0] = container_warnings
+        analysis = {"path": path, "include": [s for s in SECTIONS if s in include], "redacted": bool(redact_secrets),
+                    "container": container}
+
+        wants_tree = include & set(("processes", "files", "sockets"))
+        files = FileTable(images) if wants_tree or (exporter and "recovered" in export) else None
+        if wants_tree:
+            entries = images.entries("pstree.img", "PSTREE", missing="no process data")
+            ordered, children = processes_mod.tree_order(entries, images.warn)
+            sockets = SocketTable(images, files) if "sockets" in include else None
+            procs = [processes_mod.describe(images, entry, children, files, sockets, detail="processes" in include,
+                                            list_files="files" in include) for entry in ordered]
+            if "processes" in include:
+                processes_mod.read_memory(images, procs)
+            analysis["processes"] = procs
+        if "mounts" in include:
+            analysis["mounts"] = {"spec": mounts_mod.spec_mounts(spec), "criu": mounts_mod.criu_mounts(images),
+                                  "bind": mounts_mod.bind_mounts(load_json(archive, "bind.mounts"))}
+        if "rootfs" in include:
+            if rootfs.changed is None:
+                warnings.append("rootfs-diff.tar is missing: file system changes are unknown")
+            elif rootfs.truncated:
+                warnings.append("rootfs-diff.tar has more entries than listed (%d)" % len(rootfs.changed))
+            analysis["rootfs"] = {"changed": rootfs.changed or [], "deleted": deleted_files(archive, warnings)}
+        if redact_secrets:
+            _redact(analysis, Redactor())
+        if "stats" in include:
+            analysis["stats"] = _stats(analysis, archive, container)
+        if exporter is not None:
+            if "recovered" in export:
+                _export_recovered(files, exporter)
+            analysis["exported"] = exporter.exported
+            analysis["export_skipped"] = exporter.skipped
+        analysis["warnings"] = warnings
+    return analysis

@@ -1,0 +1,239 @@
+# -*- coding: utf-8 -*-
+# Copyright: forensic.checkpoint contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The process tree of a checkpoint: identity, state, credentials, command line and environment.
+
+``pstree.img`` gives the tree; ``core-<pid>.img`` the name, state and credentials; ``mm-<pid>.img``
+where argv and environ live in memory and which file is the executable; ``fs-<pid>.img`` the cwd
+and root. argv and environ are read from the dumped pages by random access through the pagemap
+(memory.py): only those few pages are touched, so the size of the memory does not matter.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import range_readers
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.imageset import text
+from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap import (
+    PageMap,
+    ProcessMemory,
+    pages_name,
+)
+
+# core_entry.tc.task_state as CRIU writes it (TASK_ALIVE, TASK_DEAD, TASK_STOPPED). A dead task
+# is a zombie: CRIU dumps zombies with state 2 and no memory. pycriu's own table mislabels these;
+# compel's separate zombie value 6 is accepted too, should an image ever carry it.
+TASK_STATES = {1: "running", 2: "zombie", 3: "stopped", 6: "zombie"}
+# The argv/environ blocks are small; a lying mm image must not make us read megabytes.
+MAX_STRINGS = 1 << 20
+
+CAPABILITIES = (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
+    "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+)
+
+
+def capability_names(words):
+    """Names of the bits set in a capability set stored as 32-bit words, low word first."""
+    value = 0
+    for index, word in enumerate(words):
+        value |= word << (32 * index)
+    names = []
+    bit = 0
+    while value >> bit:
+        if value >> bit & 1:
+            names.append(CAPABILITIES[bit] if bit < len(CAPABILITIES) else "CAP_%d" % bit)
+        bit += 1
+    return names
+
+
+def tree_order(entries, warn):
+    """pstree entries parent-first, children in the order CRIU listed them; loops are broken."""
+    by_pid = dict((entry.pid, entry) for entry in entries)
+    children = {}
+    roots = []
+    for entry in entries:
+        if entry.ppid in by_pid and entry.ppid != entry.pid:
+            children.setdefault(entry.ppid, []).append(entry)
+        else:
+            roots.append(entry)
+    ordered, seen = [], set()
+    stack = list(reversed(roots))
+    while stack:
+        entry = stack.pop()
+        if entry.pid in seen:
+            continue
+        seen.add(entry.pid)
+        ordered.append(entry)
+        stack.extend(reversed(children.get(entry.pid, [])))
+    for entry in entries:
+        if entry.pid not in seen:
+            warn("%s: pid %d is not reachable from a root (parent loop)" % (names.PSTREE, entry.pid))
+            seen.add(entry.pid)
+            ordered.append(entry)
+    return ordered, children
+
+
+def _creds(images, pid, core):
+    thread_core = core.thread_core if core is not None and core.HasField("thread_core") else None
+    if thread_core is not None and thread_core.HasField("creds"):
+        return thread_core.creds
+    # CRIU before 1.x kept credentials in their own image.
+    return images.first("creds-%d.img" % pid, "CREDS")
+
+
+def _seccomp(core):
+    if core is None or not core.HasField("thread_core") or not core.thread_core.HasField("seccomp_mode"):
+        return None
+    field = core.thread_core.DESCRIPTOR.fields_by_name["seccomp_mode"]
+    value = field.enum_type.values_by_number.get(core.thread_core.seccomp_mode)
+    return value.name if value is not None else str(core.thread_core.seccomp_mode)
+
+
+def _env_dict(strings):
+    env = {}
+    for item in strings:
+        key, sep, value = item.partition("=")
+        if key not in env:  # getenv(3) returns the first definition
+            env[key] = value if sep else ""
+    return env
+
+
+def describe(images, entry, children, files, sockets=None, detail=True, list_files=True):
+    """One process, everything but what is read from memory (filled in by read_memory).
+
+    ``files`` (a FileTable) resolves exe, cwd and root; ``list_files`` adds the ``files`` list,
+    a SocketTable in ``sockets`` the ``sockets`` list; ``detail`` adds credentials and memory fields.
+    """
+    pid = entry.pid
+    core = images.first("core-%d.img" % pid, "CORE", missing="pid %d: name, state and credentials are unknown" % pid)
+    tc = core.tc if core is not None and core.HasField("tc") else None
+    state = TASK_STATES.get(tc.task_state, "unknown (%d)" % tc.task_state) if tc is not None else None
+    proc = {
+        "pid": pid, "ppid": entry.ppid, "pgid": entry.pgid, "sid": entry.sid,
+        "comm": text(tc.comm) if tc is not None else None,
+        "threads": list(entry.threads) or [pid],
+        "children": [child.pid for child in children.get(pid, [])],
+        "state": state,
+    }
+    if detail:
+        creds = _creds(images, pid, core)
+        proc.update({
+            "exit_code": tc.exit_code if tc is not None and state == "zombie" else None,
+            "uid": creds.uid if creds is not None else None,
+            "gid": creds.gid if creds is not None else None,
+            "euid": creds.euid if creds is not None else None,
+            "egid": creds.egid if creds is not None else None,
+            "capabilities": capability_names(creds.cap_eff) if creds is not None else None,
+            "seccomp": _seccomp(core),
+            "argv": [], "cmdline": "", "env": {}, "memory_size": 0,
+        })
+    if state == "zombie":
+        # A zombie has no memory, files or file system context left to dump.
+        proc.update({"exe": None, "exe_deleted": False, "cwd": None, "root": None})
+        if list_files:
+            proc["files"] = []
+        if sockets is not None:
+            proc["sockets"] = []
+        return proc
+    mm = images.first("mm-%d.img" % pid, "MM", missing="pid %d: command line, environment and executable are unknown"
+                      % pid)
+    fs = images.first("fs-%d.img" % pid, "FS", missing="pid %d: cwd and root are unknown" % pid)
+    exe_id = mm.exe_file_id if mm is not None and mm.exe_file_id else None
+    proc.update({
+        "exe": files.path(exe_id) if files is not None and exe_id else None,
+        "exe_deleted": bool(files is not None and exe_id and files.is_deleted(exe_id)),
+        "cwd": files.path(fs.cwd_id) if files is not None and fs is not None else None,
+        "root": files.path(fs.root_id) if files is not None and fs is not None else None,
+    })
+    if (list_files and files is not None) or sockets is not None:
+        fds = _fd_entries(images, pid, core)
+        if list_files and files is not None:
+            listed = [files.record(fdinfo.fd, fdinfo.id, fdinfo.flags, _fd_type(fdinfo)) for fdinfo in fds]
+            for label, file_id in (("cwd", fs.cwd_id if fs else None), ("root", fs.root_id if fs else None),
+                                   ("exe", exe_id)):
+                if file_id and files.get(file_id)[0] is not None:
+                    listed.append(files.record(label, file_id))
+            proc["files"] = listed
+        if sockets is not None:
+            proc["sockets"] = [sk for sk in (sockets.describe(fdinfo.fd, fdinfo.id) for fdinfo in fds) if sk]
+    return proc
+
+
+def _fd_type(fdinfo):
+    value = fdinfo.DESCRIPTOR.fields_by_name["type"].enum_type.values_by_number.get(fdinfo.type)
+    return value.name if value is not None else None
+
+
+def _fd_entries(images, pid, core):
+    """The fdinfo entries of a process: named by its files_id when the inventory says so (fd tables
+    shared between tasks are dumped once), by its pid in older images."""
+    inventory = images.first("inventory.img", "INVENTORY")
+    if inventory is None or not inventory.fdinfo_per_id:
+        return images.entries("fdinfo-%d.img" % pid, "FDINFO", missing="pid %d: open files are unknown" % pid)
+    ids = images.first("ids-%d.img" % pid, "IDS")
+    if ids is None and core is not None and core.HasField("ids"):
+        ids = core.ids  # CRIU before 2.x kept the object ids in the core image
+    if ids is None:
+        images.warn("%s is missing: pid %d: open files are unknown" % (names.ids(pid), pid))
+        return []
+    return images.entries("fdinfo-%d.img" % ids.files_id, "FDINFO", missing="pid %d: open files are unknown" % pid)
+
+
+def plan_memory(images, procs):
+    """Load each live process's pagemap and note the pages image ranges holding argv and environ.
+
+    Returns ({pid: (pagemap, mm)}, {pages member: [(offset, length)]}) for range_readers.
+    """
+    maps, wanted = {}, {}
+    for proc in procs:
+        pid = proc["pid"]
+        if proc["state"] == "zombie":
+            continue
+        mm = images.first("mm-%d.img" % pid, "MM")
+        if mm is None:
+            continue
+        head = images.first("pagemap-%d.img" % pid, "PAGEMAP",
+                            missing="pid %d: command line and environment are unknown" % pid)
+        if head is None:
+            continue
+        if not images.archive.has(pages_name(head.pages_id)):
+            images.warn("%s is missing: pid %d's command line and environment are unknown"
+                        % (pages_name(head.pages_id), pid))
+            continue
+        pagemap = PageMap.load(images.archive, pid)
+        maps[pid] = (pagemap, mm)
+        for start, end in ((mm.mm_arg_start, mm.mm_arg_end), (mm.mm_env_start, mm.mm_env_end)):
+            if end > start:
+                for offset, length in pagemap.locate(start, min(end - start, MAX_STRINGS)):
+                    if offset is not None:
+                        wanted.setdefault(pagemap.pages, []).append((offset, length))
+    return maps, wanted
+
+
+def read_memory(images, procs):
+    """Fill argv, cmdline, env and memory_size from the dumped pages (one extra pass when compressed)."""
+    maps, wanted = plan_memory(images, procs)
+    readers = range_readers(images.archive, wanted) if wanted else {}
+    for proc in procs:
+        if proc["pid"] not in maps:
+            continue
+        pagemap, mm = maps[proc["pid"]]
+        proc["memory_size"] = pagemap.present_size
+        reader = readers.get(pagemap.pages)
+        if reader is None:
+            images.warn("pid %d: the pages holding its command line are not in this dump" % proc["pid"])
+            continue
+        memory = ProcessMemory(pagemap, reader)
+        proc["argv"] = memory.read_strings(mm.mm_arg_start, mm.mm_arg_end, MAX_STRINGS)
+        proc["cmdline"] = " ".join(proc["argv"])
+        proc["env"] = _env_dict(memory.read_strings(mm.mm_env_start, mm.mm_env_end, MAX_STRINGS))
+        if not proc["argv"]:
+            images.warn("pid %d: its command line is not in the dumped pages" % proc["pid"])

@@ -1,0 +1,207 @@
+# -*- coding: utf-8 -*-
+# Copyright: forensic.checkpoint contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Decoding CRIU images into protobuf messages.
+
+The message classes and the magic table are pycriu's (the distribution's criu package), so we
+decode exactly what CRIU wrote. The framing is ours: entries stay protobuf messages (no dict
+conversion, which is slow and breaks on protobuf 7), payloads are sliced without copying, every
+length is checked against the image, and fields unknown to an older pycriu stay reachable
+(CRIU 4.2 moved the pagemap's ``nr_pages`` to field 5: see ``pagemap_pages``).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import struct
+import traceback
+
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
+from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import ImageError, MissingDependency
+
+try:
+    from pycriu.images import images as _pycriu_images
+    from pycriu.images import magic as _pycriu_magic
+    from pycriu.images import pb as _pycriu_pb
+
+    HAS_PYCRIU = True
+    PYCRIU_IMPORT_ERROR = None
+except ImportError:
+    HAS_PYCRIU = False
+    PYCRIU_IMPORT_ERROR = traceback.format_exc()
+
+try:
+    from google.protobuf.message import DecodeError
+    from google.protobuf.unknown_fields import UnknownFieldSet
+except ImportError:  # protobuf is a dependency of pycriu; without it HAS_PYCRIU is False anyway
+    DecodeError = ValueError
+    UnknownFieldSet = None
+
+IMG_COMMON = 0x54564319
+IMG_SERVICE = 0x55105940
+U32 = struct.Struct("<I")
+
+# Entries followed by raw bytes, and how many: (entry -> payload length). Ghost files are special.
+_PAYLOAD = {
+    "PIPES_DATA": lambda e: e.bytes,
+    "FIFO_DATA": lambda e: e.bytes,
+    "SK_QUEUES": lambda e: e.length,
+    "TCP_STREAM": lambda e: e.inq_len + e.outq_len,
+    "BPFMAP_DATA": lambda e: e.keys_bytes + e.values_bytes,
+    "IPCNS_SHM": lambda e: _round_up(e.size, 4),
+    "IPCNS_SEM": lambda e: _round_up(2 * e.nsems, 8),
+}
+MAX_ENTRIES = 1000000
+
+_PAGEMAP_NR_PAGES_FIELD = 5
+
+
+def _round_up(value, align):
+    return (value + align - 1) // align * align
+
+
+def require_pycriu(subject):
+    if not HAS_PYCRIU:
+        raise MissingDependency(subject, "decoding CRIU images needs pycriu: install the distribution's CRIU "
+                                "package (Debian/Ubuntu: criu, Fedora/RHEL: python3-criu)")
+
+
+class Image(object):
+    """A decoded image: its magic name, the entries (protobuf messages) and their payloads."""
+
+    __slots__ = ("name", "magic", "entries", "payloads")
+
+    def __init__(self, name, magic, entries, payloads):
+        self.name = name
+        self.magic = magic
+        self.entries = entries
+        self.payloads = payloads
+
+    def first(self):
+        if not self.entries:
+            raise ImageError(self.name, "image has no entries")
+        return self.entries[0]
+
+
+def image_magic(name, data):
+    """The magic name of an image (``PSTREE``...), raising ImageError on a bad header."""
+    require_pycriu(name)
+    if len(data) < 4:
+        raise ImageError(name, "truncated image header (%d bytes)" % len(data))
+    value, = U32.unpack_from(data, 0)
+    offset = 4
+    if value in (IMG_COMMON, IMG_SERVICE):
+        if len(data) < 8:
+            raise ImageError(name, "truncated image header (%d bytes)" % len(data))
+        value, = U32.unpack_from(data, 4)
+        offset = 8
+    magic = _pycriu_magic.by_val.get(value)
+    if magic is None:
+        raise ImageError(name, "not a CRIU image (unknown magic 0x%08x)" % value)
+    return magic, offset
+
+
+def decode(name, data, expect=None):
+    """Decode a whole image held in ``data`` (bytes or memoryview).
+
+    ``expect`` is the magic name the caller needs; a different one is an error naming both.
+    """
+    magic, offset = image_magic(name, data)
+    if expect is not None and magic != expect:
+        raise ImageError(name, "expected a %s image, found %s" % (expect, magic))
+    view = memoryview(data)
+    if magic == "GHOST_FILE":
+        return _decode_ghost(name, view, offset)
+    handler = _pycriu_images.handlers.get(magic)
+    if handler is None or magic == "PAGEMAP":
+        cls = _pycriu_pb.pagemap_entry if magic == "PAGEMAP" else None
+        if cls is None:
+            raise ImageError(name, "%s images are not decoded by this pycriu" % magic)
+    else:
+        cls = handler.payload
+    payload_len = _PAYLOAD.get(magic)
+    entries, payloads = [], []
+    total = len(view)
+    while offset < total:
+        msg, offset = _entry(name, view, offset, _pycriu_pb.pagemap_head if magic == "PAGEMAP" and not entries
+                             else cls)
+        entries.append(msg)
+        if payload_len is not None:
+            size = payload_len(msg)
+            if size > total - offset:
+                raise ImageError(name, "entry %d claims a %d-byte payload but only %d bytes remain"
+                                 % (len(entries) - 1, size, total - offset))
+            payloads.append(view[offset:offset + size])
+            offset += size
+        if len(entries) > MAX_ENTRIES:
+            raise ImageError(name, "more than %d entries" % MAX_ENTRIES)
+    return Image(name, magic, entries, payloads)
+
+
+def _entry(name, view, offset, cls):
+    if len(view) - offset < 4:
+        raise ImageError(name, "truncated entry header at offset %d" % offset)
+    size, = U32.unpack_from(view, offset)
+    offset += 4
+    if size > len(view) - offset:
+        raise ImageError(name, "entry at offset %d claims %d bytes but only %d remain"
+                         % (offset - 4, size, len(view) - offset))
+    msg = cls()
+    try:
+        msg.ParseFromString(view[offset:offset + size].tobytes())
+    except (DecodeError, ValueError, TypeError) as exc:
+        raise ImageError(name, "undecodable %s entry at offset %d (%s)" % (cls.__name__, offset - 4, exc))
+    if not msg.IsInitialized():
+        raise ImageError(name, "%s entry at offset %d lacks required fields %s"
+                         % (cls.__name__, offset - 4, ", ".join(msg.FindInitializationErrors())))
+    return msg, offset + size
+
+
+def _decode_ghost(name, view, offset):
+    """A ghost file: the entry, then either the raw bytes or (len, off) chunks of a sparse file."""
+    entry, offset = _entry(name, view, offset, _pycriu_pb.ghost_file_entry)
+    if not getattr(entry, "chunks", False):
+        return Image(name, "GHOST_FILE", [entry], [view[offset:]])
+    chunks = []
+    while offset < len(view):
+        chunk, offset = _entry(name, view, offset, _pycriu_pb.ghost_chunk_entry)
+        if chunk.len > len(view) - offset:
+            raise ImageError(name, "ghost chunk at file offset %d claims %d bytes but only %d remain"
+                             % (chunk.off, chunk.len, len(view) - offset))
+        chunks.append((chunk.off, view[offset:offset + chunk.len]))
+        offset += chunk.len
+    return Image(name, "GHOST_FILE", [entry], chunks)
+
+
+def pagemap_pages(entry):
+    """The page count of a pagemap entry, for CRIU before and after 4.2.
+
+    CRIU 4.2 writes 0 in field 2 (now ``compat_nr_pages``) and the real count in uint64 field 5,
+    which an older proto (such as pycriu 3.17's) keeps only as an unknown field.
+    """
+    count = entry.nr_pages
+    if count:
+        return count
+    if UnknownFieldSet is not None:
+        for field in UnknownFieldSet(entry):
+            if field.field_number == _PAGEMAP_NR_PAGES_FIELD:
+                return field.data
+    descriptor = entry.DESCRIPTOR.fields_by_number.get(_PAGEMAP_NR_PAGES_FIELD)
+    if descriptor is not None:
+        return getattr(entry, descriptor.name)
+    return 0
+
+
+def pagemap_flags(entry):
+    """Flags of a pagemap entry; images without flags use ``in_parent`` or are present."""
+    if entry.HasField("flags"):
+        return entry.flags
+    return names.PE_PARENT if entry.in_parent else names.PE_PRESENT
+
+
+def load(archive, member, expect=None):
+    """Decode ``member`` of an opened CheckpointArchive (ImageError names the member if missing)."""
+    if not archive.has(member):
+        raise ImageError(member, "missing from %s" % archive.path)
+    return decode(member, archive.read(member), expect=expect)

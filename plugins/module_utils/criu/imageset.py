@@ -1,0 +1,79 @@
+# -*- coding: utf-8 -*-
+# Copyright: forensic.checkpoint contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The CRIU images of one opened archive, each decoded at most once.
+
+The analysis distinguishes two kinds of trouble on purpose: an image that is *missing* makes the
+result partial (a warning says what is unknown because of it), an image that is *present but
+corrupt* fails the whole analysis with one line naming it (criu_images raises ImageError).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import KEEP_MEMBER_LIMIT
+
+IMAGE_DIR = names.IMAGE_DIR
+# Images are decoded in memory; only ghost files (deleted files' content) can legitimately be big.
+MAX_IMAGE = 256 * 1024 * 1024
+
+
+def text(value):
+    """A protobuf string field as text: protobuf hands back bytes when an image holds invalid UTF-8
+    (a hostile or corrupt image), which must neither crash sorting nor reach the JSON output."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    return value
+
+
+class ImageSet(object):
+    """Decoded images of ``archive`` by file name (``core-1.img``), cached; warnings collected."""
+
+    def __init__(self, archive, warnings):
+        self.archive = archive
+        self.warnings = warnings
+        self._cache = {}
+
+    def has(self, name):
+        return self.archive.has(IMAGE_DIR + name)
+
+    def names(self, prefix):
+        """Image file names under checkpoint/ starting with ``prefix``."""
+        return [member.name[len(IMAGE_DIR):] for member in self.archive.files(IMAGE_DIR + prefix)]
+
+    def get(self, name, expect, missing=None):
+        """The decoded image, or None when the archive lacks it.
+
+        ``missing`` says what is unknown without the image; when given, its absence is warned about.
+        """
+        if name in self._cache:
+            return self._cache[name]
+        member = IMAGE_DIR + name
+        image = None
+        if self.archive.has(member):
+            size = self.archive.member(member).size
+            if size > (KEEP_MEMBER_LIMIT if self.archive.compression != "none" else MAX_IMAGE):
+                self.warn("%s is %d bytes, too large to decode from this %s archive%s" % (
+                    member, size, self.archive.compression,
+                    "; decompress it to a plain tar" if self.archive.compression != "none" else ""))
+            else:
+                image = criu_images.decode(member, self.archive.read(member, limit=MAX_IMAGE), expect=expect)
+        elif missing:
+            self.warn("%s is missing: %s" % (member, missing))
+        self._cache[name] = image
+        return image
+
+    def entries(self, name, expect, missing=None):
+        image = self.get(name, expect, missing)
+        return image.entries if image is not None else []
+
+    def first(self, name, expect, missing=None):
+        image = self.get(name, expect, missing)
+        return image.first() if image is not None else None
+
+    def warn(self, message):
+        if message not in self.warnings:
+            self.warnings.append(message)

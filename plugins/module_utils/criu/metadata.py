@@ -1,0 +1,213 @@
+# -*- coding: utf-8 -*-
+# Copyright: forensic.checkpoint contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Checkpoint metadata: which engine made an archive, what container it holds, and its sizes.
+
+Everything comes from the small metadata members (config.dump, spec.dump, network.status,
+stats-dump, dump.log) and the tar headers; names are read from ``spec.dump`` annotations, never
+parsed out of the archive's file name (kubelet names carry colons and offsets).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import json
+import os
+import re
+
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import CheckpointArchive, is_pages_image
+from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import ArchiveError, CheckpointError
+
+METADATA_MEMBERS = frozenset(("config.dump", "spec.dump", "network.status", "stats-dump", "dump.log"))
+CRIU_VERSION = re.compile(r"Version:\s*([0-9][0-9.]*)")
+
+ENGINE_PODMAN = "Podman"
+ENGINE_CRIO = "CRI-O"
+ENGINE_CONTAINERD = "containerd"
+
+
+def keep_metadata(name, size):
+    """Keep-policy for CheckpointArchive when only metadata is needed."""
+    return name in METADATA_MEMBERS and size <= 16 * 1024 * 1024
+
+
+def load_json(archive, name):
+    """A JSON metadata member as a dict, or None when the archive does not have it."""
+    if not archive.has(name):
+        return None
+    try:
+        value = json.loads(archive.read(name).decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ArchiveError(archive.path, "%s is not valid JSON (%s)" % (name, str(exc).splitlines()[0]))
+    if not isinstance(value, (dict, list)):
+        raise ArchiveError(archive.path, "%s holds a JSON %s, not an object" % (name, type(value).__name__))
+    return value
+
+
+def detect_engine(annotations):
+    manager = annotations.get("io.container.manager")
+    if manager == "libpod":
+        return ENGINE_PODMAN
+    if manager == "cri-o":
+        return ENGINE_CRIO
+    if "io.kubernetes.cri.container-name" in annotations:
+        return ENGINE_CONTAINERD
+    return None
+
+
+def _json_annotation(annotations, key):
+    try:
+        value = json.loads(annotations.get(key) or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def podman_ip(status):
+    """First address in network.status: netavark's {net: {interfaces}} or CNI's [{ips}] form."""
+    if isinstance(status, dict):
+        for network in status.values():
+            for iface in ((network or {}).get("interfaces") or {}).values():
+                for subnet in (iface or {}).get("subnets") or []:
+                    if subnet.get("ipnet"):
+                        return subnet["ipnet"].split("/")[0]
+    elif isinstance(status, list):
+        for result in status:
+            for ip in (result or {}).get("ips") or []:
+                if ip.get("address"):
+                    return ip["address"].split("/")[0]
+    return None
+
+
+def _mtime_iso(archive, name):
+    if not archive.has(name):
+        return None
+    stamp = datetime.datetime.fromtimestamp(archive.member(name).mtime, tz=datetime.timezone.utc)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def sizes(archive):
+    checkpoint = memory = 0
+    for member in archive.files(names.IMAGE_DIR):
+        checkpoint += member.size
+        if is_pages_image(member.name):
+            memory += member.size
+    rootfs = archive.member("rootfs-diff.tar").size if archive.has("rootfs-diff.tar") else 0
+    return {"checkpoint": checkpoint, "memory_pages": memory, "rootfs_diff": rootfs}
+
+
+def dump_statistics(archive, warnings):
+    """CRIU's dump statistics (what ``checkpointctl show --stats`` prints), when decodable."""
+    if not archive.has("stats-dump"):
+        return None
+    try:
+        image = criu_images.decode("stats-dump", archive.read("stats-dump"), expect="STATS")
+    except CheckpointError as exc:
+        warnings.append("dump statistics not read: %s" % exc)
+        return None
+    dump = image.first().dump
+    return dict((field.name, value) for field, value in dump.ListFields())
+
+
+def criu_version(archive):
+    if not archive.has("dump.log"):
+        return None
+    match = CRIU_VERSION.search(archive.read("dump.log", limit=1 << 20)[:4096].decode("utf-8", "replace"))
+    return match.group(1) if match else None
+
+
+def describe(archive):
+    """The metadata of one opened archive, as checkpoint_info returns it."""
+    if not archive.names(names.IMAGE_DIR):
+        raise ArchiveError(archive.path, "not a checkpoint archive (no checkpoint/ directory)")
+    warnings = list(archive.warnings)
+    config = load_json(archive, "config.dump") or {}
+    spec = load_json(archive, "spec.dump") or {}
+    if not config:
+        warnings.append("config.dump is missing: container name, image and times are unknown")
+    if not spec:
+        warnings.append("spec.dump is missing: the engine and pod names are unknown")
+    annotations = spec.get("annotations") if isinstance(spec, dict) else None
+    annotations = annotations if isinstance(annotations, dict) else {}
+    config = config if isinstance(config, dict) else {}
+    engine = detect_engine(annotations)
+    info = {
+        "path": archive.path,
+        "name": os.path.basename(archive.path),
+        "engine": engine,
+        "container": config.get("name"),
+        "pod": None,
+        "namespace": None,
+        "image": config.get("rootfsImageName") or config.get("rootfsImage"),
+        "image_id": config.get("rootfsImageID") or config.get("rootfsImageRef"),
+        "id": config.get("id"),
+        "runtime": config.get("runtime"),
+        "created": config.get("createdTime"),
+        "checkpointed": config.get("checkpointedTime"),
+        "ip": None,
+        "criu_version": criu_version(archive),
+        "sizes": sizes(archive),
+        "archive": {"size": archive.size, "compression": archive.compression, "sha256": archive.sha256},
+    }
+    if engine == ENGINE_PODMAN:
+        info["pod"] = config.get("pod") or None
+        info["ip"] = podman_ip(load_json(archive, "network.status"))
+        # libpod's config.dump has no checkpoint time; the CRIU images' tar headers do.
+        info["checkpointed"] = info["checkpointed"] or _mtime_iso(archive, names.INVENTORY)
+    elif engine == ENGINE_CRIO:
+        info["container"] = _json_annotation(annotations, "io.kubernetes.cri-o.Metadata").get("name") \
+            or annotations.get("io.kubernetes.container.name") or info["container"]
+        info["pod"] = annotations.get("io.kubernetes.pod.name")
+        info["namespace"] = annotations.get("io.kubernetes.pod.namespace")
+        info["image"] = info["image"] or annotations.get("io.kubernetes.cri-o.ImageName")
+        info["created"] = annotations.get("io.kubernetes.cri-o.Created") or info["created"]
+        info["ip"] = annotations.get("io.kubernetes.cri-o.IP.0")
+    elif engine == ENGINE_CONTAINERD:
+        info["container"] = annotations.get("io.kubernetes.cri.container-name") or info["container"]
+        info["pod"] = annotations.get("io.kubernetes.cri.sandbox-name")
+        info["namespace"] = annotations.get("io.kubernetes.cri.sandbox-namespace")
+        info["image"] = info["image"] or annotations.get("io.kubernetes.cri.image-name")
+    else:
+        warnings.append("engine not recognised from spec.dump annotations (no io.container.manager)")
+    if info["checkpointed"] in (None, "0001-01-01T00:00:00Z"):
+        info["checkpointed"] = _mtime_iso(archive, names.INVENTORY)
+    info["stats"] = dump_statistics(archive, warnings)
+    info["warnings"] = warnings
+    return info
+
+
+def inspect_path(path, checksum=False):
+    """Metadata of one archive (errors raise) — opened with only the metadata kept in memory."""
+    with CheckpointArchive(path, keep=keep_metadata, checksum=checksum) as archive:
+        return describe(archive)
+
+
+def scan(path, checksum=False):
+    """checkpoint_info's work: one archive, or every checkpoint archive directly inside a directory.
+
+    Returns (checkpoints, skipped); inside a directory an unreadable file is skipped with its
+    reason rather than failing the whole listing.
+    """
+    if not os.path.isdir(path):
+        if not os.path.lexists(path):
+            raise ArchiveError(path, "no such file or directory")
+        return [inspect_path(path, checksum)], []
+    checkpoints, skipped = [], []
+    try:
+        entries = sorted(os.listdir(path))
+    except OSError as exc:
+        raise ArchiveError(path, "cannot list directory (%s)" % (exc.strerror or exc))
+    for entry in entries:
+        full = os.path.join(path, entry)
+        if not os.path.isfile(full):
+            skipped.append({"path": full, "reason": "not a regular file"})
+            continue
+        try:
+            checkpoints.append(inspect_path(full, checksum))
+        except CheckpointError as exc:
+            skipped.append({"path": full, "reason": exc.problem})
+    return checkpoints, skipped

@@ -1,0 +1,1200 @@
+# -*- coding: utf-8 -*-
+# Copyright: forensic.checkpoint contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Findings: rules over a checkpoint's analysis, its memory and its files, sorted by severity.
+
+Built-in rules are data in the shape users write in YAML: ``id``, ``severity``, ``title``,
+``description``, ``attack`` (an ATT&CK technique id), ``tactic`` (its ATT&CK tactic), ``select`` (a JMESPath expression over the
+facts below, giving the matching items) and ``evidence``/``subject`` templates (``{expr}`` is a
+JMESPath expression evaluated on the matched item). Rules that need more than a query name a
+``check`` instead: ``secret`` (a ``pattern`` over environments, memory and files, or ``names`` of
+environment variables), ``indicators`` and ``yara``. User rules extend or override built-ins by id
+(``enabled: false`` switches one off).
+
+The facts are the analysis (issue 3's schema) with derived fields so that rules stay one line:
+
+- ``processes[]`` gain ``program`` (the applet of busybox-like multi-call binaries, else argv[0]'s
+  base name), ``command``, ``tool`` (``shell``, ``netcat``, ``download`` or null), ``parent``
+  (``{pid, comm, program, tool, command}`` or null), ``is_root`` (the container's first process),
+  ``listening``/``established`` (its inet sockets in those states) and ``new_listeners`` (listening
+  sockets its parent does not hold: opened at run time, not inherited).
+- ``open_files[]``: every process's files with the owner's ``pid``, ``comm``, ``program``, ``tool``,
+  ``command``, and ``content_head`` (first bytes, as text) of a recovered deleted file.
+- ``connections[]``: every process's inet sockets with the same owner fields and ``local``/``remote``
+  as ``address:port``.
+- ``rootfs.changed[]`` gain ``regular``, ``executable`` and ``head`` (first bytes of the file, as text).
+
+Memory is scanned in one memory_search pass (plain tars in place, compressed archives streamed
+once more) with every secret pattern, indicator and YARA rule at once; matches keep their virtual
+address and the kind of VMA (heap, stack, anon, file...) holding it. Secrets are redacted in
+everything returned unless ``redact_secrets`` is false.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import ipaddress
+import json
+import os
+import posixpath
+import re
+import tarfile
+import traceback
+
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import CheckpointArchive, MemberReader
+from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import (
+    CheckpointError,
+    ImageError,
+    MissingDependency,
+)
+from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap import load_processes
+from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.scan import Consumer, scan
+from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.redact import redact_value
+from ansible_collections.forensic.checkpoint.plugins.module_utils.report import document as report_mod
+
+try:
+    import jmespath
+
+    HAS_JMESPATH = True
+    JMESPATH_IMPORT_ERROR = None
+except ImportError:
+    HAS_JMESPATH = False
+    JMESPATH_IMPORT_ERROR = traceback.format_exc()
+
+try:
+    import yaml
+
+    HAS_YAML = True
+except ImportError:
+    HAS_YAML = False
+
+try:
+    import yara
+
+    HAS_YARA = True
+except ImportError:
+    HAS_YARA = False
+
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+RANK = dict((name, index) for index, name in enumerate(SEVERITIES))
+
+TEMP_DIRS = ("/tmp/", "/var/tmp/", "/dev/shm/")
+SHELLS = frozenset(("sh", "ash", "bash", "dash", "ksh", "mksh", "zsh", "csh", "tcsh", "fish", "rbash", "hush"))
+NETCATS = frozenset(("nc", "ncat", "netcat", "nc.openbsd", "nc.traditional", "socat", "telnet", "pwncat"))
+DOWNLOADERS = frozenset(("curl", "wget", "tftp", "ftp", "lftp", "aria2c", "axel", "fetch"))
+MULTICALL = frozenset(("busybox", "toybox"))
+
+# Matches up to SPAN bytes long are found whole (memory windows look that far ahead); evidence
+# shows up to CONTEXT bytes either side.
+SPAN = 64 * 1024
+CONTEXT = 60
+FILE_SCAN_LIMIT = 16 * 1024 * 1024
+HEAD_BYTES = 400
+MAX_ADDRESSES = 16
+
+RULE_KEYS = frozenset(("id", "severity", "title", "description", "attack", "tactic", "select", "evidence", "subject",
+                       "check", "pattern", "names", "scope", "enabled"))
+SCOPES = ("env", "memory", "files")
+CHECKS = ("secret", "indicators", "yara")
+
+
+def _any_prefix(field, prefixes):
+    return "(" + " || ".join("starts_with(%s || '', '%s')" % (field, prefix) for prefix in prefixes) + ")"
+
+
+_IN_TEMP_EXE = _any_prefix("exe", TEMP_DIRS)
+_IN_TEMP_PATH = _any_prefix("path", TEMP_DIRS)
+_LOG_FILE = "(starts_with(path || '', '/var/log/') || ends_with(path || '', '.log') || contains(path || '', 'audit'))"
+_ACCOUNT_FILES = ("/etc/passwd", "/etc/shadow", "/etc/group", "/etc/gshadow", "/etc/sudoers")
+_SYSTEM_DIRS = ("/etc/", "/bin/", "/sbin/", "/usr/", "/lib", "/boot/", "/var/log/")
+
+# The built-in rules, as users would write them in YAML (see the module's ``rules`` option).
+BUILTIN_RULES = [
+    # Process lineage: what a service should never start.
+    {"id": "process.shell-from-netcat", "tactic": "execution", "severity": "critical", "attack": "T1059.004",
+     "title": "Shell served over the network by netcat",
+     "description": "A shell whose parent is a netcat-like tool: a bind or reverse shell (nc -e /bin/sh).",
+     "select": "processes[?tool=='shell' && parent.tool=='netcat']",
+     "subject": "{program} under {parent.command}",
+     "evidence": "pid {pid} `{command}` was started by pid {parent.pid} `{parent.command}`"},
+    {"id": "process.netcat-from-service", "tactic": "command-and-control", "severity": "critical", "attack": "T1095",
+     "title": "Netcat-like tool started by a service",
+     "description": "A service that is not a shell started netcat, socat or telnet: the usual backdoor after a "
+                    "command injection.",
+     "select": "processes[?tool=='netcat' && parent && parent.tool != 'shell']",
+     "subject": "{command} under {parent.program}",
+     "evidence": "pid {pid} `{command}` was started by pid {parent.pid} `{parent.command}`"},
+    {"id": "process.shell-from-service", "tactic": "execution", "severity": "high", "attack": "T1059.004",
+     "title": "Shell started by a service",
+     "description": "A service that is not a shell runs a shell: command execution from the application.",
+     "select": "processes[?tool=='shell' && parent && parent.tool == `null`]",
+     "subject": "{program} under {parent.command}",
+     "evidence": "pid {pid} `{command}` was started by pid {parent.pid} `{parent.command}`"},
+    {"id": "process.download-from-service", "tactic": "command-and-control", "severity": "high", "attack": "T1105",
+     "title": "Download tool started by a service",
+     "description": "curl, wget or a similar tool started by a service that is not a shell: tool transfer.",
+     "select": "processes[?tool=='download' && parent && parent.tool != 'shell']",
+     "subject": "{command}",
+     "evidence": "pid {pid} `{command}` was started by pid {parent.pid} `{parent.command}`"},
+    {"id": "process.runtime-listener", "tactic": "command-and-control", "severity": "high", "attack": "T1095",
+     "title": "Listening socket opened by a process spawned at run time",
+     "description": "A process other than the container's first one listens on a port its parent does not: "
+                    "a listener started after the container did, as a backdoor would be.",
+     "select": "processes[?!is_root && length(new_listeners) > `0`]",
+     "subject": "{program} listening on {new_listeners[].local}",
+     "evidence": "pid {pid} `{command}` (started by pid {parent.pid} `{parent.command}`) listens on "
+                 "{new_listeners[].local}"},
+    {"id": "process.deleted-executable", "tactic": "defense-evasion", "severity": "high", "attack": "T1070.004",
+     "title": "Process running a deleted executable",
+     "description": "The executable was deleted after the process started, which hides it from the file system.",
+     "select": "processes[?exe_deleted]",
+     "subject": "{exe}",
+     "evidence": "pid {pid} `{command}` runs {exe}, deleted from disk"},
+    {"id": "process.temp-executable", "tactic": "execution", "severity": "high", "attack": "T1105",
+     "title": "Process running an executable from a temporary directory",
+     "description": "Software is installed in the image; an executable in /tmp, /var/tmp or /dev/shm was dropped there.",
+     "select": "processes[?%s]" % _IN_TEMP_EXE,
+     "subject": "{exe}",
+     "evidence": "pid {pid} `{command}` runs {exe}"},
+    # Network.
+    {"id": "net.shell-connection", "tactic": "execution", "severity": "critical", "attack": "T1059.004",
+     "title": "Shell with a network connection",
+     "description": "A shell holds an established connection: someone is typing commands into it remotely.",
+     "select": "connections[?tool=='shell' && state=='ESTABLISHED']",
+     "subject": "{program} {local} <-> {remote}",
+     "evidence": "pid {pid} `{command}` fd {fd}: {protocol} {local} <-> {remote}"},
+    {"id": "net.shell-listener", "tactic": "execution", "severity": "high", "attack": "T1059.004",
+     "title": "Shell with a listening socket",
+     "description": "A shell holds a listening socket, as a bind shell does.",
+     "select": "connections[?tool=='shell' && state=='LISTEN']",
+     "subject": "{program} {local}",
+     "evidence": "pid {pid} `{command}` fd {fd}: {protocol} listening on {local}"},
+    {"id": "net.listening", "tactic": "discovery", "severity": "info", "attack": None,
+     "title": "Listening port",
+     "description": "A process listens on a port.",
+     "select": "connections[?state=='LISTEN' && tool != 'shell']",
+     "subject": "{program} {local}",
+     "evidence": "pid {pid} `{command}` fd {fd}: {protocol} listening on {local}"},
+    {"id": "net.established", "tactic": "discovery", "severity": "info", "attack": None,
+     "title": "Established connection",
+     "description": "A process holds an established connection.",
+     "select": "connections[?state=='ESTABLISHED' && tool != 'shell']",
+     "subject": "{program} {local} <-> {remote}",
+     "evidence": "pid {pid} `{command}` fd {fd}: {protocol} {local} <-> {remote}"},
+    # Deleted but still open files.
+    {"id": "file.deleted-log", "tactic": "defense-evasion", "severity": "high", "attack": "T1070.002",
+     "title": "Log file deleted while still open",
+     "description": "A log was deleted while its writer still had it open: log tampering. CRIU kept its content.",
+     "select": "open_files[?deleted && type=='REG' && type(fd)=='number' && %s]" % _LOG_FILE,
+     "subject": "{path}",
+     "evidence": "pid {pid} `{command}` fd {fd} holds {path} (deleted); recovered {size} bytes, sha256 {sha256}; "
+                 "content:\n{content_head}"},
+    {"id": "file.deleted-open", "tactic": "defense-evasion", "severity": "medium", "attack": "T1070.004",
+     "title": "File deleted while still open",
+     "description": "A process holds a regular file that was deleted. CRIU kept its content.",
+     "select": "open_files[?deleted && type=='REG' && type(fd)=='number' && !%s]" % _LOG_FILE,
+     "subject": "{path}",
+     "evidence": "pid {pid} `{command}` fd {fd} holds {path} (deleted); recovered {size} bytes, sha256 {sha256}; "
+                 "content:\n{content_head}"},
+    # Persistence and tampering in the container's file system (the rootfs diff).
+    {"id": "rootfs.cron", "tactic": "persistence", "severity": "high", "attack": "T1053.003",
+     "title": "Cron entry written",
+     "description": "A cron table or cron.d entry was created or changed in the container.",
+     "select": "rootfs.changed[?regular && (%s || path=='/etc/crontab')]"
+               % _any_prefix("path", ("/etc/cron", "/var/spool/cron/")),
+     "subject": "{path}", "evidence": "{path} ({size} bytes, mode {mode}):\n{head}"},
+    {"id": "rootfs.systemd-unit", "tactic": "persistence", "severity": "high", "attack": "T1543.002",
+     "title": "Systemd unit written",
+     "description": "A systemd unit or timer was created or changed in the container.",
+     "select": "rootfs.changed[?regular && %s]"
+               % _any_prefix("path", ("/etc/systemd/", "/lib/systemd/system/", "/usr/lib/systemd/system/",
+                                      "/root/.config/systemd/")),
+     "subject": "{path}", "evidence": "{path} ({size} bytes, mode {mode}):\n{head}"},
+    {"id": "rootfs.init-script", "tactic": "persistence", "severity": "high", "attack": "T1037.004",
+     "title": "Init script written",
+     "description": "An rc or init.d script was created or changed in the container.",
+     "select": "rootfs.changed[?regular && (%s || path=='/etc/rc.local')]"
+               % _any_prefix("path", ("/etc/init.d/", "/etc/rc.d/")),
+     "subject": "{path}", "evidence": "{path} ({size} bytes, mode {mode}):\n{head}"},
+    {"id": "rootfs.authorized-keys", "tactic": "persistence", "severity": "high", "attack": "T1098.004",
+     "title": "SSH authorized_keys written",
+     "description": "An ssh authorized_keys file was created or changed: remote access for whoever holds the key.",
+     "select": "rootfs.changed[?regular && (ends_with(path, '/authorized_keys') || ends_with(path, '/authorized_keys2'))]",
+     "subject": "{path}", "evidence": "{path} ({size} bytes, mode {mode}):\n{head}"},
+    {"id": "rootfs.ld-preload", "tactic": "persistence", "severity": "critical", "attack": "T1574.006",
+     "title": "Dynamic linker preload configured",
+     "description": "/etc/ld.so.preload makes every dynamically linked program load a library: a user-mode rootkit.",
+     "select": "rootfs.changed[?path=='/etc/ld.so.preload']",
+     "subject": "{path}", "evidence": "{path} ({size} bytes, mode {mode}):\n{head}"},
+    {"id": "rootfs.shell-profile", "tactic": "persistence", "severity": "medium", "attack": "T1546.004",
+     "title": "Shell start-up file written",
+     "description": "A shell profile or rc file was created or changed: commands run at each login.",
+     "select": "rootfs.changed[?regular && (%s || ends_with(path, '/.bashrc') || ends_with(path, '/.profile') || "
+               "ends_with(path, '/.bash_profile') || ends_with(path, '/.zshrc') || path=='/etc/bash.bashrc')]"
+               % _any_prefix("path", ("/etc/profile",)),
+     "subject": "{path}", "evidence": "{path} ({size} bytes, mode {mode}):\n{head}"},
+    {"id": "rootfs.accounts", "tactic": "persistence", "severity": "high", "attack": "T1098",
+     "title": "Account or privilege file changed",
+     "description": "passwd, shadow, group or sudoers was changed in the container.",
+     "select": "rootfs.changed[?regular && (%s || %s)]" % (
+         " || ".join("path=='%s'" % path for path in _ACCOUNT_FILES),
+         _any_prefix("path", ("/etc/sudoers.d/",))),
+     "subject": "{path}", "evidence": "{path} ({size} bytes, mode {mode}):\n{head}"},
+    {"id": "rootfs.temp-executable", "tactic": "execution", "severity": "high", "attack": "T1105",
+     "title": "Executable dropped in a temporary directory",
+     "description": "A new executable file in /tmp, /var/tmp or /dev/shm.",
+     "select": "rootfs.changed[?executable && %s]" % _IN_TEMP_PATH,
+     "subject": "{path}", "evidence": "{path} ({size} bytes, mode {mode}):\n{head}"},
+    {"id": "rootfs.temp-file", "tactic": "execution", "severity": "low", "attack": None,
+     "title": "New file in a temporary directory",
+     "description": "A file was written to /tmp, /var/tmp or /dev/shm.",
+     "select": "rootfs.changed[?regular && !executable && %s]" % _IN_TEMP_PATH,
+     "subject": "{path}", "evidence": "{path} ({size} bytes, mode {mode}):\n{head}"},
+    {"id": "rootfs.new-executable", "tactic": "execution", "severity": "medium", "attack": "T1105",
+     "title": "New executable in the container",
+     "description": "An executable file was created or changed after the container started; images are meant "
+                    "to be immutable.",
+     "select": "rootfs.changed[?executable && !%s]" % _IN_TEMP_PATH,
+     "subject": "{path}", "evidence": "{path} ({size} bytes, mode {mode}):\n{head}"},
+    {"id": "rootfs.deleted-system-file", "tactic": "defense-evasion", "severity": "high", "attack": "T1070.004",
+     "title": "System file deleted",
+     "description": "A file of the image's system directories was deleted in the container.",
+     "select": "rootfs.deleted[?%s]" % " || ".join("starts_with(@, '%s')" % prefix for prefix in _SYSTEM_DIRS),
+     "subject": "{path}", "evidence": "{path} was deleted from the container's file system"},
+    # Secrets: ``pattern``'s first group (or the whole match) is the secret; ``scope`` says where to
+    # look (env, memory, files). Memory patterns begin with a literal: re then finds candidates with
+    # a fast substring search, so a scan runs at hundreds of MB/s instead of tens.
+    {"id": "secret.aws-secret-key", "tactic": "credential-access", "severity": "high", "attack": "T1552", "check": "secret",
+     "title": "AWS secret access key",
+     "description": "An AWS (or S3-compatible) secret access key: whoever reads this checkpoint, or took over the "
+                    "container, can use it. Rotate it.",
+     "pattern": r"_(?:SECRET_ACCESS_KEY|secret_access_key)[\"']?\s*[=:]\s*[\"']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])"},
+    {"id": "secret.aws-access-key-id", "tactic": "credential-access", "severity": "high", "attack": "T1552", "check": "secret",
+     "title": "AWS access key id",
+     "description": "An AWS access key id; its secret key is usually nearby.",
+     "pattern": r"A[KS]IA[A-Z2-7]{16}(?![A-Z0-9])"},
+    {"id": "secret.github-token", "tactic": "credential-access", "severity": "high", "attack": "T1552", "check": "secret",
+     "title": "GitHub token",
+     "description": "A GitHub personal access, OAuth or app token.",
+     "pattern": r"g(?:h[pousr]_[A-Za-z0-9]{30,255}|ithub_pat_[A-Za-z0-9_]{22,255})"},
+    {"id": "secret.gitlab-token", "tactic": "credential-access", "severity": "high", "attack": "T1552", "check": "secret",
+     "title": "GitLab token", "description": "A GitLab personal access token.",
+     "pattern": r"glpat-[A-Za-z0-9_-]{20,64}"},
+    {"id": "secret.slack-token", "tactic": "credential-access", "severity": "high", "attack": "T1552", "check": "secret",
+     "title": "Slack token", "description": "A Slack bot, user or app token.",
+     "pattern": r"xox[abposr]-[A-Za-z0-9-]{10,250}"},
+    {"id": "secret.private-key", "tactic": "credential-access", "severity": "high", "attack": "T1552.004", "check": "secret",
+     "title": "Private key", "description": "A PEM private key block.",
+     "pattern": r"-----BEGIN [A-Z ]{0,20}PRIVATE KEY(?: BLOCK)?-----\s*([A-Za-z0-9+/=\r\n]{64,4096})"},
+    {"id": "secret.bearer-token", "tactic": "credential-access", "severity": "high", "attack": "T1552", "check": "secret",
+     "title": "Bearer token", "description": "An HTTP bearer token (Authorization: Bearer ...).",
+     "pattern": r"Bearer +([A-Za-z0-9._~+/-]{20,2048}=*)"},
+    {"id": "secret.jwt", "tactic": "credential-access", "severity": "medium", "attack": "T1552", "check": "secret",
+     "title": "JSON Web Token",
+     "description": "A signed JWT, such as a Kubernetes service account token: it authenticates whoever holds it.",
+     "pattern": r"eyJ[A-Za-z0-9_-]{10,4096}\.eyJ[A-Za-z0-9_-]{10,8192}\.[A-Za-z0-9_-]{10,1024}"},
+    {"id": "secret.password-assignment", "tactic": "credential-access", "severity": "medium", "attack": "T1552", "check": "secret",
+     "title": "Password-like value in a file",
+     "description": "A password, secret, token or API key assigned in a file the container wrote or deleted.",
+     "scope": ["files"],
+     "pattern": r"(?i)(?<![A-Za-z0-9_])(?:password|passwd|secret|token|api_?key)[\"']?\s*[=:]\s*[\"']?"
+                r"([A-Za-z0-9!#$%*+./@^_~-]*[0-9][A-Za-z0-9!#$%*+./@^_~-]*)(?![A-Za-z0-9!#$%*+./@^_~-])"},
+    {"id": "secret.env-variable", "tactic": "credential-access", "severity": "medium", "attack": "T1552", "check": "secret",
+     "title": "Password-like environment variable",
+     "description": "An environment variable whose name says it holds a secret.",
+     "names": r"(?i)(pass(word|wd)?|secret|token|api_?key|access_?key|private_?key|credential)"},
+    # User indicators and YARA (options ``indicators`` and ``yara_rules``).
+    {"id": "indicator.match", "tactic": None, "severity": "high", "attack": None, "check": "indicators",
+     "title": "Indicator of compromise",
+     "description": "A user-supplied indicator (string, regex, IP or domain) was found."},
+    {"id": "yara.match", "tactic": None, "severity": "high", "attack": None, "check": "yara",
+     "title": "YARA rule matched",
+     "description": "A user-supplied YARA rule matched process memory or a file (meta severity/attack override)."},
+]
+
+
+# -- severities and redaction -------------------------------------------------------------------
+
+def severity_rank(name):
+    return RANK.get(name, -1)
+
+
+def at_or_above(findings, threshold):
+    """The findings whose severity is at least ``threshold`` (a severity name)."""
+    if threshold not in RANK:
+        raise CheckpointError("fail_on_severity", "must be one of %s, not %r" % (", ".join(SEVERITIES), threshold))
+    return [item for item in findings if RANK.get(item["severity"], -1) >= RANK[threshold]]
+
+
+def redact(secret):
+    """What a report may show of a secret: its first 4 characters and the sha256 of the whole
+    (the analysis engine's format, so one secret reads the same everywhere)."""
+    return redact_value(secret)
+
+
+def summarize(findings):
+    counts = dict((name, 0) for name in SEVERITIES)
+    for item in findings:
+        counts[item["severity"]] = counts.get(item["severity"], 0) + 1
+    highest = max([RANK[item["severity"]] for item in findings] or [-1])
+    if highest >= RANK["high"]:
+        verdict, text = "compromised", "Signs of compromise: at least one finding of high or critical severity."
+    elif highest >= RANK["medium"]:
+        verdict, text = "suspicious", "Suspicious: findings of medium severity, none high or critical."
+    else:
+        verdict, text = "clean", "No finding of medium severity or higher."
+    return {"verdict": verdict, "text": text, "counts": counts,
+            "highest": SEVERITIES[highest] if highest >= 0 else None, "total": len(findings)}
+
+
+# -- rules ------------------------------------------------------------------------------------
+
+def _require_jmespath():
+    if not HAS_JMESPATH:
+        raise MissingDependency("rules", "evaluating findings needs the Python package jmespath")
+
+
+def _validate(rule, where):
+    if not isinstance(rule, dict):
+        raise CheckpointError(where, "each rule must be a mapping, not %s" % type(rule).__name__)
+    rid = rule.get("id")
+    if not isinstance(rid, str) or not rid.strip():
+        raise CheckpointError(where, "a rule has no id")
+    where = "%s: rule %s" % (where, rid)
+    unknown = sorted(set(rule) - RULE_KEYS)
+    if unknown:
+        raise CheckpointError(where, "unknown keys %s (known: %s)" % (", ".join(unknown), ", ".join(sorted(RULE_KEYS))))
+    if rule.get("severity") not in RANK:
+        raise CheckpointError(where, "severity must be one of %s, not %r" % (", ".join(SEVERITIES), rule.get("severity")))
+    if rule.get("enabled", True) is False:
+        return
+    check = rule.get("check")
+    if check is None:
+        if not rule.get("select"):
+            raise CheckpointError(where, "needs a select expression (or a check)")
+        _require_jmespath()
+        try:
+            jmespath.compile(rule["select"])
+        except jmespath.exceptions.JMESPathError as exc:
+            raise CheckpointError(where, "bad select expression (%s)" % str(exc).replace("\n", " "))
+    elif check not in CHECKS:
+        raise CheckpointError(where, "check must be one of %s, not %r" % (", ".join(CHECKS), check))
+    elif check == "secret":
+        if not rule.get("pattern") and not rule.get("names"):
+            raise CheckpointError(where, "a secret check needs a pattern or names")
+        if not set(rule.get("scope") or SCOPES) <= set(SCOPES):
+            raise CheckpointError(where, "scope must be a list of %s" % ", ".join(SCOPES))
+        for key in ("pattern", "names"):
+            if rule.get(key):
+                try:
+                    re.compile(rule[key])
+                except re.error as exc:
+                    raise CheckpointError(where, "bad %s regex (%s)" % (key, exc))
+
+
+def _rules_from(source):
+    """(where, [rule]) from a YAML file path or an inline rule mapping."""
+    if isinstance(source, dict):
+        return "rules", [source]
+    if not isinstance(source, str):
+        raise CheckpointError("rules", "each entry must be a YAML file path or a rule mapping")
+    if not HAS_YAML:
+        raise MissingDependency(source, "reading rule files needs the Python package PyYAML")
+    try:
+        with open(source, "rb") as handle:
+            data = yaml.safe_load(handle)
+    except (OSError, IOError) as exc:
+        raise CheckpointError(source, "cannot read rules (%s)" % (exc.strerror or exc))
+    except yaml.YAMLError as exc:
+        raise CheckpointError(source, "not valid YAML (%s)" % str(exc).replace("\n", " "))
+    if isinstance(data, dict) and "rules" in data:
+        data = data["rules"]
+    if data is None:
+        data = []
+    if not isinstance(data, list):
+        raise CheckpointError(source, "expected a list of rules (or a mapping with a rules list)")
+    return source, data
+
+
+def load_rules(sources=None):
+    """Built-in rules, extended or overridden (by id, key by key) by the user's rule files or mappings."""
+    rules = [dict(rule) for rule in BUILTIN_RULES]
+    index = dict((rule["id"], position) for position, rule in enumerate(rules))
+    for source in sources or []:
+        where, items = _rules_from(source)
+        for item in items:
+            if isinstance(item, dict) and item.get("id") in index:
+                merged = dict(rules[index[item["id"]]])
+                merged.update(item)
+                _validate(merged, where)
+                rules[index[item["id"]]] = merged
+            else:
+                if isinstance(item, dict):
+                    item = dict(item)
+                    item.setdefault("title", item.get("id"))
+                _validate(item, where)
+                index[item["id"]] = len(rules)
+                rules.append(item)
+    return [rule for rule in rules if rule.get("enabled", True) is not False]
+
+
+# -- facts ------------------------------------------------------------------------------------
+
+def program_of(argv, comm):
+    """The program a process runs as users name it: busybox's applet, or argv[0]'s base name."""
+    argv = [arg for arg in (argv or []) if isinstance(arg, str)]
+    if argv:
+        name = posixpath.basename(argv[0]).lstrip("-")
+        if name in MULTICALL and len(argv) > 1:
+            return posixpath.basename(argv[1])
+        if name:
+            return name
+    return comm
+
+
+def tool_of(program):
+    if program in SHELLS:
+        return "shell"
+    if program in NETCATS:
+        return "netcat"
+    if program in DOWNLOADERS:
+        return "download"
+    return None
+
+
+def endpoint(address, port):
+    if address is None:
+        return None
+    text = "[%s]" % address if ":" in str(address) else str(address)
+    return "%s:%s" % (text, port) if port is not None else text
+
+
+def _mode_bits(mode):
+    if isinstance(mode, int):
+        return mode
+    if isinstance(mode, str):
+        try:
+            return int(mode, 8)
+        except ValueError:
+            return None
+    return None
+
+
+def _argv(proc):
+    argv = proc.get("argv")
+    if isinstance(argv, list):
+        return argv
+    cmdline = proc.get("cmdline")
+    if isinstance(cmdline, list):
+        return cmdline
+    return cmdline.split() if isinstance(cmdline, str) else []
+
+
+def _command(proc, argv):
+    cmdline = proc.get("cmdline")
+    if isinstance(cmdline, str) and cmdline:
+        return cmdline
+    return " ".join(argv) if argv else "[%s]" % (proc.get("comm") or "?")
+
+
+def _sock_key(sock):
+    return sock.get("inode") or (sock.get("local_address"), sock.get("local_port"), sock.get("protocol"))
+
+
+def build_facts(analysis, contents=None):
+    """The analysis plus the derived fields rules query (see the module docstring)."""
+    contents = contents or {}
+    recovered = contents.get("recovered", {})
+    heads = contents.get("heads", {})
+    facts = dict(analysis or {})
+    procs = []
+    for proc in (analysis or {}).get("processes") or []:
+        item = dict(proc)
+        argv = _argv(proc)
+        item["argv"] = argv
+        item["command"] = _command(proc, argv)
+        item["program"] = program_of(argv, proc.get("comm"))
+        item["tool"] = tool_of(item["program"])
+        inet = [sock for sock in proc.get("sockets") or [] if sock.get("family") in ("ipv4", "ipv6")]
+        item["listening"] = [dict(sock, local=endpoint(sock.get("local_address"), sock.get("local_port")))
+                             for sock in inet if (sock.get("state") or "").upper() == "LISTEN"]
+        item["established"] = [sock for sock in inet if (sock.get("state") or "").upper() == "ESTABLISHED"]
+        procs.append(item)
+    by_pid = dict((item.get("pid"), item) for item in procs)
+    for item in procs:
+        parent = by_pid.get(item.get("ppid"))
+        item["is_root"] = parent is None or parent is item
+        item["parent"] = None if item["is_root"] else dict(
+            (key, parent.get(key)) for key in ("pid", "comm", "program", "tool", "command"))
+        held = set(_sock_key(sock) for sock in parent.get("listening", [])) if parent is not None else set()
+        item["new_listeners"] = [sock for sock in item["listening"] if _sock_key(sock) not in held]
+    facts["processes"] = procs
+    owner_keys = ("pid", "comm", "program", "tool", "command")
+    open_files, connections = [], []
+    for item in procs:
+        owner = dict((key, item.get(key)) for key in owner_keys)
+        for entry in item.get("files") or []:
+            row = dict(entry, **owner)
+            if entry.get("deleted") and entry.get("path") in recovered:
+                row["content_head"] = text_head(recovered[entry["path"]])
+            open_files.append(row)
+        for sock in item.get("sockets") or []:
+            if sock.get("family") not in ("ipv4", "ipv6"):
+                continue
+            row = dict(sock, **owner)
+            row["fd"] = sock.get("fd")
+            row["local"] = endpoint(sock.get("local_address"), sock.get("local_port"))
+            row["remote"] = endpoint(sock.get("remote_address"), sock.get("remote_port"))
+            row["state"] = (sock.get("state") or "").upper() or None
+            connections.append(row)
+    facts["open_files"] = open_files
+    facts["connections"] = connections
+    rootfs = dict((analysis or {}).get("rootfs") or {})
+    changed = []
+    for entry in rootfs.get("changed") or []:
+        row = dict(entry)
+        path = "/" + str(entry.get("path") or "").lstrip("/")
+        row["path"] = path
+        kind = str(entry.get("type") or "file").lower()
+        fmt = (_mode_bits(entry.get("mode")) or 0) & 0o170000
+        row["regular"] = kind in ("file", "reg", "regular") and fmt in (0, 0o100000)
+        row["executable"] = bool(row["regular"] and (_mode_bits(entry.get("mode")) or 0) & 0o111)
+        row["head"] = heads.get(path)
+        changed.append(row)
+    rootfs["changed"] = changed
+    rootfs["deleted"] = ["/" + str(path).lstrip("/") for path in rootfs.get("deleted") or []]
+    facts["rootfs"] = rootfs
+    return facts
+
+
+# -- templates and text -----------------------------------------------------------------------
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_TEMPLATE = re.compile(r"\{([^{}]+)\}")
+TEXT_FIELDS = ("content_head", "head")
+
+
+def printable(text, keep_newlines=False):
+    """Attacker-controlled text made safe to read: control characters escaped."""
+    text = _CONTROL.sub(lambda match: "\\x%02x" % ord(match.group()), text)
+    return text if keep_newlines else text.replace("\n", "\\n")
+
+
+def text_head(data, limit=HEAD_BYTES):
+    """The first bytes of a file as readable text (binary content said as such)."""
+    if data is None:
+        return None
+    head = bytes(data[:limit])
+    if b"\0" in head:
+        return "(binary, %d bytes)" % len(data)
+    text = printable(head.decode("utf-8", "backslashreplace"), keep_newlines=True)
+    return text + ("..." if len(data) > limit else "")
+
+
+def _render_value(value):
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return ", ".join(_render_value(item) for item in value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True, default=str)
+    if isinstance(value, str):
+        return value
+    return str(value)
+
+
+def render(template, item):
+    """``{expr}`` replaced by the JMESPath expression's value on ``item`` (strings stand for themselves)."""
+    if not template:
+        return ""
+    context = item if isinstance(item, dict) else {"path": item, "value": item}
+
+    def one(match):
+        expr = match.group(1).strip()
+        try:
+            # Archive text cannot add lines to evidence; file heads keep theirs (already escaped).
+            return printable(_render_value(jmespath.search(expr, context)), keep_newlines=expr in TEXT_FIELDS)
+        except jmespath.exceptions.JMESPathError:
+            return match.group()
+    return _TEMPLATE.sub(one, template)
+
+
+# -- archive contents: recovered files, rootfs heads, memory ------------------------------------
+
+def _recovered_files(archive, warnings):
+    """{path: bytes} of deleted files CRIU kept (ghost files), through the analysis engine's tables."""
+    try:
+        from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.files import FileTable
+        from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.imageset import ImageSet
+    except ImportError:
+        return {}
+    found = {}
+    try:
+        table = FileTable(ImageSet(archive, warnings))
+        for _file_id, path, ghost in table.ghosts_to_recover():
+            if path and ghost.size <= FILE_SCAN_LIMIT:
+                found[path] = ghost.content()
+    except CheckpointError as exc:
+        warnings.append("deleted files not recovered for findings: %s" % exc)
+    return found
+
+
+def _rootfs_visitor(heads, on_file):
+    """A CheckpointArchive ``visit`` callback reading rootfs-diff.tar: each file's head into
+    ``heads``, its data to ``on_file(path, data)``."""
+    def visit(member, fileobj):
+        if member.name != "rootfs-diff.tar":
+            return
+        try:
+            inner = tarfile.open(fileobj=fileobj, mode="r:" if isinstance(fileobj, MemberReader) else "r|")
+            for info in inner:
+                inner.members = []
+                if not info.isfile():
+                    continue
+                path = "/" + posixpath.normpath("/" + info.name).lstrip("/")
+                data = inner.extractfile(info).read(min(info.size, FILE_SCAN_LIMIT))
+                heads[path] = text_head(data)
+                on_file(path, data)
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise CheckpointError("rootfs-diff.tar", "cannot be read (%s)" % exc)
+    return visit
+
+
+def collect(archive, pids, scanner, scan_memory=True, warnings=None):
+    """Recovered files and rootfs-diff heads of ``archive`` (a path or an open CheckpointArchive),
+    every file and (when ``scan_memory``) the memory of ``pids`` run through ``scanner``.
+
+    A compressed archive opened here has rootfs-diff.tar read during its indexing pass; memory is
+    one more pass (memory_search's, in place for a plain tar).
+    """
+    warnings = warnings if warnings is not None else []
+    heads = {}
+    visit = _rootfs_visitor(heads, scanner.file)
+    if isinstance(archive, CheckpointArchive):
+        opened = archive
+        if archive.has("rootfs-diff.tar"):
+            CheckpointArchive(archive.path, keep=lambda name, size: False, visit=visit).close()
+    else:
+        opened = CheckpointArchive(archive, visit=visit)
+    try:
+        recovered = _recovered_files(opened, warnings)
+        for path, data in sorted(recovered.items()):
+            scanner.file(path, data)
+        if scan_memory and pids:
+            scanner.scan_memory(opened.path, pids, warnings)
+    finally:
+        if opened is not archive:
+            opened.close()
+    return {"recovered": recovered, "heads": heads}
+
+
+# -- code checks ------------------------------------------------------------------------------
+
+def _context(data, start, end, limit):
+    """The printable run around data[start:end], at most CONTEXT bytes either side, within data[:limit]."""
+    left = start
+    while left > 0 and start - left < CONTEXT and 0x20 <= data[left - 1] < 0x7f:
+        left -= 1
+    right = end
+    while right < limit and right - end < CONTEXT and 0x20 <= data[right] < 0x7f:
+        right += 1
+    return printable(bytes(data[left:right]).decode("ascii", "backslashreplace"))
+
+
+class _Hits(object):
+    """Matches grouped by what they are about; keeps the first addresses and a count."""
+
+    def __init__(self):
+        self.items = {}
+
+    def add(self, key, hit, address):
+        entry = self.items.get(key)
+        if entry is None:
+            entry = self.items[key] = dict(hit, addresses=[], occurrences=0)
+        entry["occurrences"] += 1
+        if len(entry["addresses"]) < MAX_ADDRESSES:
+            entry["addresses"].append(address)
+
+
+def _indicator_specs(indicators):
+    specs = []
+    for raw in indicators or []:
+        spec = dict(raw) if isinstance(raw, dict) else {"value": raw}
+        value = spec.get("value")
+        if not isinstance(value, str) or not value:
+            raise CheckpointError("indicators", "each indicator needs a non-empty string value")
+        kind = spec.get("type") or "auto"
+        if kind == "auto":
+            kind = "string"
+            try:
+                ipaddress.ip_address(value)
+                kind = "ip"
+            except ValueError:
+                if re.match(r"^(?=.{4,253}$)([A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,63}$", value):
+                    kind = "domain"
+        escaped = re.escape(value.encode("utf-8"))
+        if kind == "string":
+            pattern = re.compile(escaped)
+        elif kind == "regex":
+            try:
+                pattern = re.compile(value.encode("utf-8"))
+            except re.error as exc:
+                raise CheckpointError("indicators", "bad regex %r (%s)" % (value, exc))
+        elif kind == "ip":
+            pattern = re.compile(br"(?<![0-9A-Fa-f.:])" + escaped + br"(?![0-9])")
+        elif kind == "domain":
+            pattern = re.compile(br"(?<![A-Za-z0-9-])" + escaped + br"(?![A-Za-z0-9-])", re.IGNORECASE)
+        else:
+            raise CheckpointError("indicators", "type must be string, regex, ip or domain, not %r" % kind)
+        severity = spec.get("severity", None)
+        if severity is not None and severity not in RANK:
+            raise CheckpointError("indicators", "%s: severity must be one of %s" % (value, ", ".join(SEVERITIES)))
+        specs.append({"value": value, "type": kind, "name": spec.get("name") or value, "severity": severity,
+                      "pattern": pattern})
+    return specs
+
+
+def _load_yara(paths, warnings):
+    if not paths:
+        return None
+    if not HAS_YARA:
+        warnings.append("yara_rules given but yara-python is not installed: YARA rules were skipped")
+        return None
+    files = {}
+    for path in ([paths] if isinstance(paths, str) else paths):
+        if os.path.isdir(path):
+            for name in sorted(os.listdir(path)):
+                if name.endswith((".yar", ".yara")):
+                    files["%s/%s" % (os.path.basename(path.rstrip("/")), name)] = os.path.join(path, name)
+        elif os.path.isfile(path):
+            files[os.path.basename(path)] = path
+        else:
+            raise CheckpointError(path, "no such YARA rules file or directory")
+    if not files:
+        warnings.append("yara_rules: no .yar or .yara files found")
+        return None
+    try:
+        return yara.compile(filepaths=files)
+    except yara.Error as exc:
+        raise CheckpointError("yara_rules", "do not compile (%s)" % str(exc).splitlines()[0])
+
+
+def _yara_offsets(match):
+    """Offsets of a yara Match's strings for yara-python before and after 4.3."""
+    offsets = []
+    for item in getattr(match, "strings", None) or []:
+        if isinstance(item, tuple):
+            offsets.append(item[0])
+        else:
+            offsets.extend(instance.offset for instance in getattr(item, "instances", []))
+    return sorted(offsets)
+
+
+class _Scanner(Consumer):
+    """Every secret pattern, indicator and YARA rule over files and, as a memory_search consumer,
+    over windows of memory: one pass over memory serves them all."""
+
+    before = CONTEXT  # look-behind: the context shown, and lookbehind assertions
+    after = SPAN
+
+    def __init__(self, secret_rules, indicators, yara_rules):
+        def patterns(scope):
+            return [(rule, None, re.compile(rule["pattern"].encode("utf-8"))) for rule in secret_rules
+                    if rule.get("pattern") and scope in (rule.get("scope") or SCOPES)] + \
+                [(None, spec, spec["pattern"]) for spec in indicators]
+        self.patterns = {"memory": patterns("memory"), "file": patterns("files")}
+        self.yara = yara_rules
+        self.secrets = _Hits()
+        self.matches = _Hits()
+        self.yara_hits = _Hits()
+        self.processes = {}
+        self._segment, self._resume = None, {}
+
+    def scan_memory(self, path, pids, warnings):
+        """One pass over the memory of ``pids``, then their VMAs to say what memory each hit is in."""
+        try:
+            index = scan(path, [self], pids)
+        except ImageError as exc:
+            warnings.append("process memory not fully scanned: %s" % exc)
+            return
+        try:
+            self.processes = dict((proc.pid, proc) for proc in load_processes(index, pids))
+        except CheckpointError as exc:
+            warnings.append("memory regions not named: %s" % exc)
+        finally:
+            index.close()
+
+    def feed(self, window):
+        if (window.pid, window.segment) != self._segment:
+            self._segment, self._resume = (window.pid, window.segment), {}
+        self._scan(("memory", window.pid), window.data, window.start, window.stop, window.end, window.address)
+
+    def file(self, path, data):
+        self._segment, self._resume = None, {}
+        self._scan(("file", path), data, 0, len(data), len(data), 0)
+
+    def _scan(self, where, data, start, stop, end, base):
+        """Matches starting in data[start:stop] (at address ``base`` + offset), each pattern's as
+        finditer gives them over the whole segment: one that began in the previous window is not
+        found again inside this one."""
+        for index, (rule, spec, pattern) in enumerate(self.patterns[where[0]]):
+            for match in pattern.finditer(data, max(start, self._resume.get(index, 0) - base), end):
+                if match.start() >= stop:
+                    break
+                self._resume[index] = base + match.end()
+                hit = {"where": where, "context": _context(data, match.start(), match.end(), end)}
+                if spec is not None:
+                    self.matches.add((spec["value"], where), dict(hit, spec=spec), base + match.start())
+                    continue
+                group = 1 if pattern.groups else 0
+                value = match.group(group).decode("latin-1").strip()
+                if len(value) >= 8:
+                    self.secrets.add((rule["id"], where, value), dict(hit, rule=rule, value=value),
+                                     base + match.start(group))
+        if self.yara is not None:
+            for match in self.yara.match(data=bytes(memoryview(data)[:end])):
+                offsets = _yara_offsets(match)
+                owned = [offset for offset in offsets if start <= offset < stop]
+                if offsets and not owned:
+                    continue  # another window's
+                offset = owned[0] if owned else start
+                hit = {"match": match, "where": where, "context": _context(data, offset, offset, end)}
+                self.yara_hits.add((match.rule, where), hit, base + offset)
+
+    def address_fields(self, hit):
+        """Where a memory hit is: its first address, all those kept, and the kind of VMA each is in."""
+        addresses = hit["addresses"]
+        proc = self.processes.get(hit["where"][1])
+        kinds = [getattr(proc.vma_at(address) if proc else None, "kind", None) for address in addresses]
+        return {"address": addresses[0], "address_hex": "0x%x" % addresses[0], "vma": kinds[0],
+                "addresses": ["0x%x" % address for address in addresses], "vmas": kinds,
+                "occurrences": hit["occurrences"]}
+
+
+def _where_text(where, procs):
+    kind, what = where
+    if kind == "memory":
+        proc = procs.get(what) or {}
+        return "pid %s (%s) memory" % (what, proc.get("program") or proc.get("comm") or "?")
+    return "file %s" % what
+
+
+def _at(fields):
+    """`` at 0x7f... (heap)``: where in memory a hit is, if it is in memory."""
+    if "address_hex" not in fields:
+        return ""
+    return " at %s%s" % (fields["address_hex"], " (%s)" % fields["vma"] if fields.get("vma") else "")
+
+
+def _finding(rule, **fields):
+    item = {"id": rule["id"], "severity": rule["severity"], "title": rule.get("title") or rule["id"],
+            "description": rule.get("description") or "", "attack": rule.get("attack"),
+            "tactic": rule.get("tactic"), "pid": None,
+            "subject": None, "evidence": ""}
+    item.update(fields)
+    return item
+
+
+_REDACTED = re.compile(r"^.{0,4}\.\.\.sha256:([0-9a-f]{64})$")
+_EMBEDDED = re.compile(r"\.\.\.sha256:([0-9a-f]{64})")
+
+
+def _digest(secret):
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _env_candidates(facts, secret_rules, memory_hits):
+    """(rule, proc, "env", secret, digest, extra, context) for each secret in an environment.
+
+    Values the analysis already redacted (``abcd...sha256:<hex>``) are matched to the memory hits
+    of the same process by hash, so a redacted analysis loses nothing but the cleartext."""
+    patterns = [(rule, re.compile(rule["pattern"])) for rule in secret_rules
+                if rule.get("pattern") and "env" in (rule.get("scope") or SCOPES)]
+    names = [(rule, re.compile(rule["names"])) for rule in secret_rules if rule.get("names")]
+    found = []
+    for proc in facts["processes"]:
+        for key, value in sorted((proc.get("env") or {}).items()):
+            if not isinstance(value, str) or not value:
+                continue
+            text = "%s=%s" % (key, value)
+            redacted = _REDACTED.match(value)
+            embedded = [hit for hit in (memory_hits.get((proc.get("pid"), digest)) for digest in _EMBEDDED.findall(value))
+                        if hit is not None]
+            if embedded:
+                found.extend((hit["rule"], proc, "env", hit["value"], _digest(hit["value"]), {"variable": key}, text)
+                             for hit in embedded)
+                continue
+            matched = False
+            for rule, pattern in patterns:
+                for match in pattern.finditer(text):
+                    secret = match.group(1 if pattern.groups else 0).strip()
+                    if len(secret) >= 8:
+                        matched = True
+                        found.append((rule, proc, "env", secret, _digest(secret), {"variable": key}, text))
+            if matched or value.startswith("/") or len(value) < 6:
+                continue  # a path is where a secret is, not the secret (FOO_PASSWORD_FILE)
+            for rule, pattern in names:
+                if pattern.search(key):
+                    secret = None if redacted else value
+                    found.append((rule, proc, "env", secret, redacted.group(1) if redacted else _digest(value),
+                                  {"variable": key}, text))
+    return found
+
+
+def _secret_findings(facts, secret_rules, scanner, procs):
+    """Secrets in environments (by pattern, or by variable name), in memory and in files.
+
+    One finding per secret and place. A variable a child inherited is reported once, on the
+    topmost process, with ``inherited_by``; a secret both in a process's environment and
+    elsewhere in its memory is reported as the environment's, with its memory address."""
+    memory = []
+    for hit in (scanner.secrets.items.values() if scanner is not None else []):
+        kind, what = hit["where"]
+        if kind == "memory":
+            memory.append((hit["rule"], procs.get(what), "memory", hit["value"], _digest(hit["value"]),
+                           scanner.address_fields(hit), hit["context"]))
+        else:
+            memory.append((hit["rule"], None, "file", hit["value"], _digest(hit["value"]),
+                           {"path": what, "occurrences": hit["occurrences"]}, hit["context"]))
+    by_pid_digest = {}
+    for cand in memory:
+        if cand[2] == "memory" and cand[1] is not None:
+            by_pid_digest.setdefault((cand[1].get("pid"), cand[4]), {"rule": cand[0], "value": cand[3]})
+    tree = dict((proc.get("pid"), index) for index, proc in enumerate(facts["processes"]))
+    order = {"env": 0, "memory": 1, "file": 2}
+    candidates = _env_candidates(facts, secret_rules, by_pid_digest) + memory
+    candidates.sort(key=lambda c: (-RANK[c[0]["severity"]], order[c[2]], tree.get((c[1] or {}).get("pid"), 0)))
+    kept, in_env, findings = {}, {}, []
+    for rule, proc, source, secret, digest, extra, context in candidates:
+        pid = proc.get("pid") if proc else None
+        if source == "env":
+            key = ("env", extra["variable"], digest)
+            if key in kept:
+                if pid not in kept[key]["inherited_by"] and pid != kept[key]["pid"]:
+                    kept[key]["inherited_by"].append(pid)
+                in_env.setdefault((pid, digest), kept[key])
+                continue
+        elif source == "memory":
+            owner = in_env.get((pid, digest))
+            if owner is not None:
+                if owner["pid"] == pid and "address" not in owner:
+                    owner.update(extra)
+                continue
+            key = ("memory", pid, digest)
+        else:
+            key = ("file", extra["path"], digest)
+        if key in kept:
+            continue
+        if source == "env":
+            place = "pid %s (%s) environment" % (pid, proc.get("program"))
+        elif source == "memory":
+            place = _where_text(("memory", pid), procs) + _at(extra)
+        else:
+            place = "file %s" % extra["path"]
+        count = extra.get("occurrences") or 1
+        evidence = "%s: %s%s" % (place, context, " (%d occurrences)" % count if count > 1 else "")
+        redacted = redact(secret) if secret is not None else context.partition("=")[2]
+        finding = _finding(rule, pid=pid, source=source, evidence=evidence,
+                           subject="%s %s in %s" % (rule.get("title"), digest[:12],
+                                                    "pid %s %s" % (pid, source) if proc else extra["path"]),
+                           secret={"value": secret, "redacted": redacted, "sha256": digest,
+                                   "length": len(secret) if secret is not None else None},
+                           **extra)
+        if source == "env":
+            finding["inherited_by"] = []
+            in_env[(pid, digest)] = finding
+        kept[key] = finding
+        findings.append(finding)
+    return findings
+
+
+def _indicator_findings(rule, facts, specs, scanner, procs):
+    findings, seen = [], set()
+
+    def add(spec, pid, place, evidence, **extra):
+        key = (spec["value"], pid if pid is not None else place)
+        if key in seen:
+            return
+        seen.add(key)
+        findings.append(_finding(rule, severity=spec["severity"] or rule["severity"], pid=pid,
+                                 title="%s: %s" % (rule.get("title"), spec["name"]),
+                                 subject="%s %s in %s" % (spec["type"], spec["value"], place),
+                                 evidence=evidence, indicator={"value": spec["value"], "type": spec["type"]},
+                                 **extra))
+    for spec in specs:
+        for conn in facts["connections"]:
+            text = ("%s %s" % (conn.get("remote_address"), conn.get("local_address"))).encode("utf-8")
+            if spec["type"] in ("ip", "string", "regex") and spec["pattern"].search(text):
+                add(spec, conn["pid"], "connections", "pid %s `%s`: %s %s <-> %s" % (
+                    conn["pid"], conn["command"], conn.get("protocol"), conn["local"], conn["remote"]))
+        for proc in facts["processes"]:
+            strings = [proc["command"]] + ["%s=%s" % item for item in sorted((proc.get("env") or {}).items())]
+            for text in strings:
+                if spec["pattern"].search(text.encode("utf-8", "surrogateescape")):
+                    evidence = "pid %s `%s`: %s" % (proc.get("pid"), proc["command"], printable(text)[:300])
+                    add(spec, proc.get("pid"), "process", evidence)
+    for hit in (scanner.matches.items.values() if scanner is not None else []):
+        kind, what = hit["where"]
+        spec = hit["spec"]
+        if kind == "memory":
+            fields = scanner.address_fields(hit)
+            add(spec, what, "memory", "%s%s: %s (%d occurrences)" % (
+                _where_text(hit["where"], procs), _at(fields), hit["context"], hit["occurrences"]), **fields)
+        else:
+            add(spec, None, what, "%s: %s" % (_where_text(hit["where"], procs), hit["context"]), path=what)
+    return findings
+
+
+def _yara_findings(rule, scanner, procs):
+    findings = []
+    for hit in (scanner.yara_hits.items.values() if scanner is not None else []):
+        match = hit["match"]
+        meta = getattr(match, "meta", None) or {}
+        kind, what = hit["where"]
+        severity = meta.get("severity") if meta.get("severity") in RANK else rule["severity"]
+        fields = scanner.address_fields(hit) if kind == "memory" else {"path": what}
+        findings.append(_finding(rule, severity=severity, pid=what if kind == "memory" else None,
+                                 attack=meta.get("attack") or meta.get("mitre_attack") or rule.get("attack"),
+                                 title="%s: %s" % (rule.get("title"), match.rule),
+                                 subject="%s in %s" % (match.rule, _where_text(hit["where"], procs)),
+                                 evidence="%s%s: %s" % (_where_text(hit["where"], procs), _at(fields),
+                                                        hit["context"]),
+                                 yara_rule=match.rule, **fields))
+    return findings
+
+
+# -- evaluation -------------------------------------------------------------------------------
+
+def _query_findings(rule, facts):
+    try:
+        selected = jmespath.search(rule["select"], facts)
+    except jmespath.exceptions.JMESPathError as exc:
+        raise CheckpointError("rule %s" % rule["id"], "select failed (%s)" % str(exc).replace("\n", " "))
+    if selected in (None, False, [], {}):
+        return []
+    items = selected if isinstance(selected, list) else [selected]
+    findings, seen = [], set()
+    for item in items:
+        pid = item.get("pid") if isinstance(item, dict) else None
+        evidence = render(rule.get("evidence") or "", item) if rule.get("evidence") else _render_value(item)
+        subject = render(rule["subject"], item) if rule.get("subject") else evidence.split("\n")[0]
+        extra = {}
+        if isinstance(item, dict) and isinstance(item.get("path"), str):
+            extra["path"] = item["path"]
+        elif isinstance(item, str):
+            extra["path"] = item
+        if (pid, subject) in seen:
+            continue  # one socket on fds 0 and 1, say: one finding
+        seen.add((pid, subject))
+        findings.append(_finding(rule, pid=pid if isinstance(pid, int) else None, subject=subject,
+                                 evidence=evidence, **extra))
+    return findings
+
+
+def _redact_all(findings, secrets):
+    """Every secret found replaced by its redacted form, wherever it shows in a finding."""
+    ordered = sorted(secrets, key=len, reverse=True)
+
+    def clean(value):
+        if isinstance(value, str):
+            for secret in ordered:
+                if secret in value:
+                    value = value.replace(secret, redact(secret))
+            return value
+        if isinstance(value, list):
+            return [clean(item) for item in value]
+        if isinstance(value, dict):
+            return dict((key, clean(item)) for key, item in value.items())
+        return value
+    for finding in findings:
+        if "secret" in finding:
+            finding["secret"].pop("value", None)
+        for key in list(finding):
+            if key != "secret":
+                finding[key] = clean(finding[key])
+
+
+def evaluate(analysis, archive=None, options=None):
+    """Findings for one analysed checkpoint.
+
+    ``archive``: the CheckpointArchive the analysis came from, or its path, or None (then only the
+    analysis facts are used: no memory, recovered content or rootfs file heads).
+    ``options``: ``redact_secrets`` (default true), ``rules`` (YAML file paths or rule mappings),
+    ``indicators`` (strings, or mappings with value/type/severity/name), ``yara_rules`` (file or
+    directory paths), ``scan_memory`` (default true).
+    Returns ``{"findings": [...], "summary": {...}, "recovered": [...], "warnings": [...]}``: findings
+    sorted by severity, and the deleted files CRIU kept (path, size, sha256, head as text).
+    """
+    _require_jmespath()
+    options = options or {}
+    warnings = []
+    rules = load_rules(options.get("rules"))
+    secret_rules = [rule for rule in rules if rule.get("check") == "secret"]
+    specs = _indicator_specs(options.get("indicators"))
+    pids = [proc.get("pid") for proc in (analysis or {}).get("processes") or []
+            if isinstance(proc.get("pid"), int) and proc.get("state") != "zombie"]
+    contents, scanner = {}, None
+    if archive is not None:
+        yara_rules = _load_yara(options.get("yara_rules"), warnings) if any(
+            rule.get("check") == "yara" for rule in rules) else None
+        scanner = _Scanner(secret_rules, specs, yara_rules)
+        contents = collect(archive, pids, scanner, options.get("scan_memory", True), warnings)
+    elif options.get("yara_rules") or specs:
+        warnings.append("no archive given: indicators and YARA rules were only matched against the analysis")
+    facts = build_facts(analysis, contents)
+    procs = dict((proc.get("pid"), proc) for proc in facts["processes"])
+    findings = []
+    for rule in rules:
+        check = rule.get("check")
+        if check is None:
+            findings.extend(_query_findings(rule, facts))
+        elif check == "indicators":
+            findings.extend(_indicator_findings(rule, facts, specs, scanner, procs))
+        elif check == "yara":
+            findings.extend(_yara_findings(rule, scanner, procs))
+    findings.extend(_secret_findings(facts, secret_rules, scanner, procs))
+    recovered = [{"path": path, "size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+                  "head": text_head(data)} for path, data in sorted(contents.get("recovered", {}).items())]
+    secrets = set(item["secret"]["value"] for item in findings if item.get("secret", {}).get("value"))
+    if options.get("redact_secrets", True):
+        _redact_all(findings + recovered, secrets)
+    findings.sort(key=lambda item: (-RANK[item["severity"]], item["id"], item.get("pid") or 0, item.get("subject") or ""))
+    return {"findings": findings, "summary": summarize(findings), "recovered": recovered, "warnings": warnings}
+
+
+# -- what checkpoint_analyze adds ---------------------------------------------------------------
+
+# The options checkpoint_analyze takes for findings and reports (documented in that module).
+MODULE_OPTIONS = dict(
+    rules=dict(type="list", elements="raw", default=[]),
+    indicators=dict(type="list", elements="raw", default=[]),
+    yara_rules=dict(type="list", elements="path", default=[]),
+    fail_on_severity=dict(type="str", choices=list(SEVERITIES)),
+    report=dict(type="path"),
+    report_format=dict(type="str", choices=list(report_mod.FORMATS), default="html"),
+)
+
+
+def for_module(analysis, path, params, check_mode=False):
+    """Findings into ``analysis["findings"]`` (and ``analysis["findings_summary"]``), then the report.
+
+    Returns (evaluate()'s result, the report written or None, a failure message or None): the
+    module returns its facts first and fails with the message when fail_on_severity is reached.
+    """
+    result = evaluate(analysis, path, dict((key, params.get(key)) for key in (
+        "redact_secrets", "rules", "indicators", "yara_rules") if params.get(key) is not None))
+    analysis["findings"] = result["findings"]
+    analysis["findings_summary"] = result["summary"]
+    written = None
+    if params.get("report"):
+        written = report_mod.write(params["report"], params.get("report_format") or "html", analysis, result,
+                                   check_mode=check_mode)
+    failure = None
+    if params.get("fail_on_severity"):
+        hits = at_or_above(result["findings"], params["fail_on_severity"])
+        if hits:
+            failure = "%s: %d finding(s) at or above %s severity: %s" % (
+                path, len(hits), params["fail_on_severity"], ", ".join(sorted(set(item["id"] for item in hits))))
+    return result, written, failure

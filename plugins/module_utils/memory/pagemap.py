@@ -1,0 +1,392 @@
+# -*- coding: utf-8 -*-
+# Copyright: forensic.checkpoint contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Process memory as CRIU dumped it: pagemap runs mapped onto the pages image, VMAs, processes.
+
+Pages are mapped the way CRIU restores them: only PE_PRESENT runs advance the offset in
+``pages-<id>.img``; parent (PE_PARENT) and lazy (PE_LAZY) runs have no bytes here. A pagemap is
+checked against its pages image before it is trusted, so a lying pagemap yields a one-line error
+instead of a huge allocation or a read past the data. Reads are random access (pread on plain
+tars); nothing is copied to a temporary directory. Bulk work over the pages (search, strings,
+dumps) is in scan.py and queries.py.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import bisect
+
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
+from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError, ImageError
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
+
+PAGE_SIZE = names.PAGE_SIZE
+# x86-64 and aarch64 user space end below 2**48 (2**56 with 5-level paging); anything past is a lie.
+MAX_VADDR = 1 << 57
+
+# The first bit that matches names the kind: a heap or a stack is also anonymous private memory.
+VMA_KINDS = (
+    (names.VMA_AREA_VSYSCALL, "vsyscall"), (names.VMA_AREA_VDSO, "vdso"), (names.VMA_AREA_VVAR, "vvar"),
+    (names.VMA_AREA_HEAP, "heap"), (names.VMA_AREA_STACK, "stack"), (names.VMA_AREA_SYSVIPC, "sysvipc"),
+    (names.VMA_AREA_SOCKET, "socket"), (names.VMA_AREA_AIORING, "aio"), (names.VMA_AREA_MEMFD, "memfd"),
+    (names.VMA_FILE_PRIVATE | names.VMA_FILE_SHARED, "file"), (names.VMA_ANON_SHARED, "shared"),
+    (names.VMA_ANON_PRIVATE, "anon"),
+)
+pagemap_name = names.pagemap
+pages_name = names.pages
+
+
+class Run(object):
+    """A pagemap entry: ``nr_pages`` pages at ``vaddr``; ``offset`` in the pages image if present."""
+
+    __slots__ = ("vaddr", "nr_pages", "flags", "offset")
+
+    def __init__(self, vaddr, nr_pages, flags, offset):
+        self.vaddr = vaddr
+        self.nr_pages = nr_pages
+        self.flags = flags
+        self.offset = offset
+
+    @property
+    def end(self):
+        return self.vaddr + self.nr_pages * PAGE_SIZE
+
+    @property
+    def size(self):
+        return self.nr_pages * PAGE_SIZE
+
+    @property
+    def present(self):
+        return self.offset is not None
+
+    @property
+    def state(self):
+        if self.present:
+            return "present"
+        return "lazy" if self.flags & names.PE_LAZY else "parent"
+
+
+class PageMap(object):
+    """The validated pagemap of one process."""
+
+    def __init__(self, pid, runs, pages, pages_size):
+        self.pid = pid
+        self.runs = runs
+        self.pages = pages
+        self.pages_size = pages_size
+        self._starts = [run.vaddr for run in runs]
+
+    @classmethod
+    def load(cls, archive, pid):
+        name = pagemap_name(pid)
+        image = criu_images.load(archive, name, expect="PAGEMAP")
+        head = image.first()
+        pages = pages_name(head.pages_id)
+        if not archive.has(pages):
+            raise ImageError(name, "its pages image %s is missing" % pages)
+        pages_size = archive.member(pages).size
+        return cls(pid, cls._runs(name, image.entries[1:], pages_size), pages, pages_size)
+
+    @staticmethod
+    def _runs(name, entries, pages_size):
+        runs, offset, last_end = [], 0, 0
+        for index, entry in enumerate(entries):
+            count = criu_images.pagemap_pages(entry)
+            flags = criu_images.pagemap_flags(entry)
+            if entry.vaddr % PAGE_SIZE or count <= 0 or entry.vaddr + count * PAGE_SIZE > MAX_VADDR:
+                raise ImageError(name, "entry %d is impossible (vaddr 0x%x, %d pages)" % (index, entry.vaddr, count))
+            if entry.vaddr < last_end:
+                raise ImageError(name, "entry %d at 0x%x overlaps the previous one (ending at 0x%x)"
+                                 % (index, entry.vaddr, last_end))
+            run = Run(entry.vaddr, count, flags, offset if flags & names.PE_PRESENT else None)
+            if run.present:
+                offset += run.size
+                if offset > pages_size:
+                    raise ImageError(name, "entry %d points past the end of the pages image (%d > %d bytes)"
+                                     % (index, offset, pages_size))
+            runs.append(run)
+            last_end = run.end
+        return runs
+
+    @property
+    def present_size(self):
+        return sum(run.size for run in self.runs if run.present)
+
+    def run_at(self, address):
+        """The run holding ``address``, or None."""
+        index = bisect.bisect_right(self._starts, address) - 1
+        if index >= 0 and address < self.runs[index].end:
+            return self.runs[index]
+        return None
+
+    def segments(self):
+        """Maximal (vaddr, offset, length) stretches that are contiguous both in memory and in the
+        pages image: a search over one segment sees every byte sequence the process saw there."""
+        current = None
+        for run in self.runs:
+            if not run.present:
+                if current:
+                    yield tuple(current)
+                current = None
+                continue
+            if current and current[0] + current[2] == run.vaddr and current[1] + current[2] == run.offset:
+                current[2] += run.size
+            else:
+                if current:
+                    yield tuple(current)
+                current = [run.vaddr, run.offset, run.size]
+        if current:
+            yield tuple(current)
+
+    def states(self, address, length):
+        """Pieces ``[(state, offset or None, length)]`` covering ``length`` bytes from ``address``;
+        state is present, parent, lazy or unmapped (not in the pagemap at all)."""
+        pieces = []
+        while length > 0:
+            run = self.run_at(address)
+            if run is None:
+                index = bisect.bisect_right(self._starts, address)
+                gap = (self.runs[index].vaddr - address) if index < len(self.runs) else length
+                step = min(length, gap)
+                pieces.append(("unmapped", None, step))
+            else:
+                step = min(length, run.end - address)
+                pieces.append((run.state, run.offset + address - run.vaddr if run.present else None, step))
+            address += step
+            length -= step
+        return pieces
+
+    def locate(self, address, length):
+        """Pieces ``[(offset or None, length)]`` covering ``length`` bytes from ``address``
+        (None where the memory is not in this pages image: unmapped, parent or lazy)."""
+        return [(offset, size) for _state, offset, size in self.states(address, length)]
+
+    def ranges(self, state):
+        """Merged ``[(start, end)]`` address ranges of the runs in ``state`` (present, parent, lazy)."""
+        merged = []
+        for run in self.runs:
+            if run.state == state:
+                if merged and merged[-1][1] == run.vaddr:
+                    merged[-1][1] = run.end
+                else:
+                    merged.append([run.vaddr, run.end])
+        return [tuple(pair) for pair in merged]
+
+    def clipped_segments(self, clip=None):
+        """segments() limited to the sorted, disjoint address ranges ``clip`` (None: everything)."""
+        for vaddr, offset, length in self.segments():
+            if clip is None:
+                yield vaddr, offset, length
+                continue
+            end = vaddr + length
+            for start, stop in clip[max(0, bisect.bisect_right(clip, (vaddr,)) - 1):]:
+                if start >= end:
+                    break
+                low, high = max(start, vaddr), min(stop, end)
+                if low < high:
+                    yield low, offset + low - vaddr, high - low
+
+    @property
+    def memory_size(self):
+        """Every page the pagemap lists, present or not (checkpointctl memparse's memory size)."""
+        return sum(run.size for run in self.runs)
+
+    def state_sizes(self, start=0, end=MAX_VADDR):
+        """Bytes of [start, end) per state: {present, parent, lazy}."""
+        sizes = {"present": 0, "parent": 0, "lazy": 0}
+        index = max(0, bisect.bisect_right(self._starts, start) - 1)
+        for run in self.runs[index:]:
+            if run.vaddr >= end:
+                break
+            overlap = min(end, run.end) - max(start, run.vaddr)
+            if overlap > 0:
+                sizes[run.state] += overlap
+        return sizes
+
+
+class ProcessMemory(object):
+    """Random-access reads of one process's dumped memory, through a pages reader.
+
+    ``reader(offset, length)`` returns bytes of the pages image (a MemberReader's ``read_at`` for a
+    plain tar, or captured ranges for a compressed archive).
+    """
+
+    def __init__(self, pagemap, reader):
+        self.pagemap = pagemap
+        self._reader = reader
+
+    def read(self, address, length, fill=None):
+        """``length`` bytes at ``address``; where memory was not dumped, ``fill`` bytes if given,
+        else ImageError."""
+        out = []
+        for offset, size in self.pagemap.locate(address, length):
+            if offset is None:
+                if fill is None:
+                    raise ImageError(self.pagemap.pages, "pid %d: address 0x%x is not in the dump"
+                                     % (self.pagemap.pid, address))
+                out.append(fill * size)
+            else:
+                data = self._reader(offset, size)
+                if len(data) != size:
+                    raise ImageError(self.pagemap.pages, "short read at offset %d" % offset)
+                out.append(data)
+            address += size
+        return b"".join(out)
+
+    def read_strings(self, start, end, limit=1 << 20):
+        """NUL-separated strings in [start, end) (argv and environ blocks), capped at ``limit``."""
+        if end <= start:
+            return []
+        data = self.read(start, min(end - start, limit), fill=b"\0")
+        return [part.decode("utf-8", "backslashreplace") for part in data.split(b"\0") if part]
+
+
+def hexdump(data, address):
+    """``hexdump -C`` lines for ``data`` read at ``address`` (the address column is the virtual address)."""
+    lines = []
+    for index in range(0, len(data), 16):
+        row = data[index:index + 16]
+        hexes = " ".join("%02x" % byte for byte in row[:8]) + "  " + " ".join("%02x" % byte for byte in row[8:])
+        text = "".join(chr(byte) if 32 <= byte < 127 else "." for byte in row)
+        lines.append("%016x  %-48s  |%s|" % (address + index, hexes, text))
+    return lines
+
+
+_PRINTABLE = [chr(byte) if 32 <= byte < 127 and byte != 92 else "\\x%02x" % byte for byte in range(256)]
+_PRINTABLE[92] = "\\\\"
+
+
+def printable(data):
+    """Bytes as text that survives JSON and terminals: printable ASCII as is, the rest as \\xNN."""
+    return "".join([_PRINTABLE[byte] for byte in bytearray(data)])
+
+
+class Vma(object):
+    """One virtual memory area from ``mm-<pid>.img``, named the way /proc/<pid>/maps would."""
+
+    __slots__ = ("start", "end", "prot", "flags", "status", "pgoff", "kind", "path")
+
+    def __init__(self, entry, paths, start_stack=0):
+        self.start = entry.start
+        self.end = entry.end
+        self.prot = entry.prot
+        self.flags = entry.flags
+        self.status = entry.status
+        self.pgoff = entry.pgoff
+        self.kind = next((name for bit, name in VMA_KINDS if entry.status & bit), "other")
+        # CRIU does not always flag the main stack: the kernel's MAP_GROWSDOWN or the saved stack
+        # pointer tell it apart from other anonymous memory.
+        if self.kind == "anon" and (entry.flags & names.MAP_GROWSDOWN or self.start <= start_stack < self.end):
+            self.kind = "stack"
+        # For file mappings shmid is the id of the file in files.img.
+        self.path = paths.get(entry.shmid) if entry.status & (names.VMA_FILE_PRIVATE | names.VMA_FILE_SHARED) else None
+
+    @property
+    def size(self):
+        return self.end - self.start
+
+    @property
+    def shared(self):
+        return bool(self.flags & names.MAP_SHARED)
+
+    @property
+    def perms(self):
+        return "".join((
+            "r" if self.prot & names.PROT_READ else "-",
+            "w" if self.prot & names.PROT_WRITE else "-",
+            "x" if self.prot & names.PROT_EXEC else "-",
+            "s" if self.shared else "p",
+        ))
+
+    def brief(self):
+        return {"start": self.start, "end": self.end, "start_hex": "0x%x" % self.start, "end_hex": "0x%x" % self.end,
+                "perms": self.perms, "kind": self.kind, "path": self.path}
+
+
+def file_paths(archive):
+    """``{file id: path}`` of the regular files the dump knows (files.img; reg-files.img before CRIU 3.x's merge)."""
+    for name, magic in ((names.FILES, "FILES"), (names.REG_FILES, "REG_FILES")):
+        if archive.has(name):
+            image = criu_images.load(archive, name, expect=magic)
+            if magic == "REG_FILES":
+                return dict((entry.id, entry.name) for entry in image.entries)
+            return dict((entry.id, entry.reg.name) for entry in image.entries if entry.HasField("reg"))
+    return {}
+
+
+class Process(object):
+    """A dumped process: its name, VMAs and pagemap (None for a zombie, which has no memory)."""
+
+    def __init__(self, pid, comm, vmas, pagemap):
+        self.pid = pid
+        self.comm = comm
+        self.vmas = vmas
+        self.pagemap = pagemap
+        self._starts = [vma.start for vma in vmas]
+
+    def vma_at(self, address):
+        index = bisect.bisect_right(self._starts, address) - 1
+        if index >= 0 and address < self.vmas[index].end:
+            return self.vmas[index]
+        return None
+
+    @property
+    def memory_size(self):
+        return self.pagemap.memory_size if self.pagemap else 0
+
+    @property
+    def shared_size(self):
+        """Bytes of MAP_SHARED mappings (checkpointctl memparse's shared memory size)."""
+        return sum(vma.size for vma in self.vmas if vma.shared)
+
+    def describe(self):
+        sizes = self.pagemap.state_sizes() if self.pagemap else {"present": 0, "parent": 0, "lazy": 0}
+        vmas = []
+        for vma in self.vmas:
+            entry = vma.brief()
+            entry["size"] = vma.size
+            in_vma = self.pagemap.state_sizes(vma.start, vma.end) if self.pagemap else sizes
+            entry.update(dumped_size=in_vma["present"], parent_size=in_vma["parent"], lazy_size=in_vma["lazy"])
+            vmas.append(entry)
+        return {"pid": self.pid, "comm": self.comm, "memory_size": self.memory_size, "shared_size": self.shared_size,
+                "dumped_size": sizes["present"], "parent_size": sizes["parent"], "lazy_size": sizes["lazy"],
+                "pages": self.pagemap.pages if self.pagemap else None, "vmas": vmas}
+
+
+def process_ids(archive):
+    """Pids in pstree order (the container's first process first)."""
+    return [entry.pid for entry in criu_images.load(archive, names.PSTREE, expect="PSTREE").entries]
+
+
+def load_processes(archive, pids=None):
+    """The processes ``pids`` (every one when None) with their VMAs and validated pagemaps."""
+    known = process_ids(archive)
+    for pid in pids or ():
+        if pid not in known:
+            raise CheckpointError("pid", "no process %d in this checkpoint (it has %s)"
+                                  % (pid, ", ".join(str(p) for p in known)))
+    paths = None
+    processes = []
+    for pid in known:
+        if pids and pid not in pids:
+            continue
+        comm = None
+        core_name = names.core(pid)
+        if archive.has(core_name):
+            core = criu_images.load(archive, core_name, expect="CORE").first()
+            comm = core.tc.comm
+            if core.tc.task_state == names.TASK_DEAD:
+                processes.append(Process(pid, comm, [], None))
+                continue
+        mm_name = names.mm(pid)
+        if not archive.has(mm_name):
+            processes.append(Process(pid, comm, [], None))
+            continue
+        if paths is None:
+            paths = file_paths(archive)
+        mm = criu_images.load(archive, mm_name, expect="MM").first()
+        vmas = sorted((Vma(entry, paths, mm.mm_start_stack) for entry in mm.vmas), key=lambda vma: vma.start)
+        pagemap = PageMap.load(archive, pid) if archive.has(pagemap_name(pid)) else None
+        processes.append(Process(pid, comm, vmas, pagemap))
+    return processes

@@ -1,0 +1,392 @@
+# -*- coding: utf-8 -*-
+# Copyright: forensic.checkpoint contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Bulk work over dumped process memory: search, strings and copies, in one pass over the pages.
+
+Every consumer sees the memory of a process as *windows*: a reusable buffer holding a stretch
+that is contiguous both in virtual memory and in the pages image (a pagemap segment), with a few
+bytes of look-behind and look-ahead from the same stretch, so a match is found wherever the
+process saw the bytes side by side - across pages and pagemap entries - and never across a hole.
+
+Plain tars are read in place (preadv at the member's offset, into the same buffer every time).
+Compressed archives are decompressed once, streaming, by CheckpointArchive: each pages image is
+read into the same buffer as it goes by, and the small members are kept, so the images can be
+decoded afterwards from the same pass.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import bisect
+import os
+import re
+
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import CheckpointArchive, is_pages_image
+from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError, ImageError
+from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap import (
+    PageMap,
+    pagemap_name,
+    pages_name,
+    process_ids,
+)
+
+# Bytes each window owns: large enough that Python's per-window cost vanishes next to
+# bytes.find's memory-speed scan, small enough to keep resident memory low.
+WINDOW = 8 << 20
+# The longest regular-expression match found whole; longer ones may be cut at a window edge.
+REGEX_SPAN = 64 << 10
+MAX_PATTERN = 64 << 10
+MAX_CONTEXT = 4096
+# Bytes of matches and contexts kept before a search stops as truncated: results stay small
+# whatever max_matches, context and the regex allow.
+RESULT_BUDGET = 32 << 20
+_PAGEMAP_RE = names.PAGEMAP_RE
+
+
+# -- queries ----------------------------------------------------------------------------------
+
+
+class Query(object):
+    """A compiled search: ``literal`` bytes (found with bytes.find; lower case and looked for in
+    lowered memory when ``fold``) or a bytes ``regex``."""
+
+    def __init__(self, literal=None, regex=None, span=None, fold=False):
+        self.literal = literal.lower() if fold else literal
+        self.regex = regex
+        self.fold = fold
+        self.span = len(literal) if literal is not None else (span or REGEX_SPAN)
+
+
+def compile_query(pattern=None, hex=None, regex=None, ignore_case=False):  # pylint: disable=redefined-builtin
+    """The Query for exactly one of ``pattern`` (text), ``hex`` (bytes) or ``regex``.
+
+    Errors name the option: ``regex: invalid regular expression (...)``.
+    """
+    given = [name for name, value in (("pattern", pattern), ("hex", hex), ("regex", regex)) if value]
+    if len(given) != 1:
+        raise CheckpointError("pattern", "give exactly one of pattern, hex or regex (got %s)"
+                              % (", ".join(given) or "none"))
+    if regex:
+        try:
+            compiled = re.compile(regex.encode("utf-8", "surrogateescape"), re.IGNORECASE if ignore_case else 0)
+        except (re.error, OverflowError, RecursionError) as exc:
+            raise CheckpointError("regex", "invalid regular expression (%s)" % str(exc).splitlines()[0])
+        if compiled.search(b"") is not None:
+            raise CheckpointError("regex", "matches the empty string, which would match everywhere")
+        return Query(regex=compiled)
+    if hex:
+        cleaned = re.sub(r"0x|\\x|[\s:,-]", "", hex, flags=re.IGNORECASE)
+        try:
+            data = bytes.fromhex(cleaned)
+        except ValueError:
+            raise CheckpointError("hex", "not a sequence of hexadecimal bytes: %r" % hex[:80])
+        name = "hex"
+    else:
+        data = pattern.encode("utf-8", "surrogateescape")
+        name = "pattern"
+    if not data or len(data) > MAX_PATTERN:
+        raise CheckpointError(name, "must be 1 to %d bytes long" % MAX_PATTERN)
+    # bytes.lower() folds ASCII only, as re.IGNORECASE does for bytes, but runs at memory speed.
+    return Query(literal=data, fold=ignore_case)
+
+
+# -- consumers --------------------------------------------------------------------------------
+
+
+class Window(object):
+    """``data[:end]`` holds memory from ``address`` (and pages-image ``offset``) of process ``pid``.
+
+    The window owns ``data[start:stop]``: each byte of a segment is owned by exactly one window;
+    the bytes around are look-behind and look-ahead from the same segment (which starts at
+    ``segment``). ``data`` is reused for the next window: keep copies, not views.
+    """
+
+    __slots__ = ("data", "end", "address", "offset", "start", "stop", "pid", "segment", "pages")
+
+
+class Consumer(object):
+    """Something fed windows: ``before``/``after`` bytes of look-behind/ahead it needs."""
+
+    before = 0
+    after = 0
+    done = False
+    source = "dump"
+
+    def ranges(self, pid):  # pylint: disable=unused-argument
+        """Address ranges of ``pid`` this consumer needs, sorted; None for all its memory."""
+        return None
+
+    def feed(self, window):
+        raise NotImplementedError
+
+
+class Search(Consumer):
+    """Matches of a Query, non-overlapping within each segment, as finditer would give them."""
+
+    def __init__(self, query, context=0, max_matches=1000):
+        self.query = query
+        self.context = context
+        self.max_matches = max_matches
+        self.before = context
+        self.after = query.span - 1 + context
+        self.matches = []
+        self.truncated = False
+        self._segment = None
+        self._resume = 0
+        self._stored = 0
+
+    def feed(self, window):
+        key = (window.pid, window.segment, self.source)
+        if key != self._segment:
+            self._segment, self._resume = key, 0
+        pos = max(window.start, self._resume - window.address)
+        data = window.data
+        literal = self.query.literal
+        if literal is not None:
+            if self.query.fold:
+                data = data.lower()  # same length, so offsets hold; _hit copies the original bytes
+            limit = min(window.end, window.stop + len(literal) - 1)
+            index = data.find(literal, pos, limit)
+            while index >= 0 and not self.done:
+                self._hit(window, index, index + len(literal))
+                index = data.find(literal, index + len(literal), limit)
+            return
+        for match in self.query.regex.finditer(data, pos, window.end):
+            if match.start() >= window.stop or self.done:
+                break
+            if match.end() > match.start():
+                self._hit(window, match.start(), match.end())
+
+    def _hit(self, window, start, end):
+        if len(self.matches) >= self.max_matches or self._stored > RESULT_BUDGET:
+            self.truncated = self.done = True
+            return
+        self._resume = window.address + end
+        low, high = max(0, start - self.context), min(window.end, end + self.context)
+        self._stored += end - start + high - low
+        self.matches.append({
+            "pid": window.pid, "address": window.address + start, "data": bytes(window.data[start:end]),
+            "context": bytes(window.data[low:high]), "context_address": window.address + low,
+            "image": window.pages, "image_offset": window.offset + start, "source": self.source,
+        })
+
+
+def strings_query(min_length):
+    """Runs of printable ASCII (and tabs), as ``strings`` finds them."""
+    return Query(regex=re.compile(b"[\\t\\x20-\\x7e]{%d,}" % min_length), span=REGEX_SPAN)
+
+
+class Copy(Consumer):
+    """Copies address ranges of one process to sinks (``sink.write(address, buffer)``)."""
+
+    def __init__(self, pid, targets):
+        self.pid = pid
+        self.targets = sorted(targets, key=lambda target: target[0])  # [(start, end, sink)]
+        # reach[i]: the furthest end among targets[:i + 1]; non-decreasing, so bisect finds the
+        # first target that can overlap a window even when targets overlap each other.
+        self._reach, furthest = [], 0
+        for _start, end, _sink in self.targets:
+            furthest = max(furthest, end)
+            self._reach.append(furthest)
+
+    def ranges(self, pid):
+        return [(start, end) for start, end, _sink in self.targets] if pid == self.pid else []
+
+    def feed(self, window):
+        if window.pid != self.pid:
+            return
+        low, high = window.address + window.start, window.address + window.stop
+        index = bisect.bisect_right(self._reach, low)
+        with memoryview(window.data) as view:
+            for start, end, sink in self.targets[index:]:
+                if start >= high:
+                    break
+                first, last = max(start, low), min(end, high)
+                if first < last:
+                    sink.write(first, view[first - window.address:last - window.address])
+
+
+# -- the window engine ------------------------------------------------------------------------
+
+
+def feed(read_into, pieces, consumers, pages):
+    """Feed ``consumers`` windows of ``pieces`` [(vaddr, offset, length, pid)] of image ``pages``.
+
+    ``read_into(view, offset)`` fills ``view`` from the pages image at ``offset``; for a stream the
+    pieces come sorted by offset. One buffer serves every window.
+    """
+    if not pieces:
+        return
+    before = max(consumer.before for consumer in consumers)
+    after = max(consumer.after for consumer in consumers)
+    buf = bytearray(before + min(WINDOW, max(piece[2] for piece in pieces)) + after)
+    view = memoryview(buf)
+    window = Window()
+    window.data, window.pages = buf, pages
+    for vaddr, offset, length, pid in pieces:
+        live = [consumer for consumer in consumers if not consumer.done]
+        if not live:
+            return
+        window.pid, window.segment = pid, vaddr
+        fill = own = done = 0
+        while True:
+            want = min(len(buf) - fill, length - done)
+            got = read_into(view[fill:fill + want], offset + done)
+            if got != want:
+                raise ImageError(pages, "ends inside the memory of pid %d (offset %d)" % (pid, offset + done + got))
+            fill += want
+            done += want
+            last = done == length
+            window.end, window.start = fill, own
+            window.stop = fill if last else fill - after
+            window.address, window.offset = vaddr + done - fill, offset + done - fill
+            for consumer in live:
+                consumer.feed(window)
+            if last or all(consumer.done for consumer in live):
+                break
+            keep = window.stop - min(window.stop, before)
+            buf[:fill - keep] = buf[keep:fill]
+            fill -= keep
+            own = window.stop - keep
+
+
+def _merge(ranges):
+    merged = []
+    for start, end in sorted(ranges):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [tuple(pair) for pair in merged]
+
+
+def _intersect(first, second):
+    """The intersection of two sorted lists of disjoint ranges, in one sweep."""
+    out, i, j = [], 0, 0
+    while i < len(first) and j < len(second):
+        low, high = max(first[i][0], second[j][0]), min(first[i][1], second[j][1])
+        if low < high:
+            out.append((low, high))
+        if first[i][1] < second[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def plan(pagemaps, consumers, clip=None):
+    """Pieces [(vaddr, offset, length, pid)] of ``pagemaps`` some consumer needs, sorted by offset."""
+    pieces = []
+    for pagemap in pagemaps:
+        wanted = [consumer.ranges(pagemap.pid) for consumer in consumers]
+        ranges = None if any(r is None for r in wanted) else _merge([pair for r in wanted for pair in r])
+        if clip is not None:
+            limit = clip.get(pagemap.pid, [])
+            ranges = limit if ranges is None else _intersect(ranges, limit)
+        if ranges == []:
+            continue
+        for vaddr, offset, length in pagemap.clipped_segments(ranges):
+            pieces.append((vaddr, offset, length, pagemap.pid))
+    pieces.sort(key=lambda piece: piece[1])
+    return pieces
+
+
+# -- archives ---------------------------------------------------------------------------------
+
+
+def _stream_reader(fileobj, pages):
+    """feed's ``read_into`` over a pages image streaming by (archive.StreamMember): forward only."""
+
+    def read_into(view, offset):
+        if offset < fileobj.position:
+            raise ImageError(pages, "pagemaps sharing it overlap (offset %d read twice)" % offset)
+        fileobj.skip(offset - fileobj.position)
+        return fileobj.readinto(view)
+
+    return read_into
+
+
+class _PagesPass(CheckpointArchive):
+    """A compressed archive indexed in one pass, each pages image offered to ``on_pages(self,
+    member, read_into)`` as it streams by, with the members before it already indexed."""
+
+    def __init__(self, path, on_pages):
+        def visit(member, fileobj):
+            if self.compression != "none" and is_pages_image(member.name):
+                on_pages(self, member, _stream_reader(fileobj, member.name))
+
+        super(_PagesPass, self).__init__(path, visit=visit)
+
+
+def _pagemap_pids(archive, pids):
+    found = []
+    for name in archive.names(names.PAGEMAP_PREFIX):
+        match = _PAGEMAP_RE.match(name)
+        if match and (pids is None or int(match.group(1)) in pids):
+            found.append(int(match.group(1)))
+    return found
+
+
+def _scan_plain(archive, consumers, pids, clip):
+    order = dict((pid, index) for index, pid in enumerate(process_ids(archive)))
+    by_pages = {}
+    for pid in sorted(_pagemap_pids(archive, pids), key=lambda p: order.get(p, len(order))):
+        pagemap = PageMap.load(archive, pid)
+        by_pages.setdefault(pagemap.pages, []).append(pagemap)
+    for pages, pagemaps in by_pages.items():
+        base = archive.member(pages).offset
+
+        def read_into(view, offset, base=base):
+            return os.preadv(archive.fileno(), [view], base + offset)
+
+        feed(read_into, plan(pagemaps, consumers, clip), consumers, pages)
+
+
+def scan(path, consumers=(), pids=None, clip=None):
+    """Run ``consumers`` over the dumped memory of ``pids`` (every process when None) of the
+    checkpoint archive ``path``, in one pass, and return its CheckpointArchive. ``clip``
+    ({pid: [(start, end)]}) limits the memory looked at (parent passes)."""
+    consumers = list(consumers)
+    if not consumers:
+        return CheckpointArchive(path)
+    heads, fed = {}, set()
+
+    def on_pages(index, member, read_into):
+        # Only the pagemap heads are decoded until their pages image is known: PageMap checks
+        # each pagemap against the size of its pages image.
+        pagemaps = []
+        for pid in _pagemap_pids(index, pids):
+            if pid not in heads:
+                heads[pid] = pages_name(criu_images.load(index, pagemap_name(pid), expect="PAGEMAP").first().pages_id)
+            if heads[pid] == member.name:
+                pagemaps.append(PageMap.load(index, pid))
+        if pagemaps:
+            fed.add(member.name)
+            feed(read_into, plan(pagemaps, consumers, clip), consumers, member.name)
+
+    archive = _PagesPass(path, on_pages)
+    try:
+        if archive.compression == "none":
+            _scan_plain(archive, consumers, pids, clip)
+            return archive
+        late = {}
+        for pid in _pagemap_pids(archive, pids):
+            pagemap = PageMap.load(archive, pid)
+            if pagemap.pages not in fed:
+                late.setdefault(pagemap.pages, []).append(pagemap)
+        if late:  # pagemaps stored after their pages image: one more pass for those
+
+            def on_late(_index, member, read_into):
+                if member.name in late:
+                    feed(read_into, plan(late[member.name], consumers, clip), consumers, member.name)
+
+            _PagesPass(path, on_late).close()
+    except BaseException:
+        archive.close()
+        raise
+    return archive
+
+

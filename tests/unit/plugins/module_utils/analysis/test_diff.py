@@ -1,0 +1,134 @@
+# -*- coding: utf-8 -*-
+# Copyright: forensic.checkpoint contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""diff.py: the two lookup checkpoints, and each kind of change on small analyses."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+
+import pytest
+
+from ansible_collections.forensic.checkpoint.plugins.module_utils.findings import engine as findings
+from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.analyze import analyze
+from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.diff import compare
+from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
+
+
+def analysed(path):
+    analysis = analyze(path)
+    return analysis, findings.evaluate(analysis, path)
+
+
+@pytest.fixture(scope="module")
+def lookup_pair(archives):
+    before, before_findings = analysed(archives["lookup"])
+    after, after_findings = analysed(archives["lookup_later"])
+    return compare(before, after, before_findings, after_findings)
+
+
+def test_new_cron_entry_is_reported_as_persistence(lookup_pair):
+    assert lookup_pair["persistence"] == ["/etc/cron.d/persist"]
+    new = [(f["id"], f.get("path"), f["severity"]) for f in lookup_pair["findings"]["new"]]
+    assert ("rootfs.cron", "/etc/cron.d/persist", "high") in new
+    assert [entry["path"] for entry in lookup_pair["rootfs"]["added"]] == ["/etc/cron.d/persist"]
+    assert lookup_pair["rootfs"]["deleted"] == [] and lookup_pair["rootfs"]["removed"] == []
+
+
+def test_old_findings_are_not_new(lookup_pair):
+    new_ids = set(f["id"] for f in lookup_pair["findings"]["new"])
+    assert not new_ids & set(["process.netcat-from-service", "file.deleted-log", "rootfs.temp-executable",
+                              "rootfs.deleted-system-file", "secret.github-token"])
+    assert lookup_pair["findings"]["resolved"] == []
+
+
+def test_the_audit_log_grew_and_the_service_memory_too(lookup_pair):
+    log = [row for row in lookup_pair["files"]["changed"] if row.get("path") == "/var/log/lookup-audit.log"]
+    assert len(log) == 1 and log[0]["pid"] == 1
+    assert log[0]["changes"]["size"] == {"before": 272, "after": 402}
+    assert [(row["pid"], row["delta"] > 0) for row in lookup_pair["memory"]] == [(1, True)]
+    assert lookup_pair["processes"] == {"added": [], "removed": [], "changed": []}
+
+
+def test_identity_and_hashes(lookup_pair):
+    assert lookup_pair["container"]["container"] == "lookup"
+    assert lookup_pair["before"]["sha256"] == "52704ac1b9405844ea5920c8bcba78bbd566cc57761c4d88319a33b723be5051"
+    assert lookup_pair["before"]["checkpointed"] < lookup_pair["after"]["checkpointed"]
+    assert lookup_pair["changed"] is True and lookup_pair["warnings"] == []
+
+
+def test_different_containers_are_refused(archives):
+    with pytest.raises(CheckpointError) as err:
+        compare(analyze(archives["counters"]), analyze(archives["lookup"]))
+    message = str(err.value)
+    assert message.startswith("checkpoint_diff: before and after are checkpoints of different containers")
+    assert "counter (id 3517782c6edd)" in message and "lookup (id a5df3ef4ec9b)" in message
+
+
+def test_same_checkpoint_twice_has_no_changes(archives):
+    analysis, result = analysed(archives["counters"])
+    same = compare(analysis, copy.deepcopy(analysis), result, copy.deepcopy(result))
+    assert same["changed"] is False and same["findings"]["new"] == [] and same["persistence"] == []
+
+
+def proc(pid, comm, cmdline, **extra):
+    item = {"pid": pid, "ppid": 1 if pid != 1 else 0, "comm": comm, "cmdline": cmdline, "exe": "/bin/" + comm,
+            "state": "running", "env": {}, "memory_size": 4096, "files": [], "sockets": []}
+    item.update(extra)
+    return item
+
+
+def container(**extra):
+    item = {"container": "web", "id": "c0ffee", "engine": "CRI-O", "checkpointed": "2026-01-01T00:00:00Z"}
+    item.update(extra)
+    return {"container": item}
+
+
+def test_process_changes():
+    before = dict(container(), processes=[
+        proc(1, "app", "app --serve", env={"MODE": "prod", "OLD": "1"}),
+        proc(5, "worker", "worker", memory_size=8192),
+        proc(9, "cron", "cron")])
+    after = dict(container(checkpointed="2026-01-01T01:00:00Z"), processes=[
+        proc(1, "app", "app --serve --debug", env={"MODE": "debug", "NEW": "x"}, state="stopped"),
+        proc(5, "worker", "worker", memory_size=16384),
+        proc(9, "sh", "sh -i"),  # same pid, another program
+        proc(12, "nc", "nc -l 4444", sockets=[{"fd": 3, "family": "ipv4", "protocol": "tcp", "state": "LISTEN",
+                                               "local_address": "0.0.0.0", "local_port": 4444}])])
+    result = compare(before, after)
+    assert [p["pid"] for p in result["processes"]["added"]] == [9, 12]
+    assert [p["comm"] for p in result["processes"]["removed"]] == ["cron"]
+    changed = result["processes"]["changed"]
+    assert [p["pid"] for p in changed] == [1]
+    changes = changed[0]["changes"]
+    assert changes["cmdline"] == {"before": "app --serve", "after": "app --serve --debug"}
+    assert changes["state"] == {"before": "running", "after": "stopped"}
+    assert changes["env"] == {"added": {"NEW": "x"}, "removed": {"OLD": "1"},
+                              "changed": {"MODE": {"before": "prod", "after": "debug"}}}
+    assert result["memory"] == [{"pid": 5, "comm": "worker", "before": 8192, "after": 16384, "delta": 8192}]
+    assert [(s["pid"], s["local_port"]) for s in result["sockets"]["opened"]] == [(12, 4444)]
+
+
+def test_rootfs_changes_and_backwards_warning():
+    before = dict(container(checkpointed="2026-01-02T00:00:00Z"), rootfs={
+        "changed": [{"path": "/app/a", "size": 1, "mode": "0644"}, {"path": "/app/b", "size": 1, "mode": "0644"}],
+        "deleted": ["/etc/motd"]})
+    after = dict(container(checkpointed="2026-01-01T00:00:00Z"), rootfs={
+        "changed": [{"path": "/app/a", "size": 2, "mode": "0755"}, {"path": "/app/c", "size": 1, "mode": "0644"}],
+        "deleted": ["/etc/issue"]})
+    result = compare(before, after)
+    rootfs = result["rootfs"]
+    assert [e["path"] for e in rootfs["added"]] == ["/app/c"] and [e["path"] for e in rootfs["removed"]] == ["/app/b"]
+    assert [(e["path"], e["fields"]) for e in rootfs["modified"]] == [("/app/a", ["size", "mode"])]
+    assert rootfs["deleted"] == ["/etc/issue"] and rootfs["restored"] == ["/etc/motd"]
+    assert "reads backwards" in result["warnings"][0]
+
+
+def test_containers_without_ids_compare_by_name():
+    one = {"container": {"container": "web", "pod": "web-1", "namespace": "demo", "engine": "CRI-O"}}
+    compare(one, copy.deepcopy(one))
+    other = {"container": {"container": "web", "pod": "web-2", "namespace": "demo", "engine": "CRI-O"}}
+    with pytest.raises(CheckpointError, match="demo/web-1/web and demo/web-2/web"):
+        compare(one, other)
