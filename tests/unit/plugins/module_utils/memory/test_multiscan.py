@@ -9,41 +9,22 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import gzip
-import importlib
-import importlib.util
 import os
 import re
 import shutil
 import time
+import tracemalloc
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils import findings
-from ansible_collections.forensic.checkpoint.plugins.module_utils.archive import CheckpointArchive
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import CheckpointArchive
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
-from ansible_collections.forensic.checkpoint.plugins.module_utils.memory import PageMap, process_ids
-
-
-def _load():
-    """memory/multiscan.py by its package name once memory/ is a package; until then (memory.py
-    still shadows the folder) from its file."""
-    name = "ansible_collections.forensic.checkpoint.plugins.module_utils.memory.multiscan"
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        path = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "..",
-                            "plugins", "module_utils", "memory", "multiscan.py")
-        spec = importlib.util.spec_from_file_location("forensic_multiscan", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-
-
-multiscan = _load()
-Pattern = multiscan.Pattern
-compile_patterns = multiscan.compile_patterns
+from ansible_collections.forensic.checkpoint.plugins.module_utils.findings import engine as findings
+from ansible_collections.forensic.checkpoint.plugins.module_utils.memory import multiscan
+from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.multiscan import Pattern, compile_patterns
+from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap import PageMap, process_ids
 
 BACKENDS = ["auto", "python"] if multiscan.HAS_HYPERSCAN else ["python"]
 KEY = b"RANDOM_1432_KEY"
@@ -219,7 +200,6 @@ def test_count_and_byte_caps_and_early_stop(backend):
 
 def test_hex_zero_bytes_in_zero_pages_stay_within_memory():
     """issue 16: hex "00" with max_matches 100000 over zero pages held 468 MB."""
-    import tracemalloc
     scanner = compile_patterns([Pattern("zero", hex="00")], backend=BACKENDS[0])
     tracemalloc.start()
     try:
