@@ -1,0 +1,532 @@
+# -*- coding: utf-8 -*-
+# Copyright: forensic.checkpoint contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Many named patterns over memory in one pass: literals, hex and regular expressions.
+
+``compile_patterns`` builds one scanner for a set of ``Pattern``s; ``Scanner.scan`` runs it over
+*runs* of memory, each ``(base address, chunks)`` holding bytes contiguous in the process's address
+space (a run ends at a hole: nothing matches across runs). Chunks may be cut anywhere: a match is
+found whole across chunk boundaries. Results are ``Hit``s in address order (ties: pattern order),
+each pattern's matches leftmost and non-overlapping within a run, exactly as ``re.finditer`` over
+the run gives them (literals: as repeated ``bytes.find``), within these bounds:
+
+* a regex match longer than ``max_width`` (default 64 KiB) may be missed or reported cut;
+* lookbehind sees at most ``LOOKBEHIND`` bytes before the block a match starts in (at least that
+  many before any match), lookahead at least ``LOOKAHEAD`` bytes after ``max_width``;
+* ``^``/``\\A`` and ``$``/``\\Z`` mean the start and end of the run;
+* patterns that can match the empty string are refused (they would match everywhere).
+
+Which backend serves which pattern (``Scanner.backends`` says, per pattern):
+
+* ``hyperscan`` (exact): with the ``hyperscan`` package, every literal (as escaped bytes, so its
+  matches are exact and need no confirmation) and every regex hyperscan compiles unchanged, all in
+  ONE block-mode database scanned once per block. Regexes whose longest match exceeds
+  ``SOM_WIDTH`` are compiled with ``HS_FLAG_SOM_LEFTMOST`` (when hyperscan accepts it) so the start
+  of a candidate is known; shorter ones take ``end - longest`` as the start bound, which keeps the
+  database small and quick to compile. Python's ``re`` then confirms each regex candidate from that
+  bound, for its exact ``finditer`` match and groups: ``re`` only ever runs where hyperscan, which
+  is linear-time, already found a match.
+* ``hyperscan-prefilter``: regexes hyperscan cannot compile as written (lookaround, back
+  references, bounded repeats too large) join the same database with ``HS_FLAG_PREFILTER``: a
+  superset of their matches, each candidate confirmed by ``re``.
+* ``python``: regexes hyperscan cannot serve even as a prefilter (e.g. ``.{1,65536}``), and every
+  pattern when hyperscan is not installed: ``bytes.find`` for literals; ``re`` for regexes, skipped
+  for a block that lacks a literal every match of the regex must contain (its *required literal*).
+
+Every ``re`` call is bounded by a per-scan, per-pattern time budget (``time_budget`` seconds; a
+SIGALRM timer on the main thread): a catastrophically backtracking regex fails with one line
+naming the pattern instead of hanging. This engine imports nothing from Ansible.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import collections
+import re
+import signal
+import threading
+import time
+
+try:
+    from re import _parser as sre_parse  # Python >= 3.11
+except ImportError:  # pragma: no cover - older Pythons
+    import sre_parse  # pylint: disable=deprecated-module
+
+try:
+    import hyperscan
+    HAS_HYPERSCAN = True
+except ImportError:  # pragma: no cover - exercised by forcing backend="python"
+    hyperscan = None
+    HAS_HYPERSCAN = False
+
+from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
+
+MAX_WIDTH = 64 << 10
+LOOKBEHIND = 256
+LOOKAHEAD = 256
+SOM_WIDTH = 4096
+BLOCK = 8 << 20
+MAX_PATTERN = 64 << 10
+# Python-regex time a single pattern may spend in one scan before it is declared catastrophic.
+TIME_BUDGET = 10.0
+# Hits held at once in a block beyond max_matches (or in all, without it): bounds memory.
+HELD = 1 << 20
+HELD_SLACK = 1 << 16
+
+Hit = collections.namedtuple("Hit", "pattern start end data group context_start context")
+Hit.__doc__ = """One match: ``pattern`` id, absolute ``start``/``end`` addresses, the matched ``data``,
+``group`` (start, end) of the regex's first group when it took part (else None), and up to
+``context`` bytes either side as ``context`` bytes starting at address ``context_start``."""
+
+
+class Pattern(object):
+    """A named pattern: exactly one of ``literal`` (bytes or text), ``hex`` (text) or ``regex``
+    (bytes or text), optionally case-insensitive (ASCII folding, as ``re.IGNORECASE`` on bytes)."""
+
+    def __init__(self, id, literal=None, hex=None, regex=None, ignore_case=False):  # pylint: disable=redefined-builtin
+        self.id = id
+        given = [kind for kind, value in (("literal", literal), ("hex", hex), ("regex", regex)) if value is not None]
+        if len(given) != 1:
+            raise CheckpointError(_name(id), "give exactly one of literal, hex or regex")
+        self.ignore_case = bool(ignore_case)
+        self.kind = given[0]
+        if hex is not None:
+            cleaned = re.sub(r"0x|\\x|[\s:,-]", "", hex, flags=re.IGNORECASE)
+            try:
+                literal = bytes.fromhex(cleaned)
+            except ValueError:
+                raise CheckpointError(_name(id), "not a sequence of hexadecimal bytes: %r" % hex[:80])
+        if literal is not None:
+            self.literal = _bytes(literal)
+            if not 0 < len(self.literal) <= MAX_PATTERN:
+                raise CheckpointError(_name(id), "must be 1 to %d bytes long" % MAX_PATTERN)
+            self.source = re.escape(self.literal)
+        else:
+            self.literal = None
+            self.source = _bytes(regex)
+        try:
+            self.regex = re.compile(self.source, re.IGNORECASE if self.ignore_case else 0)
+            low, high = sre_parse.parse(self.source, re.IGNORECASE if self.ignore_case else 0).getwidth()
+        except (re.error, OverflowError, RecursionError) as exc:
+            raise CheckpointError(_name(id), "invalid regular expression (%s)" % str(exc).splitlines()[0])
+        if low == 0:
+            raise CheckpointError(_name(id), "matches the empty string, which would match everywhere")
+        self.width = high
+
+
+def _bytes(value):
+    return value.encode("utf-8", "surrogateescape") if isinstance(value, str) else bytes(value)
+
+
+def _name(pattern_id):
+    return "pattern %s" % (pattern_id,)
+
+
+def required_literal(source, flags=0):
+    """The longest byte string every match of the regex ``source`` contains, or b"".
+
+    Only literals in the top-level sequence and in plain groups count (not in alternatives,
+    optional parts or repeats), so the answer is always safe to prefilter on.
+    """
+    try:
+        parsed = sre_parse.parse(source, flags)
+    except (re.error, OverflowError, RecursionError):
+        return b""
+    if (flags | parsed.state.flags) & re.IGNORECASE:
+        return b""
+    return _required(parsed)
+
+
+def _required(parsed):
+    best, current = b"", bytearray()
+    for op, arg in list(parsed) + [(None, None)]:
+        if op == sre_parse.LITERAL:
+            current.append(arg)
+            continue
+        if len(current) > len(best):
+            best = bytes(current)
+        current = bytearray()
+        if op == sre_parse.SUBPATTERN and not (arg[1] or arg[2]):  # a group without flags: look inside
+            inner = _required(arg[3])
+            if len(inner) > len(best):
+                best = inner
+    return best
+
+
+class _Entry(object):
+    """One compiled pattern and its state during a run."""
+
+    __slots__ = ("index", "pattern", "width", "backend", "som", "required", "resume", "done", "spent")
+
+    def __init__(self, index, pattern, max_width):
+        self.index = index
+        self.pattern = pattern
+        self.width = min(pattern.width, max_width)
+        self.backend = "python"
+        self.som = False
+        self.required = b"" if pattern.literal is not None else required_literal(
+            pattern.source, re.IGNORECASE if pattern.ignore_case else 0)
+        self.resume = 0
+        self.done = False
+        self.spent = 0.0
+
+
+def _hs_risky(source):
+    """Syntax Python's re and hyperscan (PCRE) read differently: those regexes stay in Python."""
+    return re.search(br"\{,|\[:|\\[0-9]{2}|\(\?[aLu]|\\[ZG]", source) is not None
+
+
+def _hs_database(chosen):
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    database.compile(expressions=[source for _entry, (_backend, source, _flags) in chosen],
+                     ids=[entry.index for entry, _choice in chosen],
+                     flags=[flags for _entry, (_backend, _source, flags) in chosen])
+    return database
+
+
+_BOUNDED = re.compile(br"\\.|\[(?:\\.|[^\]])*\]?|\{(\d+)(,(\d*))?\}", re.DOTALL)
+RELAX_ABOVE = 32
+
+
+def relax(source):
+    """``source`` with every counted repeat above RELAX_ABOVE made open-ended (``{64,4096}`` ->
+    ``{32,}``): a superset of the matches, which hyperscan compiles in milliseconds instead of
+    seconds (the PEM rule's ``{64,4096}`` alone: 6 s). ``re`` confirms every candidate."""
+
+    def one(match):
+        if match.group(1) is None:  # an escape or a character class: as it is
+            return match.group(0)
+        low = int(match.group(1))
+        high = low if match.group(2) is None else (int(match.group(3)) if match.group(3) else None)
+        if high is not None and high <= RELAX_ABOVE:
+            return match.group(0)
+        return b"{%d,}" % min(low, RELAX_ABOVE)
+
+    return _BOUNDED.sub(one, source)
+
+
+def _hs_choices(entry):
+    """[(backend, hyperscan source, flags)] to try for ``entry``, best first; [] for Python."""
+    pattern = entry.pattern
+    base = hyperscan.HS_FLAG_CASELESS if pattern.ignore_case else 0
+    if pattern.literal is not None:
+        # Escaped bytes: one database holds literals and regexes together, and the match of an
+        # escaped literal is exact, so its start is end - len without SOM.
+        return [("hyperscan", b"".join(b"\\x%02x" % byte for byte in pattern.literal), base)]
+    if _hs_risky(pattern.source):
+        return []
+    relaxed = relax(pattern.source)
+    exact = "hyperscan" if relaxed == pattern.source else "hyperscan-prefilter"
+    choices = [(exact, relaxed, base), ("hyperscan-prefilter", relaxed, base | hyperscan.HS_FLAG_PREFILTER)]
+    if pattern.width > SOM_WIDTH and not entry.required:
+        choices.insert(0, (exact, relaxed, base | hyperscan.HS_FLAG_SOM_LEFTMOST))
+    return choices
+
+
+class Scanner(object):
+    """Patterns compiled once; ``scan`` runs them over runs of memory (see the module docstring)."""
+
+    def __init__(self, patterns, max_width=MAX_WIDTH, backend="auto"):
+        if backend not in ("auto", "python"):
+            raise ValueError("backend must be auto or python")
+        ids = [pattern.id for pattern in patterns]
+        if len(set(ids)) != len(ids):
+            raise CheckpointError("patterns", "pattern ids must be unique")
+        self.max_width = max_width
+        self.entries = [_Entry(index, pattern, max_width) for index, pattern in enumerate(patterns)]
+        # The longest match found whole (a literal is exact whatever its length).
+        self.span = max([max_width] + [len(p.literal) for p in patterns if p.literal is not None])
+        self.widest = max([entry.width for entry in self.entries] + [1])
+        self.database = None
+        if backend == "auto" and HAS_HYPERSCAN and self.entries:
+            self._build_database()
+
+    @property
+    def backends(self):
+        """{pattern id: "hyperscan", "hyperscan-prefilter" or "python"}."""
+        return dict((entry.pattern.id, entry.backend) for entry in self.entries)
+
+    def _build_database(self):
+        choices = dict((entry.index, _hs_choices(entry)) for entry in self.entries)
+        chosen = [(entry, choices[entry.index][0]) for entry in self.entries if choices[entry.index]]
+        try:
+            database = _hs_database(chosen)
+        except hyperscan.error:
+            # Some pattern needs another choice (or Python): find which, one pattern at a time.
+            chosen = []
+            for entry in self.entries:
+                for choice in choices[entry.index]:
+                    try:
+                        _hs_database([(entry, choice)])
+                    except hyperscan.error:
+                        continue
+                    chosen.append((entry, choice))
+                    break
+            database = _hs_database(chosen) if chosen else None
+        for entry, (backend, _source, flags) in chosen:
+            entry.backend, entry.som = backend, bool(flags & hyperscan.HS_FLAG_SOM_LEFTMOST)
+        self.database = database
+
+    def scan(self, runs, context=0, max_matches=None, max_bytes=None, time_budget=TIME_BUDGET):
+        """A ``Scan`` (an iterator of Hits) over ``runs``: [(base address, iterable of chunks)].
+
+        ``context`` bytes (at most LOOKBEHIND) each side come with every hit; the scan stops as
+        ``truncated`` after ``max_matches`` hits or once hits and contexts hold ``max_bytes`` bytes.
+        Stop early by not iterating further.
+        """
+        if context > LOOKBEHIND:
+            raise CheckpointError("context", "must be at most %d bytes" % LOOKBEHIND)
+        return Scan(self, runs, context, max_matches, max_bytes, time_budget)
+
+
+def compile_patterns(patterns, max_width=MAX_WIDTH, backend="auto"):
+    """One Scanner for ``patterns`` (Pattern objects with unique ids)."""
+    return Scanner(list(patterns), max_width, backend)
+
+
+class _Budget(object):
+    """Python-regex time per pattern, enforced with SIGALRM where a signal can be armed."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.armed = (seconds is not None and hasattr(signal, "setitimer")
+                      and threading.current_thread() is threading.main_thread())
+
+    def run(self, entry, call, *args):
+        remaining = self.seconds - entry.spent if self.seconds is not None else None
+        if remaining is not None and remaining <= 0:
+            raise self._error(entry)
+        started = time.perf_counter()
+        if not self.armed:
+            try:
+                return call(*args)
+            finally:
+                entry.spent += time.perf_counter() - started
+        previous = signal.signal(signal.SIGALRM, _alarm)
+        signal.setitimer(signal.ITIMER_REAL, remaining)
+        try:
+            return call(*args)
+        except _Alarm:
+            raise self._error(entry)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+            entry.spent += time.perf_counter() - started
+
+    def _error(self, entry):
+        return CheckpointError(_name(entry.pattern.id), "regular expression %r took over %g s of matching "
+                               "(catastrophic backtracking?); simplify it"
+                               % (entry.pattern.source.decode("latin-1")[:80], self.seconds))
+
+
+class _Alarm(Exception):
+    pass
+
+
+def _alarm(_signum, _frame):
+    raise _Alarm()
+
+
+class Scan(object):
+    """Iterator of Hits over runs; ``truncated``, ``count`` and ``stored`` (bytes) when done."""
+
+    def __init__(self, scanner, runs, context, max_matches, max_bytes, time_budget):
+        self.scanner = scanner
+        self.context = context
+        self.max_matches = max_matches
+        self.max_bytes = max_bytes
+        self.budget = _Budget(time_budget)
+        self.truncated = False
+        self.count = 0
+        self.stored = 0
+        self._hits = self._generate(runs)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._hits)
+
+    next = __next__
+
+    def _generate(self, runs):
+        scanner = self.scanner
+        # Bytes kept after the owned part of a block: the longest match, plus lookahead.
+        after = scanner.span + LOOKAHEAD
+        for base, chunks in runs:
+            for entry in scanner.entries:
+                entry.resume = base
+            buf = bytearray()
+            buf_base = base  # address of buf[0]
+            own = 0  # buf[own:] is not yet owned by a scanned block
+            for chunk in chunks:
+                buf += chunk
+                if len(buf) - own < BLOCK + after:
+                    continue
+                stop = len(buf) - after
+                for hit in self._block(_Block(bytes(buf), buf_base, base, own, stop, False)):
+                    yield hit
+                if self.truncated:
+                    return
+                keep = max(0, stop - LOOKBEHIND)
+                del buf[:keep]
+                buf_base += keep
+                own = stop - keep
+            if len(buf) > own:
+                for hit in self._block(_Block(bytes(buf), buf_base, base, own, len(buf), True)):
+                    yield hit
+                if self.truncated:
+                    return
+
+    def _block(self, block):
+        """Hits starting in the block's owned bytes, in address order, within the caps."""
+        scanner = self.scanner
+        for entry in scanner.entries:
+            entry.done = False
+        remaining = None if self.max_matches is None else self.max_matches - self.count
+        # Hits are gathered per block, then sorted: a cap bounds how many are held at once.
+        block.threshold = (remaining if remaining is not None else HELD) + HELD_SLACK
+        pending = scanner.entries
+        if scanner.database is not None:
+            resumes = [entry.resume for entry in scanner.entries]
+            if self._hyperscan(block):
+                pending = [entry for entry in scanner.entries if entry.backend == "python"]
+            else:  # matches out of end order (never seen): the Python path is always right
+                for entry, resume in zip(scanner.entries, resumes):
+                    entry.resume, entry.done = resume, False
+                del block.hits[:]
+                block.cutoff = block.stop
+        held = block.threshold
+        block.trim(held)
+        for entry in pending:
+            if entry.done:
+                continue
+            block.threshold = len(block.hits) + held
+            if entry.pattern.literal is not None:
+                self._find_literal(entry, block)
+            elif not entry.required or block.data.find(entry.required, max(0, block.own - LOOKBEHIND)) >= 0:
+                self._confirm(entry, block, None, None)
+            block.trim(held)
+        hits = block.hits
+        if block.cutoff < block.stop:
+            self.truncated = True  # a cap was reached inside the block
+        data, data_base = block.data, block.base
+        for start, index, end, group in hits:
+            if remaining is not None and self.count >= self.max_matches:
+                self.truncated = True
+                return
+            low = max(0, start - self.context, block.run_base - data_base)
+            high = min(len(data), end + self.context)
+            self.stored += (end - start) + (high - low)
+            if self.max_bytes is not None and self.stored > self.max_bytes:
+                self.truncated = True
+                return
+            self.count += 1
+            yield Hit(scanner.entries[index].pattern.id, data_base + start, data_base + end, data[start:end],
+                      None if group is None else (data_base + group[0], data_base + group[1]),
+                      data_base + low, data[low:high])
+
+    def _hyperscan(self, block):
+        """One hyperscan pass over the block, confirming candidates as they come; False if the
+        matches did not come in end order per pattern."""
+        entries = self.scanner.entries
+        last = [0] * len(entries)
+        state = {"disorder": False, "error": None}
+
+        def on_match(index, start, end, _flags, _context):
+            entry = entries[index]
+            if entry.done or block.base + end <= entry.resume:
+                return None
+            if end < last[index]:
+                state["disorder"] = True
+                return True
+            last[index] = end
+            try:
+                self._confirm(entry, block, start, end)
+            except Exception as exc:  # pylint: disable=broad-except
+                state["error"] = exc
+                return True
+            if block.full():
+                block.cutoff = min(block.cutoff, end - self.scanner.widest)
+                return True
+            return None
+
+        try:
+            self.scanner.database.scan(block.data, match_event_handler=on_match)
+        except hyperscan.ScanTerminated:
+            pass
+        if state["error"] is not None:
+            raise state["error"]
+        return not state["disorder"]
+
+    def _confirm(self, entry, block, start, end):
+        """Matches of ``entry`` from a candidate ending at ``end`` (None: anywhere) on, until one
+        reaches ``end``; records those the block owns."""
+        pattern = entry.pattern
+        data_base, hits = block.base, block.hits
+        if pattern.literal is not None:  # exact: the match is [end - len, end)
+            first = end - len(pattern.literal)
+            if first >= block.cutoff:
+                entry.done = True
+            elif first >= block.own and data_base + first >= entry.resume:
+                entry.resume = data_base + end
+                hits.append((first, entry.index, end, None))
+            return
+        bound = max(block.own, entry.resume - data_base)
+        if end is not None:
+            bound = max(bound, start if entry.som else end - entry.width)
+        regex = pattern.regex
+        while not block.full():
+            match = self.budget.run(entry, regex.search, block.data, bound)
+            if match is None or match.start() >= block.cutoff or match.end() > block.limit:
+                # Nothing more this block owns: the next block, holding what follows, goes on.
+                entry.done = True
+                return
+            entry.resume = data_base + match.end()
+            group = match.span(1) if regex.groups and match.start(1) >= 0 else None
+            hits.append((match.start(), entry.index, match.end(), group))
+            if end is None and block.full():
+                block.cutoff = min(block.cutoff, match.start() + 1)
+            if end is not None and match.end() >= end:
+                return
+            bound = match.end()
+
+    def _find_literal(self, entry, block):
+        literal, data = entry.pattern.literal, block.data
+        if entry.pattern.ignore_case:
+            data, literal = data.lower(), literal.lower()  # ASCII folding, as re.IGNORECASE on bytes
+        index = data.find(literal, max(block.own, entry.resume - block.base))
+        while 0 <= index < block.cutoff and index + len(literal) <= block.limit:
+            block.hits.append((index, entry.index, index + len(literal), None))
+            entry.resume = block.base + index + len(literal)
+            if block.full():
+                block.cutoff = min(block.cutoff, index + 1)
+                return
+            index = data.find(literal, index + len(literal))
+        entry.done = True
+
+
+class _Block(object):
+    """``data`` (from address ``base``) whose bytes [own, stop) a scan owns: hits start there."""
+
+    __slots__ = ("data", "base", "run_base", "own", "stop", "limit", "hits", "cutoff", "threshold")
+
+    def __init__(self, data, base, run_base, own, stop, final):
+        self.data, self.base, self.run_base, self.own, self.stop = data, base, run_base, own, stop
+        # In a block that is not the run's last, a match reaching into the last LOOKAHEAD bytes may be cut.
+        self.limit = len(data) if final else len(data) - LOOKAHEAD
+        self.hits = []  # (start, entry index, end, group span)
+        self.cutoff = stop  # hits starting before it are all known
+        self.threshold = HELD
+
+    def full(self):
+        return len(self.hits) >= self.threshold
+
+    def trim(self, held):
+        """Keep the first ``held`` hits by address; those after the cutoff are unknown."""
+        self.hits.sort()
+        if len(self.hits) > held:
+            self.cutoff = min(self.cutoff, self.hits[held][0])
+        while self.hits and self.hits[-1][0] >= self.cutoff:
+            self.hits.pop()
