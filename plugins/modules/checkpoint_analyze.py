@@ -84,12 +84,21 @@ options:
         records. Free for a compressed archive; a plain tar is read once more in full.
     type: bool
     default: false
+  scan_memory:
+    description:
+      - Search process memory for the findings' memory-scoped rules (built-in secrets, O(indicators),
+        O(yara_rules)), all of them in one pass over each page run.
+      - Set to V(false) for metadata-only speed; files, environments and command lines are still
+        checked.
+    type: bool
+    default: true
 requirements:
   - python >= 3.9
   - pycriu, from the distribution's criu package (Debian/Ubuntu C(criu), Fedora/RHEL C(python3-criu))
   - zstandard (for zstd-compressed archives)
   - jmespath (for findings rules)
   - yara-python (optional, for O(yara_rules))
+  - hyperscan (optional; without it the memory scan runs every pattern in Python, several times slower)
 notes:
   - Memory pages are never copied to a temporary directory. A plain tar is read in place; a
     compressed archive is decompressed in two streaming passes (the second keeps only the pages
@@ -644,6 +653,7 @@ def main():
             export_dir=dict(type="path"),
             export=dict(type="list", elements="str", choices=list(EXPORTS)),
             checksum=dict(type="bool", default=False),
+            scan_memory=dict(type="bool", default=True),
             **FINDINGS_OPTIONS
         ),
         required_by={"export": "export_dir"},

@@ -50,6 +50,7 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import 
     MissingDependency,
 )
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap import load_processes
+from ansible_collections.forensic.checkpoint.plugins.module_utils.memory import multiscan
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.scan import Consumer, scan
 from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.redact import redact_value
 
@@ -791,11 +792,21 @@ def _yara_offsets(match):
     return sorted(offsets)
 
 
-class _Scanner(Consumer):
-    """Every secret pattern, indicator and YARA rule over files and, as a memory_search consumer,
-    over windows of memory: one pass over memory serves them all."""
+def _multiscanner(patterns):
+    """One multiscan Scanner for [(rule, spec, compiled regex)], pattern ids their indexes."""
+    if not patterns:
+        return None
+    return multiscan.compile_patterns([
+        multiscan.Pattern(index, regex=pattern.pattern, ignore_case=bool(pattern.flags & re.IGNORECASE))
+        for index, (_rule, _spec, pattern) in enumerate(patterns)], max_width=SPAN)
 
-    before = CONTEXT  # look-behind: the context shown, and lookbehind assertions
+
+class _Scanner(Consumer):
+    """Every secret pattern, indicator and YARA rule over files and, as a memory scan consumer,
+    over windows of memory: one pass over memory serves them all, and in each window one
+    multi-pattern scan (memory/multiscan.py: hyperscan when installed) finds every pattern's matches."""
+
+    before = max(CONTEXT, multiscan.LOOKBEHIND)  # look-behind: the context shown, and lookbehind assertions
     after = SPAN
 
     def __init__(self, secret_rules, indicators, yara_rules):
@@ -804,6 +815,7 @@ class _Scanner(Consumer):
                     if rule.get("pattern") and scope in (rule.get("scope") or SCOPES)] + \
                 [(None, spec, spec["pattern"]) for spec in indicators]
         self.patterns = {"memory": patterns("memory"), "file": patterns("files")}
+        self.scanners = dict((where, _multiscanner(found)) for where, found in self.patterns.items())
         self.yara = yara_rules
         self.secrets = _Hits()
         self.matches = _Hits()
@@ -838,20 +850,25 @@ class _Scanner(Consumer):
         """Matches starting in data[start:stop] (at address ``base`` + offset), each pattern's as
         finditer gives them over the whole segment: one that began in the previous window is not
         found again inside this one."""
-        for index, (rule, spec, pattern) in enumerate(self.patterns[where[0]]):
-            for match in pattern.finditer(data, max(start, self._resume.get(index, 0) - base), end):
-                if match.start() >= stop:
-                    break
-                self._resume[index] = base + match.end()
-                hit = {"where": where, "context": _context(data, match.start(), match.end(), end)}
-                if spec is not None:
-                    self.matches.add((spec["value"], where), dict(hit, spec=spec), base + match.start())
+        scanner = self.scanners[where[0]]
+        if scanner is not None:
+            # The run starts at the look-behind (for lookbehind assertions); hits must start in
+            # data[start:stop], and after the previous window's last match of the same pattern.
+            low = max(0, start - multiscan.LOOKBEHIND)
+            for found in scanner.scan([(base + low, [memoryview(data)[low:end]])]):
+                first, last = found.start - base, found.end - base
+                if not start <= first < stop or base + first < self._resume.get(found.pattern, 0):
                     continue
-                group = 1 if pattern.groups else 0
-                value = match.group(group).decode("latin-1").strip()
+                self._resume[found.pattern] = found.end
+                rule, spec, _pattern = self.patterns[where[0]][found.pattern]
+                hit = {"where": where, "context": _context(data, first, last, end)}
+                if spec is not None:
+                    self.matches.add((spec["value"], where), dict(hit, spec=spec), found.start)
+                    continue
+                group = found.group or (found.start, found.end)
+                value = bytes(memoryview(data)[group[0] - base:group[1] - base]).decode("latin-1").strip()
                 if len(value) >= 8:
-                    self.secrets.add((rule["id"], where, value), dict(hit, rule=rule, value=value),
-                                     base + match.start(group))
+                    self.secrets.add((rule["id"], where, value), dict(hit, rule=rule, value=value), group[0])
         if self.yara is not None:
             for match in self.yara.match(data=bytes(memoryview(data)[:end])):
                 offsets = _yara_offsets(match)
