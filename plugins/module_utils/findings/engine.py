@@ -43,7 +43,9 @@ import re
 import tarfile
 import traceback
 
+from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.files import FileTable
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import CheckpointArchive, MemberReader
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.imageset import ImageSet
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import (
     CheckpointError,
     ImageError,
@@ -625,11 +627,6 @@ def render(template, item):
 
 def _recovered_files(archive, warnings):
     """{path: bytes} of deleted files CRIU kept (ghost files), through the analysis engine's tables."""
-    try:
-        from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.files import FileTable
-        from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.imageset import ImageSet
-    except ImportError:
-        return {}
     found = {}
     try:
         table = FileTable(ImageSet(archive, warnings))

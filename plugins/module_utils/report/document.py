@@ -137,8 +137,10 @@ def _network(processes):
             remote = sock.get("peer_path") if sock.get("family") == "unix" else (
                 "%s:%s" % (_text(sock.get("remote_address")), _text(sock.get("remote_port")))
                 if sock.get("remote_port") else "-")
+            # An IPv6 socket talking to IPv4 peers shows IPv4 addresses: name the family they are in.
+            family = "ipv4" if sock.get("ipv4_mapped") else sock.get("family")
             rows.append([proc.get("pid"), proc.get("comm"), sock.get("fd"),
-                         "%s %s" % (_text(sock.get("family")), _text(sock.get("protocol") or sock.get("type"))),
+                         "%s %s" % (_text(family), _text(sock.get("protocol") or sock.get("type"))),
                          sock.get("state"), local, remote])
     return ("table", ["pid", "process", "fd", "kind", "state", "local", "remote"], rows, (7, 13, 6, 14, 14, 23, 23))
 

@@ -52,5 +52,8 @@ def run_diff(params, check_mode):
     output = dict(changed=bool(written and written["changed"]), checkpoint_diff=result, report=written)
     if params["checksum"]:
         output["sha256"] = dict((side, sides[side][0]["container"]["archive"]["sha256"]) for side in ("before", "after"))
-    return Outcome(output, result["warnings"] + after_findings["warnings"],
+    # Every warning of both analyses and both findings passes, each naming its archive.
+    warnings = ["%s: %s" % (params[side], warning) for side in ("before", "after")
+                for warning in sides[side][0]["warnings"] + sides[side][1]["warnings"]]
+    return Outcome(output, warnings + result["warnings"],
                    severity_gate(result["findings"]["new"], params["fail_on_severity"], "new finding(s)"))

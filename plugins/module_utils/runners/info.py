@@ -12,6 +12,6 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.runners.common
 
 
 def run(params, check_mode):
-    checkpoints, skipped = scan(params["path"], checksum=params["checksum"])
+    checkpoints, others = scan(params["path"], checksum=params["checksum"])
     warnings = ["%s: %s" % (checkpoint["path"], warning) for checkpoint in checkpoints for warning in checkpoint["warnings"]]
-    return Outcome(dict(changed=False, checkpoints=checkpoints, skipped=skipped), warnings)
+    return Outcome(dict(changed=False, checkpoints=checkpoints, not_checkpoints=others), warnings)
