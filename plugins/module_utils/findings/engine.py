@@ -625,11 +625,15 @@ def render(template, item):
 
 # -- archive contents: recovered files, rootfs heads, memory ------------------------------------
 
-def _recovered_files(archive, warnings):
-    """{path: bytes} of deleted files CRIU kept (ghost files), through the analysis engine's tables."""
+def _recovered_files(archive, warnings, checkpoint=None):
+    """{path: bytes} of deleted files CRIU kept (ghost files), through the analysis engine's tables
+    (the Checkpoint's own file table when the analysis made one)."""
     found = {}
     try:
-        table = FileTable(ImageSet(archive, warnings))
+        if checkpoint is not None:
+            table = checkpoint.cached("files", lambda: FileTable(ImageSet(archive, warnings)))
+        else:
+            table = FileTable(ImageSet(archive, warnings))
         for _file_id, path, ghost in table.ghosts_to_recover():
             if path and ghost.size <= FILE_SCAN_LIMIT:
                 found[path] = ghost.content()
@@ -638,9 +642,20 @@ def _recovered_files(archive, warnings):
     return found
 
 
+def _rootfs_file(heads, on_file):
+    """A callback ``(tar info, first bytes)`` for each regular file of rootfs-diff.tar: its head
+    into ``heads``, its data to ``on_file(path, data)``."""
+    def one(info, data):
+        path = "/" + posixpath.normpath("/" + info.name).lstrip("/")
+        heads[path] = text_head(data)
+        on_file(path, data)
+    return one
+
+
 def _rootfs_visitor(heads, on_file):
-    """A CheckpointArchive ``visit`` callback reading rootfs-diff.tar: each file's head into
-    ``heads``, its data to ``on_file(path, data)``."""
+    """A CheckpointArchive ``visit`` callback reading rootfs-diff.tar: see _rootfs_file."""
+    one = _rootfs_file(heads, on_file)
+
     def visit(member, fileobj):
         if member.name != "rootfs-diff.tar":
             return
@@ -648,12 +663,8 @@ def _rootfs_visitor(heads, on_file):
             inner = tarfile.open(fileobj=fileobj, mode="r:" if isinstance(fileobj, MemberReader) else "r|")
             for info in inner:
                 inner.members = []
-                if not info.isfile():
-                    continue
-                path = "/" + posixpath.normpath("/" + info.name).lstrip("/")
-                data = inner.extractfile(info).read(min(info.size, FILE_SCAN_LIMIT))
-                heads[path] = text_head(data)
-                on_file(path, data)
+                if info.isfile():
+                    one(info, inner.extractfile(info).read(min(info.size, FILE_SCAN_LIMIT)))
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise CheckpointError("rootfs-diff.tar", "cannot be read (%s)" % exc)
     return visit
@@ -1129,33 +1140,81 @@ def _redact_all(findings, secrets):
                 finding[key] = clean(finding[key])
 
 
+class FindingsPass(object):
+    """The findings of one checkpoint, prepared before the checkpoint is opened: ``visitors`` and
+    ``consumers`` go to its Checkpoint (criu/checkpoint.py), so that the rootfs-diff heads, the file
+    and the memory scans ride the Checkpoint's one pass; ``evaluate`` then needs no other read.
+
+    ``options`` as for ``evaluate``; bad rules, indicators or YARA files fail here, before any read.
+    """
+
+    def __init__(self, options=None, archive=True):
+        _require_jmespath()
+        self.options = options = options or {}
+        self.warnings = []
+        self.rules = load_rules(options.get("rules"))
+        self.secret_rules = [rule for rule in self.rules if rule.get("check") == "secret"]
+        self.specs = _indicator_specs(options.get("indicators"))
+        self.scanner, self.heads, self.visitors, self.consumers = None, {}, [], []
+        if archive:
+            yara_rules = _load_yara(options.get("yara_rules"), self.warnings) if any(
+                rule.get("check") == "yara" for rule in self.rules) else None
+            self.scanner = _Scanner(self.secret_rules, self.specs, yara_rules)
+            self.visitors = [_rootfs_visitor(self.heads, self.scanner.file)]
+            self.rootfs_file = (FILE_SCAN_LIMIT, _rootfs_file(self.heads, self.scanner.file))
+            self.consumers = [self.scanner] if options.get("scan_memory", True) else []
+
+    def evaluate(self, analysis, checkpoint=None):
+        """Findings for ``analysis``, made from ``checkpoint`` (a Checkpoint opened with this pass's
+        visitors and consumers), or from the analysis alone when None."""
+        options, warnings = self.options, self.warnings
+        contents, scanner = {}, self.scanner
+        if checkpoint is not None:
+            if checkpoint.memory_error is not None:
+                warnings.append("process memory not fully scanned: %s" % checkpoint.memory_error)
+            recovered = _recovered_files(checkpoint.archive, warnings, checkpoint)
+            for path, data in sorted(recovered.items()):
+                scanner.file(path, data)
+            contents = {"recovered": recovered, "heads": self.heads}
+            pids = _scanned_pids(analysis)
+            if self.consumers and pids:
+                try:
+                    scanner.processes = dict((proc.pid, proc) for proc in load_processes(checkpoint.archive, pids))
+                except CheckpointError as exc:
+                    warnings.append("memory regions not named: %s" % exc)
+        elif options.get("yara_rules") or self.specs:
+            warnings.append("no archive given: indicators and YARA rules were only matched against the analysis")
+        return _conclude(analysis, self.rules, self.secret_rules, self.specs, scanner, contents, options, warnings)
+
+
+def _scanned_pids(analysis):
+    return [proc.get("pid") for proc in (analysis or {}).get("processes") or []
+            if isinstance(proc.get("pid"), int) and proc.get("state") != "zombie"]
+
+
 def evaluate(analysis, archive=None, options=None):
     """Findings for one analysed checkpoint.
 
-    ``archive``: the CheckpointArchive the analysis came from, or its path, or None (then only the
-    analysis facts are used: no memory, recovered content or rootfs file heads).
+    ``archive``: the checkpoint archive the analysis came from (its path, or an open
+    CheckpointArchive, read once more), or None (then only the analysis facts are used: no memory,
+    recovered content or rootfs file heads). Modules prepare a FindingsPass instead, so that the
+    findings share the analysis's one pass.
     ``options``: ``redact_secrets`` (default true), ``rules`` (YAML file paths or rule mappings),
     ``indicators`` (strings, or mappings with value/type/severity/name), ``yara_rules`` (file or
     directory paths), ``scan_memory`` (default true).
     Returns ``{"findings": [...], "summary": {...}, "recovered": [...], "warnings": [...]}``: findings
     sorted by severity, and the deleted files CRIU kept (path, size, sha256, head as text).
     """
-    _require_jmespath()
-    options = options or {}
-    warnings = []
-    rules = load_rules(options.get("rules"))
-    secret_rules = [rule for rule in rules if rule.get("check") == "secret"]
-    specs = _indicator_specs(options.get("indicators"))
-    pids = [proc.get("pid") for proc in (analysis or {}).get("processes") or []
-            if isinstance(proc.get("pid"), int) and proc.get("state") != "zombie"]
-    contents, scanner = {}, None
-    if archive is not None:
-        yara_rules = _load_yara(options.get("yara_rules"), warnings) if any(
-            rule.get("check") == "yara" for rule in rules) else None
-        scanner = _Scanner(secret_rules, specs, yara_rules)
-        contents = collect(archive, pids, scanner, options.get("scan_memory", True), warnings)
-    elif options.get("yara_rules") or specs:
-        warnings.append("no archive given: indicators and YARA rules were only matched against the analysis")
+    pending = FindingsPass(options, archive=archive is not None)
+    if archive is None:
+        return pending.evaluate(analysis)
+    options, warnings = pending.options, pending.warnings
+    contents = collect(archive, _scanned_pids(analysis), pending.scanner, options.get("scan_memory", True), warnings)
+    return _conclude(analysis, pending.rules, pending.secret_rules, pending.specs, pending.scanner, contents, options,
+                     warnings)
+
+
+def _conclude(analysis, rules, secret_rules, specs, scanner, contents, options, warnings):
     facts = build_facts(analysis, contents)
     procs = dict((proc.get("pid"), proc) for proc in facts["processes"])
     findings = []

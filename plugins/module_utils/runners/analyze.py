@@ -7,9 +7,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.analyze import EXPORTS, analyze
+from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.analyze import EXPORTS, SECTIONS, AnalysisPlan, open_checkpoint
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.diff import compare
-from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.engine import evaluate
+from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.engine import FindingsPass
 from ansible_collections.forensic.checkpoint.plugins.module_utils.report import document as report_mod
 from ansible_collections.forensic.checkpoint.plugins.module_utils.runners.common import (
     Outcome,
@@ -18,13 +18,25 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.runners.common
 )
 
 
+def analyze_with_findings(path, options, checksum=False, include=None, export_dir=None, export=(), check_mode=False):
+    """(analysis, findings result) of ``path``: both ride one Checkpoint, so a compressed archive
+    is streamed once (twice when its pages come before their pagemaps; see criu/checkpoint.py)."""
+    plan = AnalysisPlan(path, include or list(SECTIONS), options.get("redact_secrets", True), export_dir, export,
+                        check_mode)
+    pending = FindingsPass(dict(options, scan_memory=options.get("scan_memory", True) and plan.has_processes))
+    if plan.rootfs is not None:  # one read of rootfs-diff.tar serves both (a stream cannot be read twice)
+        plan.rootfs.file_hooks.append(pending.rootfs_file)
+        pending.visitors = []
+    with open_checkpoint(path, [plan, pending], checksum) as checkpoint:
+        analysis = plan.run(checkpoint)
+        return analysis, pending.evaluate(analysis, checkpoint)
+
+
 def run_analyze(params, check_mode):
     path = params["path"]
     export = params["export"] if params["export"] is not None else (list(EXPORTS) if params["export_dir"] else [])
-    analysis = analyze(path, include=params["include"], redact_secrets=params["redact_secrets"],
-                       export_dir=params["export_dir"], export=export, check_mode=check_mode,
-                       checksum=params["checksum"])
-    result = evaluate(analysis, path, findings_options(params))
+    analysis, result = analyze_with_findings(path, findings_options(params), params["checksum"], params["include"],
+                                             params["export_dir"], export, check_mode)
     analysis["findings"] = result["findings"]
     analysis["findings_summary"] = result["summary"]
     written = None
@@ -42,8 +54,7 @@ def run_diff(params, check_mode):
     options = findings_options(params)
     sides = {}
     for side in ("before", "after"):
-        analysis = analyze(params[side], redact_secrets=params["redact_secrets"], checksum=params["checksum"])
-        sides[side] = (analysis, evaluate(analysis, params[side], options))
+        sides[side] = analyze_with_findings(params[side], options, params["checksum"])
     (before, before_findings), (after, after_findings) = sides["before"], sides["after"]
     result = compare(before, after, before_findings, after_findings)
     written = None
