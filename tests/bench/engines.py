@@ -27,9 +27,9 @@ def analyze(path):
             "memory_occurrences": sum(item.get("occurrences", 1) for item in memory)}
 
 
-def memory_search(path, pattern):
+def memory_search(path, pattern, pid=None):
     """checkpoint_memory's search with its documented defaults (context, max_matches)."""
-    params = dict(common.module_defaults("checkpoint_memory"), path=path, pattern=pattern)
+    params = dict(common.module_defaults("checkpoint_memory"), path=path, pattern=pattern, pid=pid)
     result = queries.run(params)
     return {"matches": len(result["matches"]), "addresses": [match["address"] for match in result["matches"]],
             "truncated": result["truncated"]}
