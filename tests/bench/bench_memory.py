@@ -1,12 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright: forensic.checkpoint contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""checkpoint_memory's literal search over every process of the bigmem checkpoint (issue 4).
+"""checkpoint_memory's literal search over every process of the bigmem checkpoint, as a task with
+only ``path`` and ``pattern`` runs it (documented defaults: context 32, max_matches 100).
 
-Limits, as ratios to baselines timed in the same run (best of three each, interleaved, because
-the machine is shared): the decompressed plain tar within 1.2x of
-`tar xOf ARCHIVE checkpoint/pages-1.img | grep -c -a PATTERN`; the zstd archive within 1.5x of
-`zstd -dc ARCHIVE | grep -c -a PATTERN`; peak resident memory under 200 MB.
+Limits (issues 4 and 14), medians of rounds interleaved with the baselines: the plain tar within
+1.2x `tar xOf ARCHIVE checkpoint/pages-1.img | grep -c -a NEEDLE`, the zstd fixture within 1.5x
+`zstd -dc ARCHIVE | grep -c -a NEEDLE`, peak RSS <= 200 MB. The matches must be as many as
+`grep -a -o NEEDLE | wc -l` counts in the pages. The whole module process is timed once next to
+`ansible localhost -m ping`.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -14,67 +16,43 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.join(HERE, "..", "..", ".collections")]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import zstandard  # noqa: E402  pylint: disable=wrong-import-position
+import common  # noqa: E402  pylint: disable=wrong-import-position
+from common import NEEDLE, Stats, engine, module_process, shell  # noqa: E402  pylint: disable=wrong-import-position
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils.runners import memory as memory_runner  # noqa: E402  pylint: disable=wrong-import-position
-
-ARCHIVE = os.path.relpath(os.path.join(HERE, "..", "fixtures", "archives", "bigmem-768m.tar.zst"))
-NEEDLE = "NEEDLE-7f3a9c-END-OF-HEAP"
-ROUNDS = 3
-LIMITS = {"plain": 1.2, "zstd": 1.5}
-RSS_LIMIT_MB = 200
-
-
-def _timed(work, *args):
-    started = time.time()
-    result = work(*args)
-    return time.time() - started, result
-
-
-def _shell(command):
-    return subprocess.run(command, shell=True, check=False, stdout=subprocess.PIPE).stdout.strip().decode()
-
-
-def _search(path):
-    return len(memory_runner.query({"path": path, "pattern": NEEDLE, "context": 32, "max_matches": 1000})["matches"])
+PAGES = "checkpoint/pages-1.img"
 
 
 def run():
-    ok = True
+    limits = common.Limits("bench_memory")
     with tempfile.TemporaryDirectory() as where:
-        plain = os.path.join(where, "bigmem.tar")
-        with open(ARCHIVE, "rb") as fin, open(plain, "wb") as fout:
-            zstandard.ZstdDecompressor().copy_stream(fin, fout)
-        cases = (
-            ("plain", "tar xOf %s checkpoint/pages-1.img | grep -c -a %s" % (plain, NEEDLE), plain),
-            ("zstd", "zstd -dc %s | grep -c -a %s" % (ARCHIVE, NEEDLE), ARCHIVE),
-        )
-        for name, baseline_command, path in cases:
-            baseline, mine = [], []
-            for _round in range(ROUNDS):
-                seconds, lines = _timed(_shell, baseline_command)
-                baseline.append(seconds)
-                seconds, matches = _timed(_search, path)
-                mine.append(seconds)
-            ratio = min(mine) / min(baseline)
-            verdict = "ok" if ratio <= LIMITS[name] else "OVER THE LIMIT"
-            ok = ok and ratio <= LIMITS[name]
-            print("memory search %-5s: %.2f s for %d matches; baseline `%s` %.2f s (%s lines); ratio %.2fx "
-                  "(limit %.1fx) %s" % (name, min(mine), matches, baseline_command.replace(where, "$TMP"), min(baseline),
-                                        lines, ratio, LIMITS[name], verdict), flush=True)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print("memory search peak RSS: %.0f MB (limit %d MB) %s" % (rss, RSS_LIMIT_MB, "ok" if rss < RSS_LIMIT_MB else "OVER THE LIMIT"))
-    if not ok or rss >= RSS_LIMIT_MB:
-        raise SystemExit(1)
+        plain = common.decompress(os.path.join(common.ARCHIVES, "bigmem-768m.tar.zst"), os.path.join(where, "bigmem.tar"))
+        zstd = os.path.relpath(os.path.join(common.ARCHIVES, "bigmem-768m.tar.zst"), common.REPO)
+        occurrences = int(shell("tar xOf %s %s | grep -a -o %s | wc -l" % (plain, PAGES, NEEDLE))[1])
+        cases = (("plain", plain, "tar xOf %s %s | grep -c -a %s" % (plain, PAGES, NEEDLE), 1.2),
+                 ("zstd", zstd, "zstd -dc %s | grep -c -a %s" % (zstd, NEEDLE), 1.5))
+        for label, path, baseline_command, limit in cases:
+            runs, baseline = [], []
+            for _round in range(common.rounds(3)):
+                baseline.append(shell(baseline_command)[0])
+                runs.append(engine("memory_search", path=path, pattern=NEEDLE))
+            mine, base = Stats(r["seconds"] for r in runs), Stats(baseline)
+            print("memory search %s: engine %s; import %s; baseline `%s` %s" % (
+                label, mine, Stats(r["import"] for r in runs), baseline_command.replace(where, "$TMP"), base), flush=True)
+            limits.ratio("memory search %s" % label, mine, base, limit)
+            limits.at_most("memory search %s peak RSS" % label, max(r["rss_mb"] for r in runs), common.RSS_LIMIT_MB, "MB")
+            limits.agree("memory search %s matches = `grep -a -o | wc -l` in the pages" % label,
+                         [r["summary"]["matches"] for r in runs], [occurrences] * len(runs))
+        ping = module_process("ansible.builtin.ping", None)[0]
+        seconds, result = module_process("checkpoint_memory", {"path": plain, "pattern": NEEDLE})
+        limits.agree("memory search module matches = engine matches", [m["address"] for m in result["matches"]],
+                     runs[-1]["summary"]["addresses"])
+        print("memory search: whole module process %.2f s; `ansible localhost -m ping` %.2f s" % (seconds, ping))
+    limits.finish()
 
 
 if __name__ == "__main__":
