@@ -34,9 +34,11 @@ def _reason(exc):
 
 
 class Destination(object):
-    """The directory ``path`` (created 0700 when ``create`` and missing, unless in check mode)."""
+    """The directory ``path`` (created 0700 when ``create`` and missing, unless in check mode).
+    Errors name the file, after the module ``option`` that gave it when there is one."""
 
-    def __init__(self, path, check_mode=False, create=False, protect=()):
+    def __init__(self, path, check_mode=False, create=False, protect=(), option=None):
+        self.option = option
         self.path = os.path.abspath(path)
         self.check_mode = check_mode
         self._protected_files, self._protected_dirs = [], []
@@ -55,18 +57,23 @@ class Destination(object):
             try:
                 os.makedirs(self.path, 0o700)
             except OSError as exc:
-                raise CheckpointError(path, "cannot create the directory (%s)" % _reason(exc))
+                raise self.error(path, "cannot create the directory (%s)" % _reason(exc))
         real = os.path.realpath(self.path)
         for protected in self._protected_dirs:
             if real == protected or real.startswith(protected.rstrip(os.sep) + os.sep):
-                raise CheckpointError(path, "is inside the input directory %s: evidence is never written to"
+                raise self.error(path, "is inside the input directory %s: evidence is never written to"
                                       % protected)
         self.fd = None
         if os.path.lexists(self.path) or not check_mode:
             try:
                 self.fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW)
             except OSError as exc:
-                raise CheckpointError(path, "is not a usable directory (%s)" % _reason(exc))
+                raise self.error(path, "is not a usable directory (%s)" % _reason(exc))
+
+    def error(self, path, problem):
+        if self.option:
+            return CheckpointError(self.option, "%s %s" % (path, problem))
+        return CheckpointError(path, problem)
 
     def close(self):
         if self.fd is not None:
@@ -84,7 +91,7 @@ class Destination(object):
 
     def check_name(self, name):
         if not name or name in (".", "..") or "/" in name or "\0" in name:
-            raise CheckpointError(self.full(name or ""), "not a file name inside %s" % self.path)
+            raise self.error(self.full(name or ""), "not a file name inside %s" % self.path)
 
     def existing(self, name):
         """os.stat of the target, or None; refuses a target that is not a regular file or is an input."""
@@ -98,10 +105,10 @@ class Destination(object):
         if stat.S_ISLNK(info.st_mode):
             return None  # replaced by the rename, never followed
         if (info.st_dev, info.st_ino) in self._protected_files:
-            raise CheckpointError(self.full(name), "is the input archive (or a link to it): evidence is never "
+            raise self.error(self.full(name), "is the input archive (or a link to it): evidence is never "
                                   "overwritten")
         if not stat.S_ISREG(info.st_mode):
-            raise CheckpointError(self.full(name), "exists and is not a regular file")
+            raise self.error(self.full(name), "exists and is not a regular file")
         return info
 
     def digest(self, name):
@@ -139,61 +146,70 @@ class Destination(object):
         renamed into place by ``commit``."""
         self.existing(name)
         if self.fd is None:
-            raise CheckpointError(self.path, "does not exist")
+            raise self.error(self.path, "does not exist")
         return Pending(self, name, size)
 
 
 class Pending(object):
-    """A private temporary file in a Destination, renamed over its target by ``commit``."""
+    """A private temporary file in a Destination, renamed over its target by ``commit``. No fd is
+    held between writes, so thousands of pending files (one per VMA) never exhaust descriptors."""
 
     def __init__(self, destination, name, size=None):
         self.destination, self.name = destination, name
-        self.fd, self.tmp = None, None
+        self.tmp = None
         for attempt in range(100):
             tmp = ".%s.%s.%d.tmp" % (name[:200], os.urandom(4).hex(), attempt)
             try:
-                self.fd = os.open(tmp, _NEW_FILE, 0o600, dir_fd=destination.fd)
+                fd = os.open(tmp, _NEW_FILE, 0o600, dir_fd=destination.fd)
             except OSError as exc:
                 if exc.errno == errno.EEXIST:
                     continue
-                raise CheckpointError(destination.full(name), "cannot create a file next to it (%s)" % _reason(exc))
+                raise destination.error(destination.full(name), "cannot create a file next to it (%s)" % _reason(exc))
             self.tmp = tmp
             break
         else:
-            raise CheckpointError(destination.full(name), "could not create a temporary file next to it")
+            raise destination.error(destination.full(name), "could not create a temporary file next to it")
         try:
-            os.fchmod(self.fd, 0o600)  # exactly 0600 whatever the umask
+            os.fchmod(fd, 0o600)  # exactly 0600 whatever the umask
             if size:
-                os.ftruncate(self.fd, size)
+                os.ftruncate(fd, size)  # a hole: what is never written stays unallocated
         except OSError as exc:
             self.discard()
-            raise CheckpointError(destination.full(name), "cannot write (%s)" % _reason(exc))
+            raise destination.error(destination.full(name), "cannot write (%s)" % _reason(exc))
+        finally:
+            os.close(fd)
+
+    def _open(self):
+        return os.open(self.tmp, os.O_WRONLY | _NOFOLLOW, dir_fd=self.destination.fd)
 
     def pwrite(self, data, offset):
         view = memoryview(data)
         try:
-            while view:
-                written = os.pwrite(self.fd, view, offset)
-                view, offset = view[written:], offset + written
+            fd = self._open()
+            try:
+                while view:
+                    written = os.pwrite(fd, view, offset)
+                    view, offset = view[written:], offset + written
+            finally:
+                os.close(fd)
         except OSError as exc:  # a full disk, say: not to pass for a fault of the archive being read
-            raise CheckpointError(self.destination.full(self.name), "cannot write (%s)" % _reason(exc))
+            raise self.destination.error(self.destination.full(self.name), "cannot write (%s)" % _reason(exc))
 
     def commit(self):
         """Rename into place (replacing a file or symlink there, never following it)."""
         self.destination.existing(self.name)  # still not an input, nor a directory
         try:
-            os.fsync(self.fd)
-            os.close(self.fd)
-            self.fd = None
+            fd = self._open()
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
             os.replace(self.tmp, self.name, src_dir_fd=self.destination.fd, dst_dir_fd=self.destination.fd)
         except OSError as exc:
-            raise CheckpointError(self.destination.full(self.name), "cannot write (%s)" % _reason(exc))
+            raise self.destination.error(self.destination.full(self.name), "cannot write (%s)" % _reason(exc))
         self.tmp = None
 
     def discard(self):
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
         if self.tmp is not None:
             try:
                 os.unlink(self.tmp, dir_fd=self.destination.fd)

@@ -10,6 +10,7 @@ __metaclass__ = type
 import os
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
+from ansible_collections.forensic.checkpoint.plugins.module_utils.output import Destination
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap import (
     PageMap,
     hexdump,
@@ -29,7 +30,6 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.scan im
 # -- destinations -----------------------------------------------------------------------------
 
 READ_LIMIT = 1 << 20
-_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 class _Buffer(object):
@@ -44,64 +44,32 @@ class _Buffer(object):
 
 
 class _FileSink(object):
-    """[base, base + size) of memory as a new 0600 file in ``dirfd``: a hidden temporary file,
-    renamed over ``name`` only when complete; holes where nothing was dumped."""
+    """[base, base + size) of memory as a file of a Destination, renamed into place only when
+    complete; holes where nothing was dumped."""
 
-    def __init__(self, dirfd, name, base, size):
-        self.dirfd, self.name, self.base, self.size = dirfd, name, base, size
-        self.written = 0
-        self.tmp = ".%s.%s.tmp" % (name, os.urandom(6).hex())
-        fd = os.open(self.tmp, _NEW_FILE, 0o600, dir_fd=dirfd)
-        try:
-            os.ftruncate(fd, size)
-        finally:
-            os.close(fd)
+    def __init__(self, destination, name, base, size):
+        self.base, self.size = base, size
+        self.pending = destination.new_file(name, size)
 
     def write(self, address, data):
-        # Opened per window so a process with thousands of VMAs never holds thousands of fds.
-        try:
-            fd = os.open(self.tmp, os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0),
-                         dir_fd=self.dirfd)
-            try:
-                os.pwrite(fd, data, address - self.base)
-            finally:
-                os.close(fd)
-        except OSError as exc:  # a full disk, say: not to pass for a fault of the archive being read
-            raise CheckpointError("dest", "cannot write %s (%s)" % (self.name, (exc.strerror or str(exc)).lower()))
-        self.written += len(data)
+        self.pending.pwrite(data, address - self.base)
 
     def commit(self):
-        os.replace(self.tmp, self.name, src_dir_fd=self.dirfd, dst_dir_fd=self.dirfd)
+        self.pending.commit()
 
     def discard(self):
-        try:
-            os.unlink(self.tmp, dir_fd=self.dirfd)
-        except OSError:
-            pass
+        self.pending.discard()
 
 
-def _open_dir(path, create, check_mode):
-    """A directory fd for ``path`` (created 0700 if ``create`` and missing); never through a symlink."""
-    if create and not os.path.lexists(path) and not check_mode:
-        try:
-            os.mkdir(path, 0o700)
-        except OSError as exc:
-            raise CheckpointError("dest", "cannot create directory %s (%s)" % (path, exc.strerror or exc))
-    if check_mode and create and not os.path.lexists(path):
-        return None
-    try:
-        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise CheckpointError("dest", "%s is not a usable directory (%s)" % (path, (exc.strerror or str(exc)).lower()))
-
-
-def _file_dest(dest, check_mode):
-    """(dirfd, file name) for a single-file ``dest``."""
+def _file_dest(dest, check_mode, protect):
+    """(Destination, file name) for a single-file ``dest``."""
     full = os.path.abspath(dest)
     parent, name = os.path.split(full)
     if os.path.isdir(full) or not name:
         raise CheckpointError("dest", "%s is a directory; give the path of the file to write" % dest)
-    return _open_dir(parent, False, check_mode), name
+    if not os.path.isdir(parent):
+        raise CheckpointError("dest", "%s is not a usable directory (no such file or directory)" % parent)
+    return Destination(parent, check_mode, protect=protect, option="dest"), name
 
 
 # -- the checkpoint_memory request ------------------------------------------------------------
@@ -143,6 +111,10 @@ class MemoryQueries(object):
         if value is None or not low <= value <= high:
             raise CheckpointError(option, "must be between %d and %d (got %r)" % (low, high, value))
         return value
+
+    def _inputs(self):
+        """What outputs must never be: the archives read."""
+        return [self.path, self.parent]
 
     def close(self):
         for index in self._indexes:
@@ -248,10 +220,10 @@ class MemoryQueries(object):
         address = _address(address, "read.address")
         length = self._number("read.length", length, 1, (1 << 40) if dest else READ_LIMIT)
         if dest:
-            dirfd, name = _file_dest(dest, self.check_mode)
-            sink = None if self.check_mode else _FileSink(dirfd, name, address, length)
+            destination, name = _file_dest(dest, self.check_mode, self._inputs())
+            sink = None if self.check_mode else _FileSink(destination, name, address, length)
         else:
-            dirfd, sink = None, _Buffer(address, length)
+            destination, sink = None, _Buffer(address, length)
         try:
             copy = Copy(pid, [(address, address + length, sink)] if sink else [])
             self._describe(self._scan(self.path, [copy], [pid]), [pid])
@@ -272,8 +244,8 @@ class MemoryQueries(object):
         finally:
             if isinstance(sink, _FileSink):
                 sink.discard()
-            if dirfd is not None:
-                os.close(dirfd)
+            if destination is not None:
+                destination.close()
         return self.result
 
     def write(self, pid, dest, vma=None):
@@ -292,10 +264,10 @@ class MemoryQueries(object):
             vma = proc.vma_at(_address(where, "write.vma"))
             if vma is None:
                 raise CheckpointError("write.vma", "no VMA of pid %d holds address %s" % (pid, where))
-            dirfd, name = _file_dest(dest, self.check_mode)
+            destination, name = _file_dest(dest, self.check_mode, self._inputs())
             names = [(vma, name)]
         else:
-            dirfd = _open_dir(dest, True, self.check_mode)
+            destination = Destination(dest, self.check_mode, create=True, protect=self._inputs(), option="dest")
             # Names come from numbers only, so nothing can land outside dest.
             names = [(vma, "%016x-%016x.bin" % (vma.start, vma.end)) for vma in proc.vmas
                      if proc.pagemap.state_sizes(vma.start, vma.end)["present"]
@@ -303,7 +275,7 @@ class MemoryQueries(object):
         written, sinks = [], []
         try:
             if not self.check_mode:
-                sinks = [_FileSink(dirfd, name, vma.start, vma.size) for vma, name in names]
+                sinks = [_FileSink(destination, name, vma.start, vma.size) for vma, name in names]
                 copy = Copy(pid, [(sink.base, sink.base + sink.size, sink) for sink in sinks])
                 self._scan(self.path, [copy], [pid])
                 self._parent_pass([copy])
@@ -319,7 +291,6 @@ class MemoryQueries(object):
         finally:
             for sink in sinks:
                 sink.discard()
-            if dirfd is not None:
-                os.close(dirfd)
+            destination.close()
         self.result.update(written=written, changed=bool(written))
         return self.result

@@ -94,3 +94,15 @@ def test_checkpoint_analyze_report_over_its_own_archive_is_refused(archives, tmp
     result = module_outputs.run_module("checkpoint_analyze", {"path": archive, "report": archive, "include": ["mounts"]})
     assert result["failed"] is True and "evidence is never overwritten" in result["msg"]
     assert sha256(archive) == before
+
+
+@pytest.mark.parametrize("query", [{"read": {"pid": 1, "address": "0x7f5ea804e320", "length": 15}},
+                                   {"write": {"pid": 1, "vma": "0x7f5ea804e320"}}])
+def test_checkpoint_memory_dest_over_its_archive_is_refused(archives, tmp_path, query):
+    archive = str(tmp_path / "evidence.tar")
+    with open(archives["counters"], "rb") as fin, open(archive, "wb") as fout:
+        fout.write(fin.read())
+    before = sha256(archive)
+    result = module_outputs.run_module("checkpoint_memory", dict(query, path=archive, dest=archive))
+    assert result["failed"] is True and "evidence is never overwritten" in result["msg"]
+    assert sha256(archive) == before and sorted(os.listdir(str(tmp_path))) == ["evidence.tar"]
