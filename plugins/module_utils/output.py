@@ -182,6 +182,13 @@ class Pending(object):
     def _open(self):
         return os.open(self.tmp, os.O_WRONLY | _NOFOLLOW, dir_fd=self.destination.fd)
 
+    def open_fd(self):
+        """A descriptor on the temporary file, for a writer of its own (the caller closes it)."""
+        try:
+            return self._open()
+        except OSError as exc:
+            raise self.destination.error(self.destination.full(self.name), "cannot write (%s)" % _reason(exc))
+
     def pwrite(self, data, offset):
         view = memoryview(data)
         try:

@@ -106,3 +106,13 @@ def test_checkpoint_memory_dest_over_its_archive_is_refused(archives, tmp_path, 
     result = module_outputs.run_module("checkpoint_memory", dict(query, path=archive, dest=archive))
     assert result["failed"] is True and "evidence is never overwritten" in result["msg"]
     assert sha256(archive) == before and sorted(os.listdir(str(tmp_path))) == ["evidence.tar"]
+
+
+def test_checkpoint_coredump_never_writes_into_its_input_tree(archives, tmp_path):
+    """cores go through output.Destination too: a dest inside the root directory given is refused."""
+    root = tmp_path / "root"
+    root.mkdir()
+    result = module_outputs.run_module("checkpoint_coredump", {"path": archives["counters"], "root": str(root),
+                                                               "dest": str(root / "cores")})
+    assert result["failed"] is True and "inside the input directory" in result["msg"]
+    assert os.listdir(str(root)) == []
