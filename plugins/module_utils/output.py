@@ -53,16 +53,16 @@ class Destination(object):
                 self._protected_dirs.append(os.path.realpath(item))
             else:
                 self._protected_files.append((info.st_dev, info.st_ino))
+        real = os.path.realpath(self.path)
+        for protected in self._protected_dirs:
+            if real == protected or real.startswith(protected.rstrip(os.sep) + os.sep):
+                raise self.error(path, "is inside the input directory %s: evidence is never written to"
+                                 % protected)
         if create and not os.path.lexists(self.path) and not check_mode:
             try:
                 os.makedirs(self.path, 0o700)
             except OSError as exc:
                 raise self.error(path, "cannot create the directory (%s)" % _reason(exc))
-        real = os.path.realpath(self.path)
-        for protected in self._protected_dirs:
-            if real == protected or real.startswith(protected.rstrip(os.sep) + os.sep):
-                raise self.error(path, "is inside the input directory %s: evidence is never written to"
-                                      % protected)
         self.fd = None
         if os.path.lexists(self.path) or not check_mode:
             try:
