@@ -101,8 +101,9 @@ requirements:
   - hyperscan (optional; without it the memory scan runs every pattern in Python, several times slower)
 notes:
   - Memory pages are never copied to a temporary directory. A plain tar is read in place; a
-    compressed archive is decompressed in two streaming passes (the second keeps only the pages
-    holding argv and environ). For large compressed archives, decompress them to a plain tar first.
+    compressed archive is decompressed once, streaming, the analysis, the findings' memory and file
+    scans and O(checksum) all served by that one pass. An archive whose pages images come before
+    their pagemaps (the kubelet's CRI-O layout) is streamed a second time for those pages only.
   - Checkpoint archives hold every memory page of the container and must be treated as secrets,
     whatever O(redact_secrets) says about this module's output.
   - Other modules of this collection may add further keys to the analysis (for example C(findings)).

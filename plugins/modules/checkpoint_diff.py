@@ -39,6 +39,8 @@ options:
   checksum:
     description:
       - Also return both archives' SHA-256 in RV(sha256), for chain-of-custody records.
+      - Without it the archives are not hashed (C(checkpoint_diff.before.sha256) and
+        C(checkpoint_diff.after.sha256) are null).
     type: bool
     default: false
 requirements:
