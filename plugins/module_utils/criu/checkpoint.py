@@ -40,10 +40,11 @@ class _Stream(CheckpointArchive):
 
 class Checkpoint(object):
     """See the module docstring. ``visitors``: callables ``(member, fileobj)`` seeing every regular
-    member once; ``consumers``: memory consumers (memory/scan.py) fed every process's pages."""
+    member once; ``consumers``: memory consumers (memory/scan.py) fed the pages of every process
+    (of ``pids`` when given; ``clip``, {pid: [(start, end)]}, limits the memory looked at)."""
 
-    def __init__(self, path, keep=default_keep, visitors=(), consumers=(), checksum=False):
-        self.path = path
+    def __init__(self, path, keep=default_keep, visitors=(), consumers=(), checksum=False, pids=None, clip=None):
+        self.path, self.pids, self.clip = path, pids, clip
         self.visitors = list(visitors)
         self.consumers = list(consumers)
         self.passes = 0
@@ -86,14 +87,14 @@ class Checkpoint(object):
         if not self.consumers:
             return
         try:
-            scan_mod.feed(read_into, scan_mod.plan(pagemaps, self.consumers), self.consumers, pages)
+            scan_mod.feed(read_into, scan_mod.plan(pagemaps, self.consumers, self.clip), self.consumers, pages)
         except ImageError as exc:
             self.memory_error, self.consumers = exc, []
 
     def _pagemaps_of(self, index, pages):
         """The pagemaps indexed so far whose pages image is ``pages``."""
         found = []
-        for pid in scan_mod.pagemap_pids(index):
+        for pid in scan_mod.pagemap_pids(index, self.pids):
             if pid not in self._heads:
                 head = criu_images.load(index, names.pagemap(pid), expect="PAGEMAP").first()
                 self._heads[pid] = names.pages(head.pages_id)
@@ -107,15 +108,15 @@ class Checkpoint(object):
         index = self.archive
         if index.compression == "none":
             for consumer in self.consumers:
-                getattr(consumer, "ready", _ready)(index, scan_mod.pagemap_pids(index), True)
+                getattr(consumer, "ready", _ready)(index, scan_mod.pagemap_pids(index, self.pids), True)
             try:
-                scan_mod.scan_plain(index, self.consumers)
+                scan_mod.scan_plain(index, self.consumers, self.pids, self.clip)
             except ImageError as exc:
                 self.memory_error, self.consumers = exc, []
             return
         late = {}
         try:
-            for pid in scan_mod.pagemap_pids(index):
+            for pid in scan_mod.pagemap_pids(index, self.pids):
                 pagemap = PageMap.load(index, pid)
                 if pagemap.pages not in self._fed:
                     late.setdefault(pagemap.pages, []).append(pagemap)
@@ -160,3 +161,18 @@ class Checkpoint(object):
 
 def _ready(_index, _pids, _final=False):
     return True
+
+
+def scan(path, consumers=(), pids=None, clip=None):
+    """Run ``consumers`` over the dumped memory of ``pids`` (every process when None) of the
+    checkpoint archive ``path`` in its one pass, and return its CheckpointArchive (the caller closes
+    it). ``clip`` ({pid: [(start, end)]}) limits the memory looked at (parent passes). A memory
+    image that cannot be read fails the scan with its one-line error."""
+    consumers = list(consumers)
+    if not consumers:
+        return CheckpointArchive(path)
+    checkpoint = Checkpoint(path, consumers=consumers, pids=pids, clip=clip)
+    if checkpoint.memory_error is not None:
+        checkpoint.close()
+        raise checkpoint.memory_error
+    return checkpoint.archive

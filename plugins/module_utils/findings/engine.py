@@ -53,7 +53,8 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import 
 )
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap import load_processes
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory import multiscan
-from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.scan import Consumer, scan
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.checkpoint import scan
+from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.scan import Consumer
 from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.redact import redact_value
 
 try:

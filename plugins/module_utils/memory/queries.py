@@ -23,9 +23,9 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.scan im
     Copy,
     Search,
     compile_query,
-    scan,
     strings_query,
 )
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.checkpoint import scan
 
 # -- destinations -----------------------------------------------------------------------------
 

@@ -9,9 +9,8 @@ bytes of look-behind and look-ahead from the same stretch, so a match is found w
 process saw the bytes side by side - across pages and pagemap entries - and never across a hole.
 
 Plain tars are read in place (preadv at the member's offset, into the same buffer every time).
-Compressed archives are decompressed once, streaming, by CheckpointArchive: each pages image is
-read into the same buffer as it goes by, and the small members are kept, so the images can be
-decoded afterwards from the same pass.
+Compressed archives are decompressed once, streaming, by the Checkpoint (criu/checkpoint.py),
+which hands each pages image to ``feed`` as it goes by.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -22,14 +21,11 @@ import bisect
 import os
 import re
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
-from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import CapturedRanges, CheckpointArchive, is_pages_image
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import CapturedRanges
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError, ImageError
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap import (
     PageMap,
-    pagemap_name,
-    pages_name,
     process_ids,
 )
 
@@ -353,18 +349,6 @@ def stream_reader(fileobj, pages):
     return read_into
 
 
-class _PagesPass(CheckpointArchive):
-    """A compressed archive indexed in one pass, each pages image offered to ``on_pages(self,
-    member, read_into)`` as it streams by, with the members before it already indexed."""
-
-    def __init__(self, path, on_pages):
-        def visit(member, fileobj):
-            if self.compression != "none" and is_pages_image(member.name):
-                on_pages(self, member, stream_reader(fileobj, member.name))
-
-        super(_PagesPass, self).__init__(path, visit=visit)
-
-
 def pagemap_pids(archive, pids=None):
     found = []
     for name in archive.names(names.PAGEMAP_PREFIX):
@@ -387,50 +371,3 @@ def scan_plain(archive, consumers, pids=None, clip=None):
             return os.preadv(archive.fileno(), [view], base + offset)
 
         feed(read_into, plan(pagemaps, consumers, clip), consumers, pages)
-
-
-def scan(path, consumers=(), pids=None, clip=None):
-    """Run ``consumers`` over the dumped memory of ``pids`` (every process when None) of the
-    checkpoint archive ``path``, in one pass, and return its CheckpointArchive. ``clip``
-    ({pid: [(start, end)]}) limits the memory looked at (parent passes)."""
-    consumers = list(consumers)
-    if not consumers:
-        return CheckpointArchive(path)
-    heads, fed = {}, set()
-
-    def on_pages(index, member, read_into):
-        # Only the pagemap heads are decoded until their pages image is known: PageMap checks
-        # each pagemap against the size of its pages image.
-        pagemaps = []
-        for pid in pagemap_pids(index, pids):
-            if pid not in heads:
-                heads[pid] = pages_name(criu_images.load(index, pagemap_name(pid), expect="PAGEMAP").first().pages_id)
-            if heads[pid] == member.name:
-                pagemaps.append(PageMap.load(index, pid))
-        if pagemaps:
-            fed.add(member.name)
-            feed(read_into, plan(pagemaps, consumers, clip), consumers, member.name)
-
-    archive = _PagesPass(path, on_pages)
-    try:
-        if archive.compression == "none":
-            scan_plain(archive, consumers, pids, clip)
-            return archive
-        late = {}
-        for pid in pagemap_pids(archive, pids):
-            pagemap = PageMap.load(archive, pid)
-            if pagemap.pages not in fed:
-                late.setdefault(pagemap.pages, []).append(pagemap)
-        if late:  # pagemaps stored after their pages image: one more pass for those
-
-            def on_late(_index, member, read_into):
-                if member.name in late:
-                    feed(read_into, plan(late[member.name], consumers, clip), consumers, member.name)
-
-            _PagesPass(path, on_late).close()
-    except BaseException:
-        archive.close()
-        raise
-    return archive
-
-
