@@ -68,8 +68,10 @@ LOOKAHEAD = 256
 SOM_WIDTH = 4096
 BLOCK = 8 << 20
 MAX_PATTERN = 64 << 10
+MAX_CONTEXT = 64 << 10
 # Python-regex time a single pattern may spend in one scan before it is declared catastrophic.
 TIME_BUDGET = 10.0
+TICK = 0.05
 # Hits held at once in a block beyond max_matches (or in all, without it): bounds memory.
 HELD = 1 << 20
 HELD_SLACK = 1 << 16
@@ -271,12 +273,12 @@ class Scanner(object):
     def scan(self, runs, context=0, max_matches=None, max_bytes=None, time_budget=TIME_BUDGET):
         """A ``Scan`` (an iterator of Hits) over ``runs``: [(base address, iterable of chunks)].
 
-        ``context`` bytes (at most LOOKBEHIND) each side come with every hit; the scan stops as
+        ``context`` bytes (at most MAX_CONTEXT) each side come with every hit; the scan stops as
         ``truncated`` after ``max_matches`` hits or once hits and contexts hold ``max_bytes`` bytes.
         Stop early by not iterating further.
         """
-        if context > LOOKBEHIND:
-            raise CheckpointError("context", "must be at most %d bytes" % LOOKBEHIND)
+        if not 0 <= context <= MAX_CONTEXT:
+            raise CheckpointError("context", "must be 0 to %d bytes" % MAX_CONTEXT)
         return Scan(self, runs, context, max_matches, max_bytes, time_budget)
 
 
@@ -286,33 +288,47 @@ def compile_patterns(patterns, max_width=MAX_WIDTH, backend="auto"):
 
 
 class _Budget(object):
-    """Python-regex time per pattern, enforced with SIGALRM where a signal can be armed."""
+    """Python-regex time per pattern. While a block is collected, a SIGALRM ticks every TICK
+    seconds and interrupts the ``re`` call running past its pattern's budget (the main thread
+    only, and only when no other ITIMER_REAL is set; elsewhere the budget is checked between calls).
+    """
 
     def __init__(self, seconds):
         self.seconds = seconds
-        self.armed = (seconds is not None and hasattr(signal, "setitimer")
-                      and threading.current_thread() is threading.main_thread())
+        self.current = None
+        self.started = 0.0
+        self.previous = None
+
+    def __enter__(self):
+        if (self.seconds is not None and hasattr(signal, "setitimer")
+                and threading.current_thread() is threading.main_thread()
+                and signal.getitimer(signal.ITIMER_REAL)[0] == 0):
+            self.previous = signal.signal(signal.SIGALRM, self._tick)
+            signal.setitimer(signal.ITIMER_REAL, TICK, TICK)
+        return self
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous)
+            self.previous = None
+
+    def _tick(self, _signum, _frame):
+        entry = self.current
+        if entry is not None and entry.spent + time.perf_counter() - self.started > self.seconds:
+            raise _Alarm()
 
     def run(self, entry, call, *args):
-        remaining = self.seconds - entry.spent if self.seconds is not None else None
-        if remaining is not None and remaining <= 0:
+        if self.seconds is not None and entry.spent > self.seconds:
             raise self._error(entry)
-        started = time.perf_counter()
-        if not self.armed:
-            try:
-                return call(*args)
-            finally:
-                entry.spent += time.perf_counter() - started
-        previous = signal.signal(signal.SIGALRM, _alarm)
-        signal.setitimer(signal.ITIMER_REAL, remaining)
+        self.current, self.started = entry, time.perf_counter()
         try:
             return call(*args)
         except _Alarm:
             raise self._error(entry)
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
-            entry.spent += time.perf_counter() - started
+            self.current = None
+            entry.spent += time.perf_counter() - self.started
 
     def _error(self, entry):
         return CheckpointError(_name(entry.pattern.id), "regular expression %r took over %g s of matching "
@@ -352,8 +368,10 @@ class Scan(object):
 
     def _generate(self, runs):
         scanner = self.scanner
-        # Bytes kept after the owned part of a block: the longest match, plus lookahead.
-        after = scanner.span + LOOKAHEAD
+        # Bytes kept after the owned part of a block (the longest match, plus lookahead or context)
+        # and before it (lookbehind or context).
+        after = scanner.span + max(LOOKAHEAD, self.context)
+        before = max(LOOKBEHIND, self.context)
         for base, chunks in runs:
             for entry in scanner.entries:
                 entry.resume = base
@@ -369,7 +387,7 @@ class Scan(object):
                     yield hit
                 if self.truncated:
                     return
-                keep = max(0, stop - LOOKBEHIND)
+                keep = max(0, stop - before)
                 del buf[:keep]
                 buf_base += keep
                 own = stop - keep
@@ -381,19 +399,41 @@ class Scan(object):
 
     def _block(self, block):
         """Hits starting in the block's owned bytes, in address order, within the caps."""
-        scanner = self.scanner
-        for entry in scanner.entries:
-            entry.done = False
         remaining = None if self.max_matches is None else self.max_matches - self.count
         # Hits are gathered per block, then sorted: a cap bounds how many are held at once.
         block.threshold = (remaining if remaining is not None else HELD) + HELD_SLACK
-        pending = scanner.entries
-        if scanner.database is not None:
-            resumes = [entry.resume for entry in scanner.entries]
+        with self.budget:
+            self._collect(block)
+        if block.cutoff < block.stop:
+            self.truncated = True  # a cap was reached inside the block
+        data, data_base, entries = block.data, block.base, self.scanner.entries
+        for start, index, end, group in block.hits:
+            if remaining is not None and self.count >= self.max_matches:
+                self.truncated = True
+                return
+            low = max(0, start - self.context, block.run_base - data_base)
+            high = min(len(data), end + self.context)
+            self.stored += (end - start) + (high - low)
+            if self.max_bytes is not None and self.stored > self.max_bytes:
+                self.truncated = True
+                return
+            self.count += 1
+            yield Hit(entries[index].pattern.id, data_base + start, data_base + end, data[start:end],
+                      None if group is None else (data_base + group[0], data_base + group[1]),
+                      data_base + low, data[low:high])
+
+    def _collect(self, block):
+        """The block's hits into block.hits, sorted, at most block.threshold of them."""
+        entries = self.scanner.entries
+        for entry in entries:
+            entry.done = False
+        pending = entries
+        if self.scanner.database is not None:
+            resumes = [entry.resume for entry in entries]
             if self._hyperscan(block):
-                pending = [entry for entry in scanner.entries if entry.backend == "python"]
+                pending = [entry for entry in entries if entry.backend == "python"]
             else:  # matches out of end order (never seen): the Python path is always right
-                for entry, resume in zip(scanner.entries, resumes):
+                for entry, resume in zip(entries, resumes):
                     entry.resume, entry.done = resume, False
                 del block.hits[:]
                 block.cutoff = block.stop
@@ -408,24 +448,6 @@ class Scan(object):
             elif not entry.required or block.data.find(entry.required, max(0, block.own - LOOKBEHIND)) >= 0:
                 self._confirm(entry, block, None, None)
             block.trim(held)
-        hits = block.hits
-        if block.cutoff < block.stop:
-            self.truncated = True  # a cap was reached inside the block
-        data, data_base = block.data, block.base
-        for start, index, end, group in hits:
-            if remaining is not None and self.count >= self.max_matches:
-                self.truncated = True
-                return
-            low = max(0, start - self.context, block.run_base - data_base)
-            high = min(len(data), end + self.context)
-            self.stored += (end - start) + (high - low)
-            if self.max_bytes is not None and self.stored > self.max_bytes:
-                self.truncated = True
-                return
-            self.count += 1
-            yield Hit(scanner.entries[index].pattern.id, data_base + start, data_base + end, data[start:end],
-                      None if group is None else (data_base + group[0], data_base + group[1]),
-                      data_base + low, data[low:high])
 
     def _hyperscan(self, block):
         """One hyperscan pass over the block, confirming candidates as they come; False if the

@@ -141,9 +141,14 @@ def test_matches_straddling_chunks_blocks_and_runs(backend, monkeypatch):
     scanner = compile_patterns(patterns, max_width=512, backend=backend)
     runs = [(0x10000, bytes(data)), (0x40000, needle[:6]), (0x40006, needle[6:])]  # the last two: a hole between
     for size in (1, 7, 999, 4096, 30000):
-        got = found(scanner.scan([(base, [blob[i:i + size] for i in range(0, len(blob), size)]) for base, blob in runs]))
-        assert got == reference(patterns, runs)
-        assert [start - 0x10000 for start, name, _end in got if name == "lit"] == spots
+        hits = list(scanner.scan([(base, [blob[i:i + size] for i in range(0, len(blob), size)]) for base, blob in runs],
+                                 context=2500))
+        assert found(hits) == reference(patterns, runs)
+        assert [hit.start - 0x10000 for hit in hits if hit.pattern == "lit"] == spots
+        for hit in hits:  # contexts wider than a block, cut only by the run's ends
+            base, blob = [(base, blob) for base, blob in runs if base <= hit.start < base + len(blob)][0]
+            low, high = max(0, hit.start - base - 2500), min(len(blob), hit.end - base + 2500)
+            assert (hit.context_start, hit.context) == (base + low, blob[low:high])
 
 
 # Python regexes hyperscan reads the same way; each is searched alone and among the others.
