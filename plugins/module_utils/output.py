@@ -106,7 +106,7 @@ class Destination(object):
             return None  # replaced by the rename, never followed
         if (info.st_dev, info.st_ino) in self._protected_files:
             raise self.error(self.full(name), "is the input archive (or a link to it): evidence is never "
-                                  "overwritten")
+                             "overwritten")
         if not stat.S_ISREG(info.st_mode):
             raise self.error(self.full(name), "exists and is not a regular file")
         return info
