@@ -19,7 +19,6 @@ import importlib
 import io
 import json
 import os
-import re
 import sys
 
 MODULES = "ansible_collections.forensic.checkpoint.plugins.modules."
@@ -77,7 +76,7 @@ def cases(archives, work):
         yield "coredump/%s" % key, "checkpoint_coredump", {"path": path, "dest": os.path.join(work, "cores-%s" % key)}
     yield "info/directory", "checkpoint_info", {"path": os.path.dirname(archives[names[0]])}
     yield "analyze/lookup-no-redact", "checkpoint_analyze", {"path": archives["lookup"], "redact_secrets": False,
-                                                              "include": ["processes", "files", "sockets"]}
+                                                             "include": ["processes", "files", "sockets"]}
     yield "memory/pattern/counters", "checkpoint_memory", {"path": archives["counters"], "pattern": "RANDOM_1432_KEY", "checksum": True}
     yield "memory/hex/lookup", "checkpoint_memory", {"path": archives["lookup"], "hex": "7f454c46", "max_matches": 5}
     yield "diff/lookup", "checkpoint_diff", {"before": archives["lookup"], "after": archives["lookup_later"], "checksum": True,
