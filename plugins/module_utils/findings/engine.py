@@ -867,7 +867,10 @@ class _Scanner(Consumer):
             # The run starts at the look-behind (for lookbehind assertions); hits must start in
             # data[start:stop], and after the previous window's last match of the same pattern.
             low = max(0, start - multiscan.LOOKBEHIND)
-            for found in scanner.scan([(base + low, [memoryview(data)[low:end]])]):
+            # The whole buffer when it is the run (the usual window): scanned in place, not copied.
+            run = data if low == 0 and end == len(data) and isinstance(data, (bytes, bytearray)) \
+                else memoryview(data)[low:end]
+            for found in scanner.scan([(base + low, [run])]):
                 first, last = found.start - base, found.end - base
                 rule, spec, _pattern, wheres = self.patterns[found.pattern]
                 if where[0] not in wheres or not start <= first < stop or base + first < self._resume.get(found.pattern, 0):

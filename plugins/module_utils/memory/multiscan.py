@@ -375,6 +375,15 @@ class Scan(object):
         for base, chunks in runs:
             for entry in scanner.entries:
                 entry.resume = base
+            if isinstance(chunks, (list, tuple)) and len(chunks) == 1 and isinstance(chunks[0], (bytes, bytearray)) \
+                    and len(chunks[0]) <= BLOCK + after:
+                # A run already whole in memory, one block's worth: scanned in place, not copied
+                # (the findings feed each 8 MiB window of the pages this way).
+                for hit in self._block(_Block(chunks[0], base, base, 0, len(chunks[0]), True)):
+                    yield hit
+                if self.truncated:
+                    return
+                continue
             buf = bytearray()
             buf_base = base  # address of buf[0]
             own = 0  # buf[own:] is not yet owned by a scanned block
