@@ -84,16 +84,26 @@ options:
         records. Free for a compressed archive; a plain tar is read once more in full.
     type: bool
     default: false
+  scan_memory:
+    description:
+      - Search process memory for the findings' memory-scoped rules (built-in secrets, O(indicators),
+        O(yara_rules)), all of them in one pass over each page run.
+      - Set to V(false) for metadata-only speed; files, environments and command lines are still
+        checked.
+    type: bool
+    default: true
 requirements:
   - python >= 3.9
   - pycriu, from the distribution's criu package (Debian/Ubuntu C(criu), Fedora/RHEL C(python3-criu))
   - zstandard (for zstd-compressed archives)
   - jmespath (for findings rules)
   - yara-python (optional, for O(yara_rules))
+  - hyperscan (optional; without it the memory scan runs every pattern in Python, several times slower)
 notes:
   - Memory pages are never copied to a temporary directory. A plain tar is read in place; a
-    compressed archive is decompressed in two streaming passes (the second keeps only the pages
-    holding argv and environ). For large compressed archives, decompress them to a plain tar first.
+    compressed archive is decompressed once, streaming, the analysis, the findings' memory and file
+    scans and O(checksum) all served by that one pass. An archive whose pages images come before
+    their pagemaps (the kubelet's CRI-O layout) is streamed a second time for those pages only.
   - Checkpoint archives hold every memory page of the container and must be treated as secrets,
     whatever O(redact_secrets) says about this module's output.
   - Other modules of this collection may add further keys to the analysis (for example C(findings)).
@@ -630,9 +640,9 @@ changed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.analyze import EXPORTS, SECTIONS, analyze
-from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
-from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.engine import MODULE_OPTIONS, for_module
+from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.analyze import EXPORTS, SECTIONS
+from ansible_collections.forensic.checkpoint.plugins.module_utils.runners.analyze import run_analyze
+from ansible_collections.forensic.checkpoint.plugins.module_utils.runners.common import FINDINGS_OPTIONS, execute
 
 
 def main():
@@ -644,27 +654,13 @@ def main():
             export_dir=dict(type="path"),
             export=dict(type="list", elements="str", choices=list(EXPORTS)),
             checksum=dict(type="bool", default=False),
-            **MODULE_OPTIONS
+            scan_memory=dict(type="bool", default=True),
+            **FINDINGS_OPTIONS
         ),
         required_by={"export": "export_dir"},
         supports_check_mode=True,
     )
-    params = module.params
-    export = params["export"] if params["export"] is not None else (list(EXPORTS) if params["export_dir"] else [])
-    try:
-        analysis = analyze(params["path"], include=params["include"], redact_secrets=params["redact_secrets"],
-                           export_dir=params["export_dir"], export=export, check_mode=module.check_mode,
-                           checksum=params["checksum"])
-        result, written, failure = for_module(analysis, params["path"], params, module.check_mode)
-    except CheckpointError as exc:
-        module.fail_json(msg=str(exc))
-    for warning in analysis["warnings"] + result["warnings"]:
-        module.warn("%s: %s" % (params["path"], warning))
-    changed = any(item["changed"] for item in analysis.get("exported", [])) or bool(written and written["changed"])
-    output = dict(changed=changed, analysis=analysis, report=written, ansible_facts={"checkpoint_analysis": analysis})
-    if failure:
-        module.fail_json(msg=failure, **output)
-    module.exit_json(**output)
+    execute(module, run_analyze)
 
 
 if __name__ == "__main__":

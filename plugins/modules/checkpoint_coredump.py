@@ -160,9 +160,8 @@ cores:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import file_sha256
-from ansible_collections.forensic.checkpoint.plugins.module_utils.coredump.core import write_cores
-from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
+from ansible_collections.forensic.checkpoint.plugins.module_utils.runners import coredump
+from ansible_collections.forensic.checkpoint.plugins.module_utils.runners.common import execute
 
 
 def main():
@@ -177,22 +176,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    params = module.params
-    try:
-        cores, warnings = write_cores(params["path"], params["dest"], pids=params["pid"], root=params["root"],
-                                      overwrite=params["overwrite"], checksum=params["checksum"],
-                                      check_mode=module.check_mode)
-    except CheckpointError as exc:
-        module.fail_json(msg=str(exc))
-    for warning in warnings:
-        module.warn(warning)
-    result = dict(changed=any(core["changed"] for core in cores), cores=cores)
-    if params["checksum"]:
-        try:
-            result["archive_sha256"] = file_sha256(params["path"])
-        except CheckpointError as exc:
-            module.fail_json(msg=str(exc), **result)
-    module.exit_json(**result)
+    execute(module, coredump.run)
 
 
 if __name__ == "__main__":

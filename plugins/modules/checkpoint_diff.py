@@ -39,6 +39,8 @@ options:
   checksum:
     description:
       - Also return both archives' SHA-256 in RV(sha256), for chain-of-custody records.
+      - Without it the archives are not hashed (C(checkpoint_diff.before.sha256) and
+        C(checkpoint_diff.after.sha256) are null).
     type: bool
     default: false
 requirements:
@@ -139,11 +141,8 @@ sha256:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils.findings import engine as findings_mod
-from ansible_collections.forensic.checkpoint.plugins.module_utils.report import document as report_mod
-from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.analyze import analyze
-from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.diff import compare
-from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
+from ansible_collections.forensic.checkpoint.plugins.module_utils.runners.analyze import run_diff
+from ansible_collections.forensic.checkpoint.plugins.module_utils.runners.common import FINDINGS_OPTIONS, execute
 
 
 def main():
@@ -153,36 +152,11 @@ def main():
             after=dict(type="path", required=True),
             redact_secrets=dict(type="bool", default=True),
             checksum=dict(type="bool", default=False),
-            **findings_mod.MODULE_OPTIONS
+            **FINDINGS_OPTIONS
         ),
         supports_check_mode=True,
     )
-    params = module.params
-    options = dict((key, params[key]) for key in ("redact_secrets", "rules", "indicators", "yara_rules"))
-    try:
-        before = analyze(params["before"], redact_secrets=params["redact_secrets"], checksum=params["checksum"])
-        after = analyze(params["after"], redact_secrets=params["redact_secrets"], checksum=params["checksum"])
-        before_findings = findings_mod.evaluate(before, params["before"], options)
-        after_findings = findings_mod.evaluate(after, params["after"], options)
-        result = compare(before, after, before_findings, after_findings)
-        written = None
-        if params["report"]:
-            written = report_mod.write(params["report"], params["report_format"], diff=result,
-                                       check_mode=module.check_mode)
-    except CheckpointError as exc:
-        module.fail_json(msg=str(exc))
-    for warning in result["warnings"] + after_findings["warnings"]:
-        module.warn(warning)
-    output = dict(changed=bool(written and written["changed"]), checkpoint_diff=result, report=written)
-    if params["checksum"]:
-        output["sha256"] = dict((side, analysis["container"]["archive"]["sha256"])
-                                for side, analysis in (("before", before), ("after", after)))
-    if params["fail_on_severity"]:
-        hits = findings_mod.at_or_above(result["findings"]["new"], params["fail_on_severity"])
-        if hits:
-            module.fail_json(msg="%d new finding(s) at or above %s severity: %s" % (
-                len(hits), params["fail_on_severity"], ", ".join(sorted(set(item["id"] for item in hits)))), **output)
-    module.exit_json(**output)
+    execute(module, run_diff)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ options:
     description:
       - A checkpoint archive, or a directory such as C(/var/lib/kubelet/checkpoints).
       - For a directory, every regular file directly inside it is tried; files that are not
-        checkpoint archives are returned in RV(skipped) with the reason, not as failures.
+        checkpoint archives are returned in RV(not_checkpoints) with the reason, not as failures.
     type: path
     required: true
   checksum:
@@ -172,8 +172,10 @@ checkpoints:
       description: What could not be read or looked suspicious, without failing.
       type: list
       elements: str
-skipped:
-  description: Files in a directory O(path) that are not readable checkpoint archives.
+not_checkpoints:
+  description:
+    - Files in a directory O(path) that are not readable checkpoint archives.
+    - Named so that Ansible does not read it as the task's own C(skipped) status.
   returned: always
   type: list
   elements: dict
@@ -182,15 +184,15 @@ skipped:
       description: The file.
       type: str
     reason:
-      description: Why it was skipped.
+      description: Why it is not listed as a checkpoint.
       type: str
       sample: "not a tar archive (invalid header)"
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
-from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.metadata import scan
+from ansible_collections.forensic.checkpoint.plugins.module_utils.runners import info
+from ansible_collections.forensic.checkpoint.plugins.module_utils.runners.common import execute
 
 
 def main():
@@ -201,14 +203,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    try:
-        checkpoints, skipped = scan(module.params["path"], checksum=module.params["checksum"])
-    except CheckpointError as exc:
-        module.fail_json(msg=str(exc))
-    for checkpoint in checkpoints:
-        for warning in checkpoint["warnings"]:
-            module.warn("%s: %s" % (checkpoint["path"], warning))
-    module.exit_json(changed=False, checkpoints=checkpoints, skipped=skipped)
+    execute(module, info.run)
 
 
 if __name__ == "__main__":

@@ -421,9 +421,8 @@ written:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import file_sha256
-from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
-from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.queries import run
+from ansible_collections.forensic.checkpoint.plugins.module_utils.runners import memory
+from ansible_collections.forensic.checkpoint.plugins.module_utils.runners.common import execute
 
 
 def main():
@@ -459,15 +458,7 @@ def main():
         required_by={"write": "dest"},
         supports_check_mode=True,
     )
-    try:
-        result = run(module.params, check_mode=module.check_mode)
-        if module.params["checksum"]:
-            result["archive_sha256"] = file_sha256(module.params["path"])
-    except CheckpointError as exc:
-        module.fail_json(msg=str(exc))
-    for warning in result.pop("warnings"):
-        module.warn(warning)
-    module.exit_json(**result)
+    execute(module, memory.run)
 
 
 if __name__ == "__main__":

@@ -9,17 +9,18 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import common
-from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.analyze import analyze as _analyze
-from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.engine import for_module
-from ansible_collections.forensic.checkpoint.plugins.module_utils.memory import queries
+from ansible_collections.forensic.checkpoint.plugins.module_utils.runners import analyze as analyze_runner
+from ansible_collections.forensic.checkpoint.plugins.module_utils.runners import memory as memory_runner
 
 
 def analyze(path):
     """checkpoint_analyze's main(): the analysis, then the findings pass (on by default)."""
-    params = dict(common.module_defaults("checkpoint_analyze"), path=path)
-    analysis = _analyze(path, include=params["include"], redact_secrets=params["redact_secrets"],
-                        checksum=params["checksum"])
-    result, _written, _failure = for_module(analysis, path, params)
+    # Options without a default (and the findings doc fragment's) are None, as Ansible passes them.
+    params = dict(dict.fromkeys(("export_dir", "export", "report", "report_format", "fail_on_severity", "rules",
+                                 "indicators", "yara_rules")), **common.module_defaults("checkpoint_analyze"))
+    params["path"] = path
+    analysis = analyze_runner.run_analyze(params, False).result["analysis"]
+    result = {"findings": analysis["findings"]}
     memory = [item for item in result["findings"] if item.get("source") == "memory"]
     return {"pids": sorted(proc["pid"] for proc in analysis["processes"]),
             "findings": sorted(set(item["id"] for item in result["findings"])),
@@ -30,6 +31,6 @@ def analyze(path):
 def memory_search(path, pattern, pid=None):
     """checkpoint_memory's search with its documented defaults (context, max_matches)."""
     params = dict(common.module_defaults("checkpoint_memory"), path=path, pattern=pattern, pid=pid)
-    result = queries.run(params)
+    result = memory_runner.query(params)
     return {"matches": len(result["matches"]), "addresses": [match["address"] for match in result["matches"]],
             "truncated": result["truncated"]}

@@ -20,19 +20,17 @@ __metaclass__ = type
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis import mounts as mounts_mod
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis import processes as processes_mod
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
-from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import (
-    KEEP_MEMBER_LIMIT,
-    CheckpointArchive,
-    is_pages_image,
-)
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.checkpoint import Checkpoint
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import KEEP_MEMBER_LIMIT, is_pages_image
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.export import Exporter
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.files import MAX_RECOVER, FileTable
-from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.imageset import ImageSet, text
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.imageset import text
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.metadata import METADATA_MEMBERS, describe, load_json
 from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.redact import Redactor
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.rootfs import RootfsDiff, deleted_files
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.sockets import SocketTable
+from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.scan import Capture
 
 SECTIONS = ("processes", "files", "sockets", "mounts", "rootfs", "stats")
 EXPORTS = ("recovered", "rootfs")
@@ -132,33 +130,48 @@ def _stats(analysis, archive, container):
     }
 
 
-def analyze(path, include=SECTIONS, redact_secrets=True, export_dir=None, export=(), check_mode=False, checksum=False):
-    """The analysis of one checkpoint archive (see checkpoint_analyze's RETURN for its shape).
+class AnalysisPlan(object):
+    """What an analysis of one checkpoint needs, decided before the checkpoint is opened:
+    ``visitors`` (rootfs-diff.tar, listed and exported as it goes by) and ``consumers`` (the pages
+    holding argv and environ, captured) go to its Checkpoint; ``run`` then builds the analysis.
 
     ``export`` (a subset of EXPORTS) writes recovered deleted files and/or the rootfs-diff files
     below ``export_dir`` (in ``check_mode`` only what would change is computed); the records are in
     ``exported`` (each with ``changed``) and the refusals in ``export_skipped``.
     """
-    include = set(include)
-    unknown = sorted(include.difference(SECTIONS)) + sorted(set(export).difference(EXPORTS))
-    if unknown:
-        raise CheckpointError("checkpoint_analyze", "unknown section or export kind: %s" % ", ".join(unknown))
-    exporter = Exporter(export_dir, check_mode) if export_dir and export else None
-    rootfs = None
-    if "rootfs" in include or (exporter and "rootfs" in export):
-        rootfs = RootfsDiff(path, exporter if exporter and "rootfs" in export else None)
-    with CheckpointArchive(path, keep=keep_for_analysis, visit=rootfs.visit if rootfs else None,
-                           checksum=checksum) as archive:
+
+    def __init__(self, path, include=SECTIONS, redact_secrets=True, export_dir=None, export=(), check_mode=False):
+        include = set(include)
+        unknown = sorted(include.difference(SECTIONS)) + sorted(set(export).difference(EXPORTS))
+        if unknown:
+            raise CheckpointError("checkpoint_analyze", "unknown section or export kind: %s" % ", ".join(unknown))
+        self.path, self.include, self.export, self.redact_secrets = path, include, export, redact_secrets
+        self.exporter = Exporter(export_dir, check_mode) if export_dir and export else None
+        self.rootfs = None
+        if "rootfs" in include or (self.exporter and "rootfs" in export):
+            self.rootfs = RootfsDiff(path, self.exporter if self.exporter and "rootfs" in export else None)
+        self.visitors = [self.rootfs.visit] if self.rootfs else []
+        self.capture = Capture(processes_mod.argv_env_ranges) if "processes" in include else None
+        self.consumers = [self.capture] if self.capture else []
+
+    @property
+    def has_processes(self):
+        """Whether the analysis lists processes (then their memory is worth scanning)."""
+        return bool(self.include & set(("processes", "files", "sockets")))
+
+    def run(self, checkpoint):
+        include, exporter, rootfs = self.include, self.exporter, self.rootfs
+        archive = checkpoint.archive
         spec = load_json(archive, "spec.dump") or {}
         warnings = []
-        images = ImageSet(archive, warnings)
+        images = checkpoint.images(warnings)
         container, container_warnings = _container(archive, images, spec)
         warnings[:0] = container_warnings
-        analysis = {"path": path, "include": [s for s in SECTIONS if s in include], "redacted": bool(redact_secrets),
-                    "container": container}
+        analysis = {"path": self.path, "include": [s for s in SECTIONS if s in include],
+                    "redacted": bool(self.redact_secrets), "container": container}
 
-        wants_tree = include & set(("processes", "files", "sockets"))
-        files = FileTable(images) if wants_tree or (exporter and "recovered" in export) else None
+        wants_tree = self.has_processes
+        files = checkpoint.cached("files", lambda: FileTable(images)) if wants_tree or (exporter and "recovered" in self.export) else None
         if wants_tree:
             entries = images.entries("pstree.img", "PSTREE", missing="no process data")
             ordered, children = processes_mod.tree_order(entries, images.warn)
@@ -166,7 +179,7 @@ def analyze(path, include=SECTIONS, redact_secrets=True, export_dir=None, export
             procs = [processes_mod.describe(images, entry, children, files, sockets, detail="processes" in include,
                                             list_files="files" in include) for entry in ordered]
             if "processes" in include:
-                processes_mod.read_memory(images, procs)
+                processes_mod.read_memory(images, procs, self.capture.readers())
             analysis["processes"] = procs
         if "mounts" in include:
             analysis["mounts"] = {"spec": mounts_mod.spec_mounts(spec), "criu": mounts_mod.criu_mounts(images),
@@ -177,14 +190,30 @@ def analyze(path, include=SECTIONS, redact_secrets=True, export_dir=None, export
             elif rootfs.truncated:
                 warnings.append("rootfs-diff.tar has more entries than listed (%d)" % len(rootfs.changed))
             analysis["rootfs"] = {"changed": rootfs.changed or [], "deleted": deleted_files(archive, warnings)}
-        if redact_secrets:
+        if self.redact_secrets:
             _redact(analysis, Redactor())
         if "stats" in include:
             analysis["stats"] = _stats(analysis, archive, container)
         if exporter is not None:
-            if "recovered" in export:
+            if "recovered" in self.export:
                 _export_recovered(files, exporter)
             analysis["exported"] = exporter.exported
             analysis["export_skipped"] = exporter.skipped
         analysis["warnings"] = warnings
-    return analysis
+        return analysis
+
+
+def open_checkpoint(path, plans, checksum=False):
+    """The Checkpoint of ``path`` opened once for every plan (AnalysisPlan, FindingsPass...): their
+    visitors and consumers all ride its one pass."""
+    return Checkpoint(path, keep=keep_for_analysis, checksum=checksum,
+                      visitors=[visitor for plan in plans for visitor in plan.visitors],
+                      consumers=[consumer for plan in plans for consumer in plan.consumers])
+
+
+def analyze(path, include=SECTIONS, redact_secrets=True, export_dir=None, export=(), check_mode=False, checksum=False):
+    """The analysis of one checkpoint archive (see checkpoint_analyze's RETURN for its shape, and
+    AnalysisPlan for the options)."""
+    plan = AnalysisPlan(path, include, redact_secrets, export_dir, export, check_mode)
+    with open_checkpoint(path, [plan], checksum) as checkpoint:
+        return plan.run(checkpoint)

@@ -170,7 +170,8 @@ def file_sha256(path):
 def _side(analysis, result):
     container = analysis.get("container") or {}
     return {"path": analysis.get("path"), "checkpointed": container.get("checkpointed"),
-            "sha256": (container.get("archive") or {}).get("sha256") or file_sha256(analysis.get("path")),
+            # Only what the analysis hashed (checksum: true): never a second read of the archive.
+            "sha256": (container.get("archive") or {}).get("sha256"),
             "verdict": (result or {}).get("summary", {}).get("verdict")}
 
 

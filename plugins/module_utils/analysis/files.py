@@ -237,6 +237,8 @@ class FileTable(object):
         file itself is not in the table)."""
         kind, sub = self.get(file_id)
         kind = kind or fd_type
+        if kind == "REG" and sub is not None and sub.HasField("mode") and stat.S_ISDIR(sub.mode):
+            kind = "DIR"  # CRIU keeps directories (cwd, root, opened ones) as reg-files entries
         flags = _field(sub, "flags")
         item = {
             "fd": fd,
@@ -247,7 +249,7 @@ class FileTable(object):
             "flags": open_flags(flags) if flags is not None else None,
             "cloexec": bool(fd_flags & FD_CLOEXEC) if isinstance(fd, int) else None,
             "pos": _field(sub, "pos"),
-            "mode": "%04o" % (sub.mode & 0o7777) if kind == "REG" and sub is not None and sub.HasField("mode") else None,
+            "mode": "%04o" % (sub.mode & 0o7777) if kind in ("REG", "DIR") and sub is not None and sub.HasField("mode") else None,
         }
         if item["deleted"] and kind == "REG":
             item.update(self.recovery(file_id))

@@ -14,8 +14,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import range_readers
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.imageset import text
+from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap import (
     PageMap,
     ProcessMemory,
@@ -218,10 +220,29 @@ def plan_memory(images, procs):
     return maps, wanted
 
 
-def read_memory(images, procs):
-    """Fill argv, cmdline, env and memory_size from the dumped pages (one extra pass when compressed)."""
+def argv_env_ranges(index, pid, final):
+    """The virtual ranges holding the argv and environ of ``pid`` (as much as read_memory reads),
+    from its mm image in ``index``; None while the image may still come (``final`` false)."""
+    name = names.mm(pid)
+    if not index.has(name):
+        return [] if final else None
+    try:
+        mm = criu_images.load(index, name, expect="MM").first()
+    except CheckpointError:
+        return []  # read_memory reports it
+    return [(start, start + min(end - start, MAX_STRINGS))
+            for start, end in ((mm.mm_arg_start, mm.mm_arg_end), (mm.mm_env_start, mm.mm_env_end)) if end > start]
+
+
+def read_memory(images, procs, captured=None):
+    """Fill argv, cmdline, env and memory_size from the dumped pages: ``captured`` ({pages image:
+    reader}) holds what the Checkpoint's pass kept of them; otherwise they are read (in place, or
+    one more pass over a compressed archive)."""
     maps, wanted = plan_memory(images, procs)
-    readers = range_readers(images.archive, wanted) if wanted else {}
+    if captured is not None and all(name in captured for name in wanted):
+        readers = captured
+    else:
+        readers = range_readers(images.archive, wanted) if wanted else {}
     for proc in procs:
         if proc["pid"] not in maps:
             continue

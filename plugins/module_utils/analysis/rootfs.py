@@ -15,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
+import itertools
 import posixpath
 import tarfile
 import zlib
@@ -79,6 +80,9 @@ class RootfsDiff(object):
         self.exporter = exporter
         self.changed = None
         self.truncated = False
+        # (limit, callback(info, head)): readers of each regular file's first bytes (the findings'
+        # file scan), served from this one read of rootfs-diff.tar.
+        self.file_hooks = []
 
     def visit(self, member, fileobj):
         if member.name != MEMBER:
@@ -96,18 +100,28 @@ class RootfsDiff(object):
                     break
                 item = entry(info)
                 self.changed.append(item)
+                fileobj, head = None, b""
+                if self.file_hooks and info.isfile():
+                    fileobj = tar.extractfile(info)
+                    head = fileobj.read(min(info.size, max(limit for limit, _hook in self.file_hooks)))
+                    for limit, hook in self.file_hooks:
+                        hook(info, head[:limit])
                 if self.exporter is not None:
-                    self._export(tar, info, item)
+                    self._export(tar, info, item, head, fileobj)
         except (tarfile.TarError, EOFError, zlib.error) as exc:
             raise ArchiveError(self.archive_path, "%s is not a readable tar (%s)"
                                % (MEMBER, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__))
 
-    def _export(self, tar, info, item):
+    def _export(self, tar, info, item, head=b"", fileobj=None):
         reason = refusal(item)
         if reason:
             self.exporter.skip("rootfs", item["path"], reason)
             return
-        self.exporter.export("rootfs", item["path"], "rootfs" + item["path"], read_chunks(tar.extractfile(info)))
+        if fileobj is None:
+            chunks = read_chunks(tar.extractfile(info))
+        else:  # its head already read for the hooks: the rest follows from the same stream
+            chunks = itertools.chain([head] if head else [], read_chunks(fileobj))
+        self.exporter.export("rootfs", item["path"], "rootfs" + item["path"], chunks)
 
 
 def deleted_files(archive, warnings):

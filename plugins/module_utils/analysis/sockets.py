@@ -64,8 +64,10 @@ def unix_path(sub):
     if not raw:
         return None
     if raw[:1] == b"\0":
+        # Abstract names are length-delimited: every byte, NULs included, is part of the name.
         return "@" + raw[1:].decode("utf-8", "backslashreplace")
-    path = raw.decode("utf-8", "backslashreplace")
+    # A path name is a C string: the kernel hands CRIU sun_path with its terminating NUL.
+    path = raw.split(b"\0", 1)[0].decode("utf-8", "backslashreplace")
     directory = text(sub.name_dir) if "name_dir" in sub.DESCRIPTOR.fields_by_name and sub.HasField("name_dir") else ""
     if directory and not path.startswith("/"):
         path = directory.rstrip("/") + "/" + path

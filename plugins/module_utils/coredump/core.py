@@ -33,6 +33,7 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import im
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names as criu_names
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import CheckpointArchive
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError, ImageError
+from ansible_collections.forensic.checkpoint.plugins.module_utils.output import Destination
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap import PAGE_SIZE, PageMap, ProcessMemory
 
 # -- ELF -----------------------------------------------------------------------------------------
@@ -815,28 +816,13 @@ def core_name(pid):
 
 
 class _CoreFile(object):
-    """A core being written: a private temporary file in ``dest``, renamed into place when complete."""
+    """A core being written: a Destination's pending file, renamed into place when complete."""
 
-    def __init__(self, dir_fd, dest, name, checksum):
-        self._dir_fd = dir_fd
+    def __init__(self, destination, dest, name, checksum):
         self.name = name
         self.path = os.path.join(dest, name)
-        self._tmp = None
-        for attempt in range(100):
-            tmp = ".%s.%d.%d.partial" % (name, os.getpid(), attempt)
-            try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
-                             dir_fd=dir_fd)
-            except OSError as exc:
-                if exc.errno == errno.EEXIST:
-                    continue
-                raise CheckpointError(os.path.join(dest, tmp), (exc.strerror or str(exc)).lower())
-            self._tmp = tmp
-            break
-        else:
-            raise CheckpointError(self.path, "could not create a temporary file next to it")
-        os.fchmod(fd, 0o600)  # exactly 0600 whatever the umask
-        self.output = Output(fd, checksum)
+        self.pending = destination.new_file(name)
+        self.output = Output(self.pending.open_fd(), checksum)
 
     def commit(self):
         try:
@@ -844,58 +830,28 @@ class _CoreFile(object):
             size = os.fstat(self.output.fd).st_size
         finally:
             os.close(self.output.fd)
-        # rename replaces a symlink or file at the target itself, never what a symlink points to
-        os.rename(self._tmp, self.name, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
-        self._tmp = None
+        self.pending.commit()
         return size, sha256
 
     def discard(self):
-        if self._tmp is not None:
+        if self.pending.tmp is not None:
             self.output.abandon()
-            os.close(self.output.fd)
             try:
-                os.unlink(self._tmp, dir_fd=self._dir_fd)
+                os.close(self.output.fd)
             except OSError:
                 pass
-            self._tmp = None
+            self.pending.discard()
 
 
-def _existing(dir_fd, dest, name, checksum):
-    """(size, sha256) of a core already at the target, or None if there is none."""
-    try:
-        info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
+def _existing(destination, name, checksum):
+    """(size, sha256) of a core already at the target, or None if there is none; anything but a
+    regular file there is refused unless overwrite (which replaces it, never following a link)."""
+    if os.path.islink(destination.full(name)):
+        raise CheckpointError(destination.full(name), "exists and is not a regular file (overwrite replaces it)")
+    info = destination.existing(name)
+    if info is None:
         return None
-    if not stat.S_ISREG(info.st_mode):
-        raise CheckpointError(os.path.join(dest, name), "exists and is not a regular file (overwrite replaces it)")
-    if not checksum:
-        return info.st_size, None
-    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
-    try:
-        digest = hashlib.sha256()
-        offset = 0
-        while True:
-            data = os.pread(fd, COPY_CHUNK, offset)
-            if not data:
-                return info.st_size, digest.hexdigest()
-            digest.update(data)
-            offset += len(data)
-    finally:
-        os.close(fd)
-
-
-def _open_dest(dest, check_mode):
-    if not os.path.isdir(dest):
-        if check_mode:
-            return None
-        try:
-            os.makedirs(dest, 0o700)
-        except OSError as exc:
-            raise CheckpointError(dest, "cannot create the directory (%s)" % (exc.strerror or exc).lower())
-    try:
-        return os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError as exc:
-        raise CheckpointError(dest, "cannot open the directory (%s)" % (exc.strerror or exc).lower())
+    return info.st_size, destination.digest(name) if checksum else None
 
 
 def _plan(archive, path, pids, root, warnings):
@@ -929,17 +885,13 @@ def write_cores(path, dest, pids=None, root=None, overwrite=False, checksum=True
     try:
         with CheckpointArchive(path) as archive:
             plans = _plan(archive, path, pids, rootdir, warnings)
-            dir_fd = _open_dest(dest, check_mode)
-            try:
-                cores, todo = _decide(plans, dir_fd, dest, overwrite, checksum)
+            with Destination(dest, check_mode, create=True, protect=[path, root]) as destination:
+                cores, todo = _decide(plans, destination, dest, overwrite, checksum)
                 if todo and not check_mode:
                     if archive.compression == "none":
-                        _write_plain(archive, todo, dir_fd, dest, checksum, cores)
+                        _write_plain(archive, todo, destination, dest, checksum, cores)
                     else:
-                        _write_streamed(archive, todo, dir_fd, dest, checksum, cores)
-            finally:
-                if dir_fd is not None:
-                    os.close(dir_fd)
+                        _write_streamed(archive, todo, destination, dest, checksum, cores)
     finally:
         if rootdir is not None:
             rootdir.close()
@@ -948,11 +900,11 @@ def write_cores(path, dest, pids=None, root=None, overwrite=False, checksum=True
     return cores, warnings
 
 
-def _decide(plans, dir_fd, dest, overwrite, checksum):
+def _decide(plans, destination, dest, overwrite, checksum):
     cores, todo = {}, []
     for plan in plans:
         name = core_name(plan.pid)
-        existing = None if dir_fd is None or overwrite else _existing(dir_fd, dest, name, checksum)
+        existing = None if destination.fd is None or overwrite else _existing(destination, name, checksum)
         result = dict(pid=plan.pid, comm=plan.comm, arch=plan.arch, path=os.path.join(dest, name), size=plan.size,
                       threads=list(plan.threads), sha256=None, changed=True)
         if existing is not None and not overwrite:
@@ -969,8 +921,8 @@ def _record(cores, plan, size, sha256):
             core.update(size=size, sha256=sha256)
 
 
-def _write_one(plan, source, dir_fd, dest, checksum, cores):
-    target = _CoreFile(dir_fd, dest, core_name(plan.pid), checksum)
+def _write_one(plan, source, destination, dest, checksum, cores):
+    target = _CoreFile(destination, dest, core_name(plan.pid), checksum)
     try:
         plan.write(target.output, source)
         size, sha256 = target.commit()
@@ -986,13 +938,13 @@ def _write_one(plan, source, dir_fd, dest, checksum, cores):
     _record(cores, plan, size, sha256)
 
 
-def _write_plain(archive, plans, dir_fd, dest, checksum, cores):
+def _write_plain(archive, plans, destination, dest, checksum, cores):
     """Page data is copied from the archive's own descriptor, so it is the file that was indexed."""
     for plan in plans:
-        _write_one(plan, PlainPages(archive.fileno(), plan.pages), dir_fd, dest, checksum, cores)
+        _write_one(plan, PlainPages(archive.fileno(), plan.pages), destination, dest, checksum, cores)
 
 
-def _write_streamed(archive, plans, dir_fd, dest, checksum, cores):
+def _write_streamed(archive, plans, destination, dest, checksum, cores):
     """One more decompressing pass; each core is written while its pages image streams by."""
     by_member = dict((plan.pages.name, plan) for plan in plans)
     written = set()
@@ -1000,7 +952,7 @@ def _write_streamed(archive, plans, dir_fd, dest, checksum, cores):
     def visit(member, fileobj):
         plan = by_member.get(member.name)
         if plan is not None and plan.pid not in written:
-            _write_one(plan, StreamPages(fileobj, member, plan.args_range), dir_fd, dest, checksum, cores)
+            _write_one(plan, StreamPages(fileobj, member, plan.args_range), destination, dest, checksum, cores)
             written.add(plan.pid)
 
     CheckpointArchive(archive.path, keep=lambda name, size: False, visit=visit).close()

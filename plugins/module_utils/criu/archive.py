@@ -599,7 +599,7 @@ def _merge(ranges):
     return merged
 
 
-class _CapturedRanges(object):
+class CapturedRanges(object):
     """pread-like access to byte ranges captured from a member while it streamed by."""
 
     def __init__(self, name, chunks):
@@ -636,4 +636,4 @@ def range_readers(archive, wanted):
             captured[member.name].append((offset, fileobj.read(length)))
 
     CheckpointArchive(archive.path, keep=lambda name, size: False, visit=visit).close()
-    return dict((name, _CapturedRanges(name, chunks)) for name, chunks in captured.items())
+    return dict((name, CapturedRanges(name, chunks)) for name, chunks in captured.items())

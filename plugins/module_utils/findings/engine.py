@@ -43,16 +43,19 @@ import re
 import tarfile
 import traceback
 
+from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.files import FileTable
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import CheckpointArchive, MemberReader
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.imageset import ImageSet
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import (
     CheckpointError,
     ImageError,
     MissingDependency,
 )
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap import load_processes
-from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.scan import Consumer, scan
+from ansible_collections.forensic.checkpoint.plugins.module_utils.memory import multiscan
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.checkpoint import scan
+from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.scan import Consumer
 from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.redact import redact_value
-from ansible_collections.forensic.checkpoint.plugins.module_utils.report import document as report_mod
 
 try:
     import jmespath
@@ -623,16 +626,15 @@ def render(template, item):
 
 # -- archive contents: recovered files, rootfs heads, memory ------------------------------------
 
-def _recovered_files(archive, warnings):
-    """{path: bytes} of deleted files CRIU kept (ghost files), through the analysis engine's tables."""
-    try:
-        from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.files import FileTable
-        from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.imageset import ImageSet
-    except ImportError:
-        return {}
+def _recovered_files(archive, warnings, checkpoint=None):
+    """{path: bytes} of deleted files CRIU kept (ghost files), through the analysis engine's tables
+    (the Checkpoint's own file table when the analysis made one)."""
     found = {}
     try:
-        table = FileTable(ImageSet(archive, warnings))
+        if checkpoint is not None:
+            table = checkpoint.cached("files", lambda: FileTable(ImageSet(archive, warnings)))
+        else:
+            table = FileTable(ImageSet(archive, warnings))
         for _file_id, path, ghost in table.ghosts_to_recover():
             if path and ghost.size <= FILE_SCAN_LIMIT:
                 found[path] = ghost.content()
@@ -641,9 +643,20 @@ def _recovered_files(archive, warnings):
     return found
 
 
+def _rootfs_file(heads, on_file):
+    """A callback ``(tar info, first bytes)`` for each regular file of rootfs-diff.tar: its head
+    into ``heads``, its data to ``on_file(path, data)``."""
+    def one(info, data):
+        path = "/" + posixpath.normpath("/" + info.name).lstrip("/")
+        heads[path] = text_head(data)
+        on_file(path, data)
+    return one
+
+
 def _rootfs_visitor(heads, on_file):
-    """A CheckpointArchive ``visit`` callback reading rootfs-diff.tar: each file's head into
-    ``heads``, its data to ``on_file(path, data)``."""
+    """A CheckpointArchive ``visit`` callback reading rootfs-diff.tar: see _rootfs_file."""
+    one = _rootfs_file(heads, on_file)
+
     def visit(member, fileobj):
         if member.name != "rootfs-diff.tar":
             return
@@ -651,12 +664,8 @@ def _rootfs_visitor(heads, on_file):
             inner = tarfile.open(fileobj=fileobj, mode="r:" if isinstance(fileobj, MemberReader) else "r|")
             for info in inner:
                 inner.members = []
-                if not info.isfile():
-                    continue
-                path = "/" + posixpath.normpath("/" + info.name).lstrip("/")
-                data = inner.extractfile(info).read(min(info.size, FILE_SCAN_LIMIT))
-                heads[path] = text_head(data)
-                on_file(path, data)
+                if info.isfile():
+                    one(info, inner.extractfile(info).read(min(info.size, FILE_SCAN_LIMIT)))
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise CheckpointError("rootfs-diff.tar", "cannot be read (%s)" % exc)
     return visit
@@ -792,11 +801,21 @@ def _yara_offsets(match):
     return sorted(offsets)
 
 
-class _Scanner(Consumer):
-    """Every secret pattern, indicator and YARA rule over files and, as a memory_search consumer,
-    over windows of memory: one pass over memory serves them all."""
+def _multiscanner(patterns):
+    """One multiscan Scanner for [(rule, spec, compiled regex)], pattern ids their indexes."""
+    if not patterns:
+        return None
+    return multiscan.compile_patterns([
+        multiscan.Pattern(index, regex=pattern.pattern, ignore_case=bool(pattern.flags & re.IGNORECASE))
+        for index, (_rule, _spec, pattern) in enumerate(patterns)], max_width=SPAN)
 
-    before = CONTEXT  # look-behind: the context shown, and lookbehind assertions
+
+class _Scanner(Consumer):
+    """Every secret pattern, indicator and YARA rule over files and, as a memory scan consumer,
+    over windows of memory: one pass over memory serves them all, and in each window one
+    multi-pattern scan (memory/multiscan.py: hyperscan when installed) finds every pattern's matches."""
+
+    before = max(CONTEXT, multiscan.LOOKBEHIND)  # look-behind: the context shown, and lookbehind assertions
     after = SPAN
 
     def __init__(self, secret_rules, indicators, yara_rules):
@@ -805,6 +824,7 @@ class _Scanner(Consumer):
                     if rule.get("pattern") and scope in (rule.get("scope") or SCOPES)] + \
                 [(None, spec, spec["pattern"]) for spec in indicators]
         self.patterns = {"memory": patterns("memory"), "file": patterns("files")}
+        self.scanners = dict((where, _multiscanner(found)) for where, found in self.patterns.items())
         self.yara = yara_rules
         self.secrets = _Hits()
         self.matches = _Hits()
@@ -839,20 +859,25 @@ class _Scanner(Consumer):
         """Matches starting in data[start:stop] (at address ``base`` + offset), each pattern's as
         finditer gives them over the whole segment: one that began in the previous window is not
         found again inside this one."""
-        for index, (rule, spec, pattern) in enumerate(self.patterns[where[0]]):
-            for match in pattern.finditer(data, max(start, self._resume.get(index, 0) - base), end):
-                if match.start() >= stop:
-                    break
-                self._resume[index] = base + match.end()
-                hit = {"where": where, "context": _context(data, match.start(), match.end(), end)}
-                if spec is not None:
-                    self.matches.add((spec["value"], where), dict(hit, spec=spec), base + match.start())
+        scanner = self.scanners[where[0]]
+        if scanner is not None:
+            # The run starts at the look-behind (for lookbehind assertions); hits must start in
+            # data[start:stop], and after the previous window's last match of the same pattern.
+            low = max(0, start - multiscan.LOOKBEHIND)
+            for found in scanner.scan([(base + low, [memoryview(data)[low:end]])]):
+                first, last = found.start - base, found.end - base
+                if not start <= first < stop or base + first < self._resume.get(found.pattern, 0):
                     continue
-                group = 1 if pattern.groups else 0
-                value = match.group(group).decode("latin-1").strip()
+                self._resume[found.pattern] = found.end
+                rule, spec, _pattern = self.patterns[where[0]][found.pattern]
+                hit = {"where": where, "context": _context(data, first, last, end)}
+                if spec is not None:
+                    self.matches.add((spec["value"], where), dict(hit, spec=spec), found.start)
+                    continue
+                group = found.group or (found.start, found.end)
+                value = bytes(memoryview(data)[group[0] - base:group[1] - base]).decode("latin-1").strip()
                 if len(value) >= 8:
-                    self.secrets.add((rule["id"], where, value), dict(hit, rule=rule, value=value),
-                                     base + match.start(group))
+                    self.secrets.add((rule["id"], where, value), dict(hit, rule=rule, value=value), group[0])
         if self.yara is not None:
             for match in self.yara.match(data=bytes(memoryview(data)[:end])):
                 offsets = _yara_offsets(match)
@@ -1116,33 +1141,81 @@ def _redact_all(findings, secrets):
                 finding[key] = clean(finding[key])
 
 
+class FindingsPass(object):
+    """The findings of one checkpoint, prepared before the checkpoint is opened: ``visitors`` and
+    ``consumers`` go to its Checkpoint (criu/checkpoint.py), so that the rootfs-diff heads, the file
+    and the memory scans ride the Checkpoint's one pass; ``evaluate`` then needs no other read.
+
+    ``options`` as for ``evaluate``; bad rules, indicators or YARA files fail here, before any read.
+    """
+
+    def __init__(self, options=None, archive=True):
+        _require_jmespath()
+        self.options = options = options or {}
+        self.warnings = []
+        self.rules = load_rules(options.get("rules"))
+        self.secret_rules = [rule for rule in self.rules if rule.get("check") == "secret"]
+        self.specs = _indicator_specs(options.get("indicators"))
+        self.scanner, self.heads, self.visitors, self.consumers = None, {}, [], []
+        if archive:
+            yara_rules = _load_yara(options.get("yara_rules"), self.warnings) if any(
+                rule.get("check") == "yara" for rule in self.rules) else None
+            self.scanner = _Scanner(self.secret_rules, self.specs, yara_rules)
+            self.visitors = [_rootfs_visitor(self.heads, self.scanner.file)]
+            self.rootfs_file = (FILE_SCAN_LIMIT, _rootfs_file(self.heads, self.scanner.file))
+            self.consumers = [self.scanner] if options.get("scan_memory", True) else []
+
+    def evaluate(self, analysis, checkpoint=None):
+        """Findings for ``analysis``, made from ``checkpoint`` (a Checkpoint opened with this pass's
+        visitors and consumers), or from the analysis alone when None."""
+        options, warnings = self.options, self.warnings
+        contents, scanner = {}, self.scanner
+        if checkpoint is not None:
+            if checkpoint.memory_error is not None:
+                warnings.append("process memory not fully scanned: %s" % checkpoint.memory_error)
+            recovered = _recovered_files(checkpoint.archive, warnings, checkpoint)
+            for path, data in sorted(recovered.items()):
+                scanner.file(path, data)
+            contents = {"recovered": recovered, "heads": self.heads}
+            pids = _scanned_pids(analysis)
+            if self.consumers and pids:
+                try:
+                    scanner.processes = dict((proc.pid, proc) for proc in load_processes(checkpoint.archive, pids))
+                except CheckpointError as exc:
+                    warnings.append("memory regions not named: %s" % exc)
+        elif options.get("yara_rules") or self.specs:
+            warnings.append("no archive given: indicators and YARA rules were only matched against the analysis")
+        return _conclude(analysis, self.rules, self.secret_rules, self.specs, scanner, contents, options, warnings)
+
+
+def _scanned_pids(analysis):
+    return [proc.get("pid") for proc in (analysis or {}).get("processes") or []
+            if isinstance(proc.get("pid"), int) and proc.get("state") != "zombie"]
+
+
 def evaluate(analysis, archive=None, options=None):
     """Findings for one analysed checkpoint.
 
-    ``archive``: the CheckpointArchive the analysis came from, or its path, or None (then only the
-    analysis facts are used: no memory, recovered content or rootfs file heads).
+    ``archive``: the checkpoint archive the analysis came from (its path, or an open
+    CheckpointArchive, read once more), or None (then only the analysis facts are used: no memory,
+    recovered content or rootfs file heads). Modules prepare a FindingsPass instead, so that the
+    findings share the analysis's one pass.
     ``options``: ``redact_secrets`` (default true), ``rules`` (YAML file paths or rule mappings),
     ``indicators`` (strings, or mappings with value/type/severity/name), ``yara_rules`` (file or
     directory paths), ``scan_memory`` (default true).
     Returns ``{"findings": [...], "summary": {...}, "recovered": [...], "warnings": [...]}``: findings
     sorted by severity, and the deleted files CRIU kept (path, size, sha256, head as text).
     """
-    _require_jmespath()
-    options = options or {}
-    warnings = []
-    rules = load_rules(options.get("rules"))
-    secret_rules = [rule for rule in rules if rule.get("check") == "secret"]
-    specs = _indicator_specs(options.get("indicators"))
-    pids = [proc.get("pid") for proc in (analysis or {}).get("processes") or []
-            if isinstance(proc.get("pid"), int) and proc.get("state") != "zombie"]
-    contents, scanner = {}, None
-    if archive is not None:
-        yara_rules = _load_yara(options.get("yara_rules"), warnings) if any(
-            rule.get("check") == "yara" for rule in rules) else None
-        scanner = _Scanner(secret_rules, specs, yara_rules)
-        contents = collect(archive, pids, scanner, options.get("scan_memory", True), warnings)
-    elif options.get("yara_rules") or specs:
-        warnings.append("no archive given: indicators and YARA rules were only matched against the analysis")
+    pending = FindingsPass(options, archive=archive is not None)
+    if archive is None:
+        return pending.evaluate(analysis)
+    options, warnings = pending.options, pending.warnings
+    contents = collect(archive, _scanned_pids(analysis), pending.scanner, options.get("scan_memory", True), warnings)
+    return _conclude(analysis, pending.rules, pending.secret_rules, pending.specs, pending.scanner, contents, options,
+                     warnings)
+
+
+def _conclude(analysis, rules, secret_rules, specs, scanner, contents, options, warnings):
     facts = build_facts(analysis, contents)
     procs = dict((proc.get("pid"), proc) for proc in facts["processes"])
     findings = []
@@ -1162,39 +1235,3 @@ def evaluate(analysis, archive=None, options=None):
         _redact_all(findings + recovered, secrets)
     findings.sort(key=lambda item: (-RANK[item["severity"]], item["id"], item.get("pid") or 0, item.get("subject") or ""))
     return {"findings": findings, "summary": summarize(findings), "recovered": recovered, "warnings": warnings}
-
-
-# -- what checkpoint_analyze adds ---------------------------------------------------------------
-
-# The options checkpoint_analyze takes for findings and reports (documented in that module).
-MODULE_OPTIONS = dict(
-    rules=dict(type="list", elements="raw", default=[]),
-    indicators=dict(type="list", elements="raw", default=[]),
-    yara_rules=dict(type="list", elements="path", default=[]),
-    fail_on_severity=dict(type="str", choices=list(SEVERITIES)),
-    report=dict(type="path"),
-    report_format=dict(type="str", choices=list(report_mod.FORMATS), default="html"),
-)
-
-
-def for_module(analysis, path, params, check_mode=False):
-    """Findings into ``analysis["findings"]`` (and ``analysis["findings_summary"]``), then the report.
-
-    Returns (evaluate()'s result, the report written or None, a failure message or None): the
-    module returns its facts first and fails with the message when fail_on_severity is reached.
-    """
-    result = evaluate(analysis, path, dict((key, params.get(key)) for key in (
-        "redact_secrets", "rules", "indicators", "yara_rules") if params.get(key) is not None))
-    analysis["findings"] = result["findings"]
-    analysis["findings_summary"] = result["summary"]
-    written = None
-    if params.get("report"):
-        written = report_mod.write(params["report"], params.get("report_format") or "html", analysis, result,
-                                   check_mode=check_mode)
-    failure = None
-    if params.get("fail_on_severity"):
-        hits = at_or_above(result["findings"], params["fail_on_severity"])
-        if hits:
-            failure = "%s: %d finding(s) at or above %s severity: %s" % (
-                path, len(hits), params["fail_on_severity"], ", ".join(sorted(set(item["id"] for item in hits))))
-    return result, written, failure

@@ -10,6 +10,7 @@ __metaclass__ = type
 import os
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
+from ansible_collections.forensic.checkpoint.plugins.module_utils.output import Destination
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap import (
     PageMap,
     hexdump,
@@ -22,14 +23,13 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.scan im
     Copy,
     Search,
     compile_query,
-    scan,
     strings_query,
 )
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.checkpoint import scan
 
 # -- destinations -----------------------------------------------------------------------------
 
 READ_LIMIT = 1 << 20
-_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 class _Buffer(object):
@@ -44,64 +44,32 @@ class _Buffer(object):
 
 
 class _FileSink(object):
-    """[base, base + size) of memory as a new 0600 file in ``dirfd``: a hidden temporary file,
-    renamed over ``name`` only when complete; holes where nothing was dumped."""
+    """[base, base + size) of memory as a file of a Destination, renamed into place only when
+    complete; holes where nothing was dumped."""
 
-    def __init__(self, dirfd, name, base, size):
-        self.dirfd, self.name, self.base, self.size = dirfd, name, base, size
-        self.written = 0
-        self.tmp = ".%s.%s.tmp" % (name, os.urandom(6).hex())
-        fd = os.open(self.tmp, _NEW_FILE, 0o600, dir_fd=dirfd)
-        try:
-            os.ftruncate(fd, size)
-        finally:
-            os.close(fd)
+    def __init__(self, destination, name, base, size):
+        self.base, self.size = base, size
+        self.pending = destination.new_file(name, size)
 
     def write(self, address, data):
-        # Opened per window so a process with thousands of VMAs never holds thousands of fds.
-        try:
-            fd = os.open(self.tmp, os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0),
-                         dir_fd=self.dirfd)
-            try:
-                os.pwrite(fd, data, address - self.base)
-            finally:
-                os.close(fd)
-        except OSError as exc:  # a full disk, say: not to pass for a fault of the archive being read
-            raise CheckpointError("dest", "cannot write %s (%s)" % (self.name, (exc.strerror or str(exc)).lower()))
-        self.written += len(data)
+        self.pending.pwrite(data, address - self.base)
 
     def commit(self):
-        os.replace(self.tmp, self.name, src_dir_fd=self.dirfd, dst_dir_fd=self.dirfd)
+        self.pending.commit()
 
     def discard(self):
-        try:
-            os.unlink(self.tmp, dir_fd=self.dirfd)
-        except OSError:
-            pass
+        self.pending.discard()
 
 
-def _open_dir(path, create, check_mode):
-    """A directory fd for ``path`` (created 0700 if ``create`` and missing); never through a symlink."""
-    if create and not os.path.lexists(path) and not check_mode:
-        try:
-            os.mkdir(path, 0o700)
-        except OSError as exc:
-            raise CheckpointError("dest", "cannot create directory %s (%s)" % (path, exc.strerror or exc))
-    if check_mode and create and not os.path.lexists(path):
-        return None
-    try:
-        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise CheckpointError("dest", "%s is not a usable directory (%s)" % (path, (exc.strerror or str(exc)).lower()))
-
-
-def _file_dest(dest, check_mode):
-    """(dirfd, file name) for a single-file ``dest``."""
+def _file_dest(dest, check_mode, protect):
+    """(Destination, file name) for a single-file ``dest``."""
     full = os.path.abspath(dest)
     parent, name = os.path.split(full)
     if os.path.isdir(full) or not name:
         raise CheckpointError("dest", "%s is a directory; give the path of the file to write" % dest)
-    return _open_dir(parent, False, check_mode), name
+    if not os.path.isdir(parent):
+        raise CheckpointError("dest", "%s is not a usable directory (no such file or directory)" % parent)
+    return Destination(parent, check_mode, protect=protect, option="dest"), name
 
 
 # -- the checkpoint_memory request ------------------------------------------------------------
@@ -121,11 +89,13 @@ def _range_dict(address, length, state):
     return {"address": address, "address_hex": "0x%x" % address, "length": length, "state": state}
 
 
-class _Request(object):
-    """One checkpoint_memory task: at most one of search, read, strings or write."""
+class MemoryQueries(object):
+    """Queries over the memory of one checkpoint (``path``; ``parent``, the parent checkpoint of an
+    incremental dump, serves the pages left there). Each query method fills ``result`` (and its
+    ``warnings``) and returns it; ``pid`` limits the processes described."""
 
-    def __init__(self, params, check_mode):
-        self.params = params
+    def __init__(self, path, parent=None, pid=None, check_mode=False):
+        self.path, self.parent, self.pid = path, parent, pid
         self.check_mode = check_mode
         self.warnings = []
         self.result = {"changed": False, "warnings": self.warnings}
@@ -142,31 +112,18 @@ class _Request(object):
             raise CheckpointError(option, "must be between %d and %d (got %r)" % (low, high, value))
         return value
 
-    def run(self):
-        try:
-            return self._run()
-        finally:
-            for index in self._indexes:
-                index.close()
+    def _inputs(self):
+        """What outputs must never be: the archives read."""
+        return [self.path, self.parent]
 
-    def _run(self):
-        params = self.params
-        query = [name for name in ("pattern", "hex", "regex") if params.get(name)]
-        chosen = query[:1] + [name for name in ("read", "strings", "write") if params.get(name) is not None]
-        if len(chosen) > 1:
-            raise CheckpointError(chosen[1], "give only one of pattern/hex/regex, read, strings or write per task")
-        if params.get("dest") and chosen[:1] not in (["read"], ["write"]):
-            raise CheckpointError("dest", "is only used with read or write")
-        if query:
-            self._search()
-        elif chosen == ["read"]:
-            self._read(params["read"])
-        elif chosen == ["strings"]:
-            self._strings(params["strings"])
-        elif chosen == ["write"]:
-            self._write(params["write"])
-        else:
-            self._describe(self._scan(params["path"]), self._pids(params.get("pid")))
+    def close(self):
+        for index in self._indexes:
+            index.close()
+        self._indexes = []
+
+    def describe(self):
+        """The processes and their VMAs."""
+        self._describe(self._scan(self.path), self._pids(self.pid))
         return self.result
 
     @staticmethod
@@ -181,7 +138,7 @@ class _Request(object):
             if proc.pagemap is None:
                 continue
             sizes = proc.pagemap.state_sizes()
-            if sizes["parent"] and not self.params.get("parent"):
+            if sizes["parent"] and not self.parent:
                 self.warnings.append("pid %d: %d bytes of its memory are in the parent checkpoint (set parent to "
                                      "read them)" % (proc.pid, sizes["parent"]))
             if sizes["lazy"]:
@@ -192,11 +149,11 @@ class _Request(object):
         """Run ``consumers`` over the pages the processes left in the parent checkpoint."""
         clip = dict((pid, proc.pagemap.ranges("parent")) for pid, proc in self.processes.items() if proc.pagemap)
         clip = dict((pid, ranges) for pid, ranges in clip.items() if ranges)
-        if not clip or not self.params.get("parent"):
+        if not clip or not self.parent:
             return None
         for consumer in consumers:
             consumer.source = "parent"
-        index = self._scan(self.params["parent"], consumers, sorted(clip), clip)
+        index = self._scan(self.parent, consumers, sorted(clip), clip)
         for pid in sorted(clip):
             if not index.has(pagemap_name(pid)):
                 self.warnings.append("pid %d: the parent checkpoint has no memory for it" % pid)
@@ -207,14 +164,13 @@ class _Request(object):
         vma = proc.vma_at(address) if proc else None
         return vma.brief() if vma else None
 
-    def _search(self):
-        params = self.params
-        query = compile_query(params.get("pattern"), params.get("hex"), params.get("regex"),
-                              params.get("ignore_case", False))
-        search = Search(query, self._number("context", params.get("context", 32), 0, MAX_CONTEXT),
-                        self._number("max_matches", params.get("max_matches", 100), 1, 100000))
-        pids = self._pids(params.get("pid"))
-        self._describe(self._scan(params["path"], [search], pids), pids)
+    def search(self, pattern=None, hex=None, regex=None, ignore_case=False, context=32, max_matches=100):  # pylint: disable=redefined-builtin
+        """Matches of one literal, hex or regex query, with addresses and context."""
+        query = compile_query(pattern, hex, regex, ignore_case)
+        search = Search(query, self._number("context", context, 0, MAX_CONTEXT),
+                        self._number("max_matches", max_matches, 1, 100000))
+        pids = self._pids(self.pid)
+        self._describe(self._scan(self.path, [search], pids), pids)
         self._parent_pass([search])
         order = dict((pid, index) for index, pid in enumerate(self.processes))
         matches = []
@@ -226,17 +182,19 @@ class _Request(object):
                 "image": hit["image"], "image_offset": hit["image_offset"], "source": hit["source"],
             })
         self.result.update(matches=matches, truncated=search.truncated)
+        return self.result
 
-    def _strings(self, spec):
-        spec = spec or {}
-        search = Search(strings_query(self._number("strings.min_length", spec.get("min_length", 4), 1, 1024)),
-                        0, self._number("strings.max_strings", spec.get("max_strings", 1000), 1, 1000000))
-        pid = spec.get("pid") if spec.get("pid") is not None else self.params.get("pid")
-        self._describe(self._scan(self.params["path"], [search], self._pids(pid)), self._pids(pid))
+    def strings(self, min_length=4, max_strings=1000, pid=None):
+        """Printable ASCII runs of at least ``min_length`` bytes."""
+        search = Search(strings_query(self._number("strings.min_length", min_length, 1, 1024)),
+                        0, self._number("strings.max_strings", max_strings, 1, 1000000))
+        pid = pid if pid is not None else self.pid
+        self._describe(self._scan(self.path, [search], self._pids(pid)), self._pids(pid))
         self._parent_pass([search])
         self.result.update(truncated=search.truncated, strings=[
             {"pid": hit["pid"], "address": hit["address"], "address_hex": "0x%x" % hit["address"],
              "string": hit["data"].decode("ascii")} for hit in sorted(search.matches, key=lambda h: (h["pid"], h["address"]))])
+        return self.result
 
     def _missing(self, pid, address, length, parent_index):
         """Pieces of [address, address + length) that neither this dump nor its parent holds."""
@@ -255,21 +213,20 @@ class _Request(object):
                 address += piece_size
         return missing
 
-    def _read(self, spec):
-        if spec.get("pid") is None:
+    def read(self, pid, address, length=256, dest=None):
+        """[address, address + length) of ``pid``: a hexdump, or the bytes into the file ``dest``."""
+        if pid is None:
             raise CheckpointError("read.pid", "is required: the process whose memory to read")
-        pid = spec["pid"]
-        address = _address(spec.get("address"), "read.address")
-        dest = self.params.get("dest")
-        length = self._number("read.length", spec.get("length", 256), 1, (1 << 40) if dest else READ_LIMIT)
+        address = _address(address, "read.address")
+        length = self._number("read.length", length, 1, (1 << 40) if dest else READ_LIMIT)
         if dest:
-            dirfd, name = _file_dest(dest, self.check_mode)
-            sink = None if self.check_mode else _FileSink(dirfd, name, address, length)
+            destination, name = _file_dest(dest, self.check_mode, self._inputs())
+            sink = None if self.check_mode else _FileSink(destination, name, address, length)
         else:
-            dirfd, sink = None, _Buffer(address, length)
+            destination, sink = None, _Buffer(address, length)
         try:
             copy = Copy(pid, [(address, address + length, sink)] if sink else [])
-            self._describe(self._scan(self.params["path"], [copy], [pid]), [pid])
+            self._describe(self._scan(self.path, [copy], [pid]), [pid])
             if self.processes[pid].pagemap is None:
                 raise CheckpointError("read.pid", "process %d has no memory in this checkpoint" % pid)
             parent_index = self._parent_pass([copy])
@@ -287,54 +244,53 @@ class _Request(object):
         finally:
             if isinstance(sink, _FileSink):
                 sink.discard()
-            if dirfd is not None:
-                os.close(dirfd)
+            if destination is not None:
+                destination.close()
+        return self.result
 
-    def _write(self, spec):
-        if spec.get("pid") is None:
+    def write(self, pid, dest, vma=None):
+        """The memory of ``pid`` into files: every dumped VMA into the directory ``dest``, or the VMA
+        holding address ``vma`` into the file ``dest``."""
+        if pid is None:
             raise CheckpointError("write.pid", "is required: the process whose memory to write")
-        if not self.params.get("dest"):
+        if not dest:
             raise CheckpointError("write", "needs dest: a directory (whole process) or a file (one VMA)")
-        pid, dest = spec["pid"], self.params["dest"]
-        self._describe(self._scan(self.params["path"]), [pid])
+        self._describe(self._scan(self.path), [pid])
         proc = self.processes[pid]
         if proc.pagemap is None:
             raise CheckpointError("write.pid", "process %d has no memory in this checkpoint" % pid)
-        if spec.get("vma") is not None:
-            vma = proc.vma_at(_address(spec["vma"], "write.vma"))
+        if vma is not None:
+            where = vma
+            vma = proc.vma_at(_address(where, "write.vma"))
             if vma is None:
-                raise CheckpointError("write.vma", "no VMA of pid %d holds address %s" % (pid, spec["vma"]))
-            dirfd, name = _file_dest(dest, self.check_mode)
+                raise CheckpointError("write.vma", "no VMA of pid %d holds address %s" % (pid, where))
+            destination, name = _file_dest(dest, self.check_mode, self._inputs())
             names = [(vma, name)]
         else:
-            dirfd = _open_dir(dest, True, self.check_mode)
+            destination = Destination(dest, self.check_mode, create=True, protect=self._inputs(), option="dest")
             # Names come from numbers only, so nothing can land outside dest.
             names = [(vma, "%016x-%016x.bin" % (vma.start, vma.end)) for vma in proc.vmas
                      if proc.pagemap.state_sizes(vma.start, vma.end)["present"]
-                     or (self.params.get("parent") and proc.pagemap.state_sizes(vma.start, vma.end)["parent"])]
+                     or (self.parent and proc.pagemap.state_sizes(vma.start, vma.end)["parent"])]
         written, sinks = [], []
         try:
             if not self.check_mode:
-                sinks = [_FileSink(dirfd, name, vma.start, vma.size) for vma, name in names]
+                sinks = [_FileSink(destination, name, vma.start, vma.size) for vma, name in names]
                 copy = Copy(pid, [(sink.base, sink.base + sink.size, sink) for sink in sinks])
-                self._scan(self.params["path"], [copy], [pid])
+                self._scan(self.path, [copy], [pid])
                 self._parent_pass([copy])
                 for sink in sinks:
                     sink.commit()
                 sinks = []
-            for vma, name in names:
-                entry = vma.brief()
-                entry.update(file=dest if spec.get("vma") is not None else os.path.join(dest, name), size=vma.size,
-                             dumped_size=proc.pagemap.state_sizes(vma.start, vma.end)["present"])
+            single = vma is not None
+            for one, name in names:
+                entry = one.brief()
+                entry.update(file=dest if single else os.path.join(dest, name), size=one.size,
+                             dumped_size=proc.pagemap.state_sizes(one.start, one.end)["present"])
                 written.append(entry)
         finally:
             for sink in sinks:
                 sink.discard()
-            if dirfd is not None:
-                os.close(dirfd)
+            destination.close()
         self.result.update(written=written, changed=bool(written))
-
-
-def run(params, check_mode=False):
-    """The checkpoint_memory module's work: ``params`` as the module receives them."""
-    return _Request(params, check_mode).run()
+        return self.result

@@ -9,9 +9,8 @@ bytes of look-behind and look-ahead from the same stretch, so a match is found w
 process saw the bytes side by side - across pages and pagemap entries - and never across a hole.
 
 Plain tars are read in place (preadv at the member's offset, into the same buffer every time).
-Compressed archives are decompressed once, streaming, by CheckpointArchive: each pages image is
-read into the same buffer as it goes by, and the small members are kept, so the images can be
-decoded afterwards from the same pass.
+Compressed archives are decompressed once, streaming, by the Checkpoint (criu/checkpoint.py),
+which hands each pages image to ``feed`` as it goes by.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -22,14 +21,11 @@ import bisect
 import os
 import re
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
-from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import CheckpointArchive, is_pages_image
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import CapturedRanges
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError, ImageError
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap import (
     PageMap,
-    pagemap_name,
-    pages_name,
     process_ids,
 )
 
@@ -209,6 +205,50 @@ class Copy(Consumer):
                     sink.write(first, view[first - window.address:last - window.address])
 
 
+class Capture(Consumer):
+    """Keeps the pages-image bytes of some virtual ranges of each process (argv and environ, say)
+    while they stream by, for ``readers()`` to serve afterwards.
+
+    ``ranges_of(index, pid, final)`` gives a process's ranges from the images indexed so far, or
+    None while what it needs (its mm image) has not gone by yet (``final``: the index is complete)."""
+
+    def __init__(self, ranges_of):
+        self._ranges_of = ranges_of
+        self._ranges = {}
+        self._chunks = {}  # pages image -> [[offset, bytearray]], contiguous runs merged
+
+    def ready(self, index, pids, final=False):
+        """Whether the ranges of ``pids`` are known (``final``: the index is complete)."""
+        for pid in pids:
+            if pid not in self._ranges:
+                found = self._ranges_of(index, pid, final)
+                if found is None:
+                    return False
+                self._ranges[pid] = sorted(found)
+        return True
+
+    def ranges(self, pid):
+        return self._ranges.get(pid, [])
+
+    def feed(self, window):
+        low, high = window.address + window.start, window.address + window.stop
+        for start, end in self._ranges.get(window.pid, ()):
+            first, last = max(start, low), min(end, high)
+            if first >= last:
+                continue
+            offset = window.offset + first - window.address
+            data = window.data[first - window.address:last - window.address]
+            chunks = self._chunks.setdefault(window.pages, [])
+            if chunks and chunks[-1][0] + len(chunks[-1][1]) == offset:
+                chunks[-1][1] += data
+            else:
+                chunks.append([offset, bytearray(data)])
+
+    def readers(self):
+        return dict((pages, CapturedRanges(pages, [(offset, bytes(data)) for offset, data in chunks]))
+                    for pages, chunks in self._chunks.items())
+
+
 # -- the window engine ------------------------------------------------------------------------
 
 
@@ -297,7 +337,7 @@ def plan(pagemaps, consumers, clip=None):
 # -- archives ---------------------------------------------------------------------------------
 
 
-def _stream_reader(fileobj, pages):
+def stream_reader(fileobj, pages):
     """feed's ``read_into`` over a pages image streaming by (archive.StreamMember): forward only."""
 
     def read_into(view, offset):
@@ -309,19 +349,7 @@ def _stream_reader(fileobj, pages):
     return read_into
 
 
-class _PagesPass(CheckpointArchive):
-    """A compressed archive indexed in one pass, each pages image offered to ``on_pages(self,
-    member, read_into)`` as it streams by, with the members before it already indexed."""
-
-    def __init__(self, path, on_pages):
-        def visit(member, fileobj):
-            if self.compression != "none" and is_pages_image(member.name):
-                on_pages(self, member, _stream_reader(fileobj, member.name))
-
-        super(_PagesPass, self).__init__(path, visit=visit)
-
-
-def _pagemap_pids(archive, pids):
+def pagemap_pids(archive, pids=None):
     found = []
     for name in archive.names(names.PAGEMAP_PREFIX):
         match = _PAGEMAP_RE.match(name)
@@ -330,10 +358,10 @@ def _pagemap_pids(archive, pids):
     return found
 
 
-def _scan_plain(archive, consumers, pids, clip):
+def scan_plain(archive, consumers, pids=None, clip=None):
     order = dict((pid, index) for index, pid in enumerate(process_ids(archive)))
     by_pages = {}
-    for pid in sorted(_pagemap_pids(archive, pids), key=lambda p: order.get(p, len(order))):
+    for pid in sorted(pagemap_pids(archive, pids), key=lambda p: order.get(p, len(order))):
         pagemap = PageMap.load(archive, pid)
         by_pages.setdefault(pagemap.pages, []).append(pagemap)
     for pages, pagemaps in by_pages.items():
@@ -343,50 +371,3 @@ def _scan_plain(archive, consumers, pids, clip):
             return os.preadv(archive.fileno(), [view], base + offset)
 
         feed(read_into, plan(pagemaps, consumers, clip), consumers, pages)
-
-
-def scan(path, consumers=(), pids=None, clip=None):
-    """Run ``consumers`` over the dumped memory of ``pids`` (every process when None) of the
-    checkpoint archive ``path``, in one pass, and return its CheckpointArchive. ``clip``
-    ({pid: [(start, end)]}) limits the memory looked at (parent passes)."""
-    consumers = list(consumers)
-    if not consumers:
-        return CheckpointArchive(path)
-    heads, fed = {}, set()
-
-    def on_pages(index, member, read_into):
-        # Only the pagemap heads are decoded until their pages image is known: PageMap checks
-        # each pagemap against the size of its pages image.
-        pagemaps = []
-        for pid in _pagemap_pids(index, pids):
-            if pid not in heads:
-                heads[pid] = pages_name(criu_images.load(index, pagemap_name(pid), expect="PAGEMAP").first().pages_id)
-            if heads[pid] == member.name:
-                pagemaps.append(PageMap.load(index, pid))
-        if pagemaps:
-            fed.add(member.name)
-            feed(read_into, plan(pagemaps, consumers, clip), consumers, member.name)
-
-    archive = _PagesPass(path, on_pages)
-    try:
-        if archive.compression == "none":
-            _scan_plain(archive, consumers, pids, clip)
-            return archive
-        late = {}
-        for pid in _pagemap_pids(archive, pids):
-            pagemap = PageMap.load(archive, pid)
-            if pagemap.pages not in fed:
-                late.setdefault(pagemap.pages, []).append(pagemap)
-        if late:  # pagemaps stored after their pages image: one more pass for those
-
-            def on_late(_index, member, read_into):
-                if member.name in late:
-                    feed(read_into, plan(late[member.name], consumers, clip), consumers, member.name)
-
-            _PagesPass(path, on_late).close()
-    except BaseException:
-        archive.close()
-        raise
-    return archive
-
-

@@ -16,14 +16,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import hashlib
 import html
 import json
 import os
 import re
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.diff import file_sha256
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
+from ansible_collections.forensic.checkpoint.plugins.module_utils.output import Destination
 
 FORMATS = ("html", "markdown", "json")
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
@@ -137,8 +136,10 @@ def _network(processes):
             remote = sock.get("peer_path") if sock.get("family") == "unix" else (
                 "%s:%s" % (_text(sock.get("remote_address")), _text(sock.get("remote_port")))
                 if sock.get("remote_port") else "-")
+            # An IPv6 socket talking to IPv4 peers shows IPv4 addresses: name the family they are in.
+            family = "ipv4" if sock.get("ipv4_mapped") else sock.get("family")
             rows.append([proc.get("pid"), proc.get("comm"), sock.get("fd"),
-                         "%s %s" % (_text(sock.get("family")), _text(sock.get("protocol") or sock.get("type"))),
+                         "%s %s" % (_text(family), _text(sock.get("protocol") or sock.get("type"))),
                          sock.get("state"), local, remote])
     return ("table", ["pid", "process", "fd", "kind", "state", "local", "remote"], rows, (7, 13, 6, 14, 14, 23, 23))
 
@@ -177,7 +178,8 @@ def analysis_document(analysis, result):
     """The report of one checkpoint: ``analysis`` and findings.evaluate()'s ``result``."""
     result = result or {}
     container = analysis.get("container") or {}
-    sha256 = (container.get("archive") or {}).get("sha256") or file_sha256(analysis.get("path"))
+    # What the analysis hashed (checksum: true) or nothing: rendering never reads the evidence again.
+    sha256 = (container.get("archive") or {}).get("sha256") or "not computed (checksum: false)"
     summary = result.get("summary") or {"verdict": "clean", "text": "No findings evaluated."}
     processes = analysis.get("processes") or []
     rootfs = analysis.get("rootfs") or {}
@@ -403,38 +405,20 @@ def render(fmt, analysis=None, result=None, diff=None):
     return to_html(doc) if fmt == "html" else to_markdown(doc)
 
 
-def write(path, fmt="html", analysis=None, result=None, diff=None, check_mode=False):
-    """Write the report to ``path`` (0600, never through a symlink); unchanged content is not rewritten.
+def write(path, fmt="html", analysis=None, result=None, diff=None, check_mode=False, protect=()):
+    """Write the report to ``path`` through a Destination (0600, atomic, never through a symlink,
+    never over one of the ``protect`` inputs); unchanged content is not rewritten.
 
     Returns ``{path, format, size, sha256, changed}``."""
     data = render(fmt, analysis, result, diff).encode("utf-8")
-    info = {"path": path, "format": fmt, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
     if os.path.islink(path):
         raise CheckpointError(path, "is a symbolic link; refusing to write a report through it")
     if os.path.isdir(path):
         raise CheckpointError(path, "is a directory; give the report's file name")
-    parent = os.path.dirname(os.path.abspath(path))
+    parent, name = os.path.split(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise CheckpointError(path, "its directory %s does not exist" % parent)
-    try:
-        with open(path, "rb") as handle:
-            same = handle.read(len(data) + 1) == data
-        mode_ok = (os.stat(path).st_mode & 0o777) == 0o600
-    except (IOError, OSError):
-        same = mode_ok = False
-    info["changed"] = not (same and mode_ok)
-    if check_mode or not info["changed"]:
-        return info
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(path, flags, 0o600)
-    except OSError as exc:
-        raise CheckpointError(path, "cannot write the report (%s)" % (exc.strerror or exc))
-    try:
-        os.fchmod(fd, 0o600)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-    finally:
-        os.close(fd)
-    return info
+    with Destination(parent, check_mode, protect=protect) as destination:
+        written = destination.write(name, data)
+    return {"path": path, "format": fmt, "size": written["size"], "sha256": written["sha256"],
+            "changed": written["changed"]}

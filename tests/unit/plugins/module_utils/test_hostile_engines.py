@@ -18,8 +18,8 @@ import pytest
 import hostile_archives as hostile
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis import analyze as analysis
 from ansible_collections.forensic.checkpoint.plugins.module_utils.coredump import core as coredump
-from ansible_collections.forensic.checkpoint.plugins.module_utils.findings import engine as findings
-from ansible_collections.forensic.checkpoint.plugins.module_utils.memory import queries as memory_queries
+from ansible_collections.forensic.checkpoint.plugins.module_utils.runners import analyze as analyze_runner
+from ansible_collections.forensic.checkpoint.plugins.module_utils.runners import memory as memory_runner
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import metadata as metadata
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 
@@ -85,10 +85,11 @@ def _memory_params(path, dest):
 
 ENGINES = {
     "checkpoint_info": lambda path, out: metadata.inspect_path(path, checksum=True),
-    "checkpoint_analyze": lambda path, out: findings.for_module(
-        analysis.analyze(path, export_dir=out, export=["recovered", "rootfs"]), path,
-        {"redact_secrets": True, "report": os.path.join(out, "report.html")}),
-    "checkpoint_memory": lambda path, out: memory_queries.run(_memory_params(path, None)),
+    "checkpoint_analyze": lambda path, out: analyze_runner.run_analyze(dict(
+        path=path, include=list(analysis.SECTIONS), redact_secrets=True, export_dir=out, export=["recovered", "rootfs"],
+        checksum=False, report=os.path.join(out, "report.html"), report_format="html", rules=[], indicators=[],
+        yara_rules=[], fail_on_severity=None), False),
+    "checkpoint_memory": lambda path, out: memory_runner.query(_memory_params(path, None)),
     "checkpoint_coredump": coredump.write_cores,
 }
 

@@ -56,3 +56,14 @@ def test_failure_is_one_line_without_traceback(capsys, tmp_path):
     assert result["failed"] is True
     assert result["msg"] == missing + ": no such file or directory"
     assert "exception" not in result
+
+
+@pytest.mark.parametrize("scan_memory", [True, False])
+def test_scan_memory_option(archives, capsys, scan_memory):
+    """The indicator is only in the service's heap: found there with scan_memory, not without."""
+    result = run_module(capsys, {"path": archives["counters"], "indicators": ["RANDOM_1432_KEY"], "scan_memory": scan_memory})
+    hits = [item for item in result["analysis"]["findings"] if item["id"] == "indicator.match"]
+    in_memory = [item for item in hits if "memory" in item["evidence"]]
+    assert bool(in_memory) is scan_memory
+    if scan_memory:
+        assert in_memory[0]["address_hex"] == "0x7f5ea804e320" and in_memory[0]["vma"] == "anon"

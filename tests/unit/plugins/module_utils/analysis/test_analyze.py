@@ -72,8 +72,8 @@ def test_counters_open_files(archives):
         (1, "PIPE", "pipe:[40186]", False, False),
         (2, "PIPE", "pipe:[40187]", False, False),
         (3, "INETSK", "socket:[40243]", False, True),
-        ("cwd", "REG", "/app", False, None),
-        ("root", "REG", "/", False, None),
+        ("cwd", "DIR", "/app", False, None),  # directories, not REG (issue 14)
+        ("root", "DIR", "/", False, None),
         ("exe", "REG", "/usr/bin/python3.11", False, None),
     ]
     assert fd(proc, 0)["flags"] == ["O_RDWR", "O_LARGEFILE"] and fd(proc, 0)["pos"] == 0

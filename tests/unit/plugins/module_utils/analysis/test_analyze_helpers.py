@@ -38,6 +38,8 @@ def test_unix_paths():
     assert unix_path(entry) is None
     entry.name = b"/run/app.sock"
     assert unix_path(entry) == "/run/app.sock"
+    entry.name = b"/run/app.sock\0"  # as CRIU records a socket bound with its path's NUL (issue 14)
+    assert unix_path(entry) == "/run/app.sock"
     entry.name = b"\0abstract-name"
     assert unix_path(entry) == "@abstract-name"
     entry.name = b"rel.sock"

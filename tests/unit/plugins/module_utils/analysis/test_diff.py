@@ -18,7 +18,7 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import 
 
 
 def analysed(path):
-    analysis = analyze(path)
+    analysis = analyze(path, checksum=True)  # the diff hashes only what the analyses hashed (issue 14)
     return analysis, findings.evaluate(analysis, path)
 
 

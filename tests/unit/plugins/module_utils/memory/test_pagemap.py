@@ -69,7 +69,7 @@ def test_vma_kinds_perms_and_paths(counters):
     ("worker41", [1, 6, 7], ["sh", "python3", "sleep"]),
 ])
 def test_every_process_of_multi_process_dumps(archives, key, pids, comms):
-    from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.scan import scan
+    from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.checkpoint import scan
 
     index = scan(archives[key])  # compressed: one streaming pass, pages skipped
     procs = load_processes(index)

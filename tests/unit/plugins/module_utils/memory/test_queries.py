@@ -34,7 +34,7 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.scan im
     compile_query,
     feed,
 )
-from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.queries import run
+from ansible_collections.forensic.checkpoint.plugins.module_utils.runners.memory import query as run
 
 KEY = "RANDOM_1432_KEY"
 KEY_ADDRESS = 0x7F5EA804E320

@@ -30,7 +30,7 @@ HOSTILE = '<script>alert(1)</script>"><img src=x onerror=alert(2)>|`*[x](http://
 
 @pytest.fixture(scope="module")
 def lookup(archives):
-    analysis = analyze(archives["lookup"])
+    analysis = analyze(archives["lookup"], checksum=True)  # a report shows only what was hashed (issue 14)
     return analysis, findings.evaluate(analysis, archives["lookup"])
 
 
@@ -175,3 +175,17 @@ def test_html_report_renders_in_chromium_without_sideways_scrolling(tmp_path, lo
         scroll_width, inner_width, sections = (int(value) for value in fit.groups())
         assert inner_width == width and scroll_width <= inner_width and sections == 7
         assert "Shell served over the network by netcat" in dom
+
+
+def test_mapped_ipv4_connection_is_shown_as_ipv4(lookup):
+    """Issue 14: the shell's connection (an IPv6 socket with IPv4-mapped addresses; the facts
+    show 10.88.0.9 and 10.88.0.1) read "ipv6 tcp" in the report's network table."""
+    analysis, result = lookup
+    text = report.render("markdown", analysis, result)
+    # The network table's rows: pid, process, fd, kind, state, local, remote.
+    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in text.splitlines()]
+    rows = [row for row in rows if len(row) == 7 and row[0].isdigit()]
+    connections = [row for row in rows if row[6] == "10.88.0.1:42698"]
+    assert sorted(row[0] for row in connections) == ["16", "16", "20", "20"]
+    assert set(row[3] for row in connections) == set(["ipv4 tcp"])
+    assert [row[3] for row in rows if row[5] == ":::4444"] == ["ipv6 tcp"]  # a real IPv6 listener stays ipv6

@@ -1,0 +1,225 @@
+# -*- coding: utf-8 -*-
+# Copyright: forensic.checkpoint contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Where the modules write: one destination directory, files created 0600 and atomically.
+
+A ``Destination`` holds its directory open (never through a symlink) and writes each file as a
+private temporary file next to the target, renamed over it only when complete: a failure (a full
+disk, say) leaves nothing half-written, and a symlink at the target is replaced, never followed.
+Names are single path components, so nothing lands outside the directory. Evidence is
+untouchable: ``protect`` lists the inputs (archives, or directories of them); a target that is
+one of them (the same inode: a hard link too) or lies inside one of those directories is refused
+with one line. ``write`` knows "unchanged" by SHA-256 (and mode 0600) and, in check mode,
+computes what would change without writing.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import hashlib
+import os
+import stat
+
+from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW
+CHUNK = 1 << 20
+
+
+def _reason(exc):
+    return (exc.strerror or str(exc)).lower()
+
+
+class Destination(object):
+    """The directory ``path`` (created 0700 when ``create`` and missing, unless in check mode).
+    Errors name the file, after the module ``option`` that gave it when there is one."""
+
+    def __init__(self, path, check_mode=False, create=False, protect=(), option=None):
+        self.option = option
+        self.path = os.path.abspath(path)
+        self.check_mode = check_mode
+        self._protected_files, self._protected_dirs = [], []
+        for item in protect:
+            if not item:
+                continue
+            try:
+                info = os.stat(item)
+            except OSError:
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                self._protected_dirs.append(os.path.realpath(item))
+            else:
+                self._protected_files.append((info.st_dev, info.st_ino))
+        real = os.path.realpath(self.path)
+        for protected in self._protected_dirs:
+            if real == protected or real.startswith(protected.rstrip(os.sep) + os.sep):
+                raise self.error(path, "is inside the input directory %s: evidence is never written to"
+                                 % protected)
+        if create and not os.path.lexists(self.path) and not check_mode:
+            try:
+                os.makedirs(self.path, 0o700)
+            except OSError as exc:
+                raise self.error(path, "cannot create the directory (%s)" % _reason(exc))
+        self.fd = None
+        if os.path.lexists(self.path) or not check_mode:
+            try:
+                self.fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW)
+            except OSError as exc:
+                raise self.error(path, "is not a usable directory (%s)" % _reason(exc))
+
+    def error(self, path, problem):
+        if self.option:
+            return CheckpointError(self.option, "%s %s" % (path, problem))
+        return CheckpointError(path, problem)
+
+    def close(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_exc):
+        self.close()
+
+    def full(self, name):
+        return os.path.join(self.path, name)
+
+    def check_name(self, name):
+        if not name or name in (".", "..") or "/" in name or "\0" in name:
+            raise self.error(self.full(name or ""), "not a file name inside %s" % self.path)
+
+    def existing(self, name):
+        """os.stat of the target, or None; refuses a target that is not a regular file or is an input."""
+        self.check_name(name)
+        if self.fd is None:
+            return None
+        try:
+            info = os.stat(name, dir_fd=self.fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        if stat.S_ISLNK(info.st_mode):
+            return None  # replaced by the rename, never followed
+        if (info.st_dev, info.st_ino) in self._protected_files:
+            raise self.error(self.full(name), "is the input archive (or a link to it): evidence is never "
+                             "overwritten")
+        if not stat.S_ISREG(info.st_mode):
+            raise self.error(self.full(name), "exists and is not a regular file")
+        return info
+
+    def digest(self, name):
+        """SHA-256 of the existing regular file ``name`` (None if there is none)."""
+        if self.existing(name) is None:
+            return None
+        fd = os.open(name, os.O_RDONLY | _NOFOLLOW, dir_fd=self.fd)
+        try:
+            digest = hashlib.sha256()
+            for data in iter(lambda: os.read(fd, CHUNK), b""):
+                digest.update(data)
+            return digest.hexdigest()
+        finally:
+            os.close(fd)
+
+    def write(self, name, data):
+        """``data`` (bytes) as ``name``: ``{path, size, sha256, changed}``; unchanged content (and
+        mode 0600) is left alone, in check mode nothing is written."""
+        sha256 = hashlib.sha256(data).hexdigest()
+        info = self.existing(name)
+        changed = info is None or (info.st_mode & 0o777) != 0o600 or info.st_size != len(data) \
+            or self.digest(name) != sha256
+        result = {"path": self.full(name), "size": len(data), "sha256": sha256, "changed": changed}
+        if changed and not self.check_mode:
+            pending = self.new_file(name)
+            try:
+                pending.pwrite(data, 0)
+                pending.commit()
+            finally:
+                pending.discard()
+        return result
+
+    def new_file(self, name, size=None):
+        """A ``Pending`` file for ``name``: written at offsets (``size``: preallocated as a hole),
+        renamed into place by ``commit``."""
+        self.existing(name)
+        if self.fd is None:
+            raise self.error(self.path, "does not exist")
+        return Pending(self, name, size)
+
+
+class Pending(object):
+    """A private temporary file in a Destination, renamed over its target by ``commit``. No fd is
+    held between writes, so thousands of pending files (one per VMA) never exhaust descriptors."""
+
+    def __init__(self, destination, name, size=None):
+        self.destination, self.name = destination, name
+        self.tmp = None
+        for attempt in range(100):
+            tmp = ".%s.%s.%d.tmp" % (name[:200], os.urandom(4).hex(), attempt)
+            try:
+                fd = os.open(tmp, _NEW_FILE, 0o600, dir_fd=destination.fd)
+            except OSError as exc:
+                if exc.errno == errno.EEXIST:
+                    continue
+                raise destination.error(destination.full(name), "cannot create a file next to it (%s)" % _reason(exc))
+            self.tmp = tmp
+            break
+        else:
+            raise destination.error(destination.full(name), "could not create a temporary file next to it")
+        try:
+            os.fchmod(fd, 0o600)  # exactly 0600 whatever the umask
+            if size:
+                os.ftruncate(fd, size)  # a hole: what is never written stays unallocated
+        except OSError as exc:
+            self.discard()
+            raise destination.error(destination.full(name), "cannot write (%s)" % _reason(exc))
+        finally:
+            os.close(fd)
+
+    def _open(self):
+        return os.open(self.tmp, os.O_WRONLY | _NOFOLLOW, dir_fd=self.destination.fd)
+
+    def open_fd(self):
+        """A descriptor on the temporary file, for a writer of its own (the caller closes it)."""
+        try:
+            return self._open()
+        except OSError as exc:
+            raise self.destination.error(self.destination.full(self.name), "cannot write (%s)" % _reason(exc))
+
+    def pwrite(self, data, offset):
+        view = memoryview(data)
+        try:
+            fd = self._open()
+            try:
+                while view:
+                    written = os.pwrite(fd, view, offset)
+                    view, offset = view[written:], offset + written
+            finally:
+                os.close(fd)
+        except OSError as exc:  # a full disk, say: not to pass for a fault of the archive being read
+            raise self.destination.error(self.destination.full(self.name), "cannot write (%s)" % _reason(exc))
+
+    def commit(self):
+        """Rename into place (replacing a file or symlink there, never following it)."""
+        self.destination.existing(self.name)  # still not an input, nor a directory
+        try:
+            fd = self._open()
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(self.tmp, self.name, src_dir_fd=self.destination.fd, dst_dir_fd=self.destination.fd)
+        except OSError as exc:
+            raise self.destination.error(self.destination.full(self.name), "cannot write (%s)" % _reason(exc))
+        self.tmp = None
+
+    def discard(self):
+        if self.tmp is not None:
+            try:
+                os.unlink(self.tmp, dir_fd=self.destination.fd)
+            except OSError:
+                pass
+            self.tmp = None

@@ -1,0 +1,66 @@
+# -*- coding: utf-8 -*-
+# Copyright: forensic.checkpoint contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Module glue shared by the analysis modules: option specs paired with their doc fragments, the
+one ``fail_on_severity`` gate, and how a runner's outcome becomes the module's result.
+
+A runner is ``run(params, check_mode) -> Outcome``; engines never see ``params``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
+from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.engine import SEVERITIES, at_or_above
+from ansible_collections.forensic.checkpoint.plugins.module_utils.report.document import FORMATS
+
+# Options documented by the doc fragment forensic.checkpoint.findings (plugins/doc_fragments/findings.py).
+FINDINGS_OPTIONS = dict(
+    rules=dict(type="list", elements="raw", default=[]),
+    indicators=dict(type="list", elements="raw", default=[]),
+    yara_rules=dict(type="list", elements="path", default=[]),
+    fail_on_severity=dict(type="str", choices=list(SEVERITIES)),
+    report=dict(type="path"),
+    report_format=dict(type="str", choices=list(FORMATS), default="html"),
+)
+# What of the module's parameters the findings engine takes (as engine options, not params).
+FINDINGS_ENGINE_KEYS = ("redact_secrets", "rules", "indicators", "yara_rules", "scan_memory")
+
+
+def findings_options(params):
+    return dict((key, params[key]) for key in FINDINGS_ENGINE_KEYS if params.get(key) is not None)
+
+
+def severity_gate(findings, threshold, label="finding(s)"):
+    """The failure message when ``findings`` hold one at or above ``threshold`` (None: no gate, or
+    no such finding): ``"<n> <label> at or above <threshold> severity: <rule ids>"``."""
+    if not threshold:
+        return None
+    hits = at_or_above(findings, threshold)
+    if not hits:
+        return None
+    return "%d %s at or above %s severity: %s" % (
+        len(hits), label, threshold, ", ".join(sorted(set(item["id"] for item in hits))))
+
+
+class Outcome(object):
+    """What a module returns: ``result`` for exit_json, ``warnings`` to show, ``failure`` (a
+    message: the module fails, still returning ``result``)."""
+
+    def __init__(self, result, warnings=(), failure=None):
+        self.result, self.warnings, self.failure = result, list(warnings), failure
+
+
+def execute(module, run):
+    """Run ``run(params, check_mode)`` for ``module`` and exit with its outcome; a CheckpointError
+    is the module's one-line failure."""
+    try:
+        outcome = run(module.params, module.check_mode)
+    except CheckpointError as exc:
+        module.fail_json(msg=str(exc))
+    for warning in outcome.warnings:
+        module.warn(warning)
+    if outcome.failure:
+        module.fail_json(msg=outcome.failure, **outcome.result)
+    module.exit_json(**outcome.result)
