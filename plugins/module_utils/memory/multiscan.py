@@ -188,12 +188,12 @@ def _hs_database(chosen):
 
 
 _BOUNDED = re.compile(br"\\.|\[(?:\\.|[^\]])*\]?|\{(\d+)(,(\d*))?\}", re.DOTALL)
-RELAX_ABOVE = 32
+RELAX_ABOVE = 8
 
 
 def relax(source):
     """``source`` with every counted repeat above RELAX_ABOVE made open-ended (``{64,4096}`` ->
-    ``{32,}``): a superset of the matches, which hyperscan compiles in milliseconds instead of
+    ``{8,}``): a superset of the matches, which hyperscan compiles in milliseconds instead of
     seconds (the PEM rule's ``{64,4096}`` alone: 6 s). ``re`` confirms every candidate."""
 
     def one(match):
@@ -208,6 +208,21 @@ def relax(source):
     return _BOUNDED.sub(one, source)
 
 
+# What hyperscan cannot compile as written: lookaround, back references, atomic and possessive.
+_HS_UNSUPPORTED = frozenset(getattr(sre_parse, name) for name in (
+    "ASSERT", "ASSERT_NOT", "GROUPREF", "GROUPREF_EXISTS", "ATOMIC_GROUP", "POSSESSIVE_REPEAT")
+    if hasattr(sre_parse, name))
+
+
+def _has_op(node, ops):
+    """Whether the parsed regex ``node`` (or anything inside it) uses one of ``ops``."""
+    if isinstance(node, sre_parse.SubPattern):
+        return any(op in ops or _has_op(arg, ops) for op, arg in node)
+    if isinstance(node, (tuple, list)):
+        return any(_has_op(item, ops) for item in node)
+    return False
+
+
 def _hs_choices(entry):
     """[(backend, hyperscan source, flags)] to try for ``entry``, best first; [] for Python."""
     pattern = entry.pattern
@@ -219,8 +234,11 @@ def _hs_choices(entry):
     if _hs_risky(pattern.source):
         return []
     relaxed = relax(pattern.source)
+    prefilter = ("hyperscan-prefilter", relaxed, base | hyperscan.HS_FLAG_PREFILTER)
+    if _has_op(sre_parse.parse(pattern.source), _HS_UNSUPPORTED):
+        return [prefilter]  # no use trying to compile it as it is: each try costs milliseconds
     exact = "hyperscan" if relaxed == pattern.source else "hyperscan-prefilter"
-    choices = [(exact, relaxed, base), ("hyperscan-prefilter", relaxed, base | hyperscan.HS_FLAG_PREFILTER)]
+    choices = [(exact, relaxed, base), prefilter]
     if pattern.width > SOM_WIDTH and not entry.required:
         choices.insert(0, (exact, relaxed, base | hyperscan.HS_FLAG_SOM_LEFTMOST))
     return choices
@@ -240,13 +258,21 @@ class Scanner(object):
         # The longest match found whole (a literal is exact whatever its length).
         self.span = max([max_width] + [len(p.literal) for p in patterns if p.literal is not None])
         self.widest = max([entry.width for entry in self.entries] + [1])
-        self.database = None
-        if backend == "auto" and HAS_HYPERSCAN and self.entries:
+        # Compiled when first needed: a scanner that never scans costs nothing.
+        self._database = None
+        self._pending = backend == "auto" and HAS_HYPERSCAN and bool(self.entries)
+
+    @property
+    def database(self):
+        if self._pending:
+            self._pending = False
             self._build_database()
+        return self._database
 
     @property
     def backends(self):
         """{pattern id: "hyperscan", "hyperscan-prefilter" or "python"}."""
+        self.database  # pylint: disable=pointless-statement
         return dict((entry.pattern.id, entry.backend) for entry in self.entries)
 
     def _build_database(self):
@@ -268,7 +294,7 @@ class Scanner(object):
             database = _hs_database(chosen) if chosen else None
         for entry, (backend, _source, flags) in chosen:
             entry.backend, entry.som = backend, bool(flags & hyperscan.HS_FLAG_SOM_LEFTMOST)
-        self.database = database
+        self._database = database
 
     def scan(self, runs, context=0, max_matches=None, max_bytes=None, time_budget=TIME_BUDGET):
         """A ``Scan`` (an iterator of Hits) over ``runs``: [(base address, iterable of chunks)].
@@ -375,24 +401,27 @@ class Scan(object):
         for base, chunks in runs:
             for entry in scanner.entries:
                 entry.resume = base
-            buf = bytearray()
-            buf_base = base  # address of buf[0]
-            own = 0  # buf[own:] is not yet owned by a scanned block
+            data, data_base = b"", base  # the carried-over tail, from address data_base
+            own = 0  # data[own:] is not yet owned by a scanned block
+            pending, size = [], 0  # chunks not yet joined to data
             for chunk in chunks:
-                buf += chunk
-                if len(buf) - own < BLOCK + after:
+                pending.append(chunk)
+                size += len(chunk)
+                if len(data) + size - own < BLOCK + after:
                     continue
-                stop = len(buf) - after
-                for hit in self._block(_Block(bytes(buf), buf_base, base, own, stop, False)):
+                data, pending, size = _joined(data, pending), [], 0
+                stop = len(data) - after
+                for hit in self._block(_Block(data, data_base, base, own, stop, False)):
                     yield hit
                 if self.truncated:
                     return
                 keep = max(0, stop - before)
-                del buf[:keep]
-                buf_base += keep
+                data = bytes(data[keep:])
+                data_base += keep
                 own = stop - keep
-            if len(buf) > own:
-                for hit in self._block(_Block(bytes(buf), buf_base, base, own, len(buf), True)):
+            data = _joined(data, pending)
+            if len(data) > own:
+                for hit in self._block(_Block(data, data_base, base, own, len(data), True)):
                     yield hit
                 if self.truncated:
                     return
@@ -418,9 +447,9 @@ class Scan(object):
                 self.truncated = True
                 return
             self.count += 1
-            yield Hit(entries[index].pattern.id, data_base + start, data_base + end, data[start:end],
+            yield Hit(entries[index].pattern.id, data_base + start, data_base + end, bytes(data[start:end]),
                       None if group is None else (data_base + group[0], data_base + group[1]),
-                      data_base + low, data[low:high])
+                      data_base + low, bytes(data[low:high]))
 
     def _collect(self, block):
         """The block's hits into block.hits, sorted, at most block.threshold of them."""
@@ -428,9 +457,10 @@ class Scan(object):
         for entry in entries:
             entry.done = False
         pending = entries
-        if self.scanner.database is not None:
+        database = self.scanner.database
+        if database is not None:
             resumes = [entry.resume for entry in entries]
-            if self._hyperscan(block):
+            if self._hyperscan(block, database):
                 pending = [entry for entry in entries if entry.backend == "python"]
             else:  # matches out of end order (never seen): the Python path is always right
                 for entry, resume in zip(entries, resumes):
@@ -449,7 +479,7 @@ class Scan(object):
                 self._confirm(entry, block, None, None)
             block.trim(held)
 
-    def _hyperscan(self, block):
+    def _hyperscan(self, block, database):
         """One hyperscan pass over the block, confirming candidates as they come; False if the
         matches did not come in end order per pattern."""
         entries = self.scanner.entries
@@ -475,7 +505,7 @@ class Scan(object):
             return None
 
         try:
-            self.scanner.database.scan(block.data, match_event_handler=on_match)
+            database.scan(block.data, match_event_handler=on_match)
         except hyperscan.ScanTerminated:
             pass
         if state["error"] is not None:
@@ -527,6 +557,14 @@ class Scan(object):
                 return
             index = data.find(literal, index + len(literal))
         entry.done = True
+
+
+def _joined(data, chunks):
+    """``data`` followed by ``chunks``, as bytes or a bytearray: one copy, or none for a lone
+    bytes or bytearray chunk (a caller's reused buffer is only read until the block's hits are out)."""
+    if not data and len(chunks) == 1 and isinstance(chunks[0], (bytes, bytearray)):
+        return chunks[0]
+    return b"".join([data] + chunks)
 
 
 class _Block(object):
