@@ -72,6 +72,11 @@ MAX_CONTEXT = 64 << 10
 # Python-regex time a single pattern may spend in one scan before it is declared catastrophic.
 TIME_BUDGET = 10.0
 TICK = 0.05
+# Hyperscan's database costs 5-15 ms a pattern to compile; Python's re scans the built-in secret
+# rules at ~5 ms a MiB. So a scanner starts on re and compiles once it has seen WARM_BYTES, or
+# once a regex has spent WARM_TIME on re (a slow or hostile one: hyperscan is linear).
+WARM_BYTES = 2 << 20
+WARM_TIME = 0.1
 # Hits held at once in a block beyond max_matches (or in all, without it): bounds memory.
 HELD = 1 << 20
 HELD_SLACK = 1 << 16
@@ -258,21 +263,21 @@ class Scanner(object):
         # The longest match found whole (a literal is exact whatever its length).
         self.span = max([max_width] + [len(p.literal) for p in patterns if p.literal is not None])
         self.widest = max([entry.width for entry in self.entries] + [1])
-        # Compiled when first needed: a scanner that never scans costs nothing.
-        self._database = None
-        self._pending = backend == "auto" and HAS_HYPERSCAN and bool(self.entries)
+        # Hyperscan's database is compiled only once the bytes scanned make it pay (see WARM_BYTES).
+        self.database = None
+        self.warming = backend == "auto" and HAS_HYPERSCAN and bool(self.entries)
+        self.scanned = 0
 
-    @property
-    def database(self):
-        if self._pending:
-            self._pending = False
+    def compile(self):
+        """Compile the hyperscan database now, if there is to be one."""
+        if self.warming:
+            self.warming = False
             self._build_database()
-        return self._database
 
     @property
     def backends(self):
-        """{pattern id: "hyperscan", "hyperscan-prefilter" or "python"}."""
-        self.database  # pylint: disable=pointless-statement
+        """{pattern id: "hyperscan", "hyperscan-prefilter" or "python"} (compiles the database)."""
+        self.compile()
         return dict((entry.pattern.id, entry.backend) for entry in self.entries)
 
     def _build_database(self):
@@ -294,17 +299,20 @@ class Scanner(object):
             database = _hs_database(chosen) if chosen else None
         for entry, (backend, _source, flags) in chosen:
             entry.backend, entry.som = backend, bool(flags & hyperscan.HS_FLAG_SOM_LEFTMOST)
-        self._database = database
+        self.database = database
 
-    def scan(self, runs, context=0, max_matches=None, max_bytes=None, time_budget=TIME_BUDGET):
+    def scan(self, runs, context=0, max_matches=None, max_bytes=None, time_budget=TIME_BUDGET, size_hint=None):
         """A ``Scan`` (an iterator of Hits) over ``runs``: [(base address, iterable of chunks)].
 
         ``context`` bytes (at most MAX_CONTEXT) each side come with every hit; the scan stops as
         ``truncated`` after ``max_matches`` hits or once hits and contexts hold ``max_bytes`` bytes.
-        Stop early by not iterating further.
+        Stop early by not iterating further. ``size_hint``: the bytes the runs (and later scans)
+        will hold, if known; above WARM_BYTES hyperscan starts at once.
         """
         if not 0 <= context <= MAX_CONTEXT:
             raise CheckpointError("context", "must be 0 to %d bytes" % MAX_CONTEXT)
+        if size_hint is not None and size_hint > WARM_BYTES:
+            self.compile()
         return Scan(self, runs, context, max_matches, max_bytes, time_budget)
 
 
@@ -317,16 +325,24 @@ class _Budget(object):
     """Python-regex time per pattern. While a block is collected, a SIGALRM ticks every TICK
     seconds and interrupts the ``re`` call running past its pattern's budget (the main thread
     only, and only when no other ITIMER_REAL is set; elsewhere the budget is checked between calls).
+    While ``warm`` (hyperscan not compiled yet), the budget is WARM_TIME and running past it
+    raises _Warm: the block is then done again on hyperscan.
     """
 
     def __init__(self, seconds):
         self.seconds = seconds
+        self.warm = False
         self.current = None
         self.started = 0.0
         self.previous = None
 
+    def _limit(self):
+        if self.warm:
+            return WARM_TIME if self.seconds is None else min(WARM_TIME, self.seconds)
+        return self.seconds
+
     def __enter__(self):
-        if (self.seconds is not None and hasattr(signal, "setitimer")
+        if (self._limit() is not None and hasattr(signal, "setitimer")
                 and threading.current_thread() is threading.main_thread()
                 and signal.getitimer(signal.ITIMER_REAL)[0] == 0):
             self.previous = signal.signal(signal.SIGALRM, self._tick)
@@ -340,34 +356,37 @@ class _Budget(object):
             self.previous = None
 
     def _tick(self, _signum, _frame):
-        entry = self.current
-        if entry is not None and entry.spent + time.perf_counter() - self.started > self.seconds:
+        entry, limit = self.current, self._limit()
+        if entry is not None and limit is not None and entry.spent + time.perf_counter() - self.started > limit:
             raise _Alarm()
 
     def run(self, entry, call, *args):
-        if self.seconds is not None and entry.spent > self.seconds:
-            raise self._error(entry)
+        limit = self._limit()
+        if limit is not None and entry.spent > limit:
+            raise self._over(entry)
         self.current, self.started = entry, time.perf_counter()
         try:
             return call(*args)
         except _Alarm:
-            raise self._error(entry)
+            raise self._over(entry)
         finally:
             self.current = None
             entry.spent += time.perf_counter() - self.started
 
-    def _error(self, entry):
+    def _over(self, entry):
+        if self.warm:
+            return _Warm()
         return CheckpointError(_name(entry.pattern.id), "regular expression %r took over %g s of matching "
                                "(catastrophic backtracking?); simplify it"
                                % (entry.pattern.source.decode("latin-1")[:80], self.seconds))
 
 
 class _Alarm(Exception):
-    pass
+    """The SIGALRM tick found the running regex over its budget."""
 
 
-def _alarm(_signum, _frame):
-    raise _Alarm()
+class _Warm(Exception):
+    """A regex ran past WARM_TIME before hyperscan was compiled."""
 
 
 class Scan(object):
@@ -452,7 +471,30 @@ class Scan(object):
                       data_base + low, bytes(data[low:high]))
 
     def _collect(self, block):
-        """The block's hits into block.hits, sorted, at most block.threshold of them."""
+        """The block's hits into block.hits, sorted, at most block.threshold of them; hyperscan
+        compiled first when the bytes scanned reach WARM_BYTES, or when a regex on Python runs
+        past WARM_TIME (the block is then done again)."""
+        scanner = self.scanner
+        if scanner.warming and scanner.scanned + block.stop - block.own > WARM_BYTES:
+            scanner.compile()
+        self.budget.warm = scanner.warming
+        if scanner.warming:
+            resumes, threshold = [entry.resume for entry in scanner.entries], block.threshold
+            try:
+                self._collect_once(block)
+            except _Warm:
+                for entry, resume in zip(scanner.entries, resumes):
+                    entry.resume = resume
+                del block.hits[:]
+                block.cutoff, block.threshold = block.stop, threshold
+                scanner.compile()
+                self.budget.warm = False
+                self._collect_once(block)
+        else:
+            self._collect_once(block)
+        scanner.scanned += block.stop - block.own
+
+    def _collect_once(self, block):
         entries = self.scanner.entries
         for entry in entries:
             entry.done = False

@@ -23,7 +23,7 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive i
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 from ansible_collections.forensic.checkpoint.plugins.module_utils.findings import engine as findings
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory import multiscan
-from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.multiscan import Pattern, compile_patterns
+from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.multiscan import Pattern
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap import PageMap, process_ids
 
 BACKENDS = ["auto", "python"] if multiscan.HAS_HYPERSCAN else ["python"]
@@ -33,6 +33,14 @@ TOKEN = b"ghp_R4nd0mT0k3nV4lu3F0rF0r3ns1csTest01"
 AWS_KEY = b"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 SECRET_RULES = [rule for rule in findings.BUILTIN_RULES
                 if rule.get("pattern") and "memory" in (rule.get("scope") or findings.SCOPES)]
+
+
+def compile_patterns(patterns, backend="auto", **kwargs):
+    """A Scanner on ``backend``: "auto" compiles hyperscan's database at once (by itself it waits
+    until WARM_BYTES have been scanned, which small test inputs never reach)."""
+    scanner = multiscan.compile_patterns(patterns, backend=backend, **kwargs)
+    scanner.compile()
+    return scanner
 
 
 def memory_runs(path, pids=None):
@@ -225,23 +233,47 @@ def test_hostile_regexes_finish_fast_and_right_on_hyperscan():
         pytest.skip("hyperscan is not installed")
     patterns = [Pattern("nested", regex=br"(a+)+$"), Pattern("words", regex=br"(\w+\s?)+$"),
                 Pattern("tail", regex=br"(\w+\s?)+!")]
-    scanner = compile_patterns(patterns)
-    assert scanner.backends == {"nested": "hyperscan", "words": "hyperscan", "tail": "hyperscan"}
+    # As callers use it: the scan starts on re, which runs past WARM_TIME and hands over to hyperscan.
+    scanner = multiscan.compile_patterns(patterns)
+    assert scanner.database is None
     started = time.monotonic()
     hits = found(scanner.scan([(0, [PLANTED[i:i + 1000] for i in range(0, len(PLANTED), 1000)])], time_budget=5))
     assert time.monotonic() - started < 5
+    assert scanner.database is not None
+    assert scanner.backends == {"nested": "hyperscan", "words": "hyperscan", "tail": "hyperscan"}
     # $ is the end of the run: only "tail" matches (the a-run, then the words), as re finds it
     assert hits == [(4096, "tail", 4096 + 5001), (4096 + 5001, "tail", len(PLANTED) - 4096)]
 
 
 def test_hostile_regex_on_python_fails_cleanly_naming_the_pattern():
-    scanner = compile_patterns([Pattern("nested", regex=br"(a+)+$")], backend="python")
+    scanner = multiscan.compile_patterns([Pattern("nested", regex=br"(a+)+$")], backend="python")
     started = time.monotonic()
     with pytest.raises(CheckpointError) as error:
         list(scanner.scan([(0, [PLANTED])], time_budget=0.5))
     assert time.monotonic() - started < 3
     assert "pattern nested" in str(error.value) and "(a+)+$" in str(error.value)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.skipif(not multiscan.HAS_HYPERSCAN, reason="hyperscan is not installed")
+def test_hyperscan_compiled_only_once_the_bytes_make_it_pay(archives, monkeypatch):
+    """Small inputs stay on re (no compile cost); past WARM_BYTES the same scan goes on with
+    hyperscan, and the hits are those of a scan on hyperscan from the start."""
+    monkeypatch.setattr(multiscan, "BLOCK", 1 << 20)
+    monkeypatch.setattr(multiscan, "WARM_BYTES", 2 << 20)
+    segments = memory_runs(archives["counters"])
+    patterns = [Pattern("key", literal=KEY)] + [Pattern(rule["id"], regex=rule["pattern"]) for rule in SECRET_RULES]
+    small = multiscan.compile_patterns(patterns)
+    list(small.scan([(0x1000, [b"x" * 100000])]))
+    assert small.database is None and small.scanned == 100000
+    warming = multiscan.compile_patterns(patterns)
+    got = found(warming.scan(chunked(segments, 1 << 16)))
+    assert warming.database is not None
+    assert got == found(compile_patterns(patterns).scan(chunked(segments, 1 << 16)))
+    assert [start for start, name, _end in got if name == "key"].count(KEY_ADDRESS) == 1
+    hinted = multiscan.compile_patterns(patterns)
+    hinted.scan([], size_hint=3 << 20)
+    assert hinted.database is not None
 
 
 def test_required_literal_prefilter():
