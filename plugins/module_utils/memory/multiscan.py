@@ -20,18 +20,24 @@ Which backend serves which pattern (``Scanner.backends`` says, per pattern):
 
 * ``hyperscan`` (exact): with the ``hyperscan`` package, every literal (as escaped bytes, so its
   matches are exact and need no confirmation) and every regex hyperscan compiles unchanged, all in
-  ONE block-mode database scanned once per block. Regexes whose longest match exceeds
-  ``SOM_WIDTH`` are compiled with ``HS_FLAG_SOM_LEFTMOST`` (when hyperscan accepts it) so the start
-  of a candidate is known; shorter ones take ``end - longest`` as the start bound, which keeps the
-  database small and quick to compile. Python's ``re`` then confirms each regex candidate from that
+  ONE block-mode database scanned once per block. A regex whose longest match exceeds
+  ``SOM_WIDTH`` and that has no required literal is compiled with ``HS_FLAG_SOM_LEFTMOST`` so the
+  start of a candidate is known; the others take ``end - longest`` as the start bound (``re``
+  skips to their literal fast). Python's ``re`` then confirms each regex candidate from that
   bound, for its exact ``finditer`` match and groups: ``re`` only ever runs where hyperscan, which
-  is linear-time, already found a match.
-* ``hyperscan-prefilter``: regexes hyperscan cannot compile as written (lookaround, back
-  references, bounded repeats too large) join the same database with ``HS_FLAG_PREFILTER``: a
-  superset of their matches, each candidate confirmed by ``re``.
+  is linear-time, already found a candidate.
+* ``hyperscan-prefilter``: in the same database, as a superset of their matches that ``re``
+  confirms: regexes with lookaround, back references, atomic groups or possessive repeats
+  (``HS_FLAG_PREFILTER``), and regexes with counted repeats above RELAX_ABOVE, which hyperscan is
+  given open-ended (``{64,4096}`` compiles in seconds, ``{8,}`` in milliseconds).
 * ``python``: regexes hyperscan cannot serve even as a prefilter (e.g. ``.{1,65536}``), and every
   pattern when hyperscan is not installed: ``bytes.find`` for literals; ``re`` for regexes, skipped
   for a block that lacks a literal every match of the regex must contain (its *required literal*).
+
+Hyperscan's database is compiled only when it pays: a scanner starts on the ``python`` path and
+compiles once WARM_BYTES have been scanned (or at once when ``scan``'s ``size_hint`` says that many
+will be), or as soon as a regex has spent WARM_TIME in ``re`` (that block is then done again on
+hyperscan): a handful of small files costs no compile, a hostile regex still meets hyperscan.
 
 Every ``re`` call is bounded by a per-scan, per-pattern time budget (``time_budget`` seconds; a
 SIGALRM timer on the main thread): a catastrophically backtracking regex fails with one line
