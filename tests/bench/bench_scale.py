@@ -9,10 +9,11 @@ node, so one PODS-pod run should cost far less than PODS one-pod runs.
 
 PODS is 6 by default (BENCH_SCALE_PODS overrides): a one-pod run costs 20-50 s on the shared
 2-core machine, so 50 real one-pod runs (17-40 min) would not fit in `make bench`; 6 keeps this
-bench near 6 minutes (8 pods: 8 minutes, speed-up 4.0x). Set-up (not timed): a simulated cluster with fast timings, checkpointing
-enabled, the analyser deployed, a Deployment of PODS pods that tolerates every node of a five-node
-simulated cluster (one master, four workers). Both ways must analyse the same pods. It fails
-(exit 1) if the PODS-pod run is not at least twice as fast as the PODS one-pod runs.
+bench near 6 minutes (8 pods: 8 minutes, speed-up 4.0x). Set-up (not timed): a simulated
+cluster with fast timings, checkpointing enabled, the analyser deployed, a Deployment of PODS
+pods that tolerates every node of a five-node simulated cluster (one master, four workers). Both
+ways must analyse the same pods. It fails (exit 1) if the PODS-pod run is not at least twice as
+fast as the PODS one-pod runs.
 """
 
 from __future__ import absolute_import, division, print_function

@@ -436,8 +436,7 @@ class Scan(object):
                     continue
                 data, pending, size = _joined(data, pending), [], 0
                 stop = len(data) - after
-                for hit in self._block(_Block(data, data_base, base, own, stop, False)):
-                    yield hit
+                yield from self._block(_Block(data, data_base, base, own, stop, False))
                 if self.truncated:
                     return
                 keep = max(0, stop - before)
@@ -446,8 +445,7 @@ class Scan(object):
                 own = stop - keep
             data = _joined(data, pending)
             if len(data) > own:
-                for hit in self._block(_Block(data, data_base, base, own, len(data), True)):
-                    yield hit
+                yield from self._block(_Block(data, data_base, base, own, len(data), True))
                 if self.truncated:
                     return
 
@@ -532,7 +530,8 @@ class Scan(object):
         matches did not come in end order per pattern."""
         entries = self.scanner.entries
         last = [0] * len(entries)
-        state = {"disorder": False, "error": None}
+        state = {"disorder": False}
+        errors = []
 
         def on_match(index, start, end, _flags, _context):
             entry = entries[index]
@@ -545,7 +544,7 @@ class Scan(object):
             try:
                 self._confirm(entry, block, start, end)
             except Exception as exc:  # pylint: disable=broad-except
-                state["error"] = exc
+                errors.append(exc)  # raised once hyperscan has returned
                 return True
             if block.full():
                 block.cutoff = min(block.cutoff, end - self.scanner.widest)
@@ -556,8 +555,8 @@ class Scan(object):
             database.scan(block.data, match_event_handler=on_match)
         except hyperscan.ScanTerminated:
             pass
-        if state["error"] is not None:
-            raise state["error"]
+        if errors:
+            raise errors[0]
         return not state["disorder"]
 
     def _confirm(self, entry, block, start, end):

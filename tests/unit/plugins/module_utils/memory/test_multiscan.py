@@ -205,7 +205,7 @@ def test_count_and_byte_caps_and_early_stop(backend):
     hits = list(scan)
     assert scan.truncated and 9000 < sum(len(hit.data) + len(hit.context) for hit in hits) <= 10000
     scan = scanner.scan([(0, [data])])
-    first = [next(scan) for _ in range(3)]  # the caller stops when it has enough
+    first = [next(scan) for _round in range(3)]  # the caller stops when it has enough
     assert [hit.start for hit in first] == [0, 1, 2] and not scan.truncated
     scan = scanner.scan([(0, [data])])
     assert len(list(scan)) == 100000 and not scan.truncated
@@ -216,8 +216,8 @@ def test_hex_zero_bytes_in_zero_pages_stay_within_memory():
     scanner = compile_patterns([Pattern("zero", hex="00")], backend=BACKENDS[0])
     tracemalloc.start()
     try:
-        scan = scanner.scan([(0, (bytes(1 << 20) for _ in range(64)))], context=64, max_matches=100000)
-        count = sum(1 for _ in scan)
+        scan = scanner.scan([(0, (bytes(1 << 20) for _mib in range(64)))], context=64, max_matches=100000)
+        count = sum(1 for _hit in scan)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
