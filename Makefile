@@ -4,15 +4,15 @@ PYTHON ?= python3
 VENV := .venv
 ANSIBLE_PLAYBOOK := $(VENV)/bin/ansible-playbook
 
-.PHONY: setup demo test sanity units integration bench docs clean
+.PHONY: setup demo test sanity units integration packaging bench docs clean
 
-# Test-only system packages (bindep profile "test": gdb, chromium...) are installed for the
-# test targets; the demo needs only the default profile.
+# System packages: bindep.txt (run time) plus tests/bindep.txt's profile "test" (gdb, chromium...)
+# for the test targets, or "demo" (the simulated cluster's bubblewrap...) for the demo.
 setup:
 	@PYTHON=$(PYTHON) scripts/setup.sh
 
 demo:
-	@PYTHON=$(PYTHON) SETUP_PROFILES= scripts/setup.sh
+	@PYTHON=$(PYTHON) SETUP_PROFILES=demo scripts/setup.sh
 	@$(ANSIBLE_PLAYBOOK) playbooks/demo.yml
 
 test: setup
@@ -26,6 +26,9 @@ units: setup
 
 integration: setup
 	@scripts/test.sh integration
+
+packaging: setup
+	@scripts/test.sh packaging
 
 bench: setup
 	@$(VENV)/bin/python tests/bench/run.py

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-shot set-up behind `make demo`, `make test` and `make bench`:
-# system packages (bindep.txt), the .venv, pycriu from the distribution, and the
+# system packages (bindep.txt, tests/bindep.txt), the .venv, pycriu from the distribution, and the
 # .collections tree that ansible.cfg points Ansible at. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,9 +39,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-# System packages from bindep.txt: installed when we are root, otherwise named.
+# System packages: bindep.txt (run time) and tests/bindep.txt's profile (demo or test); installed
+# when we are root, otherwise named.
 read -ra profile_list <<< "$profiles"
-mapfile -t missing < <("$venv/bin/bindep" -b "${profile_list[@]}" 2>/dev/null || true)
+mapfile -t missing < <({ "$venv/bin/bindep" -b -f bindep.txt || true; "$venv/bin/bindep" -b -f tests/bindep.txt "${profile_list[@]}" || true; } 2>/dev/null)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     say "installing system packages: ${missing[*]}"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test suites behind `make test`: ansible-test sanity, pytest (unit and integration),
-# and ansible-test integration targets. Usage: scripts/test.sh all|sanity|units|integration
+# packaging (the built and installed collection), and ansible-test integration targets.
+# Usage: scripts/test.sh all|sanity|units|integration|packaging
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -48,11 +49,12 @@ case $what in
   sanity) run_sanity ;;
   units) run_pytest tests/unit ;;
   integration) run_pytest tests/integration; run_integration_targets ;;
+  packaging) run_pytest tests/packaging ;;
   all)
     run_sanity
-    run_pytest tests/unit tests/integration
+    run_pytest tests/unit tests/integration tests/packaging
     run_integration_targets
     echo "==> all test suites passed"
     ;;
-  *) echo "usage: $0 all|sanity|units|integration" >&2; exit 2 ;;
+  *) echo "usage: $0 all|sanity|units|integration|packaging" >&2; exit 2 ;;
 esac
