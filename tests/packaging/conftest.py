@@ -22,18 +22,34 @@ import pytest
 from packaging_helpers import BIN, JUNK, REPO, run
 
 
-@pytest.fixture(scope="session")
-def tarball(tmp_path_factory):
-    tree = tmp_path_factory.mktemp("tree") / "checkpoint"
+def copy_tree(dest, junk=()):
+    """The files git tracks or would track (a clone, with uncommitted work), and ``junk``."""
     files = subprocess.check_output(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=REPO).split(b"\0")
     for name in (f.decode() for f in files if f):
         source = os.path.join(REPO, name)
         if os.path.isfile(source) and not os.path.islink(source):
-            os.makedirs(str(tree / os.path.dirname(name)), exist_ok=True)
-            shutil.copy2(source, str(tree / name))
-    for name in JUNK:
-        os.makedirs(str(tree / os.path.dirname(name)), exist_ok=True)
-        (tree / name).write_text(u"junk\n")
+            os.makedirs(str(dest / os.path.dirname(name)), exist_ok=True)
+            shutil.copy2(source, str(dest / name))
+    for name in junk:
+        os.makedirs(str(dest / os.path.dirname(name)), exist_ok=True)
+        (dest / name).write_text(u"junk\n")
+    return dest
+
+
+@pytest.fixture(scope="session")
+def tree(tmp_path_factory):
+    """A developer's working tree: the repository's files and the junk such a tree holds."""
+    return copy_tree(tmp_path_factory.mktemp("tree") / "checkpoint", JUNK)
+
+
+@pytest.fixture(scope="session")
+def clone(tmp_path_factory):
+    """A fresh clone, as the README's instructions start from."""
+    return copy_tree(tmp_path_factory.mktemp("clone") / "checkpoint")
+
+
+@pytest.fixture(scope="session")
+def tarball(tree, tmp_path_factory):
     out = tmp_path_factory.mktemp("dist")
     run([os.path.join(BIN, "ansible-galaxy"), "collection", "build", "--output-path", str(out), str(tree)], cwd=out)
     (built,) = glob.glob(str(out / "forensic-checkpoint-*.tar.gz"))

@@ -24,7 +24,8 @@ JUNK = ("__pycache__/x.cpython-311.pyc", "plugins/module_utils/__pycache__/archi
 
 def clean_env(**extra):
     """The environment minus this repository's Ansible and Python settings."""
-    env = dict((k, v) for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "PYTHON")))
+    env = dict((k, v) for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "PYTHON", "VIRTUAL_ENV")))
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if not p.startswith(REPO))
     env["ANSIBLE_LOCAL_TEMP"] = extra.pop("tmp", env.get("TMPDIR", "/tmp"))
     env.update(extra)
     return env
