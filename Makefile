@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 ANSIBLE_PLAYBOOK := $(VENV)/bin/ansible-playbook
 
-.PHONY: setup demo test sanity units integration packaging bench docs clean
+.PHONY: setup demo test sanity units integration packaging lint bench docs clean
 
 # System packages: bindep.txt (run time) plus tests/bindep.txt's profile "test" (gdb, chromium...)
 # for the test targets, or "demo" (the simulated cluster's bubblewrap...) for the demo.
@@ -30,6 +30,10 @@ integration: setup
 packaging: setup
 	@scripts/test.sh packaging
 
+# ansible-lint --profile production and antsibull-changelog lint (only the latter is in `make test` yet).
+lint: setup
+	@scripts/test.sh lint
+
 bench: setup
 	@$(VENV)/bin/python tests/bench/run.py
 
@@ -38,4 +42,4 @@ docs: setup
 
 clean:
 	-@PYTHONPATH=tests $(VENV)/bin/python -m simcluster stop --state-dir demo-output/simcluster 2>/dev/null
-	rm -rf .build tests/output demo-output .pytest_cache
+	rm -rf .build tests/output demo-output .pytest_cache .ansible

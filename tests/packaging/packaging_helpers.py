@@ -19,7 +19,7 @@ JUNK = ("__pycache__/x.cpython-311.pyc", "plugins/module_utils/__pycache__/archi
         ".hypothesis/examples/x", ".pytest_cache/v/cache/lastfailed", "plugins/.pytest_cache/README.md",
         ".idea/workspace.xml", ".vscode/settings.json", ".DS_Store", "docs/.DS_Store", ".mypy_cache/x.json",
         "plugins/module_utils/x.pyo", "tests/output/junit/x.xml", "demo-output/report.html",
-        "forensic-checkpoint-0.0.9.tar.gz", ".venv/bin/python")
+        "forensic-checkpoint-0.0.9.tar.gz", ".venv/bin/python", ".ansible/collections/ansible_collections/x/y/z.yml")
 
 
 def clean_env(**extra):

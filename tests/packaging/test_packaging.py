@@ -21,7 +21,7 @@ SHIPPED_TOP = {"MANIFEST.json", "FILES.json", "README.md", "LICENSE", "requireme
                "changelogs"}
 NEVER = ("*__pycache__*", "*.pyc", "*.pyo", "*.swp", "*~", "*.#*", "*.hypothesis*", "*.pytest_cache*", "*.mypy_cache*",
          "*.idea*", "*.vscode*", "*.DS_Store", "tests*", "extensions*", "scripts*", ".venv*", ".ci*", "demo-output*",
-         "*.tar.gz", "*simcluster*", "playbooks/demo.yml", "changelogs/fragments*", "requirements-dev.txt",
+         "*.tar.gz", ".ansible*", "*simcluster*", "playbooks/demo.yml", "changelogs/fragments*", "requirements-dev.txt",
          "ansible.cfg", "Makefile", "pytest.ini")
 TEST_ONLY_SYSTEM = ("bubblewrap", "gdb", "binutils", "shellcheck", "chromium", "python3-venv", "git")
 TEST_ONLY_PYTHON = ("pytest", "hypothesis", "aiohttp", "trustme", "pyelftools", "molecule", "ansible-lint", "bindep",
