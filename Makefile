@@ -42,4 +42,4 @@ docs: setup
 
 clean:
 	-@PYTHONPATH=tests $(VENV)/bin/python -m simcluster stop --state-dir demo-output/simcluster 2>/dev/null
-	rm -rf .build tests/output demo-output .pytest_cache .ansible
+	rm -rf .build tests/output demo-output .pytest_cache .ansible .venv-versions

@@ -67,10 +67,5 @@ echo "$venv/distro-packages" > "$site/forensic-checkpoint-distro.pth"
 mkdir -p .collections/ansible_collections/forensic
 ln -sfn ../../.. .collections/ansible_collections/forensic/checkpoint
 # ansible-test bootstraps pip in its venvs with a script from a host we cannot reach; give it ours.
-pip_version=$(grep -oP "^\s+pip='\K[0-9.]+" "$("$venv/bin/python" -c 'import ansible_test, os; print(os.path.dirname(ansible_test.__file__))')/_internal/python_requirements.py" | head -1)
-if [ -n "$pip_version" ]; then
-  cache="$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py"
-  mkdir -p "$(dirname "$cache")"
-  cp scripts/ansible_test_get_pip.py "$cache"
-fi
+scripts/ansible_test_get_pip.sh "$venv"
 say "set-up done"
