@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 ANSIBLE_PLAYBOOK := $(VENV)/bin/ansible-playbook
 
-.PHONY: setup demo test sanity units integration packaging lint bench docs clean
+.PHONY: setup demo test sanity units integration packaging lint versions bench docs clean
 
 # System packages: bindep.txt (run time) plus tests/bindep.txt's profile "test" (gdb, chromium...)
 # for the test targets, or "demo" (the simulated cluster's bubblewrap...) for the demo.
@@ -29,6 +29,10 @@ integration: setup
 
 packaging: setup
 	@scripts/test.sh packaging
+
+# Sanity and unit tests on ansible-core 2.16, 2.17 and 2.18 (`make test` runs only their unit tests).
+versions: setup
+	@scripts/test.sh versions
 
 # ansible-lint --profile production and antsibull-changelog lint (only the latter is in `make test` yet).
 lint: setup
