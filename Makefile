@@ -4,15 +4,15 @@ PYTHON ?= python3
 VENV := .venv
 ANSIBLE_PLAYBOOK := $(VENV)/bin/ansible-playbook
 
-.PHONY: setup demo test sanity units integration bench docs clean
+.PHONY: setup demo test sanity units integration packaging lint versions bench docs clean
 
-# Test-only system packages (bindep profile "test": gdb, chromium...) are installed for the
-# test targets; the demo needs only the default profile.
+# System packages: bindep.txt (run time) plus tests/bindep.txt's profile "test" (gdb, chromium...)
+# for the test targets, or "demo" (the simulated cluster's bubblewrap...) for the demo.
 setup:
 	@PYTHON=$(PYTHON) scripts/setup.sh
 
 demo:
-	@PYTHON=$(PYTHON) SETUP_PROFILES= scripts/setup.sh
+	@PYTHON=$(PYTHON) SETUP_PROFILES=demo scripts/setup.sh
 	@$(ANSIBLE_PLAYBOOK) playbooks/demo.yml
 
 test: setup
@@ -27,6 +27,17 @@ units: setup
 integration: setup
 	@scripts/test.sh integration
 
+packaging: setup
+	@scripts/test.sh packaging
+
+# Sanity and unit tests on ansible-core 2.16, 2.17 and 2.18 (`make test` runs only their unit tests).
+versions: setup
+	@scripts/test.sh versions
+
+# ansible-lint --profile production and antsibull-changelog lint (only the latter is in `make test` yet).
+lint: setup
+	@scripts/test.sh lint
+
 bench: setup
 	@$(VENV)/bin/python tests/bench/run.py
 
@@ -35,4 +46,4 @@ docs: setup
 
 clean:
 	-@PYTHONPATH=tests $(VENV)/bin/python -m simcluster stop --state-dir demo-output/simcluster 2>/dev/null
-	rm -rf .build tests/output demo-output .pytest_cache
+	rm -rf .build tests/output demo-output .pytest_cache .ansible .venv-versions

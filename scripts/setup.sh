@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-shot set-up behind `make demo`, `make test` and `make bench`:
-# system packages (bindep.txt), the .venv, pycriu from the distribution, and the
+# system packages (bindep.txt, tests/bindep.txt), the .venv, pycriu from the distribution, and the
 # .collections tree that ansible.cfg points Ansible at. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,9 +39,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-# System packages from bindep.txt: installed when we are root, otherwise named.
+# System packages: bindep.txt (run time) and tests/bindep.txt's profile (demo or test); installed
+# when we are root, otherwise named.
 read -ra profile_list <<< "$profiles"
-mapfile -t missing < <("$venv/bin/bindep" -b "${profile_list[@]}" 2>/dev/null || true)
+mapfile -t missing < <({ "$venv/bin/bindep" -b -f bindep.txt || true; "$venv/bin/bindep" -b -f tests/bindep.txt "${profile_list[@]}" || true; } 2>/dev/null)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     say "installing system packages: ${missing[*]}"
@@ -66,10 +67,5 @@ echo "$venv/distro-packages" > "$site/forensic-checkpoint-distro.pth"
 mkdir -p .collections/ansible_collections/forensic
 ln -sfn ../../.. .collections/ansible_collections/forensic/checkpoint
 # ansible-test bootstraps pip in its venvs with a script from a host we cannot reach; give it ours.
-pip_version=$(grep -oP "^\s+pip='\K[0-9.]+" "$("$venv/bin/python" -c 'import ansible_test, os; print(os.path.dirname(ansible_test.__file__))')/_internal/python_requirements.py" | head -1)
-if [ -n "$pip_version" ]; then
-  cache="$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py"
-  mkdir -p "$(dirname "$cache")"
-  cp scripts/ansible_test_get_pip.py "$cache"
-fi
+scripts/ansible_test_get_pip.sh "$venv"
 say "set-up done"

@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
 # The test suites behind `make test`: ansible-test sanity, pytest (unit and integration),
-# and ansible-test integration targets. Usage: scripts/test.sh all|sanity|units|integration
+# packaging (the built and installed collection), ansible-test integration targets, and unit tests
+# on the older ansible-core releases (their sanity: `versions-sanity`, run by .ci/run).
+# Usage: scripts/test.sh all|sanity|units|integration|packaging|lint|versions [2.16 ...]|versions-sanity [2.16 ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 venv=$root/.venv
 what=${1:-all}
+
+# kubernetes.core comes from the ansible package in .venv (Galaxy is not reachable); the venvs of
+# older ansible-core releases (run_versions) use the same copy.
+kubernetes_core() {
+  "$root/.venv/bin/python" -c 'import ansible_collections.kubernetes.core as c; print(list(c.__path__)[0])'
+}
 
 # ansible-test needs the collection at ansible_collections/<namespace>/<name>: test a copy of the
 # files git tracks or would track (so uncommitted work is tested too).
@@ -18,19 +26,35 @@ stage() {
   # ansible-test resolves doc fragments (kubernetes.core.k8s_auth_options) from sibling collections.
   rm -rf "$root/.build/ansible_collections/kubernetes"
   mkdir -p "$root/.build/ansible_collections/kubernetes"
-  cp -r "$("$venv/bin/python" -c 'import ansible_collections.kubernetes.core as c; print(list(c.__path__)[0])')" \
+  cp -r "$(kubernetes_core)" \
     "$root/.build/ansible_collections/kubernetes/core"
   # .build is ignored by the outer repo, so ansible-test would see no files: give the copy its own.
   (cd "$dest" && git init -q && git add -A) >&2
   echo "$dest"
 }
 
-run_sanity() {
+ansible_test_sanity() {
   local dest; dest=$(stage)
-  echo "==> ansible-test sanity"
+  echo "==> ansible-test sanity (ansible-core $("$venv/bin/python" -c 'import ansible; print(ansible.__version__)'))"
   (cd "$dest" && "$venv/bin/ansible-test" sanity --local --python 3.11 --color no)
+}
+
+run_sanity() {
+  ansible_test_sanity
   echo "==> generated docs match the code"
   scripts/docs.sh --check
+}
+
+# Changelog fragments are checked in every run; ansible-lint (slower, and not yet clean in roles/ and
+# playbooks/) only by `make lint` until it is.
+run_changelog_lint() {
+  echo "==> antsibull-changelog lint"
+  "$venv/bin/antsibull-changelog" lint
+}
+
+run_ansible_lint() {
+  echo "==> ansible-lint --profile production (.ansible-lint)"
+  PATH="$venv/bin:$PATH" "$venv/bin/ansible-lint" --nocolor -q
 }
 
 run_pytest() {
@@ -44,15 +68,61 @@ run_integration_targets() {
   (cd "$dest" && "$venv/bin/ansible-test" integration --local --python 3.11 --color no)
 }
 
+# Sanity and unit tests on the older ansible-core releases meta/runtime.yml claims (.venv has the
+# newest), each in its own venv: ansible-core, requirements.txt and the unit tests' pins from
+# requirements-dev.txt. kubernetes.core joins through PYTHONPATH, as ansible-test adds it.
+# Usage: run_versions "sanity units" [VERSION...]. `make test` runs only the unit tests there
+# (about 2 minutes a release); the older releases' sanity (about 5 minutes each) runs in .ci/run
+# after it, so that `make test` stays well under 35 minutes.
+OLDER_CORES=(2.16 2.17 2.18)
+run_versions() {
+  local suites=$1; shift
+  local base=$root/.venv-versions main=$venv version
+  mkdir -p "$base/collections/ansible_collections/kubernetes"
+  ln -sfn "$(kubernetes_core)" "$base/collections/ansible_collections/kubernetes/core"
+  for version in "${@:-${OLDER_CORES[@]}}"; do
+    venv=$base/$version
+    local want stamp=$base/$version/.requirements.sha256
+    want=$(cat requirements.txt requirements-dev.txt <(echo "$version") | sha256sum | cut -d' ' -f1)
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+      echo "==> ansible-core $version: making $venv"
+      rm -rf "$venv" && "${PYTHON:-python3}" -m venv "$venv"
+      local pins; mapfile -t pins < <(grep -E '^(pytest|hypothesis|pyelftools|yara-python|protobuf)==' requirements-dev.txt)
+      "$venv/bin/pip" install -q --disable-pip-version-check "ansible-core==$version.*" -r requirements.txt "${pins[@]}"
+      # pycriu as in .venv (scripts/setup.sh): the distribution's package alone, for the tests that
+      # import it themselves.
+      echo "$main/distro-packages" > "$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/forensic-checkpoint-distro.pth"
+      echo "$want" > "$stamp"
+    fi
+    if [[ $suites == *sanity* ]]; then
+      scripts/ansible_test_get_pip.sh "$venv"
+      ansible_test_sanity
+    fi
+    if [[ $suites == *units* ]]; then
+      echo "==> pytest tests/unit (ansible-core $version)"
+      # test_checkpoint_analyze sets module arguments with ansible.module_utils.testing, new in 2.19.
+      PYTHONPATH=$base/collections "$venv/bin/pytest" -q -p no:cacheprovider tests/unit \
+        --ignore tests/unit/plugins/modules/test_checkpoint_analyze.py
+    fi
+  done
+  venv=$main
+}
+
 case $what in
   sanity) run_sanity ;;
   units) run_pytest tests/unit ;;
   integration) run_pytest tests/integration; run_integration_targets ;;
+  packaging) run_pytest tests/packaging ;;
+  lint) run_changelog_lint; run_ansible_lint ;;
+  versions) shift; run_versions "sanity units" "$@" ;;
+  versions-sanity) shift; run_versions sanity "$@" ;;
   all)
+    run_changelog_lint
     run_sanity
-    run_pytest tests/unit tests/integration
+    run_pytest tests/unit tests/integration tests/packaging
     run_integration_targets
+    run_versions units
     echo "==> all test suites passed"
     ;;
-  *) echo "usage: $0 all|sanity|units|integration" >&2; exit 2 ;;
+  *) echo "usage: $0 all|sanity|units|integration|packaging|lint|versions [2.16 ...]|versions-sanity [2.16 ...]" >&2; exit 2 ;;
 esac
