@@ -80,15 +80,6 @@ def adhoc(readme_install, tmp_path, module, args):
     return status.split(" | ")[1], json.loads(result)
 
 
-def not_rewired(readme_install):
-    """Until the engines import pycriu through dependencies.import_pycriu, a fresh venv cannot."""
-    _python, collections, _home, _env = readme_install
-    source = collections / "ansible_collections" / "forensic" / "checkpoint" / "plugins" / "module_utils"
-    texts = [open(os.path.join(top, f)).read() for top, _d, files in os.walk(str(source)) for f in files
-             if f.endswith(".py") and f != "dependencies.py"]
-    return not any("import_pycriu" in text for text in texts)
-
-
 @pytest.fixture()
 def evidence(tmp_path):
     path = shutil.copy(LOOKUP, str(tmp_path / "lookup-compromised.tar.gz"))
@@ -112,9 +103,7 @@ def test_butane_filter_renders_as_butane_does(readme_install, tmp_path):
         assert result["msg"] == handle.read()
 
 
-def test_checkpoint_analyze_finds_the_intrusion(readme_install, tmp_path, evidence, request):
-    if not_rewired(readme_install):
-        request.applymarker(pytest.mark.xfail(strict=True, reason="engines still import pycriu directly"))
+def test_checkpoint_analyze_finds_the_intrusion(readme_install, tmp_path, evidence):
     status, result = adhoc(readme_install, tmp_path, "forensic.checkpoint.checkpoint_analyze", "path=%s" % evidence)
     assert status == "SUCCESS", result.get("msg")
     analysis = result["ansible_facts"]["checkpoint_analysis"]
@@ -124,9 +113,7 @@ def test_checkpoint_analyze_finds_the_intrusion(readme_install, tmp_path, eviden
             "file.deleted-log", "rootfs.temp-executable", "secret.aws-secret-key"} <= found
 
 
-def test_checkpoint_memory_finds_the_secret(readme_install, tmp_path, evidence, request):
-    if not_rewired(readme_install):
-        request.applymarker(pytest.mark.xfail(strict=True, reason="engines still import pycriu directly"))
+def test_checkpoint_memory_finds_the_secret(readme_install, tmp_path, evidence):
     status, result = adhoc(readme_install, tmp_path, "forensic.checkpoint.checkpoint_memory",
                            "path=%s pattern=wJalrXUtnFEMI/K7MDENG pid=1" % evidence)
     assert status == "SUCCESS", result.get("msg")

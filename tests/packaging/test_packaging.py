@@ -70,7 +70,8 @@ def test_ansible_builder_introspect_lists_runtime_dependencies_only(installed):
     system = [line.split("#")[0].strip() for line in data["system"]]
     assert all(line.endswith("# from collection forensic.checkpoint") for line in data["python"] + data["system"])
     # PyYAML is an ansible-core dependency, which ansible-builder leaves out by design.
-    assert python == ["protobuf>=3.21,<8", "zstandard>=0.21", "kubernetes>=24.2.0", "jmespath>=1.0"]
+    assert python == ["protobuf>=3.21,<8", "zstandard>=0.21", "kubernetes>=24.2.0", "jmespath>=1.0",
+                      "hyperscan>=0.9"]
     assert system == ["criu [platform:dpkg]", "python3-criu [platform:rpm]", "zstd", "tar",
                       "kubernetes-client [platform:rpm]"]
     assert not [p for p in python if p.lower().startswith(TEST_ONLY_PYTHON)]

@@ -28,11 +28,9 @@ import tarfile
 import traceback
 import zlib
 
+from ansible_collections.forensic.checkpoint.plugins.module_utils import dependencies
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
-from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import (
-    ArchiveError,
-    MissingDependency,
-)
+from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import ArchiveError
 
 try:
     import zstandard
@@ -482,7 +480,7 @@ class CheckpointArchive(object):
         if self.compression == "gzip":
             return gzip.GzipFile(fileobj=raw, mode="rb")
         if not HAS_ZSTANDARD:
-            raise MissingDependency(self.path, "reading zstd archives needs the Python package zstandard")
+            raise dependencies.missing(self.path, "reading zstd archives", "zstandard")
         return zstandard.ZstdDecompressor().stream_reader(raw, read_size=STREAM_BUFSIZE, read_across_frames=True)
 
     def _index_stream(self, visit, checksum):

@@ -14,29 +14,18 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import importlib
 import struct
-import traceback
 
+from ansible_collections.forensic.checkpoint.plugins.module_utils import dependencies
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
-from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import ImageError, MissingDependency
+from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import ImageError
 
-try:
-    from pycriu.images import images as _pycriu_images
-    from pycriu.images import magic as _pycriu_magic
-    from pycriu.images import pb as _pycriu_pb
-
-    HAS_PYCRIU = True
-    PYCRIU_IMPORT_ERROR = None
-except ImportError:
-    HAS_PYCRIU = False
-    PYCRIU_IMPORT_ERROR = traceback.format_exc()
-
-try:
-    from google.protobuf.message import DecodeError
-    from google.protobuf.unknown_fields import UnknownFieldSet
-except ImportError:  # protobuf is a dependency of pycriu; without it HAS_PYCRIU is False anyway
-    DecodeError = ValueError
-    UnknownFieldSet = None
+# pycriu comes from the distribution's criu package (no PyPI release); dependencies.import_pycriu
+# finds it inside a virtualenv too, and tells a missing pycriu from an unusable protobuf. It is
+# loaded on first use, so importing this module never fails. DecodeError and UnknownFieldSet come
+# from protobuf, which pycriu needs anyway.
+_PYCRIU = {}
 
 IMG_COMMON = 0x54564319
 IMG_SERVICE = 0x55105940
@@ -62,9 +51,14 @@ def _round_up(value, align):
 
 
 def require_pycriu(subject):
-    if not HAS_PYCRIU:
-        raise MissingDependency(subject, "decoding CRIU images needs pycriu: install the distribution's CRIU "
-                                "package (Debian/Ubuntu: criu, Fedora/RHEL: python3-criu)")
+    """Load pycriu once (MissingDependency naming ``subject`` and the interpreter when it cannot be)."""
+    if not _PYCRIU:
+        dependencies.import_pycriu(subject)
+        loaded = dict((name, importlib.import_module("pycriu.images." + name)) for name in ("images", "magic", "pb"))
+        loaded["DecodeError"] = importlib.import_module("google.protobuf.message").DecodeError
+        loaded["UnknownFieldSet"] = importlib.import_module("google.protobuf.unknown_fields").UnknownFieldSet
+        _PYCRIU.update(loaded)
+    return _PYCRIU
 
 
 class Image(object):
@@ -96,7 +90,7 @@ def image_magic(name, data):
             raise ImageError(name, "truncated image header (%d bytes)" % len(data))
         value, = U32.unpack_from(data, 4)
         offset = 8
-    magic = _pycriu_magic.by_val.get(value)
+    magic = _PYCRIU["magic"].by_val.get(value)
     if magic is None:
         raise ImageError(name, "not a CRIU image (unknown magic 0x%08x)" % value)
     return magic, offset
@@ -113,9 +107,9 @@ def decode(name, data, expect=None):
     view = memoryview(data)
     if magic == "GHOST_FILE":
         return _decode_ghost(name, view, offset)
-    handler = _pycriu_images.handlers.get(magic)
+    handler = _PYCRIU["images"].handlers.get(magic)
     if handler is None or magic == "PAGEMAP":
-        cls = _pycriu_pb.pagemap_entry if magic == "PAGEMAP" else None
+        cls = _PYCRIU["pb"].pagemap_entry if magic == "PAGEMAP" else None
         if cls is None:
             raise ImageError(name, "%s images are not decoded by this pycriu" % magic)
     else:
@@ -124,7 +118,7 @@ def decode(name, data, expect=None):
     entries, payloads = [], []
     total = len(view)
     while offset < total:
-        msg, offset = _entry(name, view, offset, _pycriu_pb.pagemap_head if magic == "PAGEMAP" and not entries
+        msg, offset = _entry(name, view, offset, _PYCRIU["pb"].pagemap_head if magic == "PAGEMAP" and not entries
                              else cls)
         entries.append(msg)
         if payload_len is not None:
@@ -150,7 +144,7 @@ def _entry(name, view, offset, cls):
     msg = cls()
     try:
         msg.ParseFromString(view[offset:offset + size].tobytes())
-    except (DecodeError, ValueError, TypeError) as exc:
+    except (_PYCRIU["DecodeError"], ValueError, TypeError) as exc:
         raise ImageError(name, "undecodable %s entry at offset %d (%s)" % (cls.__name__, offset - 4, exc))
     if not msg.IsInitialized():
         raise ImageError(name, "%s entry at offset %d lacks required fields %s"
@@ -160,12 +154,12 @@ def _entry(name, view, offset, cls):
 
 def _decode_ghost(name, view, offset):
     """A ghost file: the entry, then either the raw bytes or (len, off) chunks of a sparse file."""
-    entry, offset = _entry(name, view, offset, _pycriu_pb.ghost_file_entry)
+    entry, offset = _entry(name, view, offset, _PYCRIU["pb"].ghost_file_entry)
     if not getattr(entry, "chunks", False):
         return Image(name, "GHOST_FILE", [entry], [view[offset:]])
     chunks = []
     while offset < len(view):
-        chunk, offset = _entry(name, view, offset, _pycriu_pb.ghost_chunk_entry)
+        chunk, offset = _entry(name, view, offset, _PYCRIU["pb"].ghost_chunk_entry)
         if chunk.len > len(view) - offset:
             raise ImageError(name, "ghost chunk at file offset %d claims %d bytes but only %d remain"
                              % (chunk.off, chunk.len, len(view) - offset))
@@ -183,10 +177,9 @@ def pagemap_pages(entry):
     count = entry.nr_pages
     if count:
         return count
-    if UnknownFieldSet is not None:
-        for field in UnknownFieldSet(entry):
-            if field.field_number == _PAGEMAP_NR_PAGES_FIELD:
-                return field.data
+    for field in _PYCRIU["UnknownFieldSet"](entry):
+        if field.field_number == _PAGEMAP_NR_PAGES_FIELD:
+            return field.data
     descriptor = entry.DESCRIPTOR.fields_by_number.get(_PAGEMAP_NR_PAGES_FIELD)
     if descriptor is not None:
         return getattr(entry, descriptor.name)

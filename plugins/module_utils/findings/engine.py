@@ -46,10 +46,10 @@ import traceback
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.files import FileTable
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import CheckpointArchive, MemberReader
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.imageset import ImageSet
+from ansible_collections.forensic.checkpoint.plugins.module_utils import dependencies
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import (
     CheckpointError,
     ImageError,
-    MissingDependency,
 )
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap import load_processes
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory import multiscan
@@ -354,9 +354,10 @@ def summarize(findings):
 
 # -- rules ------------------------------------------------------------------------------------
 
-def _require_jmespath():
+def _require_jmespath(subject):
+    """The built-in rules are JMESPath data rules too: name what needs it, not "rules" always."""
     if not HAS_JMESPATH:
-        raise MissingDependency("rules", "evaluating findings needs the Python package jmespath")
+        raise dependencies.missing(subject, "evaluating findings rules", "jmespath")
 
 
 def _validate(rule, where):
@@ -377,7 +378,7 @@ def _validate(rule, where):
     if check is None:
         if not rule.get("select"):
             raise CheckpointError(where, "needs a select expression (or a check)")
-        _require_jmespath()
+        _require_jmespath(where)
         try:
             jmespath.compile(rule["select"])
         except jmespath.exceptions.JMESPathError as exc:
@@ -404,7 +405,7 @@ def _rules_from(source):
     if not isinstance(source, str):
         raise CheckpointError("rules", "each entry must be a YAML file path or a rule mapping")
     if not HAS_YAML:
-        raise MissingDependency(source, "reading rule files needs the Python package PyYAML")
+        raise dependencies.missing(source, "reading rule files", "yaml")
     try:
         with open(source, "rb") as handle:
             data = yaml.safe_load(handle)
@@ -1161,7 +1162,7 @@ class FindingsPass(object):
     """
 
     def __init__(self, options=None, archive=True):
-        _require_jmespath()
+        _require_jmespath("findings")
         self.options = options = options or {}
         self.warnings = []
         self.rules = load_rules(options.get("rules"))

@@ -75,7 +75,7 @@ def test_venv_loads_only_the_distributions_pycriu_and_decodes_an_archive(with_pr
     before = sorted(os.listdir(pycache)) if os.path.isdir(pycache) else []
     got = run(with_protobuf, textwrap.dedent("""[
         dependencies.import_pycriu('x').__file__,
-        __import__('ansible_collections.forensic.checkpoint.plugins.module_utils.analysis',
+        __import__('ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.analyze',
                    fromlist=['analyze']).analyze({lookup!r}, include=['processes'])['processes'],
         [p for p in sys.path if 'dist-packages' in p or p.startswith('/usr/lib')],
         dependencies.has_module('apt'),
