@@ -802,12 +802,12 @@ def _yara_offsets(match):
 
 
 def _multiscanner(patterns):
-    """One multiscan Scanner for [(rule, spec, compiled regex)], pattern ids their indexes."""
+    """One multiscan Scanner for [(rule, spec, compiled regex, where)], pattern ids their indexes."""
     if not patterns:
         return None
     return multiscan.compile_patterns([
         multiscan.Pattern(index, regex=pattern.pattern, ignore_case=bool(pattern.flags & re.IGNORECASE))
-        for index, (_rule, _spec, pattern) in enumerate(patterns)], max_width=SPAN)
+        for index, (_rule, _spec, pattern, _where) in enumerate(patterns)], max_width=SPAN)
 
 
 class _Scanner(Consumer):
@@ -819,13 +819,17 @@ class _Scanner(Consumer):
     after = SPAN
 
     def __init__(self, secret_rules, indicators, yara_rules):
-        def patterns(scope):
-            return [(rule, None, re.compile(rule["pattern"].encode("utf-8"))) for rule in secret_rules
-                    if rule.get("pattern") and scope in (rule.get("scope") or SCOPES)] + \
-                [(None, spec, spec["pattern"]) for spec in indicators]
-        self.patterns = {"memory": patterns("memory"), "file": patterns("files")}
-        self.scanners = dict((where, _multiscanner(found)) for where, found in self.patterns.items())
+        # One scanner for memory and files (compiling a hyperscan database is the costly part);
+        # each pattern says where it applies: secret rules by their scope, indicators everywhere.
+        self.patterns = [(rule, None, re.compile(rule["pattern"].encode("utf-8")),
+                          set(where for where, scope in (("memory", "memory"), ("file", "files"))
+                              if scope in (rule.get("scope") or SCOPES)))
+                         for rule in secret_rules if rule.get("pattern")
+                         if set(("memory", "files")) & set(rule.get("scope") or SCOPES)] + \
+            [(None, spec, spec["pattern"], set(("memory", "file"))) for spec in indicators]
+        self.scanner = _multiscanner(self.patterns)
         self.yara = yara_rules
+        self.memory_bytes = 0  # announced by the Checkpoint: lets multiscan compile hyperscan at once
         self.secrets = _Hits()
         self.matches = _Hits()
         self.yara_hits = _Hits()
@@ -846,6 +850,9 @@ class _Scanner(Consumer):
         finally:
             index.close()
 
+    def expect(self, size):
+        self.memory_bytes += size
+
     def feed(self, window):
         if (window.pid, window.segment) != self._segment:
             self._segment, self._resume = (window.pid, window.segment), {}
@@ -859,17 +866,21 @@ class _Scanner(Consumer):
         """Matches starting in data[start:stop] (at address ``base`` + offset), each pattern's as
         finditer gives them over the whole segment: one that began in the previous window is not
         found again inside this one."""
-        scanner = self.scanners[where[0]]
+        scanner = self.scanner
         if scanner is not None:
             # The run starts at the look-behind (for lookbehind assertions); hits must start in
             # data[start:stop], and after the previous window's last match of the same pattern.
             low = max(0, start - multiscan.LOOKBEHIND)
-            for found in scanner.scan([(base + low, [memoryview(data)[low:end]])]):
+            # The whole buffer when it is the run (the usual window): scanned in place, not copied.
+            run = data if low == 0 and end == len(data) and isinstance(data, (bytes, bytearray)) \
+                else memoryview(data)[low:end]
+            hint = self.memory_bytes if where[0] == "memory" else None
+            for found in scanner.scan([(base + low, [run])], size_hint=hint or None):
                 first, last = found.start - base, found.end - base
-                if not start <= first < stop or base + first < self._resume.get(found.pattern, 0):
+                rule, spec, _pattern, wheres = self.patterns[found.pattern]
+                if where[0] not in wheres or not start <= first < stop or base + first < self._resume.get(found.pattern, 0):
                     continue
                 self._resume[found.pattern] = found.end
-                rule, spec, _pattern = self.patterns[where[0]][found.pattern]
                 hit = {"where": where, "context": _context(data, first, last, end)}
                 if spec is not None:
                     self.matches.add((spec["value"], where), dict(hit, spec=spec), found.start)

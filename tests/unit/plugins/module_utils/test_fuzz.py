@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import hostile_archives as hostile
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
-from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import metadata as metadata
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import metadata
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import CheckpointArchive
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError, ImageError
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap import PAGE_SIZE, PageMap

@@ -18,7 +18,7 @@ import pytest
 import hostile_archives as hostile
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import archive as archive_mod
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
-from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import metadata as metadata
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import metadata
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import CheckpointArchive
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import ArchiveError, CheckpointError, ImageError
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap import PageMap

@@ -20,7 +20,7 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis impor
 from ansible_collections.forensic.checkpoint.plugins.module_utils.coredump import core as coredump
 from ansible_collections.forensic.checkpoint.plugins.module_utils.runners import analyze as analyze_runner
 from ansible_collections.forensic.checkpoint.plugins.module_utils.runners import memory as memory_runner
-from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import metadata as metadata
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import metadata
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 
 

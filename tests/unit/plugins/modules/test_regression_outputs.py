@@ -26,7 +26,6 @@ with open(module_outputs.DATA) as _handle:
     RECORDED = json.load(_handle)
 
 
-
 def _walk(value, change):
     """``change`` applied to every dict inside ``value``, depth first."""
     if isinstance(value, dict):

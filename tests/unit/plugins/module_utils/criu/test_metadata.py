@@ -14,7 +14,7 @@ import tarfile
 
 import pytest
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import metadata as metadata
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import metadata
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import ArchiveError
 
 COUNTERS_SIZES = {"checkpoint": 11774132, "memory_pages": 11747328, "rootfs_diff": 418816}
