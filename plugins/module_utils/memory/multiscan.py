@@ -39,8 +39,8 @@ compiles once WARM_BYTES have been scanned (or at once when ``scan``'s ``size_hi
 will be), or as soon as a regex has spent WARM_TIME in ``re`` (that block is then done again on
 hyperscan): a handful of small files costs no compile, a hostile regex still meets hyperscan.
 
-Every ``re`` call is bounded by a per-scan, per-pattern time budget (``time_budget`` seconds; a
-SIGALRM timer on the main thread): a catastrophically backtracking regex fails with one line
+Every ``re`` call is bounded by a time budget (``time_budget`` seconds; a SIGALRM timer on the
+main thread): a catastrophically backtracking regex fails with one line
 naming the pattern instead of hanging. This engine imports nothing from Ansible.
 """
 
@@ -75,7 +75,7 @@ SOM_WIDTH = 4096
 BLOCK = 8 << 20
 MAX_PATTERN = 64 << 10
 MAX_CONTEXT = 64 << 10
-# Python-regex time a single pattern may spend in one scan before it is declared catastrophic.
+# Seconds a single re call may take before its regex is declared catastrophic.
 TIME_BUDGET = 10.0
 TICK = 0.05
 # Hyperscan's database costs 5-15 ms a pattern to compile; Python's re scans the built-in secret
@@ -328,11 +328,12 @@ def compile_patterns(patterns, max_width=MAX_WIDTH, backend="auto"):
 
 
 class _Budget(object):
-    """Python-regex time per pattern. While a block is collected, a SIGALRM ticks every TICK
-    seconds and interrupts the ``re`` call running past its pattern's budget (the main thread
-    only, and only when no other ITIMER_REAL is set; elsewhere the budget is checked between calls).
-    While ``warm`` (hyperscan not compiled yet), the budget is WARM_TIME and running past it
-    raises _Warm: the block is then done again on hyperscan.
+    """Python-regex time: ``seconds`` for any single ``re`` call (a linear regex scans a block in
+    well under a second; one backtracking catastrophically never ends). While a block is
+    collected, a SIGALRM ticks every TICK seconds and interrupts the call running past it (the main
+    thread only, and only when no other ITIMER_REAL is set). While ``warm`` (hyperscan not
+    compiled yet), a pattern's re time in all is held to WARM_TIME: running past it raises _Warm,
+    and the block is done again on hyperscan.
     """
 
     def __init__(self, seconds):
@@ -342,13 +343,8 @@ class _Budget(object):
         self.started = 0.0
         self.previous = None
 
-    def _limit(self):
-        if self.warm:
-            return WARM_TIME if self.seconds is None else min(WARM_TIME, self.seconds)
-        return self.seconds
-
     def __enter__(self):
-        if (self._limit() is not None and hasattr(signal, "setitimer")
+        if ((self.seconds is not None or self.warm) and hasattr(signal, "setitimer")
                 and threading.current_thread() is threading.main_thread()
                 and signal.getitimer(signal.ITIMER_REAL)[0] == 0):
             self.previous = signal.signal(signal.SIGALRM, self._tick)
@@ -362,29 +358,28 @@ class _Budget(object):
             self.previous = None
 
     def _tick(self, _signum, _frame):
-        entry, limit = self.current, self._limit()
-        if entry is not None and limit is not None and entry.spent + time.perf_counter() - self.started > limit:
+        entry = self.current
+        if entry is None:
+            return
+        elapsed = time.perf_counter() - self.started
+        if (self.warm and entry.spent + elapsed > WARM_TIME) or (self.seconds is not None and elapsed > self.seconds):
             raise _Alarm()
 
     def run(self, entry, call, *args):
-        limit = self._limit()
-        if limit is not None and entry.spent > limit:
-            raise self._over(entry)
+        if self.warm and entry.spent > WARM_TIME:
+            raise _Warm()
         self.current, self.started = entry, time.perf_counter()
         try:
             return call(*args)
         except _Alarm:
-            raise self._over(entry)
+            if self.warm:
+                raise _Warm()
+            raise CheckpointError(_name(entry.pattern.id), "regular expression %r took over %g s on one stretch of "
+                                  "memory (catastrophic backtracking?); simplify it"
+                                  % (entry.pattern.source.decode("latin-1")[:80], self.seconds))
         finally:
             self.current = None
             entry.spent += time.perf_counter() - self.started
-
-    def _over(self, entry):
-        if self.warm:
-            return _Warm()
-        return CheckpointError(_name(entry.pattern.id), "regular expression %r took over %g s of matching "
-                               "(catastrophic backtracking?); simplify it"
-                               % (entry.pattern.source.decode("latin-1")[:80], self.seconds))
 
 
 class _Alarm(Exception):
