@@ -18,7 +18,7 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils import butane
 from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster import machine_config as mc
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 
-SEED = Path(__file__).resolve().parents[3] / "fixtures" / "butane" / "05-worker-enable-criu.bu"
+SEED = Path(__file__).resolve().parents[4] / "fixtures" / "butane" / "05-worker-enable-criu.bu"
 NAME = "05-worker-enable-criu"
 PATH = "%s/%s" % (mc.API, NAME)
 
