@@ -26,19 +26,16 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
 import re
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils import butane
 from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster import machine_config, pools
 from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster.checkpoint import quote_path, select
 from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster.client import ApiError
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 
 MCO = "machineconfiguration.openshift.io/"
-KUBELET_CONF = "/etc/kubernetes/kubelet.conf"
-CRIO_DROPINS = "/etc/crio/crio.conf.d/"
-GATE = "ContainerCheckpoint"
+KUBELET_CONF = machine_config.KUBELET_CONF
+CRIO_DROPINS = machine_config.CRIO_DROPINS
 DEFAULT_ON_MINOR = 30  # the gate is beta and on, and CRI-O enables CRIU, from Kubernetes/CRI-O 1.30
 PROBE_POD = "forensic-checkpoint-preflight-probe"
 WHAT_TO_DO = ("enabling it drains and reboots the node, and the containers lose the live state that is the "
@@ -49,49 +46,6 @@ WHAT_TO_DO = ("enabling it drains and reboots the node, and the containers lose 
 def _minor(version):
     match = re.search(r"(\d+)\.(\d+)", version or "")
     return int(match.group(2)) if match else None
-
-
-def crio_criu_setting(files):
-    """``enable_criu_support`` as CRI-O reads its drop-ins (lexical order, the last one wins), or None."""
-    value = None
-    for path in sorted(p for p in files if p.startswith(CRIO_DROPINS) and "/" not in p[len(CRIO_DROPINS):]):
-        table = None
-        for line in files[path].splitlines():
-            line = line.split("#", 1)[0].strip()
-            header = re.match(r"^\[\s*([^\]]+?)\s*\]$", line)
-            if header:
-                table = header.group(1).replace('"', "")
-                continue
-            setting = re.match(r"^enable_criu_support\s*=\s*(true|false)$", line)
-            if setting and table == "crio.runtime":
-                value = setting.group(1) == "true"
-    return value
-
-
-def kubelet_gate(files):
-    """featureGates.ContainerCheckpoint of the rendered kubelet.conf (JSON, or simple YAML), or None."""
-    text = files.get(KUBELET_CONF)
-    if not text:
-        return None
-    try:
-        gates = (json.loads(text) or {}).get("featureGates") or {}
-        return gates.get(GATE)
-    except (ValueError, AttributeError):
-        match = re.search(r"^\s+%s:\s*(true|false)\s*$" % GATE, text, re.M)
-        return None if match is None else match.group(1) == "true"
-
-
-def rendered_files(mc):
-    """{path: text} of a MachineConfig's files, contents decoded."""
-    out = {}
-    for entry in (((mc.get("spec") or {}).get("config") or {}).get("storage") or {}).get("files") or []:
-        contents = entry.get("contents") or {}
-        try:
-            data = butane.decode_data_url(contents.get("source") or "data:,", contents.get("compression"))
-        except ValueError:
-            continue
-        out[entry.get("path")] = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-    return out
 
 
 class Preflight(object):
@@ -121,7 +75,7 @@ class Preflight(object):
     def _files(self, rendered):
         if rendered not in self._configs:
             mc = self._read("%s/%s" % (machine_config.API, rendered), "MachineConfig %s" % rendered)
-            self._configs[rendered] = rendered_files(mc) if mc else None
+            self._configs[rendered] = machine_config.rendered_files(mc) if mc else None
         return self._configs[rendered]
 
     def _pool(self, node):
@@ -188,7 +142,7 @@ class Preflight(object):
         if self.probe_kubelet:
             gate, source = self.probe(name)
         if gate is None and files is not None:
-            configured = kubelet_gate(files)
+            configured = machine_config.kubelet_gate(files)
             if configured is not None:
                 gate, source = bool(configured), "featureGates in %s of %s" % (KUBELET_CONF, current)
         if gate is None and kubelet_minor is not None:
@@ -203,7 +157,7 @@ class Preflight(object):
         # CRI-O's CRIU support, from the node's current rendered config
         criu, source = None, None
         if files is not None:
-            criu = crio_criu_setting(files)
+            criu = machine_config.crio_criu_setting(files)
             if criu is not None:
                 source = "enable_criu_support in %s of %s" % (CRIO_DROPINS, current)
         if criu is None and crio_minor is not None:

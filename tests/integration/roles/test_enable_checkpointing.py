@@ -48,11 +48,15 @@ def test_check_mode_then_enable_then_nothing_to_do(sim_cluster, ansible):
         assert status["updatedMachineCount"] == status["machineCount"], name
         assert status["configuration"]["name"] == pool["spec"]["configuration"]["name"], name
     assert any("MachineConfigPool worker: unpaused, Updated=True" in line for line in state_lines(first))
+    # the summary says which nodes the rollout rebooted (each got a new status.nodeInfo.bootID):
+    # the gate reaches every pool, the CRI-O drop-in the workers
+    assert "Nodes rebooted by this run: master-0, worker-0, worker-1, worker-2" in state_lines(first)
 
     again = ansible.playbook(playbook("enable.yml"), ENABLE)
     assert again.rc == 0, explain(again)
     assert changed_tasks(again) == [], "second run changed: %s" % changed_tasks(again)
     assert any("Nothing to change" in str(r.get("msg")) for r in tasks_named(again, "Say what is to be done"))
+    assert "Nodes rebooted by this run: none" in state_lines(again)
 
 
 def test_irreversible_switch_needs_consent_and_pauses_nothing(sim_cluster, ansible):

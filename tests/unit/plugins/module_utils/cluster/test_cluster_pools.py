@@ -7,12 +7,15 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
+
 import pytest
 
 from cluster_fake import FakeCluster
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster import machine_config as mc
 from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster import pools
+from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster.client import ApiError
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 
 ROLE = mc.ROLE_LABEL
@@ -189,3 +192,76 @@ def test_missing_pool_and_machine_config_are_named():
 ])
 def test_label_selectors(selector, labels, expected):
     assert pools.selects(selector, labels) is expected
+
+
+# ---------------------------------------------------------------- issue 13 §3: waits that survive a real rollout
+
+def kubelet_config(name, gates, role=None, owner=None):
+    return machine_config(name, role=role, owner=owner, files=[(
+        "/etc/kubernetes/kubelet.conf", json.dumps({"featureGates": gates}).replace(" ", "%20").replace('"', "%22"))])
+
+
+def test_a_gate_only_change_is_judged_on_the_rendered_content():
+    # 98-worker-generated-kubelet exists from install: the gate changes its contents, not the source list
+    source = ("00-worker", "98-worker-generated-kubelet")
+    mcs = [machine_config("00-worker"), kubelet_config("98-worker-generated-kubelet", {"ContainerCheckpoint": True}, "worker"),
+           kubelet_config("rendered-worker-1", {"NodeSwap": False}, owner="worker"),
+           kubelet_config("rendered-worker-2", {"ContainerCheckpoint": True}, owner="worker")]
+    states = [pool(source=source),  # the old rendered config, still Updated=True
+              pool(desired="rendered-worker-2", source=source, updated=1),
+              pool(desired="rendered-worker-2", current="rendered-worker-2", source=source)]
+    fooled, clock = cluster_for(states, mcs)
+    assert [p["state"] for p in run(fooled, clock)["progress"]] == ["updated"]  # the race without the content check
+    cluster, clock = cluster_for(states, mcs)
+    result = run(cluster, clock, feature_gates=["ContainerCheckpoint"])
+    assert [p["state"] for p in result["progress"]] == ["rendering", "updating", "updated"]
+
+
+class Counting(FakeCluster):
+    def __init__(self, *args, **kwargs):
+        super(Counting, self).__init__(*args, **kwargs)
+        self.gets = []
+
+    def request(self, method, path, subject, **kwargs):
+        if method == "GET":
+            self.gets.append(path)
+        return super(Counting, self).request(method, path, subject, **kwargs)
+
+
+def test_an_api_outage_and_429s_are_ridden_out_and_reported():
+    refused = ApiError("MachineConfigPool worker", "cannot reach the API server: connection refused")
+    unavailable = ApiError("MachineConfigPool worker", "apiserver is shutting down (HTTP 503)", 503, "shutting down")
+    throttled = ApiError("MachineConfigPool worker", "Too many requests (HTTP 429)", 429, "Too many requests",
+                         retry_after=7)
+    rolled = pool(desired="rendered-worker-2", current="rendered-worker-2")
+    mcs = [machine_config("00-worker"), machine_config("rendered-worker-2", role=None, owner="worker")]
+    clock = Clock()
+    cluster = Counting(dict(("%s/%s" % (mc.API, m["metadata"]["name"]), m) for m in mcs))
+    # 60 s of refusals and 503s while kube-apiserver rolls out, then two 429s with Retry-After
+    outage = [refused] * 4 + [unavailable] * 4 + [throttled, throttled]
+    cluster.answers[("GET", WORKER)] = [pool(), pool(desired="rendered-worker-2", updated=0)] + outage + [rolled]
+    result = run(cluster, clock, outage_budget=600)
+    (outage_seen,) = result["outages"]
+    assert outage_seen["retries"] == 10 and outage_seen["seconds"] >= 60
+    assert "Too many requests" in outage_seen["error"]
+    assert result["msg"].startswith("worker already unpaused; rolled out; rode out 1 API outage(s), longest ")
+    assert clock.now == 10 + (1 + 2 + 4 + 8 + 16 + 30 + 30 + 30) + 7 + 7  # backoff, then Retry-After
+    # the MachineConfigs are listed once, not on every poll
+    assert cluster.gets.count(mc.API) == 1
+
+
+def test_an_outage_longer_than_the_budget_fails_naming_it():
+    down = ApiError("MachineConfigPool worker", "cannot reach the API server: connection refused")
+    cluster, clock = cluster_for([pool(), pool(desired="rendered-worker-2", updated=0)])
+    cluster.answers[("GET", WORKER)] = [pool(), pool(desired="rendered-worker-2", updated=0), down]
+    with pytest.raises(ApiError) as caught:
+        run(cluster, clock, outage_budget=120)
+    assert str(caught.value).endswith("the API stayed unavailable for 120s (outage budget 120s)")
+
+
+def test_a_permanent_error_is_not_retried():
+    cluster, clock = cluster_for([pool()])
+    cluster.answers[("GET", WORKER)] = [pool(), ApiError("MachineConfigPool worker", "forbidden (HTTP 403)", 403)]
+    with pytest.raises(ApiError):
+        run(cluster, clock)
+    assert clock.now == 0

@@ -14,7 +14,7 @@ import pytest
 
 from cluster_fake import FakeCluster, api_error
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster import preflight
+from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster import machine_config, preflight
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 
 try:
@@ -113,8 +113,8 @@ def test_a_later_drop_in_wins_and_newer_versions_default_on():
     files = {"/etc/crio/crio.conf.d/05-enable-criu": "[crio.runtime]\nenable_criu_support = true\n",
              "/etc/crio/crio.conf.d/99-off": "[crio.runtime]\n# turned off again\nenable_criu_support = false\n",
              "/etc/crio/crio.conf.d/sub/x": "[crio.runtime]\nenable_criu_support = true\n"}
-    assert preflight.crio_criu_setting(files) is False
-    assert preflight.crio_criu_setting({"/etc/crio/crio.conf.d/a": "[crio.api]\nenable_criu_support = true\n"}) is None
+    assert machine_config.crio_criu_setting(files) is False
+    assert machine_config.crio_criu_setting({"/etc/crio/crio.conf.d/a": "[crio.api]\nenable_criu_support = true\n"}) is None
     # OpenShift 4.17 (Kubernetes 1.30): nothing configured, both on by default
     cluster = cluster_with(node(kubelet="v1.30.4", crio="cri-o://1.30.2"), [rendered("rendered-worker-1")])
     verdict = check(cluster, probe=False)["nodes"]["worker-0"]
