@@ -36,25 +36,6 @@ description:
 author:
   - forensic.checkpoint contributors (@forensic-checkpoint)
 options:
-  namespace:
-    description:
-      - Namespace of the pods.
-    type: str
-    required: true
-  pod:
-    description:
-      - Name of the pod.
-    type: str
-  label_selectors:
-    description:
-      - Label selectors the pods must match, all of them, such as V(app=counters).
-    type: list
-    elements: str
-  containers:
-    description:
-      - Names of the containers in each pod. All of the pod's containers if omitted.
-    type: list
-    elements: str
   probe:
     description:
       - Probe each node's kubelet for its checkpoint API (a request for a pod that does not
@@ -68,6 +49,7 @@ options:
     type: bool
     default: true
 extends_documentation_fragment:
+  - forensic.checkpoint.pod_targets
   - kubernetes.core.k8s_auth_options
 requirements:
   - python >= 3.9
@@ -149,23 +131,19 @@ msg:
   sample: checkpointing works on node(s) worker-1 for 1 container(s)
 """
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster import client, preflight
+from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster import checkpoint, client, preflight
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 
 
 def main():
     module = client.new_module(
         argument_spec=client.argument_spec(
-            namespace=dict(type="str", required=True),
-            pod=dict(type="str"),
-            label_selectors=dict(type="list", elements="str"),
-            containers=dict(type="list", elements="str"),
             probe=dict(type="bool", default=True),
             fail_when_not_ready=dict(type="bool", default=True),
+            **checkpoint.TARGET_SPEC
         ),
-        mutually_exclusive=[("pod", "label_selectors")],
-        required_one_of=[("pod", "label_selectors")],
         supports_check_mode=True,
+        **checkpoint.TARGET_RULES
     )
     p = module.params
     try:

@@ -43,25 +43,6 @@ description:
 author:
   - forensic.checkpoint contributors (@forensic-checkpoint)
 options:
-  namespace:
-    description:
-      - Namespace of the pods.
-    type: str
-    required: true
-  pod:
-    description:
-      - Name of the pod.
-    type: str
-  label_selectors:
-    description:
-      - Label selectors the pods must match, all of them, such as V(app=counters).
-    type: list
-    elements: str
-  containers:
-    description:
-      - Names of the containers to checkpoint in each pod. All of the pod's containers if omitted.
-    type: list
-    elements: str
   timeout:
     description:
       - Seconds the kubelet may spend on one checkpoint (its C(timeout) query parameter). The
@@ -91,6 +72,7 @@ options:
     elements: dict
     default: []
 extends_documentation_fragment:
+  - forensic.checkpoint.pod_targets
   - kubernetes.core.k8s_auth_options
 requirements:
   - python >= 3.9
@@ -233,18 +215,14 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import 
 def main():
     module = client.new_module(
         argument_spec=client.argument_spec(
-            namespace=dict(type="str", required=True),
-            pod=dict(type="str"),
-            label_selectors=dict(type="list", elements="str"),
-            containers=dict(type="list", elements="str"),
             timeout=dict(type="int"),
             parallel=dict(type="int", default=4),
             all_or_nothing=dict(type="bool", default=False),
             baseline=dict(type="list", elements="dict", default=[]),
+            **checkpoint.TARGET_SPEC
         ),
-        mutually_exclusive=[("pod", "label_selectors")],
-        required_one_of=[("pod", "label_selectors")],
         supports_check_mode=True,
+        **checkpoint.TARGET_RULES
     )
     p = module.params
     if p["parallel"] < 1 or (p["timeout"] is not None and p["timeout"] < 1):

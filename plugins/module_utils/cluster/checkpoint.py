@@ -42,6 +42,12 @@ HINT_CRIU = ("enable CRI-O's CRIU support with forensic.checkpoint.machine_confi
              "let the pool roll out")
 
 
+# The argument spec of doc fragment forensic.checkpoint.pod_targets, and its rules.
+TARGET_SPEC = dict(namespace=dict(type="str", required=True), pod=dict(type="str"),
+                   label_selectors=dict(type="list", elements="str"), containers=dict(type="list", elements="str"))
+TARGET_RULES = dict(mutually_exclusive=[("pod", "label_selectors")], required_one_of=[("pod", "label_selectors")])
+
+
 class CheckpointFailed(CheckpointError):
     """Some checkpoints failed; ``result`` has those that worked and those that did not."""
 

@@ -80,7 +80,7 @@ def _retry_after(err):
 def argument_spec(**options):
     """kubernetes.core's auth options (api_key, kubeconfig, ... with no_log) plus ``options``."""
     spec = copy.deepcopy(AUTH_ARG_SPEC)
-    spec.update(options)
+    spec.update(copy.deepcopy(options))
     return spec
 
 
