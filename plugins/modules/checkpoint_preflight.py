@@ -31,6 +31,10 @@ description:
     off gate answers a plain C(404 page not found) and an on gate C(pod does not exist); nothing
     is checkpointed. Without the probe, the node's rendered kubelet config and the Kubernetes
     version's default (on from 1.30) decide.
+  - It reads the free space of the node's kubelet filesystem, where C(/var/lib/kubelet/checkpoints)
+    is (C(node.fs) of the kubelet's Summary API), and refuses when the archives cannot fit. An
+    archive holds every memory page of its container, so its size is estimated from the
+    container's memory working set in the same answer; checkpoints taken in parallel on a node add up.
   - OpenShift objects that cannot be read (plain Kubernetes, or no RBAC for them) leave those checks
     to the probe and the versions, with a warning.
 author:
@@ -58,6 +62,7 @@ requirements:
 notes:
   - Needs C(get)/C(list) on C(pods) in O(namespace), C(get) on C(nodes), C(create) on C(nodes/proxy)
     for the probe, and, on OpenShift, C(get) on C(machineconfigs) and C(list) on C(machineconfigpools).
+    The free space needs C(get) on C(nodes/proxy) (the Summary API); without it, a warning says it is unknown.
   - Belongs to the C(forensic.checkpoint.cluster) action group.
 attributes:
   check_mode:
@@ -108,6 +113,7 @@ nodes:
       pool: {name: worker, paused: false, updating: false}
       gate: {enabled: false, source: "the kubelet has no checkpoint API (probe: plain 404) ..."}
       criu: {enabled: false, source: "default of CRI-O 1.26 (on from 1.30)"}
+      space: {available_bytes: 21474836480, capacity_bytes: 107374182400, estimated_archive_bytes: 314572800}
 targets:
   description: The containers to checkpoint with their identity now, the baseline for
     M(forensic.checkpoint.container_checkpoint).

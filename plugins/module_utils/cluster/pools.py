@@ -275,3 +275,28 @@ def ensure(cluster, names, state="unpaused", wait=False, machine_configs=(), tim
             len(pools.api.outages), max(o["seconds"] for o in pools.api.outages))
     result.update(pools=[summary(p) for p in after], msg=msg)
     return result
+
+
+CONTROL_PLANE_TAINTS = ("node-role.kubernetes.io/master", "node-role.kubernetes.io/control-plane")
+
+
+def runs_workloads(node):
+    """Whether ordinary pods run on a node: no NoSchedule/NoExecute control-plane taint (compact
+    and single-node OpenShift make their masters schedulable by dropping it)."""
+    return not any(t.get("key") in CONTROL_PLANE_TAINTS and t.get("effect") in ("NoSchedule", "NoExecute")
+                   for t in (node.get("spec") or {}).get("taints") or [])
+
+
+def derive(pools, nodes, names=None, crio_roles=None):
+    """What enabling touches on this cluster: ``pools`` to pause, unpause and wait for (every pool
+    unless ``names``: custom pools such as infra inherit the worker MachineConfigs and roll out with
+    them) and ``crio_criu_roles`` that need the CRI-O drop-in (unless ``crio_roles``): worker, and
+    master when a master runs workloads (compact and single-node clusters)."""
+    existing = [p["metadata"]["name"] for p in pools]
+    if not crio_roles:
+        crio_roles = [r for r in ("worker",) if r in existing]
+        master = [p for p in pools if p["metadata"]["name"] == "master"]
+        if master and any(runs_workloads(n) for n in nodes
+                          if selects((master[0].get("spec") or {}).get("nodeSelector"), n["metadata"].get("labels"))):
+            crio_roles.append("master")
+    return {"pools": sorted(names or existing), "crio_criu_roles": sorted(crio_roles)}

@@ -102,8 +102,9 @@ class Preflight(object):
             return None, "kubelet probe failed: %s" % err
         return None, "kubelet probe: unexpected answer %r" % (answer,)
 
-    def node(self, name):
-        """The verdict for one node: ``ready`` and the ``problems`` (each one line) that stop it."""
+    def node(self, name, containers=None):
+        """The verdict for one node: ``ready`` and the ``problems`` (each one line) that stop it.
+        ``containers``: the (namespace, pod, container) to checkpoint there, for the space check."""
         node = self.cluster.get("/api/v1/nodes/%s" % quote_path(name), "node %s" % name)
         meta, status = node.get("metadata") or {}, node.get("status") or {}
         annotations = meta.get("annotations") or {}
@@ -169,8 +170,41 @@ class Preflight(object):
         elif criu is None:
             notes.append("cannot tell whether the container runtime on node %s (%s) can checkpoint"
                          % (name, runtime or "unknown"))
+        self._space(name, containers or [], out)
         out["ready"] = not problems
         return out
+
+    def _space(self, name, containers, out):
+        """Free space where the archives go (the kubelet's filesystem, node.fs of the Summary API)
+        against their estimated size: each container's memory working set, which CRIU dumps."""
+        try:
+            summary = self.cluster.get("/api/v1/nodes/%s/proxy/stats/summary" % quote_path(name),
+                                       "node %s stats summary" % name)
+        except ApiError as err:
+            out["notes"].append("cannot read node %s's free space (Summary API: %s)" % (name, err))
+            return
+        fs = ((summary or {}).get("node") or {}).get("fs") or {}
+        usage = {}
+        for pod in (summary or {}).get("pods") or []:
+            ref = pod.get("podRef") or {}
+            for container in pod.get("containers") or []:
+                usage[(ref.get("namespace"), ref.get("name"), container.get("name"))] = \
+                    (container.get("memory") or {}).get("workingSetBytes") or 0
+        needed = sum(usage.get(key, 0) for key in containers)
+        out["space"] = {"available_bytes": fs.get("availableBytes"), "capacity_bytes": fs.get("capacityBytes"),
+                        "estimated_archive_bytes": needed}
+        if fs.get("availableBytes") is not None and needed > fs["availableBytes"]:
+            out["problems"].append(
+                "node %s has %s free on the kubelet's filesystem (where /var/lib/kubelet/checkpoints is) but the "
+                "archives need about %s (the containers' memory working set): free space first"
+                % (name, _size(fs["availableBytes"]), _size(needed)))
+
+
+def _size(count):
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return "%.1f %s" % (count, unit) if unit != "B" else "%d B" % count
+        count /= 1024.0
 
 
 def check(connect, namespace, pod=None, label_selectors=None, containers=None, probe=True, fail_when_not_ready=True):
@@ -181,7 +215,8 @@ def check(connect, namespace, pod=None, label_selectors=None, containers=None, p
         raise CheckpointError("pods in namespace %s" % namespace, "nothing can be checkpointed: %s" % "; ".join(
             "%s %s" % (s["pod"], s["reason"]) for s in skipped))
     check = Preflight(cluster, namespace, probe)
-    nodes = dict((name, check.node(name)) for name in sorted(set(t["node"] for t in targets)))
+    nodes = dict((name, check.node(name, [(t["namespace"], t["pod"], t["container"]) for t in targets
+                                          if t["node"] == name])) for name in sorted(set(t["node"] for t in targets)))
     not_ready = [n for n in nodes.values() if not n["ready"]]
     warnings = list(check.notes) + [note for n in nodes.values() for note in n["notes"]]
     result = {"changed": False, "failed": False, "ready": not not_ready, "nodes": nodes, "targets": targets, "skipped": skipped,

@@ -69,8 +69,29 @@ def _archives(cluster):
 def test_missing_rbac_rule_is_named(cluster, enabled, ansible):
     result = ansible.module(MODULE, COUNTERS, identity="viewer")
     assert result["failed"] is True
-    assert "the caller's RBAC lacks create on nodes/proxy" in result["msg"]
+    assert "the caller lacks create on nodes/proxy" in result["msg"]
     assert result["failures"][0]["status"] == 403
+
+
+def test_preflight_passes_and_its_baseline_is_the_containers_checkpointed(cluster, enabled, ansible):
+    """Reads only (runs on a real cluster too): the verdict per node, then checkpoints tied to it."""
+    preflight = ansible.module("forensic.checkpoint.checkpoint_preflight", COUNTERS, identity="checkpointer")
+    assert preflight.get("failed") is not True and preflight["changed"] is False, preflight.get("msg")
+    assert preflight["ready"] is True
+    nodes = set(p["spec"]["nodeName"] for p in enabled)
+    assert set(preflight["nodes"]) == nodes
+    for verdict in preflight["nodes"].values():
+        assert verdict["gate"]["enabled"] is True and "pod does not exist" in verdict["gate"]["source"]
+        assert verdict["criu"]["enabled"] is True and verdict["problems"] == []
+    by_pod = dict((p["metadata"]["name"], p) for p in enabled)
+    for target in preflight["targets"]:
+        pod = by_pod[target["pod"]]
+        status = next(s for s in pod["status"]["containerStatuses"] if s["name"] == target["container"])
+        assert (target["pod_uid"], target["container_id"], target["restart_count"]) == (
+            pod["metadata"]["uid"], status["containerID"], status["restartCount"])
+    taken = ansible.module(MODULE, dict(COUNTERS, baseline=preflight["targets"]))
+    assert taken.get("failed") is not True, taken.get("msg")
+    assert taken["not_the_evidence"] == [] and all(c["identity_changed"] == [] for c in taken["checkpoints"])
 
 
 def test_rejected_token(cluster, enabled, ansible):

@@ -27,6 +27,7 @@ MCS = "/apis/machineconfiguration.openshift.io/v1/machineconfigs"
 POOLS = "/apis/machineconfiguration.openshift.io/v1/machineconfigpools"
 MCO = "machineconfiguration.openshift.io/"
 PROBE = "/api/v1/nodes/worker-0/proxy/checkpoint/demo/forensic-checkpoint-preflight-probe/probe"
+SUMMARY = "/api/v1/nodes/worker-0/proxy/stats/summary"
 
 
 def data(text):
@@ -60,13 +61,22 @@ def pool(name="worker", paused=False):
             "status": {"conditions": [{"type": "Updating", "status": "False"}]}}
 
 
-def cluster_with(the_node, configs=(), pools=(pool(),), probe=None):
+def summary(available, working_set=300 * 2 ** 20):
+    """The kubelet's Summary API (/stats/summary): node.fs is the kubelet's root filesystem."""
+    return {"node": {"nodeName": "worker-0", "fs": {"availableBytes": available, "capacityBytes": 100 * 2 ** 30}},
+            "pods": [{"podRef": {"name": "one", "namespace": "demo", "uid": "u1"},
+                      "containers": [{"name": "counter", "memory": {"workingSetBytes": working_set}}]},
+                     {"podRef": {"name": "other", "namespace": "demo"},
+                      "containers": [{"name": "counter", "memory": {"workingSetBytes": 2 ** 40}}]}]}
+
+
+def cluster_with(the_node, configs=(), pools=(pool(),), probe=None, available=20 * 2 ** 30):
     target = {"metadata": {"name": "one", "namespace": "demo", "uid": "u1"},
               "spec": {"nodeName": "worker-0", "containers": [{"name": "counter"}]},
               "status": {"phase": "Running", "containerStatuses": [
                   {"name": "counter", "containerID": "cri-o://c1", "restartCount": 2,
                    "state": {"running": {"startedAt": "2026-11-26T21:00:00Z"}}}]}}
-    objects = {PODS + "/one": target, "/api/v1/nodes/worker-0": the_node}
+    objects = {PODS + "/one": target, "/api/v1/nodes/worker-0": the_node, SUMMARY: summary(available)}
     objects.update(("%s/%s" % (MCS, c["metadata"]["name"]), c) for c in configs)
     objects.update(("%s/%s" % (POOLS, p["metadata"]["name"]), p) for p in pools)
     cluster = FakeCluster(objects)
@@ -169,3 +179,18 @@ def test_nothing_to_checkpoint_is_an_error():
         preflight.check(lambda: cluster, "demo", label_selectors=["app=counters"])
     assert str(caught.value) == "pods in namespace demo: nothing can be checkpointed: one is Pending: only running " \
                                 "containers can be checkpointed"
+
+
+def test_free_space_is_reported_and_an_archive_that_cannot_fit_is_refused():
+    enabled = [rendered("rendered-worker-1", gate=True, criu=True)]
+    fits = check(cluster_with(node(), enabled, probe=api_error(404, "pod does not exist")))
+    assert fits["nodes"]["worker-0"]["space"] == {"available_bytes": 20 * 2 ** 30, "capacity_bytes": 100 * 2 ** 30,
+                                                  "estimated_archive_bytes": 300 * 2 ** 20}
+    full = check(cluster_with(node(), enabled, probe=api_error(404, "pod does not exist"), available=100 * 2 ** 20))
+    assert full["failed"] is True
+    assert ("node worker-0 has 100.0 MiB free on the kubelet's filesystem (where /var/lib/kubelet/checkpoints is) "
+            "but the archives need about 300.0 MiB") in full["msg"]
+    unreadable = cluster_with(node(), enabled, probe=api_error(404, "pod does not exist"))
+    unreadable.answers[("GET", SUMMARY)] = api_error(403, "forbidden")
+    result = check(unreadable)
+    assert result["ready"] is True and "cannot read node worker-0's free space" in result["warnings"][0]
