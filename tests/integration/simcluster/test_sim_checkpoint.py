@@ -19,7 +19,7 @@ import tarfile
 import pytest
 
 from simcluster import kubelet
-from simcluster.testing import SimulatedCluster, pool_rolled_out, wait_for
+from harness.testing import SimulatedCluster, pool_rolled_out, wait_for
 
 pytestmark = pytest.mark.simulated_only
 

@@ -16,7 +16,7 @@ import pytest
 from kubernetes.client.rest import ApiException
 
 from simcluster import ignition
-from simcluster.testing import pool_rolled_out, value_if, wait_for
+from harness.testing import pool_rolled_out, value_if, wait_for
 
 pytestmark = pytest.mark.simulated_only
 

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 
-from .config import TESTS_DIR, Settings, SimConfig
+from .config import Settings, SimConfig
 
 PIDFILE = "simcluster.pid"
 READY = "ready.json"
@@ -204,12 +204,9 @@ def _daemonize(args, state_dir, started):
     argv = [sys.executable, "-m", "simcluster"] + [a for a in sys.argv[1:] if a != "--daemon"]
     if "--quiet" not in argv:
         argv.append("--quiet")
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [TESTS_DIR] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     with open(os.path.join(state_dir, "daemon.out"), "wb") as out:
         child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                                 start_new_session=True, env=env, close_fds=True)
+                                 start_new_session=True, close_fds=True)
     deadline = time.monotonic() + args.wait
     ready_path = os.path.join(state_dir, READY)
     while time.monotonic() < deadline:

@@ -12,12 +12,16 @@ import os
 import re
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-TESTS_DIR = os.path.dirname(PACKAGE_DIR)
-FIXTURES_DIR = os.path.join(TESTS_DIR, "fixtures")
+DATA_DIR = os.path.join(PACKAGE_DIR, "data")
+# The real checkpoint archives the kubelets serve live with the collection's test fixtures
+# (tests/fixtures/archives/README.md); the package is installed editable from tools/simcluster/src,
+# so they are found from here unless SIMCLUSTER_ARCHIVES names another directory.
+ARCHIVES_DIR = os.environ.get("SIMCLUSTER_ARCHIVES") or os.path.join(
+    PACKAGE_DIR, os.pardir, os.pardir, os.pardir, os.pardir, "tests", "fixtures", "archives")
+ARCHIVES_DIR = os.path.normpath(ARCHIVES_DIR)
 # The kubelet/CRI-O layout checkpoint of counters-7d9f8b6c5d-x2x4q (stored zstd-compressed and
-# without the colons of its kubelet name, see tests/fixtures/archives/README.md).
-CHECKPOINT_FIXTURE = os.path.join(FIXTURES_DIR, "archives", "counters-crio.tar.zst")
-DATA_DIR = os.path.join(FIXTURES_DIR, "simcluster")
+# without the colons of its kubelet name).
+CHECKPOINT_FIXTURE = os.path.join(ARCHIVES_DIR, "counters-crio.tar.zst")
 
 # OpenShift minor -> Kubernetes minor it ships (and CRI-O follows Kubernetes' minor).
 OPENSHIFT_KUBE_MINOR = {12: 25, 13: 26, 14: 27, 15: 28, 16: 29, 17: 30, 18: 31, 19: 32,
