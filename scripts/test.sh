@@ -46,11 +46,11 @@ run_integration_targets() {
 
 case $what in
   sanity) run_sanity ;;
-  units) run_pytest tests/unit ;;
+  units) run_pytest tests/unit tools/simcluster/tests ;;
   integration) run_pytest tests/integration; run_integration_targets ;;
   all)
     run_sanity
-    run_pytest tests/unit tests/integration
+    run_pytest tests/unit tools/simcluster/tests tests/integration
     run_integration_targets
     echo "==> all test suites passed"
     ;;

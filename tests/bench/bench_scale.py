@@ -25,7 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
-from simcluster.testing import Ansible, SimulatedCluster  # noqa: E402  pylint: disable=wrong-import-position
+from harness.testing import Ansible, SimulatedCluster  # noqa: E402  pylint: disable=wrong-import-position
 
 PODS = 50
 FORKS = 10

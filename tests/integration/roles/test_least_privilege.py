@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from rolehelpers import FAST, explain, feature_gate, playbook, pools
-from simcluster.config import TESTS_DIR
+from harness.testing import TESTS_DIR
 
 REPO = os.path.dirname(TESTS_DIR)
 

@@ -19,7 +19,7 @@ import tarfile
 import pytest
 
 from simcluster import kubelet
-from simcluster.testing import SimulatedCluster, pool_rolled_out, wait_for
+from harness.testing import SimulatedCluster, pool_rolled_out, wait_for
 
 pytestmark = pytest.mark.simulated_only
 
@@ -58,6 +58,8 @@ def _enable(cluster, gate=True, machine_config=_DEFAULT_MC, wait=True):
     if machine_config is _DEFAULT_MC:
         machine_config = PLAIN
     dyn = cluster.dynamic()
+    before = {name: _pool(cluster, name)["spec"]["configuration"]["name"]
+              for name in ("worker", "master")}
     if gate:
         dyn.resources.get(api_version="config.openshift.io/v1", kind="FeatureGate").patch(
             name="cluster", content_type="application/merge-patch+json", body={"spec": {
@@ -67,9 +69,14 @@ def _enable(cluster, gate=True, machine_config=_DEFAULT_MC, wait=True):
         dyn.resources.get(api_version=MCO + "/v1", kind="MachineConfig").create(
             body=machine_config)
     if wait:
-        wanted = "05-worker-enable-criu" if machine_config else "98-worker-generated-kubelet"
-        wait_for(lambda: pool_rolled_out(_pool(cluster, "worker"), wanted) and
-                 pool_rolled_out(_pool(cluster, "master")), 30, what="the rollout")
+        # 98-<pool>-generated-kubelet exists from install: a gate change updates it in place,
+        # so completion is a new rendered config reached, not a new source name
+        def done(name):
+            pool = _pool(cluster, name)
+            return pool["spec"]["configuration"]["name"] != before[name] and \
+                pool_rolled_out(pool)
+        wait_for(lambda: done("worker") and (not gate or done("master")), 30,
+                 what="the rollout")
 
 
 def _counters_pod(cluster):
@@ -165,8 +172,13 @@ def test_the_gate_is_per_node_as_the_rollout_reaches_it(fresh_cluster):
     def observe():
         pool = _pool(fresh_cluster, "worker")
         target = pool["spec"]["configuration"]["name"]
-        complete = "98-worker-generated-kubelet" in [
-            s["name"] for s in pool["spec"]["configuration"]["source"]]
+        # judged on content: 98-worker-generated-kubelet is a source from install on
+        rendered = dyn.resources.get(api_version=MCO + "/v1", kind="MachineConfig").get(
+            name=target).to_dict()
+        files = {f["path"]: f["contents"]["source"]
+                 for f in rendered["spec"]["config"]["storage"]["files"]}
+        complete = "/etc/crio/crio.conf.d/05-enable-criu" in files and \
+            "ContainerCheckpoint" in files["/etc/kubernetes/kubelet.conf"]
         for node in ("worker-0", "worker-1", "worker-2"):
             before = v1.read_node(node).metadata.annotations[MCO + "/currentConfig"]
             status = checkpoint(fresh_cluster, node, "default", "probe-" + node, "c")[0]

@@ -18,7 +18,7 @@ import websocket
 from kubernetes import client as k8s
 from kubernetes.stream import stream
 
-from simcluster.testing import (KUBECTL, WEBSOCKET_KUBECTL_MINOR, kubectl_minor, value_if,
+from harness.testing import (KUBECTL, WEBSOCKET_KUBECTL_MINOR, kubectl_minor, value_if,
                                 wait_for)
 
 pytestmark = [pytest.mark.simulated_only,

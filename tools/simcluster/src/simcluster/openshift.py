@@ -31,7 +31,7 @@ import logging
 import os
 import time
 
-from . import ignition
+from . import disruption, ignition
 from .controller import Controller
 from .config import DATA_DIR
 from .selectors import label_selector_object_matches
@@ -145,19 +145,19 @@ def _file(path, data, mode=0o644):
             "overwrite": True, "path": path}
 
 
-def machine_config(name, role, files=(), units=(), annotations=None):
+def machine_config(name, role, files=(), units=(), annotations=None, version="3.2.0"):
     meta = {"name": name, "labels": {ROLE: role}}
     if annotations:
         meta["annotations"] = annotations
     return {"apiVersion": MCO + "/v1", "kind": "MachineConfig", "metadata": meta,
-            "spec": {"config": {"ignition": {"version": "3.2.0"},
+            "spec": {"config": {"ignition": {"version": version},
                                 "storage": {"files": list(files)},
                                 "systemd": {"units": list(units)}},
                      "extensions": [], "fips": False, "kernelArguments": [],
                      "kernelType": "", "osImageURL": ""}}
 
 
-def base_machineconfigs(role):
+def base_machineconfigs(role, version="3.2.0"):
     """The operator-owned MachineConfigs every pool starts with."""
     owned = {GENERATED_BY: CONTROLLER_VERSION}
     kubelet_unit = {"name": "kubelet.service", "enabled": True,
@@ -169,26 +169,33 @@ def base_machineconfigs(role):
             _file("/etc/kubernetes/kubelet-ca.crt", "# simulated kubelet CA bundle\n"),
             _file("/etc/containers/registries.conf", REGISTRIES),
             _file("/etc/node-role", role + "\n"),
-        ], [kubelet_unit], owned),
+        ], [kubelet_unit], owned, version),
         machine_config("01-%s-container-runtime" % role, role, [
-            _file("/etc/crio/crio.conf.d/00-default", CRIO_BASE)], (), owned),
+            _file("/etc/crio/crio.conf.d/00-default", CRIO_BASE)], (), owned, version),
         machine_config("01-%s-kubelet" % role, role, [
             _file(ignition.KUBELET_CONF, kubelet_conf(DEFAULT_KUBELET_GATES).decode())],
-            (), owned),
+            (), owned, version),
         machine_config("99-%s-generated-registries" % role, role, [
             _file("/etc/containers/policy.json", '{"default":[{"type":"insecureAcceptAnything"}]}'
-                  "\n")], (), owned),
+                  "\n")], (), owned, version),
     ]
 
 
-def machine_config_pool(role, selector_label):
+def machine_config_pool(role, selector_label, inherit=False):
+    """A pool; ``inherit``: a custom pool (e.g. infra) that also takes the worker
+    MachineConfigs, as the OpenShift docs' "Creating infrastructure machine sets" shows."""
+    labels = {"pools.operator.machineconfiguration.openshift.io/" + role: ""}
+    if inherit:
+        mc_selector = {"matchExpressions": [{"key": ROLE, "operator": "In",
+                                             "values": ["worker", role]}]}
+    else:
+        mc_selector = {"matchLabels": {ROLE: role}}
+        labels["machineconfiguration.openshift.io/mco-built-in"] = ""
     return {
         "apiVersion": MCO + "/v1", "kind": "MachineConfigPool",
-        "metadata": {"name": role, "labels": {
-            "pools.operator.machineconfiguration.openshift.io/" + role: "",
-            "machineconfiguration.openshift.io/mco-built-in": ""}},
+        "metadata": {"name": role, "labels": labels},
         "spec": {
-            "machineConfigSelector": {"matchLabels": {ROLE: role}},
+            "machineConfigSelector": mc_selector,
             "nodeSelector": {"matchLabels": {selector_label: ""}},
             "paused": False,
             "configuration": {},
@@ -313,6 +320,12 @@ class NodeRuntime:
         self.degraded = None       # message when told to degrade
         self.kubelet_down = False  # told to stop posting Ready
         self.rebooting = False
+        # the files the running kubelet and CRI-O read when they (re)started: a changed file
+        # takes effect only when its daemon restarts (a reboot, or a disruption policy's
+        # Restart), as on a real node
+        self.kubelet_files = None
+        self.crio_files = None
+        self.last_actions = []     # the post-config-change actions of the last update
         self.task = None
         self.wake = asyncio.Event()  # set on every change to the node or its runtime
 
@@ -331,10 +344,12 @@ class OpenShift(Controller):
         self.rt_mc = reg.get(MCO, "machineconfigs")
         self.rt_mcp = reg.get(MCO, "machineconfigpools")
         self.rt_node = reg.get("", "nodes")
+        self.rt_mcop = reg.get("operator.openshift.io", "machineconfigurations")
         self._render_due = {}
         self._render_errors = {}
         self._files_cache = {}
-        self._watched = {self.rt_fg.key, self.rt_mc.key, self.rt_mcp.key, self.rt_node.key}
+        self._watched = {self.rt_fg.key, self.rt_mc.key, self.rt_mcp.key, self.rt_node.key,
+                         self.rt_mcop.key}
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -346,6 +361,7 @@ class OpenShift(Controller):
 
     def reconcile(self):
         self.sync_featuregate()
+        self.sync_machineconfiguration()
         for pool in list(self.store.iter(self.rt_mcp)):
             self.sync_render(pool["metadata"]["name"])
         for pool in list(self.store.iter(self.rt_mcp)):
@@ -372,17 +388,17 @@ class OpenShift(Controller):
         spec = (fg or {}).get("spec") or {}
         feature_set = spec.get("featureSet", "")
         gates = self.effective_gates(spec)
+        # The kubelet-config controller writes 98-<pool>-generated-kubelet for every pool from
+        # install on (pkg/controller/kubelet-config, syncFeatureHandler): a gate change updates
+        # it in place, no new name appears in the pool's spec.configuration.source.
         for pool in list(self.store.iter(self.rt_mcp)):
             role = pool["metadata"]["name"]
             name = "98-%s-generated-kubelet" % role
             existing = self.store.peek(self.rt_mc, "", name)
-            if not feature_set:
-                if existing is not None:
-                    self.store.delete(self.rt_mc, "", name)
-                continue
             wanted = machine_config(name, role, [_file(ignition.KUBELET_CONF,
                                                        kubelet_conf(gates).decode())],
-                                    (), {GENERATED_BY: CONTROLLER_VERSION})
+                                    (), {GENERATED_BY: CONTROLLER_VERSION},
+                                    self.sim.config.ignition_version)
             if existing is None:
                 self.store.create(self.rt_mc, wanted)
             elif existing.get("spec") != wanted["spec"]:
@@ -437,7 +453,9 @@ class OpenShift(Controller):
     def render(self, pool):
         """(name, spec, sources) of the config a pool's MachineConfigs render to."""
         mcs = self._selected_mcs(pool)
-        spec = ignition.merge(mcs)
+        config = self.sim.config
+        spec = ignition.merge(mcs, config.ignition_version, ignition.SUPPORTED_VERSIONS_419
+                              if config.openshift_minor >= 19 else ignition.SUPPORTED_VERSIONS)
         name = ignition.rendered_name(pool["metadata"]["name"], spec)
         sources = [{"apiVersion": MCO + "/v1", "kind": "MachineConfig",
                     "name": mc["metadata"]["name"]}
@@ -486,10 +504,21 @@ class OpenShift(Controller):
 
     # --- node controller ------------------------------------------------------------------
 
+    def primary_pool(self, node):
+        """The one pool that manages a node, as the MCO's GetPrimaryPoolForNode picks it: the
+        master pool over any other (schedulable masters also carry the worker role), a custom
+        pool over worker."""
+        names = [p["metadata"]["name"] for p in self.store.iter(self.rt_mcp)
+                 if label_selector_object_matches(dig(p, "spec", "nodeSelector"),
+                                                  node["metadata"].get("labels"))]
+        if "master" in names:
+            return "master"
+        custom = sorted(n for n in names if n != "worker")
+        return custom[0] if custom else (names[0] if names else None)
+
     def pool_nodes(self, pool):
-        selector = dig(pool, "spec", "nodeSelector")
-        return [n for n in self.store.iter(self.rt_node)
-                if label_selector_object_matches(selector, n["metadata"].get("labels"))]
+        name = pool["metadata"]["name"]
+        return [n for n in self.store.iter(self.rt_node) if self.primary_pool(n) == name]
 
     def sync_nodes(self, pool_name):
         pool = self.store.peek(self.rt_mcp, "", pool_name)
@@ -583,14 +612,22 @@ class OpenShift(Controller):
 
     async def _update(self, node_name, target):
         delay = self.sim.settings.rollout_delay
-        log.info("node %s: updating to %s", node_name, target)
+        runtime = self.sim.node_runtime(node_name)
+        node = self.store.peek(self.rt_node, "", node_name)
+        actions = disruption.actions(self._spec_of(_ann(node, CURRENT)), self._spec_of(target),
+                                     self.disruption_policies())
+        runtime.last_actions = actions
+        log.info("node %s: updating to %s (%s)", node_name, target,
+                 ", ".join(a["type"] for a in actions))
         self._annotate(node_name, state="Working", reason="")
+        if actions != [disruption.REBOOT]:
+            await self._update_in_place(node_name, target, actions)
+            return
         self._set_unschedulable(node_name, True)
         if self.sim.settings.drain:
             self.sim.workloads.drain(node_name)
         if not await self._pause(delay * 0.3, node_name, target):
             return
-        runtime = self.sim.node_runtime(node_name)
         files = self.files_for(target)
         runtime.rebooting = True
         self.sim.workloads.set_node_ready(node_name, False, "KubeletNotReady",
@@ -607,6 +644,7 @@ class OpenShift(Controller):
                 pass
             return
         runtime.rebooting = False
+        self.boot(node_name, files)
         self.sim.workloads.node_rebooted(node_name)
         if not runtime.kubelet_down:
             self.sim.workloads.set_node_ready(node_name, True)
@@ -618,7 +656,76 @@ class OpenShift(Controller):
         self._set_unschedulable(node_name, False)
         log.info("node %s: now at %s", node_name, target)
 
+    async def _update_in_place(self, node_name, target, actions):
+        """A rebootless update: write the files, restart/reload what the policy names; the
+        node stays schedulable and Ready and its containers keep running (drain.go:
+        isDrainRequiredForNodeDisruptionActions)."""
+        if disruption.drain_required(actions) and self.sim.settings.drain:
+            self.sim.workloads.drain(node_name)
+        if not await self._pause(self.sim.settings.rollout_delay * 0.3, node_name, target):
+            return
+        files = self.files_for(target)
+        self.sim.write_node_files(node_name, files)
+        runtime = self.sim.node_runtime(node_name)
+        services = disruption.restarted_services(actions)
+        if "crio.service" in services:
+            runtime.crio_files = dict(files)
+        if "kubelet.service" in services:
+            runtime.kubelet_files = dict(files)
+        self.sim.workloads.event(node_name, "SkipReboot", disruption.describe(actions))
+        self._annotate(node_name, current=target, state="Done", reason="")
+        log.info("node %s: now at %s without a reboot", node_name, target)
+
+    def _spec_of(self, rendered):
+        mc = self.store.peek(self.rt_mc, "", rendered) if rendered else None
+        return (mc or {}).get("spec") or {}
+
+    # --- node disruption policies (MachineConfiguration "cluster") ------------------------
+
+    def disruption_policies_enabled(self):
+        """TechPreview in 4.16, on by default from 4.17 (docs/NodeDisruptionPolicy.md)."""
+        minor = self.sim.config.openshift_minor
+        if minor >= 17:
+            return True
+        if minor < 16:
+            return False
+        spec = (self.store.peek(self.rt_fg, "", "cluster") or {}).get("spec") or {}
+        return spec.get("featureSet") == "TechPreviewNoUpgrade" or \
+            "NodeDisruptionPolicy" in ((spec.get("customNoUpgrade") or {}).get("enabled") or [])
+
+    def disruption_policies(self):
+        """The merged policy the daemon acts on, or None where the feature is off."""
+        if not self.disruption_policies_enabled():
+            return None
+        mcop = self.store.peek(self.rt_mcop, "", "cluster")
+        return disruption.merged_policies(dig(mcop or {}, "spec", "nodeDisruptionPolicy"))
+
+    def sync_machineconfiguration(self):
+        mcop = self.store.peek(self.rt_mcop, "", "cluster")
+        if mcop is None:
+            return
+        status = copy.deepcopy(mcop.get("status") or {})
+        status["observedGeneration"] = mcop["metadata"].get("generation", 1)
+        if self.disruption_policies_enabled():
+            status["nodeDisruptionPolicyStatus"] = {
+                "clusterPolicies": self.disruption_policies()}
+        if status != mcop.get("status"):
+            new = copy.deepcopy(mcop)
+            new["status"] = status
+            self.store.write(self.rt_mcop, new)
+
     # --- what runs on a node --------------------------------------------------------------
+
+    def boot(self, node_name, files):
+        """The node (re)started: its kubelet and CRI-O read these files."""
+        runtime = self.sim.node_runtime(node_name)
+        runtime.kubelet_files = dict(files)
+        runtime.crio_files = dict(files)
+        for name in self.kubelet_gates(files):
+            if name not in KNOWN_GATES:
+                # OpenShift's kubelet only warns ("UPSTREAM: <carry>: warn only about unknown
+                # feature gates" in openshift/kubernetes, component-base/featuregate)
+                log.warning("node %s: kubelet: unrecognized feature gate: %s", node_name, name)
 
     def files_for(self, rendered):
         mc = self.store.peek(self.rt_mc, "", rendered)
@@ -638,15 +745,19 @@ class OpenShift(Controller):
     def kubelet_gates(self, files):
         return ignition.kubelet_feature_gates(files)
 
+    def _running(self, node_name, attr):
+        files = getattr(self.sim.node_runtime(node_name), attr)
+        return files if files is not None else self.node_files(node_name)
+
     def checkpoint_gate(self, node_name):
         """ContainerCheckpoint as the node's running kubelet sees it."""
-        gates = self.kubelet_gates(self.node_files(node_name))
+        gates = self.kubelet_gates(self._running(node_name, "kubelet_files"))
         if "ContainerCheckpoint" in gates:
             return bool(gates["ContainerCheckpoint"])
         return self.sim.config.checkpoint_default_on
 
     def criu_support(self, node_name):
-        settings, error = ignition.crio_config(self.node_files(node_name))
+        settings, error = ignition.crio_config(self._running(node_name, "crio_files"))
         if error:
             return False
         value = settings.get("crio.runtime", {}).get("enable_criu_support")
@@ -655,11 +766,8 @@ class OpenShift(Controller):
         return value is True
 
     def kubelet_problem(self, files):
-        """Why the kubelet or CRI-O would not start with these files (None when they would)."""
-        for name in self.kubelet_gates(files):
-            if name not in KNOWN_GATES:
-                return ("failed to set feature gates from initial flags-based config: "
-                        "unrecognized feature gate: %s" % name)
+        """Why the kubelet or CRI-O would not start with these files (None when they would).
+        Unknown kubelet gates are not among them on OpenShift (see ``boot``)."""
         settings, error = ignition.crio_config(files)
         if error:
             return "container runtime is down: crio: %s" % error
@@ -671,7 +779,7 @@ class OpenShift(Controller):
         return None
 
     def configz(self, node_name):
-        conf = ignition.kubelet_feature_gates(self.node_files(node_name))
+        conf = ignition.kubelet_feature_gates(self._running(node_name, "kubelet_files"))
         return {"kubeletconfig": {"featureGates": conf, "maxPods": 250,
                                   "cgroupDriver": "systemd"}}
 

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 
-from .config import TESTS_DIR, Settings, SimConfig
+from .config import Settings, SimConfig
 
 PIDFILE = "simcluster.pid"
 READY = "ready.json"
@@ -86,7 +86,15 @@ def _config_from(args):
                      openshift_version=args.openshift_version,
                      kubernetes_version=args.kubernetes_version, settings=settings,
                      identities_file=os.path.abspath(args.identities) if args.identities
-                     else "", workers=args.workers)
+                     else "", workers=args.workers, topology=args.topology,
+                     pools=tuple(_pool(text) for text in args.pool))
+
+
+def _pool(text):
+    name, _sep, members = text.partition("=")
+    if not name or not members or name in ("master", "worker"):
+        raise ValueError("--pool must look like infra=worker-2[,worker-3] (a custom pool name)")
+    return name, tuple(m for m in members.split(",") if m)
 
 
 async def serve(config, started):
@@ -204,12 +212,9 @@ def _daemonize(args, state_dir, started):
     argv = [sys.executable, "-m", "simcluster"] + [a for a in sys.argv[1:] if a != "--daemon"]
     if "--quiet" not in argv:
         argv.append("--quiet")
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [TESTS_DIR] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     with open(os.path.join(state_dir, "daemon.out"), "wb") as out:
         child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                                 start_new_session=True, env=env, close_fds=True)
+                                 start_new_session=True, close_fds=True)
     deadline = time.monotonic() + args.wait
     ready_path = os.path.join(state_dir, READY)
     while time.monotonic() < deadline:
@@ -283,6 +288,11 @@ def parser():
     start.add_argument("--port", type=int, default=0, help="0 picks a free port")
     start.add_argument("--openshift-version", default="4.13.0")
     start.add_argument("--workers", type=int, default=3, help="worker nodes (one master besides)")
+    start.add_argument("--topology", default="standard", choices=("standard", "compact", "sno"),
+                       help="standard: one master and --workers workers; compact: three "
+                            "schedulable masters; sno: one schedulable master")
+    start.add_argument("--pool", action="append", default=[], metavar="NAME=NODE[,NODE]",
+                       help="a custom pool (inheriting worker MachineConfigs) holding these nodes")
     start.add_argument("--kubernetes-version", default="",
                        help="default: the one the OpenShift version ships (4.13 -> 1.26)")
     defaults = Settings()

@@ -157,9 +157,11 @@ def _secret_errors(obj):
     return errs
 
 
-def featuregate_errors(obj, old):
+def featuregate_errors(obj, old, openshift_minor=13):
     """The FeatureGate API rules: known featureSet, gate-name pattern, and the NoUpgrade
-    featureSets (CustomNoUpgrade, TechPreviewNoUpgrade, DevPreviewNoUpgrade) cannot be undone."""
+    featureSets (CustomNoUpgrade, TechPreviewNoUpgrade, DevPreviewNoUpgrade) cannot be undone.
+    Up to 4.15 the validation rule lets TechPreviewNoUpgrade move to CustomNoUpgrade; from
+    4.16 openshift/api's FeatureGate CEL rule forbids any change away from it."""
     errs = []
     spec = obj.get("spec")
     if spec is None:
@@ -185,7 +187,8 @@ def featuregate_errors(obj, old):
             errs.append(FieldError("Invalid", "spec.featureSet", raw('"string"'),
                                    "CustomNoUpgrade may not be changed"))
         elif old_set in ("TechPreviewNoUpgrade", "DevPreviewNoUpgrade") and \
-                feature_set not in (old_set, "CustomNoUpgrade"):
+                feature_set != old_set and (feature_set != "CustomNoUpgrade" or
+                                            openshift_minor >= 16):
             errs.append(FieldError("Invalid", "spec.featureSet", raw('"string"'),
                                    "%s may not be changed" % old_set))
     return errs
@@ -243,7 +246,7 @@ def default(rt, obj):
         spec.setdefault("configuration", {})
 
 
-def validate(rt, obj, old=None):
+def validate(rt, obj, old=None, openshift_minor=13):
     """Raise 422 Invalid with every problem found, as the API server does."""
     errs = _meta_errors(rt, obj)
     if rt.plural == "pods":
@@ -255,7 +258,7 @@ def validate(rt, obj, old=None):
     elif rt.plural == "secrets":
         errs.extend(_secret_errors(obj))
     elif rt.plural == "featuregates":
-        errs.extend(featuregate_errors(obj, old))
+        errs.extend(featuregate_errors(obj, old, openshift_minor))
     elif rt.plural == "machineconfigpools":
         errs.extend(_mcp_errors(obj))
     if errs:

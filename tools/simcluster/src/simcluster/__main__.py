@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: forensic.checkpoint contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""``python -m simcluster`` (with tests/ on PYTHONPATH)."""
+"""``python -m simcluster`` (installed by scripts/setup.sh: ``pip install -e tools/simcluster``)."""
 
 from __future__ import absolute_import, division, print_function
 

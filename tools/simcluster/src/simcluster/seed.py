@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ipaddress
 import os
 import uuid
 
@@ -36,13 +37,29 @@ NODES = (
     ("worker-1", "worker", "10.0.0.22", "10.130.2.0/23"),
     ("worker-2", "worker", "10.0.0.23", "10.129.2.0/23"),
 )
+COMPACT = (
+    ("master-0", "master", "10.0.0.10", "10.128.0.0/23"),
+    ("master-1", "master", "10.0.0.11", "10.130.2.0/23"),
+    ("master-2", "master", "10.0.0.12", "10.129.0.0/23"),
+)
 
 
-def nodes(workers):
-    """The master and ``workers`` workers: the first three as above, more numbered on."""
+def nodes(workers, topology="standard"):
+    """(name, role, ip, pod CIDR) of every node. ``standard``: the master and ``workers``
+    workers (the first three as above, more numbered on); ``compact``: three schedulable
+    masters and no workers; ``sno``: one schedulable master."""
+    if topology == "compact":
+        return COMPACT
+    if topology == "sno":
+        return COMPACT[:1]
     extra = tuple(("worker-%d" % i, "worker", "10.0.0.%d" % (21 + i), "10.%d.0.0/23" % (140 + i))
                   for i in range(3, workers))
     return NODES[:1 + workers] + extra
+
+
+def counters_node(config):
+    """Where the counters pod runs: worker-1 (its fixture's node), else a schedulable master."""
+    return {"compact": "master-1", "sno": "master-0"}.get(config.topology, "worker-1")
 
 
 NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "openshift",
@@ -83,10 +100,19 @@ def _node(name, role, ip, cidr, config):
               "kubernetes.io/arch": "amd64", "kubernetes.io/hostname": name,
               "kubernetes.io/os": "linux", "node.openshift.io/os_id": "rhcos",
               "node-role.kubernetes.io/" + role: ""}
+    for pool, members in config.pools:
+        if name in members:
+            labels["node-role.kubernetes.io/" + pool] = ""
     spec = {"podCIDR": cidr, "podCIDRs": [cidr], "providerID": "simcluster://" + name}
     if role == "master":
         labels["node-role.kubernetes.io/control-plane"] = ""
-        spec["taints"] = [{"key": "node-role.kubernetes.io/master", "effect": "NoSchedule"}]
+        if config.topology == "standard":
+            spec["taints"] = [{"key": "node-role.kubernetes.io/master",
+                               "effect": "NoSchedule"}]
+        else:
+            # compact and single-node clusters: schedulable masters carry the worker role too
+            # (mastersSchedulable in the Scheduler config), but stay in the master pool
+            labels["node-role.kubernetes.io/worker"] = ""
     stamp = now_iso()
     return {
         "metadata": {"name": name, "labels": labels, "annotations": {
@@ -218,7 +244,10 @@ def _counters(sim):
         "spec": {"replicas": 1, "selector": {"matchLabels": dict(
             labels, **{"pod-template-hash": "7d9f8b6c5d"})}, "template": rs_template}})
     stamp = now_iso()
-    pod_spec = dict(rs_template["spec"], nodeName="worker-1", serviceAccountName="default",
+    node_name = counters_node(sim.config)
+    node = next(n for n in nodes(sim.config.workers, sim.config.topology) if n[0] == node_name)
+    pod_ip = str(ipaddress.ip_network(node[3])[99])
+    pod_spec = dict(rs_template["spec"], nodeName=node_name, serviceAccountName="default",
                     serviceAccount="default")
     store.create(reg.get("", "pods"), {
         "metadata": {"name": COUNTERS_POD, "namespace": "demo", "uid": COUNTERS_UID,
@@ -230,8 +259,8 @@ def _counters(sim):
                                           "blockOwnerDeletion": True}]},
         "spec": pod_spec,
         "status": {
-            "phase": "Running", "hostIP": "10.0.0.22", "podIP": "10.130.2.99",
-            "podIPs": [{"ip": "10.130.2.99"}], "startTime": stamp, "qosClass": "BestEffort",
+            "phase": "Running", "hostIP": node[2], "podIP": pod_ip,
+            "podIPs": [{"ip": pod_ip}], "startTime": stamp, "qosClass": "BestEffort",
             "conditions": [{"type": t, "status": "True", "lastTransitionTime": stamp}
                            for t in ("Initialized", "Ready", "ContainersReady", "PodScheduled")],
             "containerStatuses": [{
@@ -272,7 +301,7 @@ def seed(sim, identities_file=""):
                                  "kind": "ClusterRole", "name": role},
                      "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
                                    "name": g} for g in groups]})
-    for name, role, ip, cidr in nodes(config.workers):
+    for name, role, ip, cidr in nodes(config.workers, config.topology):
         node = _node(name, role, ip, cidr, config)
         store.create(reg.get("", "nodes"), node, keep_status=True)
     cluster_version, operators, feature_gate, sccs = _openshift_objects(config)
@@ -281,6 +310,12 @@ def seed(sim, identities_file=""):
     for co in operators:
         store.create(reg.get("config.openshift.io", "clusteroperators"), co, keep_status=True)
     store.create(reg.get("config.openshift.io", "featuregates"), feature_gate)
+    if config.openshift_minor >= 16:
+        # the MCO's knobs object; spec.nodeDisruptionPolicy from 4.16 (docs/NodeDisruptionPolicy.md)
+        store.create(reg.get("operator.openshift.io", "machineconfigurations"), {
+            "metadata": {"name": "cluster"},
+            "spec": {"logLevel": "Normal", "managementState": "Managed",
+                     "operatorLogLevel": "Normal"}})
     for scc in sccs:
         store.create(reg.get("security.openshift.io", "securitycontextconstraints"), scc)
 
@@ -288,10 +323,14 @@ def seed(sim, identities_file=""):
     rt_mcp = reg.get(openshift.MCO, "machineconfigpools")
     rt_node = reg.get("", "nodes")
     for role in ("master", "worker"):
-        for mc in openshift.base_machineconfigs(role):
+        for mc in openshift.base_machineconfigs(role, config.ignition_version):
             store.create(rt_mc, mc)
+    for role in ("master", "worker") + tuple(name for name, _members in config.pools):
         store.create(rt_mcp, openshift.machine_config_pool(
-            role, "node-role.kubernetes.io/" + role))
+            role, "node-role.kubernetes.io/" + role, inherit=role not in ("master", "worker")))
+    # the kubelet-config controller writes 98-<pool>-generated-kubelet for every pool at install
+    sim.openshift.sync_featuregate()
+    for role in ("master", "worker") + tuple(name for name, _members in config.pools):
         sim.openshift.sync_render(role, immediate=True)
         pool = store.peek(rt_mcp, "", role)
         rendered = pool["spec"]["configuration"]["name"]
@@ -304,6 +343,7 @@ def seed(sim, identities_file=""):
                     openshift.STATE: "Done", openshift.REASON: ""})
             store.mutate(rt_node, "", name, settle)
             sim.write_node_files(name, sim.openshift.files_for(rendered))
+            sim.openshift.boot(name, sim.openshift.files_for(rendered))
         sim.openshift.sync_nodes(role)
 
     _counters(sim)

@@ -132,6 +132,7 @@ class Workloads(Controller):
         reg = sim.registry
         self.rt = {name: reg.get(group, name) for group, name in (
             ("", "pods"), ("", "nodes"), ("", "namespaces"), ("", "serviceaccounts"),
+            ("", "events"),
             ("apps", "deployments"), ("apps", "replicasets"), ("apps", "daemonsets"))}
         self.logs = {}  # (namespace, pod, container) -> text
 
@@ -532,6 +533,19 @@ class Workloads(Controller):
                 "image": image, "imageID": "%s@sha256:%s" % (image.split(":")[0], hex_id(64)),
                 "containerID": "cri-o://" + hex_id(64),
                 "state": {"running": {"startedAt": stamp}}, "lastState": {}}
+
+    def event(self, node_name, reason, message, kind="Node", namespace="default", name=None,
+              event_type="Normal", component="machineconfigdaemon"):
+        """Record an Event about a node (or another object), as its controller would."""
+        stamp = now_iso()
+        name = name or node_name
+        self.store.create(self.rt["events"], {
+            "metadata": {"generateName": name + ".", "namespace": namespace},
+            "involvedObject": {"kind": kind, "name": name, "namespace": "" if kind == "Node"
+                               else namespace},
+            "reason": reason, "message": message, "type": event_type,
+            "source": {"component": component, "host": node_name},
+            "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1})
 
     def append_log(self, namespace, pod, container, line):
         key = (namespace, pod, container)

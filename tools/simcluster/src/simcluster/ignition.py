@@ -23,6 +23,8 @@ import zlib
 import yaml
 
 SUPPORTED_VERSIONS = ("2.2.0", "3.0.0", "3.1.0", "3.2.0", "3.3.0", "3.4.0")
+# the MCO parses Ignition 3.5 from 4.19 (machine-config-operator 995bf2614)
+SUPPORTED_VERSIONS_419 = SUPPORTED_VERSIONS + ("3.5.0",)
 KUBELET_CONF = "/etc/kubernetes/kubelet.conf"
 CRIO_DROPIN_DIR = "/etc/crio/crio.conf.d/"
 CRIO_CONF = "/etc/crio/crio.conf"
@@ -61,13 +63,13 @@ def encode_source(data):
     return "data:," + urllib.parse.quote(data, safe="-_.!~*'()")
 
 
-def validate(config):
+def validate(config, supported=SUPPORTED_VERSIONS):
     if not isinstance(config, dict):
         raise IgnitionError("config is not an object")
     version = (config.get("ignition") or {}).get("version")
-    if version not in SUPPORTED_VERSIONS:
+    if version not in supported:
         raise IgnitionError("parsing Ignition config failed: unknown version. Supported spec "
-                            "versions: 2.2, 3.0, 3.1, 3.2, 3.3, 3.4")
+                            "versions: %s" % ", ".join(v.rpartition(".")[0] for v in supported))
     for entry in (config.get("storage") or {}).get("files") or []:
         path = entry.get("path", "")
         if not path.startswith("/"):
@@ -82,15 +84,16 @@ def validate(config):
             raise IgnitionError("file %s: append is not supported by the MCO" % path)
 
 
-def merge(machineconfigs):
-    """Merge MachineConfig specs in name order (later files/units of the same name win)."""
+def merge(machineconfigs, version="3.2.0", supported=SUPPORTED_VERSIONS):
+    """Merge MachineConfig specs in name order (later files/units of the same name win) into
+    one config of Ignition spec ``version``."""
     files, units = {}, {}
     kargs, extensions = [], []
     os_image, kernel_type, fips = "", "", False
     for mc in sorted(machineconfigs, key=lambda m: m["metadata"]["name"]):
         spec = mc.get("spec") or {}
         config = spec.get("config") or {}
-        validate(config)
+        validate(config, supported)
         for entry in (config.get("storage") or {}).get("files") or []:
             files[entry["path"]] = copy.deepcopy(entry)
         for unit in (config.get("systemd") or {}).get("units") or []:
@@ -102,7 +105,7 @@ def merge(machineconfigs):
         fips = fips or bool(spec.get("fips"))
     return {
         "config": {
-            "ignition": {"version": "3.2.0"},
+            "ignition": {"version": version},
             "storage": {"files": [files[p] for p in sorted(files)]},
             "systemd": {"units": [units[n] for n in sorted(units)]},
         },
@@ -130,6 +133,12 @@ def files_of(spec):
         except IgnitionError:
             continue
     return out
+
+
+def units_of(spec):
+    """{unit name: unit} of a (rendered) MachineConfig spec."""
+    return {u.get("name"): u for u in ((spec or {}).get("config") or {}).get(
+        "systemd", {}).get("units") or []}
 
 
 def kubelet_feature_gates(files):

@@ -63,6 +63,8 @@ def state(sim):
             "state": ann.get(STATE, ""), "reason": ann.get(REASON, ""),
             "degraded": runtime.degraded, "kubelet_down": runtime.kubelet_down,
             "rebooting": runtime.rebooting,
+            "pool": sim.openshift.primary_pool(node),
+            "last_update_actions": [a["type"] for a in runtime.last_actions],
             "checkpoint_gate": sim.openshift.checkpoint_gate(name),
             "criu_support": sim.openshift.criu_support(name),
             "checkpoint_dir": sim.node_checkpoint_dir(name),
@@ -70,6 +72,7 @@ def state(sim):
         }
     return {"openshift_version": sim.config.openshift_version,
             "kubernetes_version": sim.config.kubernetes_version,
+            "topology": sim.config.topology,
             "port": sim.port, "state_dir": sim.config.state_dir,
             "settings": sim.settings.as_dict(), "faults": sim.faults.as_list(),
             "identities": sorted(sim.identities), "nodes": nodes}

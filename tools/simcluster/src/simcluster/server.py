@@ -454,7 +454,7 @@ class Api:
         body = self._check_kind(info, await _body(request))
         self._check_namespace(info, body["metadata"].get("name", ""))
         admission.default(rt, body)
-        admission.validate(rt, body)
+        admission.validate(rt, body, openshift_minor=self.sim.config.openshift_minor)
         obj = self.store.create(rt, body, dry_run=dry)
         return self._object(request, rt, obj, 201)
 
@@ -462,7 +462,7 @@ class Api:
         if subresource == "status":
             return
         admission.default(rt, new)
-        admission.validate(rt, new, old)
+        admission.validate(rt, new, old, self.sim.config.openshift_minor)
 
     async def update(self, request, info):
         rt = info.rt
@@ -547,7 +547,7 @@ class Api:
             self._check_namespace(info, info.name)
             new = patch.apply_patch(None, body, rt.kind, rt.builtin)
             admission.default(rt, new)
-            admission.validate(rt, new)
+            admission.validate(rt, new, openshift_minor=self.sim.config.openshift_minor)
             obj = self.store.create(rt, new, dry_run=dry)
             return self._object(request, rt, obj, 201)
         current = copy.deepcopy(current)

@@ -12,12 +12,16 @@ import os
 import re
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-TESTS_DIR = os.path.dirname(PACKAGE_DIR)
-FIXTURES_DIR = os.path.join(TESTS_DIR, "fixtures")
+DATA_DIR = os.path.join(PACKAGE_DIR, "data")
+# The real checkpoint archives the kubelets serve live with the collection's test fixtures
+# (tests/fixtures/archives/README.md); the package is installed editable from tools/simcluster/src,
+# so they are found from here unless SIMCLUSTER_ARCHIVES names another directory.
+ARCHIVES_DIR = os.environ.get("SIMCLUSTER_ARCHIVES") or os.path.join(
+    PACKAGE_DIR, os.pardir, os.pardir, os.pardir, os.pardir, "tests", "fixtures", "archives")
+ARCHIVES_DIR = os.path.normpath(ARCHIVES_DIR)
 # The kubelet/CRI-O layout checkpoint of counters-7d9f8b6c5d-x2x4q (stored zstd-compressed and
-# without the colons of its kubelet name, see tests/fixtures/archives/README.md).
-CHECKPOINT_FIXTURE = os.path.join(FIXTURES_DIR, "archives", "counters-crio.tar.zst")
-DATA_DIR = os.path.join(FIXTURES_DIR, "simcluster")
+# without the colons of its kubelet name).
+CHECKPOINT_FIXTURE = os.path.join(ARCHIVES_DIR, "counters-crio.tar.zst")
 
 # OpenShift minor -> Kubernetes minor it ships (and CRI-O follows Kubernetes' minor).
 OPENSHIFT_KUBE_MINOR = {12: 25, 13: 26, 14: 27, 15: 28, 16: 29, 17: 30, 18: 31, 19: 32,
@@ -25,6 +29,16 @@ OPENSHIFT_KUBE_MINOR = {12: 25, 13: 26, 14: 27, 15: 28, 16: 29, 17: 30, 18: 31, 
 # ContainerCheckpoint is beta and on by default from 1.30; CRI-O enables CRIU support by default
 # from 1.30 as well. Before that both steps of the workflow are needed.
 CHECKPOINT_DEFAULT_ON_MINOR = 30
+TOPOLOGIES = ("standard", "compact", "sno")
+
+
+def rendered_ignition_version(openshift_minor):
+    """The Ignition spec the MCO renders to: 3.2.0 up to 4.13, 3.4.0 from 4.14 (MCO commit
+    edaecd9c7 "ignition to 3.4", first in release-4.14), 3.5.0 from 4.19 (995bf2614 "Rework
+    controller and server to support ign to 3.5", first in release-4.19)."""
+    if openshift_minor >= 19:
+        return "3.5.0"
+    return "3.4.0" if openshift_minor >= 14 else "3.2.0"
 
 
 @dataclasses.dataclass
@@ -66,8 +80,12 @@ class SimConfig:
     settings: Settings = dataclasses.field(default_factory=Settings)
     identities_file: str = ""
     workers: int = 3                # worker nodes besides the one master
+    topology: str = "standard"      # standard | compact (3 schedulable masters) | sno
+    pools: tuple = ()               # custom pools: ((name, (node, ...)), ...)
 
     def __post_init__(self):
+        if self.topology not in TOPOLOGIES:
+            raise ValueError("--topology must be one of %s" % ", ".join(TOPOLOGIES))
         if not re.match(r"^4\.\d+\.\d+$", self.openshift_version):
             raise ValueError("--openshift-version must look like 4.13.0")
         if not self.kubernetes_version:
@@ -91,6 +109,10 @@ class SimConfig:
     @property
     def crio_version(self):
         return "1.%d.4" % self.kube_minor
+
+    @property
+    def ignition_version(self):
+        return rendered_ignition_version(self.openshift_minor)
 
     @property
     def checkpoint_default_on(self):

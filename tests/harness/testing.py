@@ -5,7 +5,7 @@
 a real cluster given by FORENSIC_KUBECONFIG) and a runner for ansible against it.
 
 Both cluster kinds offer the same identities: ``admin`` and the least-privilege ones defined
-in tests/fixtures/simcluster/identities.yaml. On a real cluster those manifests are applied
+in simcluster's data/identities.yaml. On a real cluster those manifests are applied
 with the admin credentials and tokens are minted with the TokenRequest API (and everything is
 deleted again at the end of the session).
 """
@@ -23,10 +23,11 @@ import time
 
 import yaml
 
-from .client import SimControl
-from .config import TESTS_DIR
-from .seed import load_identity_manifests
+from simcluster.seed import IDENTITIES_FILE, load_identity_manifests
 
+from .client import SimControl
+
+TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPO_ROOT = os.path.dirname(TESTS_DIR)
 KUBECTL = os.environ.get("KUBECTL", "kubectl")
 
@@ -165,13 +166,10 @@ class SimulatedCluster(ClusterHandle):
     @classmethod
     def start(cls, state_dir, extra_args=TEST_SETTINGS, timeout=60):
         """``python -m simcluster start --daemon``; measures the time to a serving cluster."""
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([TESTS_DIR] + [
-            p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
         started = time.monotonic()
         proc = subprocess.run([sys.executable, "-m", "simcluster", "start", "--state-dir",
                                state_dir, "--daemon"] + list(extra_args),
-                              capture_output=True, text=True, env=env, timeout=timeout,
+                              capture_output=True, text=True, timeout=timeout,
                               check=False)
         elapsed = time.monotonic() - started
         if proc.returncode != 0:
@@ -202,16 +200,15 @@ class SimulatedCluster(ClusterHandle):
         return "admin"
 
     def close(self):
-        env = dict(os.environ, PYTHONPATH=TESTS_DIR)
         subprocess.run([sys.executable, "-m", "simcluster", "stop", "--state-dir",
-                        self.state_dir], capture_output=True, env=env, timeout=30, check=False)
+                        self.state_dir], capture_output=True, timeout=30, check=False)
 
 
 class RealCluster(ClusterHandle):
     """A real cluster from a kubeconfig (FORENSIC_KUBECONFIG, FORENSIC_KUBECONTEXT)."""
 
     real = True
-    IDENTITIES = os.path.join(TESTS_DIR, "fixtures", "simcluster", "identities.yaml")
+    IDENTITIES = IDENTITIES_FILE
 
     def __init__(self, kubeconfig, context=None, workdir=None):
         with open(kubeconfig) as handle:

@@ -8,4 +8,4 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-__version__ = "1.0.0"
+__version__ = "1.1.0"
