@@ -12,7 +12,7 @@ short_description: Which MachineConfigPools enabling checkpointing touches on th
 version_added: 0.2.0
 description:
   - From the cluster's MachineConfigPools and nodes, the pools to pause, unpause and wait for
-    (every pool: custom pools such as C(infra) inherit the worker MachineConfigs and roll out with
+    (every pool, since custom pools such as C(infra) inherit the worker MachineConfigs and roll out with
     them) and the roles that need the CRI-O drop-in (C(worker), and C(master) when a master node
     runs workloads, as on compact and single-node OpenShift, where the masters carry no
     C(NoSchedule) control-plane taint).

@@ -34,9 +34,9 @@ except ImportError:  # pragma: no cover - Python 2 is not supported, this keeps 
 
 HINT_GATE = ("enable it with forensic.checkpoint.feature_gate and let the MachineConfigPools roll out "
              "(forensic.checkpoint.machine_config_pool wait=true)")
-HINT_KUBELET_RBAC = ("a cluster admin grants create on nodes/checkpoint to the API server's kubelet-client "
-                     "identity (check: oc auth can-i create nodes --subresource=checkpoint --as=system:kube-apiserver "
-                     "--as-group=kube-master)")
+HINT_KUBELET_RBAC = ("grant create on nodes/checkpoint to the API server's kubelet-client identity "
+                     "(forensic.checkpoint.kubelet_checkpoint_access, which playbooks/enable.yml runs; check: oc auth "
+                     "can-i create nodes --subresource=checkpoint --as=system:kube-apiserver --as-group=kube-master)")
 IDENTITY = ("pod_uid", "container_id", "started_at", "restart_count")
 HINT_CRIU = ("enable CRI-O's CRIU support with forensic.checkpoint.machine_config preset=crio_criu and "
              "let the pool roll out")

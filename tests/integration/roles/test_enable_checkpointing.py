@@ -48,6 +48,9 @@ def test_check_mode_then_enable_then_nothing_to_do(sim_cluster, ansible):
         assert status["updatedMachineCount"] == status["machineCount"], name
         assert status["configuration"]["name"] == pool["spec"]["configuration"]["name"], name
     assert any("MachineConfigPool worker: unpaused, Updated=True" in line for line in state_lines(first))
+    # the kubelet authorises the API server's identity for nodes/checkpoint: granted when missing
+    (access,) = tasks_named(first, "Let the kubelets accept checkpoints")
+    assert access["allowed"] is True and access["changed"] is (not access["allowed_before"]), access
     # the summary says which nodes the rollout rebooted (each got a new status.nodeInfo.bootID):
     # the gate reaches every pool, the CRI-O drop-in the workers
     assert "Nodes rebooted by this run: master-0, worker-0, worker-1, worker-2" in state_lines(first)
