@@ -101,3 +101,16 @@ def merge(target, patch):
 
 def dumps(obj):
     return json.dumps(obj, sort_keys=True)
+
+
+class Clock(object):
+    """A fake monotonic clock whose sleep only moves time on."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds

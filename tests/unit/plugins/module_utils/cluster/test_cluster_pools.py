@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from cluster_fake import FakeCluster
+from cluster_fake import Clock, FakeCluster
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster import machine_config as mc
 from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster import pools
@@ -48,16 +48,6 @@ def pool(name="worker", desired="rendered-worker-1", current="rendered-worker-1"
                        "unavailableMachineCount": total - updated, "degradedMachineCount": degraded,
                        "conditions": [{"type": t, "status": s, "message": "%s message" % t} for t, s in conds.items()]}}
 
-
-class Clock(object):
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
 
 
 def cluster_for(states, mcs=None, nodes=None):
