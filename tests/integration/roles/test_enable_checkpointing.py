@@ -103,8 +103,9 @@ def test_failure_while_paused_still_unpauses(sim_cluster, ansible):
 
 
 def test_partial_pause_and_flaky_unpause(sim_cluster, ansible):
-    """Pausing worker fails after master was paused; the first unpause attempt fails too."""
-    sim_cluster.sim.fault(status=500, resource="machineconfigpools", verb="patch", name="worker",
+    """Pausing worker fails after master was paused. (A 500 there would now be retried as a
+    transient failure and ridden out: the refusal injected is one that retrying cannot fix.)"""
+    sim_cluster.sim.fault(status=422, resource="machineconfigpools", verb="patch", name="worker",
                           times=1, message="injected: worker pool patch refused")
     result = ansible.playbook(playbook("enable.yml"), ENABLE)
     assert result.rc != 0, explain(result)
