@@ -90,8 +90,8 @@ class Preflight(object):
 
     def probe(self, name):
         """True/False: the kubelet's checkpoint path is registered; None: could not tell. Second value: why."""
-        path = "/api/v1/nodes/%s/proxy/checkpoint/%s/%s/probe" % (quote_path(name), quote_path(self.namespace),
-                                                                   PROBE_POD)
+        path = "/api/v1/nodes/%s/proxy/checkpoint/%s/%s/probe" % (
+            quote_path(name), quote_path(self.namespace), PROBE_POD)
         try:
             answer = self.cluster.request("POST", path, "kubelet on node %s (checkpoint probe)" % name, timeout=30)
         except ApiError as err:
