@@ -23,7 +23,7 @@ __metaclass__ = type
 import time
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster.checkpoint import quote_path
-from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster.client import Patient
+from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster.client import ApiError, Patient
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 
 HOPELESS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
@@ -81,8 +81,13 @@ def look(cluster, namespace, name, nodes):
             stuck = _stuck(pod)
             if stuck:
                 return states, "pod %s on node %s: %s: %s" % (pod["metadata"]["name"], node, stuck[0], stuck[1])
-    events = cluster.get("/api/v1/namespaces/%s/events" % quote_path(namespace), "events of %s" % subject,
-                         query=[("fieldSelector", "involvedObject.kind=DaemonSet,involvedObject.name=%s" % name)])
+    try:
+        events = cluster.get("/api/v1/namespaces/%s/events" % quote_path(namespace), "events of %s" % subject,
+                             query=[("fieldSelector", "involvedObject.kind=DaemonSet,involvedObject.name=%s" % name)])
+    except ApiError as err:
+        if err.status not in (401, 403):
+            raise
+        events = None  # without events, an admission refusal shows as a timeout
     refused = [e for e in (events or {}).get("items") or [] if e.get("reason") == "FailedCreate"]
     if refused and not all(s["ready"] for s in states.values()):
         latest = sorted(refused, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")[-1]
