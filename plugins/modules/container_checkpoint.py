@@ -36,7 +36,7 @@ description:
     M(forensic.checkpoint.machine_config) O(forensic.checkpoint.machine_config#module:preset=crio_criu).
     A 403 from the API server means the caller lacks C(create) on C(nodes/proxy). Through the node
     proxy the kubelet authorises the API server's own client identity, never the caller; a 403
-    from the kubelet (fine-grained kubelet authorisation, C(nodes/checkpoint)) names that identity.
+    from the kubelet (C(create) on C(nodes/checkpoint)) names that identity.
   - Each checkpoint creates a new archive, so the module reports a change whenever it takes one.
     In check mode it only reports what it would checkpoint.
   - The archives contain the full memory of the containers, secrets included. Treat them as evidence.
@@ -80,8 +80,8 @@ requirements:
   - PyYAML >= 5.1
 notes:
   - The caller needs C(get)/C(list) on C(pods) in O(namespace) and C(create) on C(nodes/proxy). The
-    kubelet authorises the API server's client identity, not the caller; with fine-grained kubelet
-    authorisation that identity needs C(create) on C(nodes/checkpoint).
+    kubelet authorises the API server's client identity, not the caller, for C(create) on
+    C(nodes/checkpoint), see M(forensic.checkpoint.kubelet_checkpoint_access).
   - The C(ContainerCheckpoint) gate (alpha in Kubernetes 1.25 to 1.29, on by default from 1.30) and
     CRIU support in the container runtime are needed on the pod's node.
   - Belongs to the C(forensic.checkpoint.cluster) action group.

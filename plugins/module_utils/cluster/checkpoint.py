@@ -6,8 +6,8 @@
 ``POST /api/v1/nodes/{node}/proxy/checkpoint/{namespace}/{pod}/{container}[?timeout=s]`` answers
 ``{"items": ["/var/lib/kubelet/checkpoints/checkpoint-<pod>_<ns>-<ctr>-<time>.tar"]}``. The API
 server authorises the caller for ``create`` on ``nodes/proxy``; the kubelet then sees the API
-server's own client identity, not the caller, and with fine-grained kubelet authorisation
-(KEP-2862) maps ``/checkpoint`` to ``nodes/checkpoint`` for it. Each archive is tied to the
+server's own client identity, not the caller, and authorises ``/checkpoint`` as ``create`` on
+``nodes/checkpoint`` for it (kubelet pkg/kubelet/server/auth.go; kubernetes#126232). Each archive is tied to the
 container asked for: pod UID, container ID, start time and restart count read just before the
 POST and again after, and against the run's baseline; a recreated or restarted container is
 reported loudly. Failures are turned into what to do about them: 404 from the kubelet
@@ -146,7 +146,7 @@ def explain(err, target):
             # the kubelet's own refusal: through the node proxy it authorises the API server's
             # client identity (on OpenShift system:kube-apiserver), never the caller
             return ("%s: the kubelet on node %s refused the API server's own identity (%s): it lacks create on "
-                    "nodes/checkpoint (fine-grained kubelet authorisation); %s" % (what, node, message, HINT_KUBELET_RBAC))
+                    "nodes/checkpoint; %s" % (what, node, message, HINT_KUBELET_RBAC))
         return "%s: forbidden on node %s: the caller lacks create on nodes/proxy (the API server's node proxy): %s" % (
             what, node, message)
     if status == 404:
