@@ -124,7 +124,7 @@ targets:
     - {node: worker-1, namespace: demo, pod: counters-7d9f8b6c5d-x2x4q, container: counter,
        pod_uid: 6f1c1e4a-3b2d-4c1e-9f7a-2d3e4f5a6b7c, container_id: "cri-o://4b1f...", started_at: "2026-11-26T21:02:11Z",
        restart_count: 0}
-skipped:
+skipped_pods:
   description: Pods the selector matched that cannot be checkpointed, each with C(namespace), C(pod) and C(reason).
   returned: always
   type: list

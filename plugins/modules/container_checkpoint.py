@@ -22,7 +22,7 @@ description:
   - Pods are checked first (they must be running, the containers must exist and run), then
     checkpointed in parallel, at most O(parallel) at a time. A pod a label selector matches that
     cannot be checkpointed (Pending, evicted, terminating, a container in CrashLoopBackOff or not
-    running) is skipped and reported in RV(skipped) with the reason; the module fails only when
+    running) is skipped and reported in RV(skipped_pods) with the reason; the module fails only when
     nothing could be checkpointed, or with O(all_or_nothing) on any skipped pod or failed checkpoint.
     A pod named with O(pod) that cannot be checkpointed fails the module.
   - Every archive is tied to the container asked for. The pod UID, container ID, container start
@@ -173,7 +173,7 @@ checkpoints:
       type: list
       elements: str
       sample: ["restart_count 0 -> 1"]
-skipped:
+skipped_pods:
   description: Pods the selector matched that cannot be checkpointed, each with C(namespace), C(pod) and C(reason).
   returned: always
   type: list

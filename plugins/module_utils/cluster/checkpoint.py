@@ -225,13 +225,13 @@ def run(cluster, targets, timeout=None, parallel=4, check_mode=False, skipped=()
     if all_or_nothing and skipped:
         raise CheckpointFailed("%d pod(s) cannot be checkpointed and all_or_nothing is set: %s" % (
             len(skipped), "; ".join("%s/%s %s" % (s["namespace"], s["pod"], s["reason"]) for s in skipped)),
-            {"checkpoints": [], "failures": [], "skipped": skipped})
+            {"checkpoints": [], "failures": [], "skipped_pods": skipped})
     if not targets:
         raise CheckpointFailed("nothing can be checkpointed: %s" % "; ".join(
-            "%s/%s %s" % (s["namespace"], s["pod"], s["reason"]) for s in skipped), {"checkpoints": [], "skipped": skipped})
+            "%s/%s %s" % (s["namespace"], s["pod"], s["reason"]) for s in skipped), {"checkpoints": [], "skipped_pods": skipped})
     if check_mode:
         planned = [dict(t, path=None, duration=None) for t in targets]
-        return {"changed": True, "checkpoints": planned, "skipped": skipped,
+        return {"changed": True, "checkpoints": planned, "skipped_pods": skipped,
                 "msg": "would checkpoint %d container(s): %s" % (len(targets), ", ".join(_label(t) for t in targets))}
     done, failures = [], []
 
@@ -248,7 +248,7 @@ def run(cluster, targets, timeout=None, parallel=4, check_mode=False, skipped=()
             else:
                 failures.append(failed)
     _against_baseline(done, baseline or [])
-    result = {"changed": bool(done), "checkpoints": done, "failures": failures, "skipped": skipped}
+    result = {"changed": bool(done), "checkpoints": done, "failures": failures, "skipped_pods": skipped}
     if failures and (all_or_nothing or not done):
         first = failures[0]["msg"]
         more = " (and %d more failure(s), see failures)" % (len(failures) - 1) if len(failures) > 1 else ""

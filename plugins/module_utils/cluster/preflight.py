@@ -221,7 +221,7 @@ def check(connect, namespace, pod=None, label_selectors=None, containers=None, p
                                           if t["node"] == name])) for name in sorted(set(t["node"] for t in targets)))
     not_ready = [n for n in nodes.values() if not n["ready"]]
     warnings = list(check.notes) + [note for n in nodes.values() for note in n["notes"]]
-    result = {"changed": False, "failed": False, "ready": not not_ready, "nodes": nodes, "targets": targets, "skipped": skipped,
+    result = {"changed": False, "failed": False, "ready": not not_ready, "nodes": nodes, "targets": targets, "skipped_pods": skipped,
               "warnings": warnings}
     if not_ready:
         problems = "; ".join(p for n in not_ready for p in n["problems"])

@@ -196,7 +196,7 @@ def test_unusable_pods_are_skipped_with_the_reason():
         "p-pending": "is Pending and not scheduled: only running containers can be checkpointed",
         "p-terminating": "is terminating (deletionTimestamp 2026-11-26T22:00:00Z)"}
     result = checkpoint.run(cluster, targets, parallel=8, skipped=skipped)
-    assert len(result["checkpoints"]) == 47 and result["skipped"] == skipped
+    assert len(result["checkpoints"]) == 47 and result["skipped_pods"] == skipped
     assert result["msg"].endswith("; 4 pod(s) skipped")
     with pytest.raises(checkpoint.CheckpointFailed) as caught:
         checkpoint.run(cluster, targets, skipped=skipped, all_or_nothing=True)
