@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from cluster_helpers import enable_checkpointing, irreversible_allowed, scale_counters
+from cluster_helpers import enable_checkpointing, irreversible_allowed, scale_counters, wait_for
 
 MODULE = "forensic.checkpoint.container_checkpoint"
 COUNTERS = {"namespace": "demo", "label_selectors": ["app=counters"]}
@@ -134,3 +134,49 @@ def test_kubelet_failures_are_explained(cluster, enabled, ansible):
     finally:
         cluster.sim.set_kubelet_ready(node, True)
     assert "cannot reach the kubelet on node %s" % node in down["msg"]
+
+
+def _standalone(api, cluster, name, **spec):
+    body = {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "demo", "labels": {"app": "counters", "unusable": "yes"}},
+            "spec": dict({"containers": [{"name": "counter", "image": "quay.io/example/counters-app:main"}]}, **spec)}
+    status, _, answer = cluster.request("POST", "/api/v1/namespaces/demo/pods", body)
+    assert status == 201, answer
+    return name
+
+
+@pytest.mark.simulated_only
+def test_fifty_pods_with_three_unusable_checkpoint_the_47_and_report_the_3(cluster, api, enabled, ansible):
+    """Issue 13 §4: Pending, evicted and terminating pods among a selector's 50 are skipped and
+    reported with the reason (as the pod's own status says); the other 47 are checkpointed."""
+    scale_counters(api, 47)
+    try:
+        pending = _standalone(api, cluster, "unusable-pending", nodeSelector={"no-such-node": "x"})
+        evicted = _standalone(api, cluster, "unusable-evicted", nodeName="worker-1")
+        terminating = _standalone(api, cluster, "unusable-terminating", nodeName="worker-2")
+        api.patch("/api/v1/namespaces/demo/pods/%s" % terminating, {"metadata": {"finalizers": ["forensic.test/hold"]}})
+        wait_for("the standalone pods to run", lambda: all(
+            (api.get("/api/v1/namespaces/demo/pods/%s" % p)["status"].get("phase") == "Running") for p in (evicted, terminating)))
+        # what the kubelet writes when it evicts a pod (pkg/kubelet/eviction: phase Failed, reason Evicted)
+        status, _, answer = cluster.request(
+            "PATCH", "/api/v1/namespaces/demo/pods/%s/status" % evicted,
+            {"status": {"phase": "Failed", "reason": "Evicted", "message": "The node was low on resource: memory."}},
+            content_type="application/merge-patch+json")
+        assert status == 200, answer
+        api.delete("/api/v1/namespaces/demo/pods/%s" % terminating)
+        result = ansible.module(MODULE, dict(COUNTERS, parallel=8, timeout=120))
+        assert result.get("failed") is not True, result.get("msg")
+        assert len(result["checkpoints"]) == 47
+        reasons = dict((s["pod"], s["reason"]) for s in result["skipped_pods"])
+        assert sorted(reasons) == sorted([pending, evicted, terminating]), reasons
+        assert reasons[pending].startswith("is Pending")
+        assert reasons[evicted] == "was evicted (The node was low on resource: memory.)"
+        assert reasons[terminating].startswith("is terminating (deletionTimestamp ")
+        assert result["msg"].endswith("; 3 pod(s) skipped")
+        everything = ansible.module(MODULE, dict(COUNTERS, all_or_nothing=True))
+        assert everything["failed"] is True and "3 pod(s) cannot be checkpointed and all_or_nothing is set" in everything["msg"]
+    finally:
+        api.patch("/api/v1/namespaces/demo/pods/unusable-terminating", {"metadata": {"finalizers": []}})
+        for name in ("unusable-pending", "unusable-evicted"):
+            api.delete("/api/v1/namespaces/demo/pods/%s" % name)
+        scale_counters(api, 3)
