@@ -87,7 +87,8 @@ def _config_from(args):
                      kubernetes_version=args.kubernetes_version, settings=settings,
                      identities_file=os.path.abspath(args.identities) if args.identities
                      else "", workers=args.workers, topology=args.topology,
-                     pools=tuple(_pool(text) for text in args.pool))
+                     pools=tuple(_pool(text) for text in args.pool),
+                     workloads=tuple(args.workload))
 
 
 def _pool(text):
@@ -291,6 +292,10 @@ def parser():
     start.add_argument("--topology", default="standard", choices=("standard", "compact", "sno"),
                        help="standard: one master and --workers workers; compact: three "
                             "schedulable masters; sno: one schedulable master")
+    start.add_argument("--workload", action="append", default=[],
+                       choices=("counters", "lookup", "criu41-worker"),
+                       help="also run this app in namespace demo (each checkpoints to its own "
+                            "real archive)")
     start.add_argument("--pool", action="append", default=[], metavar="NAME=NODE[,NODE]",
                        help="a custom pool (inheriting worker MachineConfigs) holding these nodes")
     start.add_argument("--kubernetes-version", default="",

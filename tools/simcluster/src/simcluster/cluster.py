@@ -53,6 +53,8 @@ class Simulator:
             self.authn.add(identity)
 
     def _build(self, first_rv):
+        # containers whose memory is the one their checkpoint fixture was taken from (seeded)
+        self.original_containers = set()
         for sub in ("nodes", "pods"):
             path = self.config.path(sub)
             if os.path.isdir(path):

@@ -50,7 +50,9 @@ class Settings:
     pod_start_delay: float = 0.5    # scheduled -> Running
     pod_stop_delay: float = 0.5     # cap on a pod's termination grace period
     checkpoint_delay: float = 0.3   # how long CRIU "takes" to dump a container
-    drain: bool = True              # evict ReplicaSet pods from a node before updating it
+    drain: bool = True              # evict pods (Eviction API) from a node before rebooting it
+    drain_retry: float = 1.0        # a refused drain is retried after this (MCO: 1 min)
+    drain_failing_threshold: float = 600.0  # then DrainThresholdExceeded events (MCO: 10 min)
     node_utc_offset_minutes: int = 0  # node local time zone (kubelet checkpoint file names)
 
     def update(self, values):
@@ -82,6 +84,7 @@ class SimConfig:
     workers: int = 3                # worker nodes besides the one master
     topology: str = "standard"      # standard | compact (3 schedulable masters) | sno
     pools: tuple = ()               # custom pools: ((name, (node, ...)), ...)
+    workloads: tuple = ()           # extra seeded apps besides counters: lookup, criu41-worker
 
     def __post_init__(self):
         if self.topology not in TOPOLOGIES:

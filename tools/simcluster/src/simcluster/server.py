@@ -715,12 +715,11 @@ class Api:
     async def eviction(self, request, info):
         if request.method != "POST":
             raise errors.method_not_allowed()
-        self._pod(info)
+        pod = self._pod(info)
         body = await _body(request)
         options = (body or {}).get("deleteOptions") or {}
-        self.store.delete(info.rt, info.namespace, info.name,
-                          grace_seconds=options.get("gracePeriodSeconds"),
-                          dry_run=_dry_run(request))
+        self.sim.workloads.evict(pod, grace_seconds=options.get("gracePeriodSeconds"),
+                                 dry_run=_dry_run(request))
         return _json({"kind": "Status", "apiVersion": "v1", "metadata": {},
                       "status": "Success", "code": 201}, 201)
 
