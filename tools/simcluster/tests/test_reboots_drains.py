@@ -13,7 +13,7 @@ import os
 import re
 import tarfile
 
-from conftest import wait_for
+from simtest import wait_for
 from test_versions_topologies import MCO, counters, pool, rolled_out_beyond
 
 DRAIN = "machineconfiguration.openshift.io/desiredDrain"

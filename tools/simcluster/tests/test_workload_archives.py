@@ -13,7 +13,7 @@ import os
 import tarfile
 
 import pytest
-from conftest import wait_for
+from simtest import wait_for
 
 PODMAN_ONLY = {"artifacts", "devshm-checkpoint.tar", "network.status", "ctr.log"}
 

@@ -88,7 +88,8 @@ def _config_from(args):
                      identities_file=os.path.abspath(args.identities) if args.identities
                      else "", workers=args.workers, topology=args.topology,
                      pools=tuple(_pool(text) for text in args.pool),
-                     workloads=tuple(args.workload))
+                     workloads=tuple(args.workload),
+                     preloaded_images=tuple(args.preloaded_image))
 
 
 def _pool(text):
@@ -296,6 +297,9 @@ def parser():
                        choices=("counters", "lookup", "criu41-worker"),
                        help="also run this app in namespace demo (each checkpoints to its own "
                             "real archive)")
+    start.add_argument("--preloaded-image", action="append", default=[], metavar="IMAGE",
+                       help="an image already present on every node (e.g. loaded by hand): "
+                            "runs without a pull unless imagePullPolicy is Always")
     start.add_argument("--pool", action="append", default=[], metavar="NAME=NODE[,NODE]",
                        help="a custom pool (inheriting worker MachineConfigs) holding these nodes")
     start.add_argument("--kubernetes-version", default="",

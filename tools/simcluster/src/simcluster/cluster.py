@@ -21,6 +21,7 @@ import shutil
 import signal
 
 from .auth import Authenticator, Authorizer
+from .builds import Builds
 from .faults import Faults
 from .kubelet import Kubelets
 from .openshift import NodeRuntime, OpenShift
@@ -65,6 +66,7 @@ class Simulator:
         self.authz = Authorizer(self.store, self.registry)
         self.workloads = Workloads(self)
         self.openshift = OpenShift(self)
+        self.builds = Builds(self)
         self.kubelets = Kubelets(self)
         self.sandbox = Sandbox(self)
         identities = seed(self, self.config.identities_file)
@@ -72,6 +74,7 @@ class Simulator:
             self.identities = identities
         self.store.subscribe(self.workloads.on_event)
         self.store.subscribe(self.openshift.on_event)
+        self.store.subscribe(self.builds.on_event)
 
     # --- nodes ----------------------------------------------------------------------------
 
@@ -112,8 +115,10 @@ class Simulator:
     async def start(self):
         loop = asyncio.get_event_loop()
         self._tasks = [loop.create_task(self.workloads.run()),
-                       loop.create_task(self.openshift.run())]
+                       loop.create_task(self.openshift.run()),
+                       loop.create_task(self.builds.run())]
         self.openshift.trigger.set()
+        self.builds.trigger.set()
         self.workloads.trigger.set()
 
     async def stop(self):

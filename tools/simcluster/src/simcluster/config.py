@@ -54,6 +54,10 @@ class Settings:
     drain_retry: float = 1.0        # a refused drain is retried after this (MCO: 1 min)
     drain_failing_threshold: float = 600.0  # then DrainThresholdExceeded events (MCO: 10 min)
     node_utc_offset_minutes: int = 0  # node local time zone (kubelet checkpoint file names)
+    image_pull_backoff: float = 1.0  # ErrImagePull -> ImagePullBackOff after this
+    unpullable_images: str = ""      # regular expression: images no registry serves
+    build_delay: float = 2.0         # a Build's Pending -> Complete
+    build_failure: str = ""          # e.g. DockerBuildFailed: every build fails so
 
     def update(self, values):
         unknown = set(values) - {f.name for f in dataclasses.fields(self)}
@@ -85,6 +89,7 @@ class SimConfig:
     topology: str = "standard"      # standard | compact (3 schedulable masters) | sno
     pools: tuple = ()               # custom pools: ((name, (node, ...)), ...)
     workloads: tuple = ()           # extra seeded apps besides counters: lookup, criu41-worker
+    preloaded_images: tuple = ()    # images present on every node (no pull with IfNotPresent)
 
     def __post_init__(self):
         if self.topology not in TOPOLOGIES:

@@ -20,7 +20,7 @@ import json
 import logging
 import time
 
-from . import admission, errors
+from . import admission, errors, images
 from .controller import Controller
 from .selectors import label_selector_object_matches
 from .util import condition, dig, hex_id, now_iso, parse_iso, safe_hash, set_condition
@@ -346,12 +346,22 @@ class Workloads(Controller):
                             "annotations": dict(meta.get("annotations") or {}),
                             "ownerReferences": [owner]},
                "spec": spec}
-        pod["metadata"]["annotations"].setdefault("openshift.io/scc", "restricted-v2")
         if extra:
             extra(pod)
         if node:
             pod["spec"]["nodeName"] = node
         admission.default(self.rt["pods"], pod)
+        try:
+            # the controller's own identity may use no SCC: only the pod's ServiceAccount counts
+            images.scc_admit(self.sim, pod)
+        except errors.ApiError as exc:
+            kind = owner.get("kind", "")
+            self.event("", "FailedCreate", "Error creating: " + exc.message, kind=kind,
+                       namespace=namespace, name=owner.get("name"), event_type="Warning",
+                       component={"DaemonSet": "daemonset-controller"}.get(
+                           kind, "replicaset-controller"))
+            self._wake_in(1.0)  # controllers retry with back-off
+            return None
         pod["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
         return self.store.create(self.rt["pods"], pod, keep_status=True)
 
@@ -572,7 +582,63 @@ class Workloads(Controller):
             if now < due or not self._node_ready(node):
                 self._wake_in(max(0.05, due - now))
                 continue
+            if self._image_problems(pod, now - due):
+                self._wake_in(max(0.2, settings.pod_start_delay))
+                continue
             self._start_pod(pod, node)
+
+    def _image_problems(self, pod, waited):
+        """Write the kubelet's waiting state for containers whose image cannot be had:
+        InvalidImageName, or ErrImagePull and, after the first back-off, ImagePullBackOff
+        (pkg/kubelet/images/image_manager.go). True while any container is stuck."""
+        ns = pod["metadata"]["namespace"]
+        preloaded = set(self.sim.config.preloaded_images)
+        waiting = {}
+        for ctr in pod["spec"].get("containers") or []:
+            image = ctr.get("image", "")
+            invalid = images.invalid_reason(image)
+            if invalid:
+                waiting[ctr["name"]] = ("InvalidImageName", invalid)
+                continue
+            if image in preloaded and ctr.get("imagePullPolicy") != "Always":
+                continue
+            error = images.pull_error(self.sim, image, ns)
+            if error:
+                backoff = waited > self.sim.settings.image_pull_backoff
+                waiting[ctr["name"]] = ("ImagePullBackOff", images.back_off_message(image)) \
+                    if backoff else ("ErrImagePull", error)
+        if not waiting:
+            return False
+
+        def apply(obj):
+            status = obj.setdefault("status", {})
+            statuses = []
+            for ctr in obj["spec"].get("containers") or []:
+                reason, message = waiting.get(ctr["name"], ("ContainerCreating", ""))
+                state = {"reason": reason}
+                if message:
+                    state["message"] = message
+                statuses.append({"name": ctr["name"], "image": ctr.get("image", ""),
+                                 "imageID": "", "ready": False, "started": False,
+                                 "restartCount": 0, "state": {"waiting": state},
+                                 "lastState": {}})
+            if status.get("containerStatuses") == statuses:
+                return
+            status["containerStatuses"] = statuses
+            conds = status.setdefault("conditions", [])
+            names = ", ".join(sorted(waiting))
+            set_condition(conds, "Initialized", "True")
+            set_condition(conds, "Ready", "False", "ContainersNotReady",
+                          "containers with unready status: [%s]" % names)
+            set_condition(conds, "ContainersReady", "False", "ContainersNotReady",
+                          "containers with unready status: [%s]" % names)
+        current = self.store.peek(self.rt["pods"], ns, pod["metadata"]["name"])
+        before = copy.deepcopy((current or {}).get("status"))
+        probe = copy.deepcopy(current)
+        apply(probe)
+        if probe.get("status") != before:
+            self.store.mutate(self.rt["pods"], ns, pod["metadata"]["name"], apply)
+        return True
 
     def _start_pod(self, pod, node):
         ip = self._pod_ip(node)
