@@ -122,9 +122,14 @@ async def serve(config, started):
     app = make_app(sim)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
+    from .apiserver import Listener
+
     site = web.TCPSite(runner, config.host, config.port, ssl_context=context)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]
+    # outages close and reopen the listening socket on the same port
+    sim.apiserver.listener = Listener(runner, config.host, port, context)
+    sim.apiserver.listener.site = site
     sim.port = port
     host = "[%s]" % config.host if ":" in config.host else config.host
     url = "https://%s:%d" % (host, port)

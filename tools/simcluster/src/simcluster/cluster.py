@@ -20,6 +20,7 @@ import os
 import shutil
 import signal
 
+from .apiserver import ApiServer
 from .auth import Authenticator, Authorizer
 from .builds import Builds
 from .faults import Faults
@@ -42,6 +43,7 @@ class Simulator:
         self.registry = Registry()
         self.authn = Authenticator()
         self.faults = Faults()
+        self.apiserver = ApiServer(self)
         self.port = 0
         self.ca_pem = ""
         self.watchers = set()
@@ -142,6 +144,8 @@ class Simulator:
         """Back to the initial cluster (same tokens and port), settings and no faults."""
         await self.stop()
         self.faults.clear()
+        self.apiserver.down_until = self.apiserver.rollout_until = 0.0
+        self.apiserver.down_reasons.clear()
         self.settings.update(self._initial_settings)
         self.authn.minted.clear()
         self._build(first_rv=self.store._rv + 1000)

@@ -57,6 +57,9 @@ class Settings:
     image_pull_backoff: float = 1.0  # ErrImagePull -> ImagePullBackOff after this
     unpullable_images: str = ""      # regular expression: images no registry serves
     build_delay: float = 2.0         # a Build's Pending -> Complete
+    time_scale: float = 1.0          # real seconds per cluster second of API outages
+    apiserver_rollout: float = 0.0   # cluster seconds of kube-apiserver rollout after a
+    #                                  FeatureGate change (0: none; OpenShift: minutes)
     build_failure: str = ""          # e.g. DockerBuildFailed: every build fails so
 
     def update(self, values):

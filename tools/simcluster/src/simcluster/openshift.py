@@ -390,6 +390,10 @@ class OpenShift(Controller):
         spec = (fg or {}).get("spec") or {}
         feature_set = spec.get("featureSet", "")
         gates = self.effective_gates(spec)
+        if getattr(self, "_last_gates", None) not in (None, gates):
+            # a gate change rolls a new kube-apiserver revision onto every master
+            self.sim.apiserver.rollout(self.sim.settings.apiserver_rollout)
+        self._last_gates = gates
         # The kubelet-config controller writes 98-<pool>-generated-kubelet for every pool from
         # install on (pkg/controller/kubelet-config, syncFeatureHandler): a gate change updates
         # it in place, no new name appears in the pool's spec.configuration.source.
@@ -632,6 +636,10 @@ class OpenShift(Controller):
             return
         files = self.files_for(target)
         runtime.rebooting = True
+        single_master = self.sim.config.topology == "sno"
+        if single_master:
+            # single-node OpenShift: the only kube-apiserver goes down with the node
+            self.sim.apiserver.set_down("reboot:" + node_name, True)
         self.sim.workloads.set_node_ready(node_name, False, "KubeletNotReady",
                                           "node is rebooting to apply %s" % target)
         self.sim.write_node_files(node_name, files)
@@ -642,10 +650,14 @@ class OpenShift(Controller):
             # never reports Done, exactly what stalls a real rollout.
             self.sim.workloads.set_node_ready(node_name, False, "KubeletNotReady", problem)
             runtime.rebooting = False
+            if single_master:
+                self.sim.apiserver.set_down("reboot:" + node_name, False)
             while await self._pause(0.2, node_name, target):
                 pass
             return
         runtime.rebooting = False
+        if single_master:
+            self.sim.apiserver.set_down("reboot:" + node_name, False)
         self.boot(node_name, files)
         self.sim.workloads.node_rebooted(node_name)
         if not runtime.kubelet_down:

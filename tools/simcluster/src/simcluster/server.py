@@ -182,6 +182,13 @@ class Api:
                 identity = self._authenticate(request)
                 user = identity.user
                 return await control.handle(self.sim, request, identity)
+            if self.sim.apiserver.down or not path.startswith(control.PREFIX):
+                try:
+                    self.sim.apiserver.check(request)
+                except ConnectionResetError:
+                    if request.transport is not None:
+                        request.transport.abort()  # the client sees a reset connection
+                    return web.Response(status=503)
             info = parse_request(self.sim.registry, request.method, path, request.query)
             identity = self._authenticate(request)
             user = identity.user
