@@ -239,10 +239,16 @@ def test_kubelet_failures_timeouts_and_unreachable_nodes(fresh_cluster):
                     "CRIU dump failed: see dump.log)" % pod)
     assert checkpoint(fresh_cluster, node, pod=pod)[0] == 200  # used up: healthy again
 
+    # the kubelet raises a timeout below its runtimeRequestTimeout (2 min) to it
+    with fresh_cluster.sim.kubelet_fault(node, delay=1.5):
+        status, _ctype, body = checkpoint(fresh_cluster, node, pod=pod, query="?timeout=1")
+    assert status == 200, body
+    fresh_cluster.sim.settings(runtime_request_timeout=1.0)
     with fresh_cluster.sim.kubelet_fault(node, delay=3.0):
         status, _ctype, body = checkpoint(fresh_cluster, node, pod=pod, query="?timeout=1")
     assert status == 500 and body.endswith(
         "(rpc error: code = DeadlineExceeded desc = context deadline exceeded)")
+    fresh_cluster.sim.settings(runtime_request_timeout=120.0)
 
     fresh_cluster.sim.set_kubelet_ready(node, False)
     status, _ctype, body = checkpoint(fresh_cluster, node, pod=pod)

@@ -50,6 +50,7 @@ class Settings:
     pod_start_delay: float = 0.5    # scheduled -> Running
     pod_stop_delay: float = 0.5     # cap on a pod's termination grace period
     checkpoint_delay: float = 0.3   # how long CRIU "takes" to dump a container
+    runtime_request_timeout: float = 120.0  # the kubelet's floor for a checkpoint timeout
     drain: bool = True              # evict pods (Eviction API) from a node before rebooting it
     drain_retry: float = 1.0        # a refused drain is retried after this (MCO: 1 min)
     drain_failing_threshold: float = 600.0  # then DrainThresholdExceeded events (MCO: 10 min)

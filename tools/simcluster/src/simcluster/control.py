@@ -13,6 +13,7 @@ can: fault injection, node degradation, a kubelet going down, timings, and a ful
     POST   /_simcluster/v1/nodes/<node>/degrade {"message": "..."}
     DELETE /_simcluster/v1/nodes/<node>/degrade
     POST   /_simcluster/v1/nodes/<node>/kubelet {"ready": false}
+    POST   /_simcluster/v1/nodes/<node>/disk   {"available_bytes": 1000000}  (null: real)
     POST   /_simcluster/v1/identities          {"name": "x", "rules": [...]}
     POST   /_simcluster/v1/apiserver/outage    {"seconds": 60}  (refused, scaled by time_scale)
     POST   /_simcluster/v1/apiserver/rollout   {"seconds": 30}  (503/429/resets mixed in)
@@ -132,6 +133,10 @@ async def _route(sim, request, method, parts):
             runtime.degraded = str(body.get("message") or "simulated node degradation")
         elif what == "degrade" and method == "DELETE":
             runtime.degraded = None
+        elif what == "disk" and method == "POST":
+            body = await _body(request)
+            value = body.get("available_bytes")
+            runtime.disk_available = None if value is None else int(value)
         elif what == "kubelet" and method == "POST":
             body = await _body(request)
             ready = bool(body.get("ready", True))

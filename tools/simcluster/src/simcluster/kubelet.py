@@ -46,6 +46,15 @@ from .config import ARCHIVES_DIR
 from .util import dig, rfc3339
 
 CHECKPOINT_DIR = "/var/lib/kubelet/checkpoints"
+# The API server's kubelet-client identity, which the kubelet authorises for proxied requests
+# (the caller was authorised by the API server for nodes/proxy; the kubelet never sees it).
+APISERVER_USER = "system:kube-apiserver"
+APISERVER_GROUPS = ("kube-master", "system:authenticated")
+# KEP-2862 fine-grained kubelet authorization: alpha 1.32, beta (on by default) 1.33; with it
+# /checkpoint is authorised as nodes/checkpoint instead of the default nodes/proxy
+# (pkg/kubelet/server/auth.go GetRequestAttributes).
+FINE_GRAINED_AUTHZ_MINOR = 33
+DISK_BASE_USED = 41 * 1024 ** 3  # what the OS, images and logs take on the node's disk
 _TEMPLATE_LOCK = threading.Lock()
 _TEMPLATE = {}
 
@@ -110,6 +119,15 @@ def fresh_value(marker, mode, seed):
             out[index] = ord(alphabet[pick % 26].upper() if char.isupper()
                              else alphabet[pick % 26])
     return bytes(out)
+
+
+def _quantity(text):
+    """A Kubernetes quantity (Ki, Mi, Gi, Ti or plain bytes) in bytes."""
+    units = {"Ki": 1024, "Mi": 1024 ** 2, "Gi": 1024 ** 3, "Ti": 1024 ** 4}
+    for suffix, factor in units.items():
+        if str(text).endswith(suffix):
+            return int(text[:-2]) * factor
+    return int(text)
 
 
 def _template(path=None):
@@ -227,7 +245,11 @@ def write_archive(target, pod, container, container_id, checkpointed_at, templat
     replaced = {"spec.dump": spec, "config.dump": config, "bind.mounts": binds}
     swaps = [(marker, fresh_value(marker, mode, container_id))
              for marker, mode in kind.volatile] if fresh else []
-    partial = target + ".partial"
+    # written beside the checkpoint directory and renamed in, so that directory only ever
+    # holds whole archives
+    incoming = os.path.dirname(os.path.abspath(target)) + "-incoming"
+    os.makedirs(incoming, mode=0o700, exist_ok=True)
+    partial = os.path.join(incoming, os.path.basename(target) + ".partial")
     now = int(time.time())
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle, tarfile.open(fileobj=handle, mode="w:",
@@ -285,8 +307,11 @@ class Kubelets:
             raise errors.not_found(self.rt_node, node_name)
         self._reachable(node)
         parts = [p for p in path.split("/") if p]
+        self._authorize(method, node_name, parts)
         if parts in (["healthz"], ["livez"]):
             return 200, "text/plain", b"ok"
+        if parts == ["stats", "summary"]:
+            return 200, "application/json", json.dumps(self.summary(node)).encode()
         if parts == ["configz"]:
             return 200, "application/json", json.dumps(
                 self.sim.openshift.configz(node_name)).encode()
@@ -299,6 +324,45 @@ class Kubelets:
                 raise KubeletText(405, "405: Method Not Allowed")
             return await self.checkpoint(node, parts[1], parts[2], parts[3], query)
         raise KubeletText(404, "404 page not found\n")
+
+    def _authorize(self, method, node_name, parts):
+        """The kubelet's own authorisation (webhook SubjectAccessReview) of the API server's
+        identity; answered as the kubelet's auth filter words it:
+        ``Forbidden (user=..., verb=..., resource=nodes, subresource=...)``."""
+        from .auth import Attributes, Identity
+
+        verb = {"POST": "create", "GET": "get", "PUT": "update", "PATCH": "patch",
+                "DELETE": "delete"}.get(method, method.lower())
+        sub = "proxy"
+        if parts[:1] == ["stats"]:
+            sub = "stats"
+        elif parts[:1] == ["checkpoint"] and \
+                self.sim.config.kube_minor >= FINE_GRAINED_AUTHZ_MINOR:
+            sub = "checkpoint"
+        who = Identity("kube-apiserver", APISERVER_USER, APISERVER_GROUPS)
+        if not self.sim.authz.allowed(who, Attributes(verb, "", "nodes", sub, "", node_name)):
+            raise KubeletText(403, "Forbidden (user=%s, verb=%s, resource=nodes, subresource=%s)"
+                              % (APISERVER_USER, verb, sub))
+
+    def summary(self, node):
+        """The Summary API's node.fs: the filesystem holding /var/lib/kubelet (the root
+        filesystem on RHCOS), so checkpoints written there use it up."""
+        name = node["metadata"]["name"]
+        runtime = self.sim.node_runtime(name)
+        capacity = _quantity(dig(node, "status", "capacity", "ephemeral-storage",
+                                 default="125293548Ki"))
+        directory = self.sim.node_checkpoint_dir(name)
+        archives = sum(os.path.getsize(os.path.join(directory, f)) for f in os.listdir(directory))
+        available = max(0, capacity - DISK_BASE_USED - archives)
+        if runtime.disk_available is not None:
+            available = min(available, runtime.disk_available)
+        stamp = rfc3339(time.time())
+        fs = {"time": stamp, "availableBytes": available, "capacityBytes": capacity,
+              "usedBytes": capacity - available, "inodesFree": 60000000, "inodes": 61000000,
+              "inodesUsed": 1000000}
+        return {"node": {"nodeName": name, "startTime": stamp, "fs": fs,
+                         "runtime": {"imageFs": dict(fs)},
+                         "systemContainers": []}, "pods": []}
 
     async def checkpoint(self, node, namespace, pod_name, container, query):
         node_name = node["metadata"]["name"]
@@ -323,6 +387,11 @@ class Kubelets:
                                % (namespace, pod_name, container, why))
         fault = self.sim.faults.kubelet(node_name)
         duration = self.sim.settings.checkpoint_delay + (fault.delay if fault else 0.0)
+        # the kubelet raises a timeout below its runtimeRequestTimeout (2 min by default) to
+        # it: the CRI call gets max(timeout, runtimeRequestTimeout)
+        # (pkg/kubelet/cri/remote/remote_runtime.go CheckpointContainer)
+        floor = self.sim.settings.runtime_request_timeout
+        timeout = max(timeout, floor) if timeout else floor
         if fault is not None and fault.message:
             raise failed("rpc error: code = Unknown desc = %s" % fault.message)
         if not self.sim.openshift.criu_support(node_name):
@@ -336,6 +405,16 @@ class Kubelets:
         if 0 < timeout < duration:
             await asyncio.sleep(timeout)
             raise failed("rpc error: code = DeadlineExceeded desc = context deadline exceeded")
+        job = asyncio.ensure_future(self._write(node_name, pod, pod_name, namespace, container,
+                                                status, duration))
+        if fault is not None and fault.drop:
+            # the HTTP connection dies (a load balancer's idle timeout, say) while CRI-O goes
+            # on writing the archive on the node
+            await asyncio.sleep(fault.drop)
+            raise ConnectionResetError("connection to the kubelet dropped")
+        return await job
+
+    async def _write(self, node_name, pod, pod_name, namespace, container, status, duration):
         await asyncio.sleep(duration)
         now = time.time()
         stamp = rfc3339(now, self.sim.settings.node_utc_offset_minutes)

@@ -328,6 +328,7 @@ class NodeRuntime:
         self.kubelet_files = None
         self.crio_files = None
         self.last_actions = []     # the post-config-change actions of the last update
+        self.disk_available = None  # bytes: a nearly full disk (control API)
         self.task = None
         self.wake = asyncio.Event()  # set on every change to the node or its runtime
 

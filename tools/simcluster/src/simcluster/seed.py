@@ -76,11 +76,19 @@ DEFAULT_ROLES = [
     {"kind": "ClusterRole", "metadata": {"name": "system:public-info-viewer"}, "rules": [
         {"nonResourceURLs": ["/healthz", "/livez", "/readyz", "/version", "/version/"],
          "verbs": ["get"]}]},
+    # upstream's bootstrap role for the API server's kubelet client (plugin/pkg/auth/
+    # authorizer/rbac/bootstrappolicy): nodes/proxy and the specific kubelet subresources;
+    # not nodes/checkpoint, which fine-grained kubelet authz (1.33+) asks for /checkpoint
+    {"kind": "ClusterRole", "metadata": {"name": "system:kubelet-api-admin"}, "rules": [
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch", "proxy"]},
+        {"apiGroups": [""], "resources": ["nodes/log", "nodes/metrics", "nodes/proxy",
+                                           "nodes/stats"], "verbs": ["*"]}]},
     {"kind": "ClusterRole", "metadata": {"name": "system:basic-user"}, "rules": [
         {"apiGroups": ["authorization.k8s.io"],
          "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
          "verbs": ["create"]}]},
 ]
+KUBELET_CLIENT_BINDING = "system:kube-apiserver-kubelet-api-admin"
 DEFAULT_BINDINGS = (
     ("cluster-admin", ["system:masters"]),
     ("system:discovery", ["system:authenticated"]),
@@ -321,6 +329,12 @@ def seed(sim, identities_file=""):
                      "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
     for role in DEFAULT_ROLES:
         _apply(sim, dict(role, apiVersion="rbac.authorization.k8s.io/v1"))
+    _apply(sim, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                 "metadata": {"name": KUBELET_CLIENT_BINDING},
+                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                             "name": "system:kubelet-api-admin"},
+                 "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
+                               "name": "system:kube-apiserver"}]})
     for role, groups in DEFAULT_BINDINGS:
         _apply(sim, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
                      "metadata": {"name": role},

@@ -203,6 +203,10 @@ class Api:
             response = await self.handle(request, info, identity)
         except errors.ApiError as exc:
             response = error_response(exc)
+        except ConnectionResetError:
+            if request.transport is not None:
+                request.transport.abort()
+            response = web.Response(status=502)
         except Exception as exc:  # a bug here must still answer like a server
             log.exception("internal error on %s %s", request.method, request.path_qs)
             response = error_response(errors.internal(repr(exc)))

@@ -125,6 +125,68 @@ def _ready(pod):
     return bool(cond and cond.get("status") == "True")
 
 
+# Pods that go bad once started, for tests of what a checkpoint run must skip: annotate the
+# pod (template) with simcluster.io/simulate. (A Pending pod needs no annotation: a
+# nodeSelector no node matches keeps it Unschedulable, as on a real cluster.)
+FATE_ANNOTATION = "simcluster.io/simulate"
+
+
+def _crashloop(workloads, pod):
+    """The kubelet's CrashLoopBackOff: the container keeps exiting (exit code 1)."""
+    meta = pod["metadata"]
+    stamp = now_iso()
+
+    def apply(obj):
+        for status in obj["status"].get("containerStatuses") or []:
+            status.update({
+                "ready": False, "started": False, "restartCount": 5,
+                "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
+                                             "startedAt": stamp, "finishedAt": stamp,
+                                             "containerID": status.get("containerID", "")}},
+                "state": {"waiting": {"reason": "CrashLoopBackOff", "message": (
+                    "back-off 5m0s restarting failed container=%s pod=%s_%s(%s)"
+                    % (status["name"], meta["name"], meta["namespace"], meta["uid"]))}}})
+        names = ", ".join(s["name"] for s in obj["status"].get("containerStatuses") or [])
+        conds = obj["status"].setdefault("conditions", [])
+        for kind in ("Ready", "ContainersReady"):
+            set_condition(conds, kind, "False", "ContainersNotReady",
+                          "containers with unready status: [%s]" % names)
+    workloads.store.mutate(workloads.rt["pods"], meta["namespace"], meta["name"], apply)
+
+
+def _evicted(workloads, pod):
+    """Evicted by the kubelet under disk pressure: phase Failed, reason Evicted."""
+    meta = pod["metadata"]
+    stamp = now_iso()
+
+    def apply(obj):
+        status = obj["status"]
+        status.update({"phase": "Failed", "reason": "Evicted", "message": (
+            "The node was low on resource: ephemeral-storage. Threshold quantity: 11362838Ki, "
+            "available: 9876543Ki. ")})
+        for ctr in status.get("containerStatuses") or []:
+            ctr.update({"ready": False, "started": False, "state": {"terminated": {
+                "exitCode": 137, "reason": "ContainerStatusUnknown", "startedAt": stamp,
+                "finishedAt": stamp, "message": "The container could not be located when the "
+                                                "pod was terminated"}}})
+        conds = status.setdefault("conditions", [])
+        set_condition(conds, "Ready", "False", "PodFailed")
+        set_condition(conds, "DisruptionTarget", "True", "TerminationByKubelet",
+                      "The node was low on resource: ephemeral-storage.")
+    workloads.store.mutate(workloads.rt["pods"], meta["namespace"], meta["name"], apply)
+
+
+def _terminating(workloads, pod):
+    """Being deleted and held by a finalizer: deletionTimestamp set, containers still up."""
+    meta = pod["metadata"]
+    workloads.store.mutate(workloads.rt["pods"], meta["namespace"], meta["name"], lambda o: o[
+        "metadata"].setdefault("finalizers", []).append("simcluster.io/hold"))
+    workloads.store.delete(workloads.rt["pods"], meta["namespace"], meta["name"])
+
+
+FATES = {"crashloop": _crashloop, "evicted": _evicted, "terminating": _terminating}
+
+
 class Workloads(Controller):
     name = "workloads"
 
@@ -657,6 +719,9 @@ class Workloads(Controller):
                                            for c in obj["spec"].get("containers") or []]
         self.store.mutate(self.rt["pods"], pod["metadata"]["namespace"],
                           pod["metadata"]["name"], start)
+        fate = (pod["metadata"].get("annotations") or {}).get(FATE_ANNOTATION)
+        if fate in FATES:
+            FATES[fate](self, pod)
         for ctr in pod["spec"].get("containers") or []:
             self.append_log(pod["metadata"]["namespace"], pod["metadata"]["name"], ctr["name"],
                             "container %s started (image %s)" % (ctr["name"], ctr.get("image")))
