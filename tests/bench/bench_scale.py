@@ -25,12 +25,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
-from harness.testing import Ansible, SimulatedCluster  # noqa: E402  pylint: disable=wrong-import-position
+from harness.testing import ANALYSER_IMAGE, Ansible, SimulatedCluster  # noqa: E402  pylint: disable=wrong-import-position
 
 PODS = 50
 FORKS = 10
 SETTINGS = ("--workers", "4", "--rollout-delay", "0.2", "--render-delay", "0.2", "--pod-start-delay", "0.1",
-            "--pod-stop-delay", "0.1", "--checkpoint-delay", "0.05")
+            "--pod-stop-delay", "0.1", "--checkpoint-delay", "0.05", "--preloaded-image", ANALYSER_IMAGE)
 COMMON = {"forensic_enable": False, "forensic_deploy_analyser": False, "forensic_checkpoint_report": False,
           "forensic_checkpoint_parallel": 8}
 

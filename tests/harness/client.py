@@ -97,10 +97,12 @@ class SimControl:
                 "retry_after": retry_after, "times": times, "match": match}
         return _Rule(self, self._call("POST", "/faults", body))
 
-    def kubelet_fault(self, node="*", message="", delay=0.0, times=None):
-        """Make checkpoints on ``node`` fail with ``message`` and/or take ``delay`` longer."""
+    def kubelet_fault(self, node="*", message="", delay=0.0, times=None, drop=0.0):
+        """Make checkpoints on ``node`` fail with ``message`` and/or take ``delay`` longer;
+        ``drop``: the HTTP connection is reset after that many seconds while the archive is
+        still written on the node."""
         body = {"kind": "kubelet", "node": node, "message": message, "delay": delay,
-                "times": times}
+                "times": times, "drop": drop}
         return _Rule(self, self._call("POST", "/faults", body))
 
     def clear_faults(self):

@@ -12,7 +12,7 @@ __metaclass__ = type
 import urllib.parse
 
 import pytest
-from conftest import wait_for
+from simtest import wait_for
 
 MCO = "/apis/machineconfiguration.openshift.io/v1"
 FG = "/apis/config.openshift.io/v1/featuregates/cluster"

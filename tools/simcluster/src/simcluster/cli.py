@@ -87,7 +87,9 @@ def _config_from(args):
                      kubernetes_version=args.kubernetes_version, settings=settings,
                      identities_file=os.path.abspath(args.identities) if args.identities
                      else "", workers=args.workers, topology=args.topology,
-                     pools=tuple(_pool(text) for text in args.pool))
+                     pools=tuple(_pool(text) for text in args.pool),
+                     workloads=tuple(args.workload),
+                     preloaded_images=tuple(args.preloaded_image))
 
 
 def _pool(text):
@@ -120,9 +122,14 @@ async def serve(config, started):
     app = make_app(sim)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
+    from .apiserver import Listener
+
     site = web.TCPSite(runner, config.host, config.port, ssl_context=context)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]
+    # outages close and reopen the listening socket on the same port
+    sim.apiserver.listener = Listener(runner, config.host, port, context)
+    sim.apiserver.listener.site = site
     sim.port = port
     host = "[%s]" % config.host if ":" in config.host else config.host
     url = "https://%s:%d" % (host, port)
@@ -291,6 +298,13 @@ def parser():
     start.add_argument("--topology", default="standard", choices=("standard", "compact", "sno"),
                        help="standard: one master and --workers workers; compact: three "
                             "schedulable masters; sno: one schedulable master")
+    start.add_argument("--workload", action="append", default=[],
+                       choices=("counters", "lookup", "criu41-worker"),
+                       help="also run this app in namespace demo (each checkpoints to its own "
+                            "real archive)")
+    start.add_argument("--preloaded-image", action="append", default=[], metavar="IMAGE",
+                       help="an image already present on every node (e.g. loaded by hand): "
+                            "runs without a pull unless imagePullPolicy is Always")
     start.add_argument("--pool", action="append", default=[], metavar="NAME=NODE[,NODE]",
                        help="a custom pool (inheriting worker MachineConfigs) holding these nodes")
     start.add_argument("--kubernetes-version", default="",

@@ -20,7 +20,9 @@ import os
 import shutil
 import signal
 
+from .apiserver import ApiServer
 from .auth import Authenticator, Authorizer
+from .builds import Builds
 from .faults import Faults
 from .kubelet import Kubelets
 from .openshift import NodeRuntime, OpenShift
@@ -41,6 +43,7 @@ class Simulator:
         self.registry = Registry()
         self.authn = Authenticator()
         self.faults = Faults()
+        self.apiserver = ApiServer(self)
         self.port = 0
         self.ca_pem = ""
         self.watchers = set()
@@ -53,6 +56,8 @@ class Simulator:
             self.authn.add(identity)
 
     def _build(self, first_rv):
+        # containers whose memory is the one their checkpoint fixture was taken from (seeded)
+        self.original_containers = set()
         for sub in ("nodes", "pods"):
             path = self.config.path(sub)
             if os.path.isdir(path):
@@ -63,6 +68,7 @@ class Simulator:
         self.authz = Authorizer(self.store, self.registry)
         self.workloads = Workloads(self)
         self.openshift = OpenShift(self)
+        self.builds = Builds(self)
         self.kubelets = Kubelets(self)
         self.sandbox = Sandbox(self)
         identities = seed(self, self.config.identities_file)
@@ -70,6 +76,7 @@ class Simulator:
             self.identities = identities
         self.store.subscribe(self.workloads.on_event)
         self.store.subscribe(self.openshift.on_event)
+        self.store.subscribe(self.builds.on_event)
 
     # --- nodes ----------------------------------------------------------------------------
 
@@ -110,8 +117,10 @@ class Simulator:
     async def start(self):
         loop = asyncio.get_event_loop()
         self._tasks = [loop.create_task(self.workloads.run()),
-                       loop.create_task(self.openshift.run())]
+                       loop.create_task(self.openshift.run()),
+                       loop.create_task(self.builds.run())]
         self.openshift.trigger.set()
+        self.builds.trigger.set()
         self.workloads.trigger.set()
 
     async def stop(self):
@@ -135,6 +144,8 @@ class Simulator:
         """Back to the initial cluster (same tokens and port), settings and no faults."""
         await self.stop()
         self.faults.clear()
+        self.apiserver.down_until = self.apiserver.rollout_until = 0.0
+        self.apiserver.down_reasons.clear()
         self.settings.update(self._initial_settings)
         self.authn.minted.clear()
         self._build(first_rv=self.store._rv + 1000)

@@ -50,8 +50,18 @@ class Settings:
     pod_start_delay: float = 0.5    # scheduled -> Running
     pod_stop_delay: float = 0.5     # cap on a pod's termination grace period
     checkpoint_delay: float = 0.3   # how long CRIU "takes" to dump a container
-    drain: bool = True              # evict ReplicaSet pods from a node before updating it
+    runtime_request_timeout: float = 120.0  # the kubelet's floor for a checkpoint timeout
+    drain: bool = True              # evict pods (Eviction API) from a node before rebooting it
+    drain_retry: float = 1.0        # a refused drain is retried after this (MCO: 1 min)
+    drain_failing_threshold: float = 600.0  # then DrainThresholdExceeded events (MCO: 10 min)
     node_utc_offset_minutes: int = 0  # node local time zone (kubelet checkpoint file names)
+    image_pull_backoff: float = 1.0  # ErrImagePull -> ImagePullBackOff after this
+    unpullable_images: str = ""      # regular expression: images no registry serves
+    build_delay: float = 2.0         # a Build's Pending -> Complete
+    time_scale: float = 1.0          # real seconds per cluster second of API outages
+    apiserver_rollout: float = 0.0   # cluster seconds of kube-apiserver rollout after a
+    #                                  FeatureGate change (0: none; OpenShift: minutes)
+    build_failure: str = ""          # e.g. DockerBuildFailed: every build fails so
 
     def update(self, values):
         unknown = set(values) - {f.name for f in dataclasses.fields(self)}
@@ -82,6 +92,8 @@ class SimConfig:
     workers: int = 3                # worker nodes besides the one master
     topology: str = "standard"      # standard | compact (3 schedulable masters) | sno
     pools: tuple = ()               # custom pools: ((name, (node, ...)), ...)
+    workloads: tuple = ()           # extra seeded apps besides counters: lookup, criu41-worker
+    preloaded_images: tuple = ()    # images present on every node (no pull with IfNotPresent)
 
     def __post_init__(self):
         if self.topology not in TOPOLOGIES:

@@ -13,7 +13,10 @@ can: fault injection, node degradation, a kubelet going down, timings, and a ful
     POST   /_simcluster/v1/nodes/<node>/degrade {"message": "..."}
     DELETE /_simcluster/v1/nodes/<node>/degrade
     POST   /_simcluster/v1/nodes/<node>/kubelet {"ready": false}
+    POST   /_simcluster/v1/nodes/<node>/disk   {"available_bytes": 1000000}  (null: real)
     POST   /_simcluster/v1/identities          {"name": "x", "rules": [...]}
+    POST   /_simcluster/v1/apiserver/outage    {"seconds": 60}  (refused, scaled by time_scale)
+    POST   /_simcluster/v1/apiserver/rollout   {"seconds": 30}  (503/429/resets mixed in)
     POST   /_simcluster/v1/reset
 """
 
@@ -75,6 +78,7 @@ def state(sim):
             "topology": sim.config.topology,
             "port": sim.port, "state_dir": sim.config.state_dir,
             "settings": sim.settings.as_dict(), "faults": sim.faults.as_list(),
+            "apiserver": sim.apiserver.as_dict(),
             "identities": sorted(sim.identities), "nodes": nodes}
 
 
@@ -129,6 +133,10 @@ async def _route(sim, request, method, parts):
             runtime.degraded = str(body.get("message") or "simulated node degradation")
         elif what == "degrade" and method == "DELETE":
             runtime.degraded = None
+        elif what == "disk" and method == "POST":
+            body = await _body(request)
+            value = body.get("available_bytes")
+            runtime.disk_available = None if value is None else int(value)
         elif what == "kubelet" and method == "POST":
             body = await _body(request)
             ready = bool(body.get("ready", True))
@@ -155,6 +163,16 @@ async def _route(sim, request, method, parts):
         if sim.on_identities_changed is not None:
             sim.on_identities_changed()
         return _json(dict(identity.as_dict(), name=name), 201)
+    if parts[:1] == ["apiserver"] and len(parts) == 2 and method == "POST":
+        body = await _body(request)
+        seconds = float(body.get("seconds", 0))
+        if parts[1] == "outage":
+            sim.apiserver.outage(seconds)
+        elif parts[1] == "rollout":
+            sim.apiserver.rollout(seconds)
+        else:
+            raise errors.method_not_allowed()
+        return _json(sim.apiserver.as_dict(), 202)
     if parts == ["reset"] and method == "POST":
         await sim.reset()
         return _json(state(sim))

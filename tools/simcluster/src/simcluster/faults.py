@@ -72,9 +72,12 @@ class ApiFault:
 
 
 class KubeletFault:
-    def __init__(self, node="*", message="", delay=0.0, times=None):
-        if not message and not delay:
-            raise ValueError("a kubelet fault needs a message (fail) or a delay (slow)")
+    def __init__(self, node="*", message="", delay=0.0, times=None, drop=0.0):
+        if not message and not delay and not drop:
+            raise ValueError("a kubelet fault needs a message (fail), a delay (slow) or a drop "
+                             "(the connection dies after that many seconds, the archive is "
+                             "still written)")
+        self.drop = float(drop or 0.0)
         self.id = "kubelet-%d" % next(_ids)
         self.node = node
         self.message = message
@@ -84,7 +87,7 @@ class KubeletFault:
 
     def as_dict(self):
         return {"id": self.id, "kind": "kubelet", "node": self.node, "message": self.message,
-                "delay": self.delay, "times": self.times, "hits": self.hits}
+                "delay": self.delay, "drop": self.drop, "times": self.times, "hits": self.hits}
 
 
 class Faults:

@@ -43,6 +43,8 @@ MCO = "machineconfiguration.openshift.io"
 CURRENT = MCO + "/currentConfig"
 DESIRED = MCO + "/desiredConfig"
 STATE = MCO + "/state"
+DESIRED_DRAIN = MCO + "/desiredDrain"
+LAST_DRAIN = MCO + "/lastAppliedDrain"
 REASON = MCO + "/reason"
 ROLE = MCO + "/role"
 GENERATED_BY = MCO + "/generated-by-controller-version"
@@ -326,6 +328,7 @@ class NodeRuntime:
         self.kubelet_files = None
         self.crio_files = None
         self.last_actions = []     # the post-config-change actions of the last update
+        self.disk_available = None  # bytes: a nearly full disk (control API)
         self.task = None
         self.wake = asyncio.Event()  # set on every change to the node or its runtime
 
@@ -388,6 +391,10 @@ class OpenShift(Controller):
         spec = (fg or {}).get("spec") or {}
         feature_set = spec.get("featureSet", "")
         gates = self.effective_gates(spec)
+        if getattr(self, "_last_gates", None) not in (None, gates):
+            # a gate change rolls a new kube-apiserver revision onto every master
+            self.sim.apiserver.rollout(self.sim.settings.apiserver_rollout)
+        self._last_gates = gates
         # The kubelet-config controller writes 98-<pool>-generated-kubelet for every pool from
         # install on (pkg/controller/kubelet-config, syncFeatureHandler): a gate change updates
         # it in place, no new name appears in the pool's spec.configuration.source.
@@ -624,12 +631,16 @@ class OpenShift(Controller):
             await self._update_in_place(node_name, target, actions)
             return
         self._set_unschedulable(node_name, True)
-        if self.sim.settings.drain:
-            self.sim.workloads.drain(node_name)
+        if self.sim.settings.drain and not await self._drain(node_name, target):
+            return
         if not await self._pause(delay * 0.3, node_name, target):
             return
         files = self.files_for(target)
         runtime.rebooting = True
+        single_master = self.sim.config.topology == "sno"
+        if single_master:
+            # single-node OpenShift: the only kube-apiserver goes down with the node
+            self.sim.apiserver.set_down("reboot:" + node_name, True)
         self.sim.workloads.set_node_ready(node_name, False, "KubeletNotReady",
                                           "node is rebooting to apply %s" % target)
         self.sim.write_node_files(node_name, files)
@@ -640,10 +651,14 @@ class OpenShift(Controller):
             # never reports Done, exactly what stalls a real rollout.
             self.sim.workloads.set_node_ready(node_name, False, "KubeletNotReady", problem)
             runtime.rebooting = False
+            if single_master:
+                self.sim.apiserver.set_down("reboot:" + node_name, False)
             while await self._pause(0.2, node_name, target):
                 pass
             return
         runtime.rebooting = False
+        if single_master:
+            self.sim.apiserver.set_down("reboot:" + node_name, False)
         self.boot(node_name, files)
         self.sim.workloads.node_rebooted(node_name)
         if not runtime.kubelet_down:
@@ -654,14 +669,54 @@ class OpenShift(Controller):
             return
         self._annotate(node_name, current=target, state="Done", reason="")
         self._set_unschedulable(node_name, False)
+        self._drain_annotations(node_name, "uncordon-" + target, "uncordon-" + target)
         log.info("node %s: now at %s", node_name, target)
+
+    def _drain_annotations(self, node_name, desired, applied=None):
+        def apply(obj):
+            ann = obj["metadata"].setdefault("annotations", {})
+            ann[DESIRED_DRAIN] = desired
+            if applied is not None:
+                ann[LAST_DRAIN] = applied
+        self.store.mutate(self.rt_node, "", node_name, apply)
+
+    async def _drain(self, node_name, target):
+        """The drain controller's loop (pkg/controller/drain/drain_controller.go): the daemon
+        asks with desiredDrain=drain-<config>; evictions refused by a PodDisruptionBudget are
+        retried (1 min, then 5 min after 10 min failing, with a DrainThresholdExceeded Event)
+        while the node stays cordoned and the pool Updating; lastAppliedDrain is written only
+        on success."""
+        wanted = "drain-" + target
+        self._drain_annotations(node_name, wanted)
+        started = time.monotonic()
+        warned = False
+        while True:
+            refused = self.sim.workloads.drain(node_name)
+            if not refused:
+                self._drain_annotations(node_name, wanted, wanted)
+                return True
+            log.info("node %s: Drain failed. Waiting 1 minute then retrying. Error message "
+                     "from drain: %s", node_name, "; ".join(refused))
+            if not warned and time.monotonic() - started > \
+                    self.sim.settings.drain_failing_threshold:
+                warned = True
+                self.sim.workloads.event(
+                    node_name, "DrainThresholdExceeded", "Drain failed. Drain has been failing "
+                    "for more than 10 minutes. Waiting 5 minutes then retrying. Error message "
+                    "from drain: %s" % "; ".join(refused), event_type="Warning",
+                    component="machineconfigcontroller-draincontroller")
+            if not await self._pause(self.sim.settings.drain_retry, node_name, target):
+                return False
 
     async def _update_in_place(self, node_name, target, actions):
         """A rebootless update: write the files, restart/reload what the policy names; the
         node stays schedulable and Ready and its containers keep running (drain.go:
         isDrainRequiredForNodeDisruptionActions)."""
-        if disruption.drain_required(actions) and self.sim.settings.drain:
-            self.sim.workloads.drain(node_name)
+        drain = disruption.drain_required(actions) and self.sim.settings.drain
+        if drain:
+            self._set_unschedulable(node_name, True)
+            if not await self._drain(node_name, target):
+                return
         if not await self._pause(self.sim.settings.rollout_delay * 0.3, node_name, target):
             return
         files = self.files_for(target)
@@ -674,6 +729,9 @@ class OpenShift(Controller):
             runtime.kubelet_files = dict(files)
         self.sim.workloads.event(node_name, "SkipReboot", disruption.describe(actions))
         self._annotate(node_name, current=target, state="Done", reason="")
+        if drain:
+            self._set_unschedulable(node_name, False)
+            self._drain_annotations(node_name, "uncordon-" + target, "uncordon-" + target)
         log.info("node %s: now at %s without a reboot", node_name, target)
 
     def _spec_of(self, rendered):

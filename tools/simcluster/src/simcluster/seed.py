@@ -76,11 +76,19 @@ DEFAULT_ROLES = [
     {"kind": "ClusterRole", "metadata": {"name": "system:public-info-viewer"}, "rules": [
         {"nonResourceURLs": ["/healthz", "/livez", "/readyz", "/version", "/version/"],
          "verbs": ["get"]}]},
+    # upstream's bootstrap role for the API server's kubelet client (plugin/pkg/auth/
+    # authorizer/rbac/bootstrappolicy): nodes/proxy and the specific kubelet subresources;
+    # not nodes/checkpoint, which fine-grained kubelet authz (1.33+) asks for /checkpoint
+    {"kind": "ClusterRole", "metadata": {"name": "system:kubelet-api-admin"}, "rules": [
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch", "proxy"]},
+        {"apiGroups": [""], "resources": ["nodes/log", "nodes/metrics", "nodes/proxy",
+                                           "nodes/stats"], "verbs": ["*"]}]},
     {"kind": "ClusterRole", "metadata": {"name": "system:basic-user"}, "rules": [
         {"apiGroups": ["authorization.k8s.io"],
          "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
          "verbs": ["create"]}]},
 ]
+KUBELET_CLIENT_BINDING = "system:kube-apiserver-kubelet-api-admin"
 DEFAULT_BINDINGS = (
     ("cluster-admin", ["system:masters"]),
     ("system:discovery", ["system:authenticated"]),
@@ -212,51 +220,74 @@ def _openshift_objects(config):
     return cluster_version, operators, feature_gate, sccs
 
 
-def _counters(sim):
+# Workloads a fresh cluster can run (``--workload``), each checkpointing to its own fixture
+# archive (kubelet.FIXTURES): (deployment, container, image, command, pod name, pod uid,
+# container ID, node, port). counters always runs, with the names of its fixture.
+APPS = {
+    "counters": ("counters", "counter", COUNTERS_IMAGE, ["python3", "/app/counter.py"],
+                 COUNTERS_POD, COUNTERS_UID, COUNTERS_CONTAINER_ID, None, 8080),
+    "lookup": ("lookup", "lookup", "quay.io/example/lookup-app:v1", ["python3", "/app/lookup.py"],
+               None, None, None, "worker-0", 8053),
+    "criu41-worker": ("job-worker", "worker", "quay.io/example/job-worker:criu41",
+                      ["sh", "-c", "python3 /app/worker.py"], None, None, None, "worker-2", None),
+}
+
+
+def _app(sim, key):
+    deployment, ctr_name, image, command, pod_name, uid, container_id, node_name, port = APPS[key]
     store, reg = sim.store, sim.registry
-    labels = {"app": "counters"}
+    labels = {"app": deployment}
+    container = {"name": ctr_name, "image": image, "command": command, "resources": {},
+                 "terminationMessagePath": "/dev/termination-log",
+                 "terminationMessagePolicy": "File", "imagePullPolicy": "IfNotPresent"}
+    if port:
+        container["ports"] = [{"containerPort": port, "protocol": "TCP"}]
     template = {"metadata": {"labels": dict(labels)}, "spec": {
-        "containers": [{"name": "counter", "image": COUNTERS_IMAGE,
-                        "command": ["python3", "/app/counter.py"],
-                        "ports": [{"containerPort": 8080, "protocol": "TCP"}],
-                        "resources": {}, "terminationMessagePath": "/dev/termination-log",
-                        "terminationMessagePolicy": "File", "imagePullPolicy": "IfNotPresent"}],
-        "restartPolicy": "Always", "terminationGracePeriodSeconds": 30,
-        "dnsPolicy": "ClusterFirst", "schedulerName": "default-scheduler"}}
+        "containers": [container], "restartPolicy": "Always",
+        "terminationGracePeriodSeconds": 30, "dnsPolicy": "ClusterFirst",
+        "schedulerName": "default-scheduler"}}
     dep = store.create(reg.get("apps", "deployments"), {
-        "metadata": {"name": "counters", "namespace": "demo", "labels": dict(labels),
+        "metadata": {"name": deployment, "namespace": "demo", "labels": dict(labels),
                      "annotations": {"deployment.kubernetes.io/revision": "1"}},
         "spec": {"replicas": 1, "selector": {"matchLabels": dict(labels)},
                  "template": template, "revisionHistoryLimit": 10,
                  "progressDeadlineSeconds": 600,
                  "strategy": {"type": "RollingUpdate", "rollingUpdate": {
                      "maxUnavailable": "25%", "maxSurge": "25%"}}}})
-    rs_template = {"metadata": {"labels": dict(labels, **{"pod-template-hash": "7d9f8b6c5d"})},
+    rs_hash = "7d9f8b6c5d" if key == "counters" else hex_id(10)
+    rs_template = {"metadata": {"labels": dict(labels, **{"pod-template-hash": rs_hash})},
                    "spec": template["spec"]}
     rs = store.create(reg.get("apps", "replicasets"), {
-        "metadata": {"name": "counters-7d9f8b6c5d", "namespace": "demo",
+        "metadata": {"name": "%s-%s" % (deployment, rs_hash), "namespace": "demo",
                      "labels": dict(rs_template["metadata"]["labels"]),
                      "annotations": {"deployment.kubernetes.io/revision": "1",
                                      "deployment.kubernetes.io/desired-replicas": "1"},
                      "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
-                                          "name": "counters", "uid": dep["metadata"]["uid"],
+                                          "name": deployment, "uid": dep["metadata"]["uid"],
                                           "controller": True, "blockOwnerDeletion": True}]},
         "spec": {"replicas": 1, "selector": {"matchLabels": dict(
-            labels, **{"pod-template-hash": "7d9f8b6c5d"})}, "template": rs_template}})
+            labels, **{"pod-template-hash": rs_hash})}, "template": rs_template}})
     stamp = now_iso()
-    node_name = counters_node(sim.config)
-    node = next(n for n in nodes(sim.config.workers, sim.config.topology) if n[0] == node_name)
-    pod_ip = str(ipaddress.ip_network(node[3])[99])
+    all_nodes = nodes(sim.config.workers, sim.config.topology)
+    names = [n[0] for n in all_nodes]
+    node_name = counters_node(sim.config) if key == "counters" else (
+        node_name if node_name in names else names[-1])
+    node = next(n for n in all_nodes if n[0] == node_name)
+    pod_ip = str(ipaddress.ip_network(node[3])[99 if key == "counters" else 98 - len(
+        sim.original_containers)])
+    container_id = container_id or hex_id(64)
     pod_spec = dict(rs_template["spec"], nodeName=node_name, serviceAccountName="default",
                     serviceAccount="default")
-    store.create(reg.get("", "pods"), {
-        "metadata": {"name": COUNTERS_POD, "namespace": "demo", "uid": COUNTERS_UID,
-                     "labels": dict(rs_template["metadata"]["labels"]),
-                     "annotations": {"openshift.io/scc": "restricted-v2"},
-                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
-                                          "name": rs["metadata"]["name"],
-                                          "uid": rs["metadata"]["uid"], "controller": True,
-                                          "blockOwnerDeletion": True}]},
+    meta = {"name": pod_name or "%s-%s-%s" % (deployment, rs_hash, hex_id(5)),
+            "namespace": "demo", "labels": dict(rs_template["metadata"]["labels"]),
+            "annotations": {"openshift.io/scc": "restricted-v2"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                                 "name": rs["metadata"]["name"], "uid": rs["metadata"]["uid"],
+                                 "controller": True, "blockOwnerDeletion": True}]}
+    if uid:
+        meta["uid"] = uid
+    pod = store.create(reg.get("", "pods"), {
+        "metadata": meta,
         "spec": pod_spec,
         "status": {
             "phase": "Running", "hostIP": node[2], "podIP": pod_ip,
@@ -264,19 +295,23 @@ def _counters(sim):
             "conditions": [{"type": t, "status": "True", "lastTransitionTime": stamp}
                            for t in ("Initialized", "Ready", "ContainersReady", "PodScheduled")],
             "containerStatuses": [{
-                "name": "counter", "ready": True, "started": True, "restartCount": 0,
-                "image": COUNTERS_IMAGE, "imageID": "quay.io/example/counters-app@sha256:"
-                + "ab" * 32, "containerID": "cri-o://" + COUNTERS_CONTAINER_ID,
+                "name": ctr_name, "ready": True, "started": True, "restartCount": 0,
+                "image": image, "imageID": image.split(":")[0] + "@sha256:" + "ab" * 32,
+                "containerID": "cri-o://" + container_id,
                 "state": {"running": {"startedAt": stamp}}, "lastState": {}}],
-        }}, keep_status=True, keep_meta=True)
-    sim.workloads.append_log("demo", COUNTERS_POD, "counter",
-                             "Serving counters on http://0.0.0.0:8080")
-    store.create(reg.get("", "services"), {
-        "metadata": {"name": "counters", "namespace": "demo", "labels": dict(labels)},
-        "spec": {"selector": dict(labels), "type": "ClusterIP", "clusterIP": "172.30.81.12",
-                 "clusterIPs": ["172.30.81.12"],
-                 "ports": [{"name": "http", "port": 8080, "protocol": "TCP",
-                            "targetPort": 8080}]}})
+        }}, keep_status=True, keep_meta=bool(uid))
+    sim.original_containers.add(container_id)
+    if key == "counters":
+        sim.workloads.append_log("demo", pod["metadata"]["name"], ctr_name,
+                                 "Serving counters on http://0.0.0.0:8080")
+    if port:
+        store.create(reg.get("", "services"), {
+            "metadata": {"name": deployment, "namespace": "demo", "labels": dict(labels)},
+            "spec": {"selector": dict(labels), "type": "ClusterIP",
+                     "clusterIP": "172.30.81.%d" % (12 + len(sim.original_containers)),
+                     "clusterIPs": ["172.30.81.%d" % (12 + len(sim.original_containers))],
+                     "ports": [{"name": "http", "port": port, "protocol": "TCP",
+                                "targetPort": port}]}})
 
 
 def _apply(sim, doc):
@@ -294,6 +329,12 @@ def seed(sim, identities_file=""):
                      "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
     for role in DEFAULT_ROLES:
         _apply(sim, dict(role, apiVersion="rbac.authorization.k8s.io/v1"))
+    _apply(sim, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                 "metadata": {"name": KUBELET_CLIENT_BINDING},
+                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                             "name": "system:kubelet-api-admin"},
+                 "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
+                               "name": "system:kube-apiserver"}]})
     for role, groups in DEFAULT_BINDINGS:
         _apply(sim, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
                      "metadata": {"name": role},
@@ -346,7 +387,8 @@ def seed(sim, identities_file=""):
             sim.openshift.boot(name, sim.openshift.files_for(rendered))
         sim.openshift.sync_nodes(role)
 
-    _counters(sim)
+    for key in ("counters",) + tuple(k for k in config.workloads if k != "counters"):
+        _app(sim, key)
 
     identities = {}
     admin = Identity("admin", "system:admin", ("system:masters", "system:authenticated"),

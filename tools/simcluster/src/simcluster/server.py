@@ -17,7 +17,7 @@ import time
 import yaml
 from aiohttp import web
 
-from . import admission, control, errors, execws, patch, protobuf, tables
+from . import admission, control, errors, execws, images, patch, protobuf, tables
 from .auth import Attributes, Identity
 from .kubelet import KubeletText
 from .resources import (api_group, api_group_list, api_versions, openapi_v2, openapi_v3_gv,
@@ -182,9 +182,17 @@ class Api:
                 identity = self._authenticate(request)
                 user = identity.user
                 return await control.handle(self.sim, request, identity)
+            if self.sim.apiserver.down or not path.startswith(control.PREFIX):
+                try:
+                    self.sim.apiserver.check(request)
+                except ConnectionResetError:
+                    if request.transport is not None:
+                        request.transport.abort()  # the client sees a reset connection
+                    return web.Response(status=503)
             info = parse_request(self.sim.registry, request.method, path, request.query)
             identity = self._authenticate(request)
             user = identity.user
+            request["identity"] = identity  # admission (SCC) asks who creates a pod
             fault = self.sim.faults.api(info.as_match(identity.user))
             if fault is not None:
                 if fault.delay:
@@ -195,6 +203,10 @@ class Api:
             response = await self.handle(request, info, identity)
         except errors.ApiError as exc:
             response = error_response(exc)
+        except ConnectionResetError:
+            if request.transport is not None:
+                request.transport.abort()
+            response = web.Response(status=502)
         except Exception as exc:  # a bug here must still answer like a server
             log.exception("internal error on %s %s", request.method, request.path_qs)
             response = error_response(errors.internal(repr(exc)))
@@ -231,6 +243,8 @@ class Api:
             return await self.token_request(request, info)
         if sub == "eviction":
             return await self.eviction(request, info)
+        if sub in ("instantiate", "instantiatebinary"):
+            return await self.instantiate(request, info)
         if sub == "scale":
             return await self.scale(request, info)
         if not info.name:
@@ -455,6 +469,8 @@ class Api:
         self._check_namespace(info, body["metadata"].get("name", ""))
         admission.default(rt, body)
         admission.validate(rt, body, openshift_minor=self.sim.config.openshift_minor)
+        if rt.plural == "pods":
+            images.scc_admit(self.sim, body, request.get("identity"))
         obj = self.store.create(rt, body, dry_run=dry)
         return self._object(request, rt, obj, 201)
 
@@ -715,14 +731,24 @@ class Api:
     async def eviction(self, request, info):
         if request.method != "POST":
             raise errors.method_not_allowed()
-        self._pod(info)
+        pod = self._pod(info)
         body = await _body(request)
         options = (body or {}).get("deleteOptions") or {}
-        self.store.delete(info.rt, info.namespace, info.name,
-                          grace_seconds=options.get("gracePeriodSeconds"),
-                          dry_run=_dry_run(request))
+        self.sim.workloads.evict(pod, grace_seconds=options.get("gracePeriodSeconds"),
+                                 dry_run=_dry_run(request))
         return _json({"kind": "Status", "apiVersion": "v1", "metadata": {},
                       "status": "Success", "code": 201}, 201)
+
+    async def instantiate(self, request, info):
+        """``oc start-build``: the BuildConfig's next Build (a binary upload is accepted and
+        not looked at)."""
+        if request.method != "POST":
+            raise errors.method_not_allowed()
+        bc = self.store.get(info.rt, info.namespace, info.name)
+        await request.read()
+        build = self.sim.builds.instantiate(bc, "Manually triggered")
+        rt = self.sim.registry.get("build.openshift.io", "builds")
+        return self._object(request, rt, build, 201)
 
     async def token_request(self, request, info):
         if request.method != "POST":

@@ -20,7 +20,7 @@ import json
 import logging
 import time
 
-from . import admission
+from . import admission, errors, images
 from .controller import Controller
 from .selectors import label_selector_object_matches
 from .util import condition, dig, hex_id, now_iso, parse_iso, safe_hash, set_condition
@@ -73,8 +73,10 @@ def _node_term_matches(term, node):
     return True
 
 
-def fits(pod_spec, node, ignore_unschedulable=False):
-    """Whether the scheduler may place a pod with this spec on the node."""
+def fits(pod_spec, node, ignore_unschedulable=False, running=False):
+    """Whether the scheduler may place a pod with this spec on the node; ``running``: whether
+    a pod already there may stay (only untolerated NoExecute taints evict, as in the
+    DaemonSet controller's nodeShouldRunDaemonPod)."""
     labels = node["metadata"].get("labels") or {}
     for key, value in (pod_spec.get("nodeSelector") or {}).items():
         if labels.get(key) != value:
@@ -85,7 +87,8 @@ def fits(pod_spec, node, ignore_unschedulable=False):
         return False
     tolerations = pod_spec.get("tolerations") or []
     for taint in dig(node, "spec", "taints", default=[]):
-        if taint.get("effect") not in ("NoSchedule", "NoExecute"):
+        if taint.get("effect") not in (("NoExecute",) if running else ("NoSchedule",
+                                                                       "NoExecute")):
             continue
         if ignore_unschedulable and taint.get("key") == "node.kubernetes.io/unschedulable":
             continue
@@ -122,6 +125,68 @@ def _ready(pod):
     return bool(cond and cond.get("status") == "True")
 
 
+# Pods that go bad once started, for tests of what a checkpoint run must skip: annotate the
+# pod (template) with simcluster.io/simulate. (A Pending pod needs no annotation: a
+# nodeSelector no node matches keeps it Unschedulable, as on a real cluster.)
+FATE_ANNOTATION = "simcluster.io/simulate"
+
+
+def _crashloop(workloads, pod):
+    """The kubelet's CrashLoopBackOff: the container keeps exiting (exit code 1)."""
+    meta = pod["metadata"]
+    stamp = now_iso()
+
+    def apply(obj):
+        for status in obj["status"].get("containerStatuses") or []:
+            status.update({
+                "ready": False, "started": False, "restartCount": 5,
+                "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
+                                             "startedAt": stamp, "finishedAt": stamp,
+                                             "containerID": status.get("containerID", "")}},
+                "state": {"waiting": {"reason": "CrashLoopBackOff", "message": (
+                    "back-off 5m0s restarting failed container=%s pod=%s_%s(%s)"
+                    % (status["name"], meta["name"], meta["namespace"], meta["uid"]))}}})
+        names = ", ".join(s["name"] for s in obj["status"].get("containerStatuses") or [])
+        conds = obj["status"].setdefault("conditions", [])
+        for kind in ("Ready", "ContainersReady"):
+            set_condition(conds, kind, "False", "ContainersNotReady",
+                          "containers with unready status: [%s]" % names)
+    workloads.store.mutate(workloads.rt["pods"], meta["namespace"], meta["name"], apply)
+
+
+def _evicted(workloads, pod):
+    """Evicted by the kubelet under disk pressure: phase Failed, reason Evicted."""
+    meta = pod["metadata"]
+    stamp = now_iso()
+
+    def apply(obj):
+        status = obj["status"]
+        status.update({"phase": "Failed", "reason": "Evicted", "message": (
+            "The node was low on resource: ephemeral-storage. Threshold quantity: 11362838Ki, "
+            "available: 9876543Ki. ")})
+        for ctr in status.get("containerStatuses") or []:
+            ctr.update({"ready": False, "started": False, "state": {"terminated": {
+                "exitCode": 137, "reason": "ContainerStatusUnknown", "startedAt": stamp,
+                "finishedAt": stamp, "message": "The container could not be located when the "
+                                                "pod was terminated"}}})
+        conds = status.setdefault("conditions", [])
+        set_condition(conds, "Ready", "False", "PodFailed")
+        set_condition(conds, "DisruptionTarget", "True", "TerminationByKubelet",
+                      "The node was low on resource: ephemeral-storage.")
+    workloads.store.mutate(workloads.rt["pods"], meta["namespace"], meta["name"], apply)
+
+
+def _terminating(workloads, pod):
+    """Being deleted and held by a finalizer: deletionTimestamp set, containers still up."""
+    meta = pod["metadata"]
+    workloads.store.mutate(workloads.rt["pods"], meta["namespace"], meta["name"], lambda o: o[
+        "metadata"].setdefault("finalizers", []).append("simcluster.io/hold"))
+    workloads.store.delete(workloads.rt["pods"], meta["namespace"], meta["name"])
+
+
+FATES = {"crashloop": _crashloop, "evicted": _evicted, "terminating": _terminating}
+
+
 class Workloads(Controller):
     name = "workloads"
 
@@ -133,7 +198,8 @@ class Workloads(Controller):
         self.rt = {name: reg.get(group, name) for group, name in (
             ("", "pods"), ("", "nodes"), ("", "namespaces"), ("", "serviceaccounts"),
             ("", "events"),
-            ("apps", "deployments"), ("apps", "replicasets"), ("apps", "daemonsets"))}
+            ("apps", "deployments"), ("apps", "replicasets"), ("apps", "daemonsets"),
+            ("policy", "poddisruptionbudgets"))}
         self.logs = {}  # (namespace, pod, container) -> text
 
     def on_event(self, event):
@@ -151,6 +217,8 @@ class Workloads(Controller):
             self.sync_replicaset(rs)
         for ds in list(self.store.iter(self.rt["daemonsets"])):
             self.sync_daemonset(ds)
+        for pdb in list(self.store.iter(self.rt["poddisruptionbudgets"])):
+            self.sync_pdb(pdb)
         self.schedule()
         self.run_kubelets()
 
@@ -340,14 +408,87 @@ class Workloads(Controller):
                             "annotations": dict(meta.get("annotations") or {}),
                             "ownerReferences": [owner]},
                "spec": spec}
-        pod["metadata"]["annotations"].setdefault("openshift.io/scc", "restricted-v2")
         if extra:
             extra(pod)
         if node:
             pod["spec"]["nodeName"] = node
         admission.default(self.rt["pods"], pod)
+        try:
+            # the controller's own identity may use no SCC: only the pod's ServiceAccount counts
+            images.scc_admit(self.sim, pod)
+        except errors.ApiError as exc:
+            kind = owner.get("kind", "")
+            self.event("", "FailedCreate", "Error creating: " + exc.message, kind=kind,
+                       namespace=namespace, name=owner.get("name"), event_type="Warning",
+                       component={"DaemonSet": "daemonset-controller"}.get(
+                           kind, "replicaset-controller"))
+            self._wake_in(1.0)  # controllers retry with back-off
+            return None
         pod["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
         return self.store.create(self.rt["pods"], pod, keep_status=True)
+
+    # --- PodDisruptionBudgets and the Eviction API ---------------------------------------
+
+    def _pdb_numbers(self, pdb):
+        """(expected pods, healthy pods, desired healthy) as the disruption controller
+        computes them (pkg/controller/disruption): minAvailable or maxUnavailable, an int or
+        a percentage of the expected pods (rounded up)."""
+        ns = pdb["metadata"]["namespace"]
+        selector = dig(pdb, "spec", "selector")
+        pods = [p for p in self.store.iter(self.rt["pods"], ns) if _active(p) and
+                label_selector_object_matches(selector, p["metadata"].get("labels"))]
+        expected = len(pods)
+        healthy = len([p for p in pods if _ready(p)])
+        spec = pdb.get("spec") or {}
+
+        def amount(value):
+            if isinstance(value, str) and value.endswith("%"):
+                return -(-expected * int(value[:-1]) // 100)
+            return int(value)
+        if spec.get("maxUnavailable") is not None:
+            desired = max(0, expected - amount(spec["maxUnavailable"]))
+        else:
+            desired = amount(spec.get("minAvailable", 1))
+        return expected, healthy, desired
+
+    def sync_pdb(self, pdb):
+        expected, healthy, desired = self._pdb_numbers(pdb)
+        allowed = max(0, healthy - desired)
+        status = copy.deepcopy(pdb.get("status") or {})
+        status.update({"currentHealthy": healthy, "desiredHealthy": desired,
+                       "disruptionsAllowed": allowed, "expectedPods": expected,
+                       "observedGeneration": pdb["metadata"].get("generation", 1)})
+        conds = status.setdefault("conditions", [])
+        if allowed:
+            set_condition(conds, "DisruptionAllowed", "True", "SufficientPods")
+        else:
+            set_condition(conds, "DisruptionAllowed", "False", "InsufficientPods")
+        if status != pdb.get("status"):
+            self.store.mutate(self.rt["poddisruptionbudgets"], pdb["metadata"]["namespace"],
+                              pdb["metadata"]["name"], lambda o: o.__setitem__("status", status))
+
+    def evict(self, pod, grace_seconds=None, dry_run=False):
+        """The Eviction API (pkg/registry/core/pod/storage/eviction.go): refused with 429
+        while a PodDisruptionBudget covering the pod allows no disruption; otherwise the pod
+        is deleted gracefully. A pod that is not Running-and-ready does not count against the
+        budget, as upstream lets unhealthy pods go."""
+        ns = pod["metadata"]["namespace"]
+        for pdb in self.store.iter(self.rt["poddisruptionbudgets"], ns):
+            if not label_selector_object_matches(dig(pdb, "spec", "selector"),
+                                                 pod["metadata"].get("labels")):
+                continue
+            _expected, healthy, desired = self._pdb_numbers(pdb)
+            if _ready(pod) and healthy - desired <= 0:
+                error = errors.too_many_requests(
+                    0, "Cannot evict pod as it would violate the pod's disruption budget.")
+                error.details = {"causes": [{
+                    "reason": "DisruptionBudget",
+                    "message": "The disruption budget %s needs %d healthy pods and has %d "
+                               "currently" % (pdb["metadata"]["name"], desired, healthy)}]}
+                error.headers = {}
+                raise error
+        self.store.delete(self.rt["pods"], ns, pod["metadata"]["name"],
+                          grace_seconds=grace_seconds, dry_run=dry_run)
 
     # --- DaemonSets -----------------------------------------------------------------------
 
@@ -369,8 +510,8 @@ class Workloads(Controller):
         misscheduled = 0
         for node in self.store.iter(self.rt["nodes"]):
             name = node["metadata"]["name"]
-            should = fits(spec, node, ignore_unschedulable=True)
             here = by_node.get(name, [])
+            should = fits(spec, node, ignore_unschedulable=True, running=bool(here))
             if should:
                 desired += 1
                 stale = [p for p in here if (p["metadata"].get("labels") or {}).get(
@@ -503,7 +644,63 @@ class Workloads(Controller):
             if now < due or not self._node_ready(node):
                 self._wake_in(max(0.05, due - now))
                 continue
+            if self._image_problems(pod, now - due):
+                self._wake_in(max(0.2, settings.pod_start_delay))
+                continue
             self._start_pod(pod, node)
+
+    def _image_problems(self, pod, waited):
+        """Write the kubelet's waiting state for containers whose image cannot be had:
+        InvalidImageName, or ErrImagePull and, after the first back-off, ImagePullBackOff
+        (pkg/kubelet/images/image_manager.go). True while any container is stuck."""
+        ns = pod["metadata"]["namespace"]
+        preloaded = set(self.sim.config.preloaded_images)
+        waiting = {}
+        for ctr in pod["spec"].get("containers") or []:
+            image = ctr.get("image", "")
+            invalid = images.invalid_reason(image)
+            if invalid:
+                waiting[ctr["name"]] = ("InvalidImageName", invalid)
+                continue
+            if image in preloaded and ctr.get("imagePullPolicy") != "Always":
+                continue
+            error = images.pull_error(self.sim, image, ns)
+            if error:
+                backoff = waited > self.sim.settings.image_pull_backoff
+                waiting[ctr["name"]] = ("ImagePullBackOff", images.back_off_message(image)) \
+                    if backoff else ("ErrImagePull", error)
+        if not waiting:
+            return False
+
+        def apply(obj):
+            status = obj.setdefault("status", {})
+            statuses = []
+            for ctr in obj["spec"].get("containers") or []:
+                reason, message = waiting.get(ctr["name"], ("ContainerCreating", ""))
+                state = {"reason": reason}
+                if message:
+                    state["message"] = message
+                statuses.append({"name": ctr["name"], "image": ctr.get("image", ""),
+                                 "imageID": "", "ready": False, "started": False,
+                                 "restartCount": 0, "state": {"waiting": state},
+                                 "lastState": {}})
+            if status.get("containerStatuses") == statuses:
+                return
+            status["containerStatuses"] = statuses
+            conds = status.setdefault("conditions", [])
+            names = ", ".join(sorted(waiting))
+            set_condition(conds, "Initialized", "True")
+            set_condition(conds, "Ready", "False", "ContainersNotReady",
+                          "containers with unready status: [%s]" % names)
+            set_condition(conds, "ContainersReady", "False", "ContainersNotReady",
+                          "containers with unready status: [%s]" % names)
+        current = self.store.peek(self.rt["pods"], ns, pod["metadata"]["name"])
+        before = copy.deepcopy((current or {}).get("status"))
+        probe = copy.deepcopy(current)
+        apply(probe)
+        if probe.get("status") != before:
+            self.store.mutate(self.rt["pods"], ns, pod["metadata"]["name"], apply)
+        return True
 
     def _start_pod(self, pod, node):
         ip = self._pod_ip(node)
@@ -522,6 +719,9 @@ class Workloads(Controller):
                                            for c in obj["spec"].get("containers") or []]
         self.store.mutate(self.rt["pods"], pod["metadata"]["namespace"],
                           pod["metadata"]["name"], start)
+        fate = (pod["metadata"].get("annotations") or {}).get(FATE_ANNOTATION)
+        if fate in FATES:
+            FATES[fate](self, pod)
         for ctr in pod["spec"].get("containers") or []:
             self.append_log(pod["metadata"]["namespace"], pod["metadata"]["name"], ctr["name"],
                             "container %s started (image %s)" % (ctr["name"], ctr.get("image")))
@@ -558,17 +758,27 @@ class Workloads(Controller):
     # --- node events driven by the machine config daemon ----------------------------------
 
     def drain(self, node_name):
-        """Evict the pods a drain evicts: not DaemonSet pods, not mirror pods."""
+        """Evict what the MCO's drain evicts (pkg/controller/drain: kubectl's drain.Helper with
+        Force and IgnoreAllDaemonSets): every pod but DaemonSet and mirror pods, unmanaged ones
+        included, through the Eviction API. Returns the refusals as kubectl's drain words
+        them (empty when the node is drained)."""
+        refused = []
         for pod in list(self.store.iter(self.rt["pods"])):
             if dig(pod, "spec", "nodeName") != node_name or not _active(pod):
                 continue
             kinds = {r.get("kind") for r in pod["metadata"].get("ownerReferences") or []}
-            if "DaemonSet" in kinds or not kinds:
+            if "DaemonSet" in kinds or "kubernetes.io/config.mirror" in (
+                    pod["metadata"].get("annotations") or {}):
                 continue
-            self.store.delete(self.rt["pods"], pod["metadata"]["namespace"],
-                              pod["metadata"]["name"])
-            log.info("drained pod %s/%s from %s", pod["metadata"]["namespace"],
-                     pod["metadata"]["name"], node_name)
+            ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+            try:
+                self.evict(pod)
+            except errors.ApiError as exc:
+                refused.append('error when evicting pods/"%s" -n "%s" (will retry after 5s): %s'
+                               % (name, ns, exc.message))
+                continue
+            log.info("drained pod %s/%s from %s", ns, name, node_name)
+        return refused
 
     def set_node_ready(self, node_name, ready, reason="KubeletReady", message=None):
         def apply(obj):
