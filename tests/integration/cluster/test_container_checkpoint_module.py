@@ -125,8 +125,16 @@ def test_kubelet_failures_are_explained(cluster, enabled, ansible):
     with cluster.sim.kubelet_fault(node, message="CRIU dump failed: page-server"):
         failed = ansible.module(MODULE, args)
     assert "the checkpoint failed on node %s" % node in failed["msg"] and "CRIU dump failed" in failed["msg"]
-    with cluster.sim.kubelet_fault(node, delay=5):
-        slow = ansible.module(MODULE, dict(args, timeout=1))
+    # the kubelet raises a timeout below its runtimeRequestTimeout (2 min) to that: 1 s is not a limit
+    with cluster.sim.kubelet_fault(node, delay=2):
+        floored = ansible.module(MODULE, dict(args, timeout=1))
+    assert floored.get("failed") is not True, floored.get("msg")
+    cluster.sim.settings(runtime_request_timeout=1)
+    try:
+        with cluster.sim.kubelet_fault(node, delay=5):
+            slow = ansible.module(MODULE, dict(args, timeout=1))
+    finally:
+        cluster.sim.settings(runtime_request_timeout=120)
     assert "did not finish within the timeout on node %s" % node in slow["msg"]
     cluster.sim.set_kubelet_ready(node, False)
     try:
