@@ -81,6 +81,7 @@ def run():
     ansible = Ansible(cluster)
     try:
         ready = ansible.playbook(_playbook("forensic.yml"), {
+            "forensic_enable_reboots_nodes": True,  # forensic.yml enables only when opted in (issue 13)
             "enable_checkpointing_accept_irreversible": True, "enable_checkpointing_wait_sleep": 1,
             "enable_checkpointing_crio_criu_roles": ["master", "worker"],
             "forensic_checkpoint_namespace": "demo", "forensic_checkpoint_label_selectors": "app=counters",
