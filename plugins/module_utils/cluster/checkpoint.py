@@ -37,6 +37,7 @@ HINT_GATE = ("enable it with forensic.checkpoint.feature_gate and let the Machin
 HINT_KUBELET_RBAC = ("grant create on nodes/checkpoint to the API server's kubelet-client identity "
                      "(forensic.checkpoint.kubelet_checkpoint_access, which playbooks/enable.yml runs; check: oc auth "
                      "can-i create nodes --subresource=checkpoint --as=system:kube-apiserver --as-group=kube-master)")
+CHECKPOINT_DIR = "/var/lib/kubelet/checkpoints"
 IDENTITY = ("pod_uid", "container_id", "started_at", "restart_count")
 HINT_CRIU = ("enable CRI-O's CRIU support with forensic.checkpoint.machine_config preset=crio_criu and "
              "let the pool roll out")
@@ -165,7 +166,11 @@ def explain(err, target):
                 what, node, message)
         return "%s: the checkpoint failed on node %s: %s" % (what, node, message)
     if status in (502, 503, 504) or status is None:
-        return "%s: cannot reach the kubelet on node %s: %s" % (what, node, message or str(err))
+        # a connection cut while the kubelet was dumping does not stop the dump: say where it lands
+        return ("%s: cannot reach the kubelet on node %s, or the connection was cut: %s; if the request had reached "
+                "it, the archive may still appear on the node as %s/checkpoint-%s_%s-%s-<time>.tar" % (
+                    what, node, message or str(err), CHECKPOINT_DIR, target["pod"], target["namespace"],
+                    target["container"]))
     return "%s: HTTP %s from node %s: %s" % (what, status, node, message)
 
 

@@ -146,7 +146,9 @@ def test_selection_errors_name_the_pod(kwargs, problem):
     (api_error(500, "checkpointing of demo/one/counter failed (disk full)"),
      "the checkpoint failed on node worker-0: checkpointing of demo/one/counter failed (disk full)"),
     (api_error(503, "error trying to reach service: dial tcp 10.0.0.5:10250: connect: connection refused"),
-     "cannot reach the kubelet on node worker-0"),
+     "cannot reach the kubelet on node worker-0, or the connection was cut: error trying to reach service: dial tcp "
+     "10.0.0.5:10250: connect: connection refused; if the request had reached it, the archive may still appear on "
+     "the node as /var/lib/kubelet/checkpoints/checkpoint-one_demo-counter-<time>.tar"),
 ])
 def test_failures_are_mapped_to_what_to_do(error, expected):
     cluster = FakeCluster({PODS + "/one": pod("one", "worker-0")})
