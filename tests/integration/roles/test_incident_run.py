@@ -62,8 +62,11 @@ def test_opted_in_the_restarted_containers_archives_say_they_are_not_the_evidenc
     before = counters(sim_cluster)
     result = ansible.playbook(playbook("forensic.yml"), dict(
         TARGET, forensic_enable_reboots_nodes=True, enable_checkpointing_accept_irreversible=True,
-        forensic_checkpoint_output_dir=str(tmp_path)))
+        forensic_checkpoint_memory_patterns=["RANDOM_1432_KEY"], forensic_checkpoint_output_dir=str(tmp_path)))
     assert result.rc == 0, explain(result)
+    # the trap itself: the secret the original process held is not in the archive (a new process)
+    shown = "\n".join(tasks_named(result, "Show the findings")[-1]["msg"])
+    assert "RANDOM_1432_KEY: 0 match(es)" in shown, shown
     after = counters(sim_cluster)
     (run,) = glob.glob(str(tmp_path / "run-*"))
     (item,) = load_json(os.path.join(run, "chain-of-custody.json"))["items"]
