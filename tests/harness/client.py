@@ -11,6 +11,9 @@
     with sim.kubelet_fault(delay=5): ...                    # a slow checkpoint (try ?timeout=1)
     sim.degrade_node("worker-2", "unexpected on-disk state"); sim.recover_node("worker-2")
     sim.set_kubelet_ready("worker-0", False)                # node NotReady, kubelet unreachable
+    sim.set_disk_available("worker-1", 10 << 20)            # Summary API: nearly full disk
+    sim.settings(time_scale=0.05); sim.apiserver_outage(60)  # 60 s outage in 3 s
+    with sim.kubelet_fault("worker-1", delay=5, drop=0.5): ...  # connection drops, archive lands
     token = sim.add_identity("reader", rules=[{...RBAC PolicyRule...}])
     sim.checkpoint_dir("worker-1")                          # local path of the node's directory
     sim.reset()                                             # back to the initial cluster
@@ -118,6 +121,18 @@ class SimControl:
     def set_kubelet_ready(self, node, ready):
         """Stop (False) or resume (True) the node's kubelet: NotReady, proxy unreachable."""
         return self._call("POST", "/nodes/%s/kubelet" % node, {"ready": bool(ready)})
+
+    def set_disk_available(self, node, available_bytes):
+        """The Summary API reports at most this much free space on the node (None: real)."""
+        return self._call("POST", "/nodes/%s/disk" % node, {"available_bytes": available_bytes})
+
+    def apiserver_outage(self, seconds):
+        """Refuse connections for ``seconds`` cluster seconds (times the time_scale setting)."""
+        return self._call("POST", "/apiserver/outage", {"seconds": seconds})
+
+    def apiserver_rollout(self, seconds):
+        """A kube-apiserver rollout window: 503s, 429s with Retry-After, reset connections."""
+        return self._call("POST", "/apiserver/rollout", {"seconds": seconds})
 
     def add_identity(self, name, rules=None, user=None, groups=()):
         """A new static token with inline RBAC rules; returns the token."""

@@ -19,7 +19,7 @@ from kubernetes import client as k8s
 from kubernetes.stream import stream
 
 from harness.testing import (KUBECTL, WEBSOCKET_KUBECTL_MINOR, kubectl_minor, value_if,
-                                wait_for)
+                             wait_for)
 
 pytestmark = [pytest.mark.simulated_only,
               pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap missing")]

@@ -69,6 +69,11 @@ class Sim:
                         self.state_dir], capture_output=True, timeout=30, check=False)
 
 
+def value_if(value, predicate):
+    """``value`` when ``predicate(value)`` holds, else None (for wait_for)."""
+    return value if value and predicate(value) else None
+
+
 def wait_for(what, predicate, timeout=30.0, interval=0.1):
     deadline = time.monotonic() + timeout
     while True:

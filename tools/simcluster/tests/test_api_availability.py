@@ -66,7 +66,7 @@ def test_a_feature_gate_change_rolls_the_kube_apiserver(start_sim):
     assert {200, 503, 429} <= set(seen), seen
     assert any(isinstance(s, str) for s in seen), seen  # reset connections
     assert retry_after == {"1"}
-    wait_for("the rollout to end", lambda: all(attempt(sim) == 200 for _ in range(4)))
+    wait_for("the rollout to end", lambda: all(attempt(sim) == 200 for _attempt in range(4)))
 
 
 def test_single_node_loses_its_api_while_the_master_reboots(start_sim):

@@ -134,8 +134,8 @@ def test_fifty_pods_over_five_nodes_three_of_them_unusable(start_sim):
             "replicas": 47, "selector": {"matchLabels": {"app": "fleet"}},
             "template": {"metadata": {"labels": {"app": "fleet", "tier": "web"}}, "spec": {
                 "tolerations": tolerate,
-                "containers": [{"name": "web", "image": "quay.io/example/counters-app:main"}]}}}},
-        expect=201)
+                "containers": [{"name": "web",
+                                "image": "quay.io/example/counters-app:main"}]}}}}, expect=201)
     for fate in ("crashloop", "evicted", "terminating"):
         sim.json("POST", "/api/v1/namespaces/demo/pods", {
             "metadata": {"name": "bad-" + fate, "labels": {"tier": "web"},

@@ -10,7 +10,7 @@ __metaclass__ = type
 
 import json
 
-from simtest import wait_for
+from simtest import value_if, wait_for
 
 NS = "/api/v1/namespaces/demo"
 REGISTRY = "image-registry.openshift-image-registry.svc:5000"
@@ -32,13 +32,12 @@ def test_an_image_no_node_can_pull_backs_off_with_the_kubelets_message(start_sim
     sim = start_sim()
     image = "localhost/forensic-checkpoint-analyser:0.1.0"
     sim.json("POST", NS + "/pods", pod_spec("local", image), expect=201)
-    first = wait_for("ErrImagePull", lambda: (lambda w: w if w and w["reason"] ==
-                                              "ErrImagePull" else None)(waiting(sim, "local")))
+    first = wait_for("ErrImagePull", lambda: value_if(
+        waiting(sim, "local"), lambda w: w["reason"] == "ErrImagePull"))
     assert 'pinging container registry localhost: Get "https://localhost/v2/"' in \
         first["message"]
-    later = wait_for("ImagePullBackOff", lambda: (lambda w: w if w and w["reason"] ==
-                                                  "ImagePullBackOff" else None)(
-        waiting(sim, "local")))
+    later = wait_for("ImagePullBackOff", lambda: value_if(
+        waiting(sim, "local"), lambda w: w["reason"] == "ImagePullBackOff"))
     assert later["message"] == 'Back-off pulling image "%s"' % image
     pod = sim.get(NS + "/pods/local")
     assert pod["status"]["phase"] == "Pending"

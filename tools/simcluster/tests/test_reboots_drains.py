@@ -13,7 +13,7 @@ import os
 import re
 import tarfile
 
-from simtest import wait_for
+from simtest import value_if, wait_for
 from test_versions_topologies import MCO, counters, pool, rolled_out_beyond
 
 DRAIN = "machineconfiguration.openshift.io/desiredDrain"
@@ -53,8 +53,8 @@ def test_a_reboot_restarts_containers_and_their_memory_is_gone(start_sim):
             "selector": {"matchLabels": {"app": "agent"}},
             "template": {"metadata": {"labels": {"app": "agent"}}, "spec": {
                 "nodeSelector": {"node-role.kubernetes.io/worker": ""},
-                "containers": [{"name": "agent", "image": "quay.io/example/counters-app:main"}]}}}},
-        expect=201)
+                "containers": [{"name": "agent",
+                                "image": "quay.io/example/counters-app:main"}]}}}}, expect=201)
     original = counters(sim)
     assert b"RANDOM_1432_KEY" in checkpoint_pages(sim, original)
 
@@ -67,8 +67,8 @@ def test_a_reboot_restarts_containers_and_their_memory_is_gone(start_sim):
     sim.json("POST", MCO + "/machineconfigs", motd_mc(), expect=201)
     wait_for("the worker pool", lambda: rolled_out_beyond(sim, "worker", old))
 
-    replaced = wait_for("the new counters pod", lambda: (
-        lambda p: p if p["status"].get("phase") == "Running" else None)(counters(sim)))
+    replaced = wait_for("the new counters pod", lambda: value_if(
+        counters(sim), lambda p: p["status"].get("phase") == "Running"))
     assert replaced["metadata"]["uid"] != original["metadata"]["uid"]
     pages = checkpoint_pages(sim, replaced)
     assert b"RANDOM_1432_KEY" not in pages and re.search(rb"RANDOM_\d{4}_KEY", pages)
@@ -93,9 +93,9 @@ def test_the_eviction_api_honours_disruption_budgets(start_sim):
         "metadata": {"name": "counters"},
         "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "counters"}}}},
         expect=201)
-    pdb = wait_for("the budget's status", lambda: (lambda o: o if "disruptionsAllowed" in (
-        o.get("status") or {}) else None)(sim.get(
-            "/apis/policy/v1/namespaces/demo/poddisruptionbudgets/counters")))
+    pdb = wait_for("the budget's status", lambda: value_if(
+        sim.get("/apis/policy/v1/namespaces/demo/poddisruptionbudgets/counters"),
+        lambda o: "disruptionsAllowed" in (o.get("status") or {})))
     assert pdb["status"]["disruptionsAllowed"] == 0 and pdb["status"]["currentHealthy"] == 1
     path = "/api/v1/namespaces/demo/pods/%s/eviction" % pod["metadata"]["name"]
     eviction = {"apiVersion": "policy/v1", "kind": "Eviction",

@@ -54,7 +54,7 @@ def counters(sim):
     ("4.13.0", "3.2.0", "v1.26"), ("4.14.3", "3.4.0", "v1.27"), ("4.18.1", "3.4.0", "v1.31"),
     ("4.19.0", "3.5.0", "v1.32")])
 def test_versions_set_the_rendered_ignition_spec_and_kubelet(start_sim, version, ignition,
-                                                               kubelet):
+                                                             kubelet):
     """MCO renders Ignition 3.2.0 up to 4.13, 3.4.0 from 4.14 (commit edaecd9c7), 3.5.0 from
     4.19 (995bf2614); each OpenShift minor ships one Kubernetes minor."""
     sim = start_sim("--openshift-version", version)

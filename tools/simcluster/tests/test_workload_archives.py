@@ -13,7 +13,7 @@ import os
 import tarfile
 
 import pytest
-from simtest import wait_for
+from simtest import value_if, wait_for
 
 PODMAN_ONLY = {"artifacts", "devshm-checkpoint.tar", "network.status", "ctr.log"}
 
@@ -71,10 +71,9 @@ def test_a_new_lookup_pod_is_a_new_process(start_sim):
     sim = start_sim("--openshift-version", "4.17.0", "--workload", "lookup")
     pod = app_pod(sim, "lookup")
     sim.json("DELETE", "/api/v1/namespaces/demo/pods/" + pod["metadata"]["name"])
-    new = wait_for("the replacement", lambda: (lambda p: p if p["metadata"]["uid"] !=
-                                               pod["metadata"]["uid"] and p["status"].get(
-                                                   "phase") == "Running" else None)(
-        app_pod(sim, "lookup")))
+    new = wait_for("the replacement", lambda: value_if(
+        app_pod(sim, "lookup"), lambda p: p["metadata"]["uid"] != pod["metadata"]["uid"] and
+        p["status"].get("phase") == "Running"))
     _names, spec, _config, _log, pages = contents(checkpoint(sim, new))
     assert b"ghp_R4nd0mT0k3nV4lu3F0rF0r3ns1csTest01" not in pages
     assert b"ghp_" in pages and any("/app/lookup.py" in a for a in spec["process"]["args"])

@@ -81,8 +81,8 @@ DEFAULT_ROLES = [
     # not nodes/checkpoint, which fine-grained kubelet authz (1.33+) asks for /checkpoint
     {"kind": "ClusterRole", "metadata": {"name": "system:kubelet-api-admin"}, "rules": [
         {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch", "proxy"]},
-        {"apiGroups": [""], "resources": ["nodes/log", "nodes/metrics", "nodes/proxy",
-                                           "nodes/stats"], "verbs": ["*"]}]},
+        {"apiGroups": [""], "verbs": ["*"],
+         "resources": ["nodes/log", "nodes/metrics", "nodes/proxy", "nodes/stats"]}]},
     {"kind": "ClusterRole", "metadata": {"name": "system:basic-user"}, "rules": [
         {"apiGroups": ["authorization.k8s.io"],
          "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
