@@ -45,5 +45,5 @@ docs: setup
 	@scripts/docs.sh
 
 clean:
-	-@PYTHONPATH=tests $(VENV)/bin/python -m simcluster stop --state-dir demo-output/simcluster 2>/dev/null
+	-@$(VENV)/bin/python -m simcluster stop --state-dir demo-output/simcluster 2>/dev/null
 	rm -rf .build tests/output demo-output .pytest_cache .ansible .venv-versions

@@ -31,11 +31,13 @@ if [ ! -x "$venv/bin/python" ]; then
   "$PYTHON" -m venv "$venv"
 fi
 stamp=$venv/.requirements.sha256
-want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
+want=$(cat requirements.txt requirements-dev.txt tools/simcluster/pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "installing Python requirements into .venv (a few minutes the first time)"
   "$venv/bin/pip" install -q --disable-pip-version-check --upgrade pip
   "$venv/bin/pip" install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+  # The simulated cluster (`python -m simcluster`), editable so changes to it take effect at once.
+  "$venv/bin/pip" install -q --disable-pip-version-check -e tools/simcluster
   echo "$want" > "$stamp"
 fi
 

@@ -110,7 +110,7 @@ run_versions() {
 
 case $what in
   sanity) run_sanity ;;
-  units) run_pytest tests/unit ;;
+  units) run_pytest tests/unit tools/simcluster/tests ;;
   integration) run_pytest tests/integration; run_integration_targets ;;
   packaging) run_pytest tests/packaging ;;
   lint) run_changelog_lint; run_ansible_lint ;;
@@ -119,7 +119,7 @@ case $what in
   all)
     run_changelog_lint
     run_sanity
-    run_pytest tests/unit tests/integration tests/packaging
+    run_pytest tests/unit tools/simcluster/tests tests/integration tests/packaging
     run_integration_targets
     run_versions units
     echo "==> all test suites passed"

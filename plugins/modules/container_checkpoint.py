@@ -20,57 +20,68 @@ description:
   - Select one pod with O(pod) or many with O(label_selectors), for example the pods of a
     Deployment. Every container of each pod is checkpointed unless O(containers) says which.
   - Pods are checked first (they must be running, the containers must exist and run), then
-    checkpointed in parallel, at most O(parallel) at a time.
+    checkpointed in parallel, at most O(parallel) at a time. A pod a label selector matches that
+    cannot be checkpointed (Pending, evicted, terminating, a container in CrashLoopBackOff or not
+    running) is skipped and reported in RV(skipped_pods) with the reason; the module fails only when
+    nothing could be checkpointed, or with O(all_or_nothing) on any skipped pod or failed checkpoint.
+    A pod named with O(pod) that cannot be checkpointed fails the module.
+  - Every archive is tied to the container asked for. The pod UID, container ID, container start
+    time and restart count are read just before the request and again just after, and compared
+    with O(baseline) when given. If the pod was recreated or the container restarted, the archive
+    holds the new container's state, not the evidence asked for, and the module says so loudly
+    (RV(not_the_evidence), RV(checkpoints[].identity_changed), a warning).
   - Failures say what to do. A 404 from the kubelet means the C(ContainerCheckpoint) feature gate
     is not enabled on that node, see M(forensic.checkpoint.feature_gate). A 500 about missing
     checkpoint/restore support means CRI-O has no CRIU support, see
     M(forensic.checkpoint.machine_config) O(forensic.checkpoint.machine_config#module:preset=crio_criu).
-    A 403 names the missing RBAC rule, C(create) on C(nodes/proxy) (checked by the API server) or
-    C(create) on C(nodes/checkpoint) (checked by the kubelet).
+    A 403 from the API server means the caller lacks C(create) on C(nodes/proxy). Through the node
+    proxy the kubelet authorises the API server's own client identity, never the caller; a 403
+    from the kubelet (C(create) on C(nodes/checkpoint)) names that identity.
   - Each checkpoint creates a new archive, so the module reports a change whenever it takes one.
     In check mode it only reports what it would checkpoint.
   - The archives contain the full memory of the containers, secrets included. Treat them as evidence.
 author:
   - forensic.checkpoint contributors (@forensic-checkpoint)
 options:
-  namespace:
-    description:
-      - Namespace of the pods.
-    type: str
-    required: true
-  pod:
-    description:
-      - Name of the pod.
-    type: str
-  label_selectors:
-    description:
-      - Label selectors the pods must match, all of them, such as V(app=counters).
-    type: list
-    elements: str
-  containers:
-    description:
-      - Names of the containers to checkpoint in each pod. All of the pod's containers if omitted.
-    type: list
-    elements: str
   timeout:
     description:
       - Seconds the kubelet may spend on one checkpoint (its C(timeout) query parameter). The
-        container runtime's default applies if omitted.
+        kubelet raises any value below its C(runtimeRequestTimeout) (2 minutes by default) to
+        that value, so a shorter timeout does not make a checkpoint fail sooner. The container
+        runtime's default applies if omitted.
     type: int
   parallel:
     description:
       - How many checkpoints to take at the same time. Each freezes its container while CRIU dumps it.
     type: int
     default: 4
+  all_or_nothing:
+    description:
+      - Fail when any matched pod cannot be checkpointed or any checkpoint fails. By default those
+        are reported and the others are taken.
+    type: bool
+    default: false
+  baseline:
+    description:
+      - Identities recorded when the run began, as M(forensic.checkpoint.checkpoint_preflight)
+        returns them in RV(forensic.checkpoint.checkpoint_preflight#module:targets) (C(namespace),
+        C(pod), C(container), C(pod_uid), C(container_id), C(started_at), C(restart_count)).
+        A checkpoint of a container that differs from its baseline entry, or of a pod of a
+        baseline namespace that was not there, is reported as not the evidence asked for.
+    type: list
+    elements: dict
+    default: []
 extends_documentation_fragment:
+  - forensic.checkpoint.pod_targets
   - kubernetes.core.k8s_auth_options
 requirements:
   - python >= 3.9
   - kubernetes >= 24.2.0
   - PyYAML >= 5.1
 notes:
-  - Needs C(get)/C(list) on C(pods) in O(namespace), C(create) on C(nodes/proxy), and the kubelet's
-    C(create) on C(nodes/checkpoint).
+  - The caller needs C(get)/C(list) on C(pods) in O(namespace) and C(create) on C(nodes/proxy). The
+    kubelet authorises the API server's client identity, not the caller, for C(create) on
+    C(nodes/checkpoint), see M(forensic.checkpoint.kubelet_checkpoint_access).
   - The C(ContainerCheckpoint) gate (alpha in Kubernetes 1.25 to 1.29, on by default from 1.30) and
     CRIU support in the container runtime are needed on the pod's node.
   - Belongs to the C(forensic.checkpoint.cluster) action group.
@@ -140,10 +151,46 @@ checkpoints:
       description: Seconds the checkpoint request took; null in check mode.
       type: float
       sample: 1.84
+    pod_uid:
+      description: The pod's UID, read just before the checkpoint.
+      type: str
+      sample: 6f1c1e4a-3b2d-4c1e-9f7a-2d3e4f5a6b7c
+    container_id:
+      description: The container's ID, read just before the checkpoint.
+      type: str
+      sample: cri-o://4b1f0c9e...
+    started_at:
+      description: When the container started, read just before the checkpoint.
+      type: str
+      sample: "2026-11-26T21:02:11Z"
+    restart_count:
+      description: The container's restart count, read just before the checkpoint.
+      type: int
+      sample: 0
+    identity_changed:
+      description: What differs between the container asked for (its O(baseline) entry, the
+        selection, just before and just after the request); empty when it is the same container.
+      type: list
+      elements: str
+      sample: ["restart_count 0 -> 1"]
+skipped_pods:
+  description: Pods the selector matched that cannot be checkpointed, each with C(namespace), C(pod) and C(reason).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {namespace: demo, pod: counters-7d9f8b6c5d-zz9kq, reason: "container counter is not running (CrashLoopBackOff)"}
+not_the_evidence:
+  description: Checkpoints (namespace/pod/container) of a container that was recreated or restarted
+    since it was selected or since O(baseline); their archives do not hold the state asked for.
+  returned: success
+  type: list
+  elements: str
+  sample: [demo/counters-7d9f8b6c5d-x2x4q/counter]
 failures:
   description: The checkpoints that failed, each with C(node), C(namespace), C(pod), C(container),
     the HTTP C(status) and an explanation in C(msg).
-  returned: when a checkpoint failed
+  returned: when checkpoints were attempted
   type: list
   elements: dict
   sample:
@@ -161,36 +208,34 @@ msg:
 """
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster import client
-from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster.checkpoint import CheckpointFailed, run, select
+from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster import checkpoint
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 
 
 def main():
     module = client.new_module(
         argument_spec=client.argument_spec(
-            namespace=dict(type="str", required=True),
-            pod=dict(type="str"),
-            label_selectors=dict(type="list", elements="str"),
-            containers=dict(type="list", elements="str"),
             timeout=dict(type="int"),
             parallel=dict(type="int", default=4),
+            all_or_nothing=dict(type="bool", default=False),
+            baseline=dict(type="list", elements="dict", default=[]),
+            **checkpoint.TARGET_SPEC
         ),
-        mutually_exclusive=[("pod", "label_selectors")],
-        required_one_of=[("pod", "label_selectors")],
         supports_check_mode=True,
+        **checkpoint.TARGET_RULES
     )
     p = module.params
     if p["parallel"] < 1 or (p["timeout"] is not None and p["timeout"] < 1):
         module.fail_json(msg="parallel and timeout must be positive numbers")
     try:
-        cluster = client.connect(module)
-        targets = select(cluster, p["namespace"], p["pod"], p["label_selectors"], p["containers"])
-        result = run(cluster, targets, p["timeout"], p["parallel"], module.check_mode)
-    except CheckpointFailed as err:
+        result = checkpoint.checkpoint(lambda: client.connect(module), p["namespace"], p["pod"], p["label_selectors"],
+                                       p["containers"], p["timeout"], p["parallel"], module.check_mode,
+                                       p["all_or_nothing"], p["baseline"])
+    except checkpoint.CheckpointFailed as err:
         module.fail_json(msg=str(err), **err.result)
     except CheckpointError as err:
         module.fail_json(msg=str(err), checkpoints=[])
-    module.exit_json(**result)
+    client.exit_module(module, result)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,9 @@ description:
     the rendered config. Then C(status.configuration.name) must equal C(spec.configuration.name),
     with condition C(Updated=True) and every machine updated. Right after a MachineConfig changes,
     a pool still reports C(Updated=True) for the old config, so waiting for that alone would race.
+  - The wait reads the pools and, when its name changes, each pool's rendered config; the
+    MachineConfigs are listed once, not on every check (long-lived clusters have hundreds of
+    rendered configs).
   - The wait fails at once when a pool turns C(Degraded), C(NodeDegraded) or C(RenderDegraded) or
     counts a degraded machine, with the degraded node's own reason from the Machine Config Daemon.
   - Each pool's counts and conditions are returned, and RV(progress) records every change seen while waiting.
@@ -67,6 +70,23 @@ options:
       - Seconds between checks.
     type: int
     default: 10
+  feature_gates:
+    description:
+      - Kubelet feature gates the rollout must carry. The wait does not end until each pool's
+        rendered config has them enabled in C(/etc/kubernetes/kubelet.conf). A gate change
+        updates C(98-<pool>-generated-kubelet), which exists from install, so no new
+        MachineConfig name appears and only the rendered content tells.
+    type: list
+    elements: str
+    default: []
+  outage_budget:
+    description:
+      - While waiting, seconds one API outage may last. Connection refusals and resets,
+        timeouts, 429 (after its C(Retry-After)), 500, 502, 503 and 504 are retried with backoff
+        meanwhile; a FeatureGate change rolls new kube-apiserver revisions, and single-node
+        OpenShift loses its API while the master reboots. RV(outages) lists what was ridden out.
+    type: int
+    default: 900
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
 requirements:
@@ -76,6 +96,8 @@ requirements:
 notes:
   - Needs C(get) and C(patch) on C(machineconfigpools.machineconfiguration.openshift.io), C(list)
     and C(get) on C(machineconfigs), and C(list) on C(nodes) for the degraded node's reason.
+  - The kubernetes client itself retries only some connection errors; this module's wait rides out
+    longer outages within O(outage_budget).
   - Belongs to the C(forensic.checkpoint.cluster) action group.
 attributes:
   check_mode:
@@ -173,6 +195,14 @@ progress:
     - {elapsed: 0.0, pool: worker, state: rendering, updated: 3, machines: 3, desired: rendered-worker-5f8c}
     - {elapsed: 12.1, pool: worker, state: updating, updated: 0, machines: 3, desired: rendered-worker-91ab}
     - {elapsed: 410.7, pool: worker, state: updated, updated: 3, machines: 3, desired: rendered-worker-91ab}
+outages:
+  description: API outages ridden out, each with when it began (C(started), seconds after the
+    module started), how long it lasted (C(seconds)), C(retries) and the last C(error).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {started: 312.4, seconds: 63.0, retries: 7, error: "MachineConfigPool worker: cannot reach the API server ..."}
 msg:
   description: What was done, in one line.
   returned: always
@@ -194,13 +224,16 @@ def main():
             machine_configs=dict(type="list", elements="str", default=[]),
             wait_timeout=dict(type="int", default=3600),
             wait_sleep=dict(type="int", default=10),
+            feature_gates=dict(type="list", elements="str", default=[]),
+            outage_budget=dict(type="int", default=900),
         ),
         supports_check_mode=True,
     )
     p = module.params
     try:
         result = ensure(client.connect(module), p["names"], p["state"], p["wait"], p["machine_configs"],
-                        p["wait_timeout"], p["wait_sleep"], module.check_mode)
+                        p["wait_timeout"], p["wait_sleep"], module.check_mode, feature_gates=p["feature_gates"],
+                        outage_budget=p["outage_budget"])
     except RolloutError as err:
         module.fail_json(msg=str(err), **err.result)
     except CheckpointError as err:

@@ -31,12 +31,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
-from simcluster.testing import Ansible, SimulatedCluster  # noqa: E402  pylint: disable=wrong-import-position
+from harness.testing import ANALYSER_IMAGE, Ansible, SimulatedCluster  # noqa: E402  pylint: disable=wrong-import-position
 
 PODS = int(os.environ.get("BENCH_SCALE_PODS", "6"))
 FORKS = 10
 SETTINGS = ("--workers", "4", "--rollout-delay", "0.2", "--render-delay", "0.2", "--pod-start-delay", "0.1",
-            "--pod-stop-delay", "0.1", "--checkpoint-delay", "0.05")
+            "--pod-stop-delay", "0.1", "--checkpoint-delay", "0.05", "--preloaded-image", ANALYSER_IMAGE)
 COMMON = {"forensic_enable": False, "forensic_deploy_analyser": False, "forensic_checkpoint_report": False,
           "forensic_checkpoint_parallel": 8}
 
@@ -93,6 +93,7 @@ def run():
     ansible = Ansible(cluster)
     try:
         ready = ansible.playbook(_playbook("forensic.yml"), {
+            "forensic_enable_reboots_nodes": True,  # forensic.yml enables only when opted in (issue 13)
             "enable_checkpointing_accept_irreversible": True, "enable_checkpointing_wait_sleep": 1,
             "enable_checkpointing_crio_criu_roles": ["master", "worker"],
             "forensic_checkpoint_namespace": "demo", "forensic_checkpoint_label_selectors": "app=counters",

@@ -3,14 +3,14 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Shared fixtures for every test that talks to a cluster.
 
-``cluster`` (session): the simulated OpenShift cluster (tests/simcluster), started once per
+``cluster`` (session): the simulated OpenShift cluster (tools/simcluster), started once per
 session, or the real cluster of ``FORENSIC_KUBECONFIG`` (optionally ``FORENSIC_KUBECONTEXT``).
 
     cluster.kubeconfig     path of a kubeconfig (current context: admin)
     cluster.host           API URL
     cluster.ca_cert        path of the CA bundle, or None (real cluster without one)
     cluster.token(name)    bearer token of "admin", "viewer", "enabler", "checkpointer",
-                           "analyst" or "nobody" (tests/fixtures/simcluster/identities.yaml)
+                           "analyst" or "nobody" (tools/simcluster/src/simcluster/data/identities.yaml)
     cluster.env(identity=None)
                            K8S_AUTH_* (+ KUBECONFIG) for ansible/kubectl; with an identity:
                            K8S_AUTH_HOST/API_KEY/SSL_CA_CERT/VERIFY_SSL of that identity
@@ -23,7 +23,7 @@ session, or the real cluster of ``FORENSIC_KUBECONFIG`` (optionally ``FORENSIC_K
 ``ansible`` (session): ``ansible.module(name, args, identity=None, check=False)`` runs
 ``ansible localhost -m name -a <json>`` and ``ansible.playbook(path_or_yaml, extra_vars)``
 runs ``ansible-playbook``, both from the repository root with ``cluster.env()`` and the
-``ansible.posix.json`` callback, returning the parsed results (see simcluster.testing).
+``ansible.posix.json`` callback, returning the parsed results (see harness.testing).
 
 ``fresh_cluster`` (function): ``cluster`` reset to its initial state before and after the
 test (``cluster.sim.reset()``; simulator only, skipped on a real cluster).
@@ -40,7 +40,7 @@ import os
 
 import pytest
 
-from simcluster.testing import Ansible, RealCluster, SimulatedCluster
+from harness.testing import Ansible, RealCluster, SimulatedCluster
 
 
 def _real_kubeconfig():

@@ -45,6 +45,8 @@ try:
 except ImportError:
     Urllib3Error = None
 
+# None: connection refused/reset or timed out. 429 and 5xx are what a rolling kube-apiserver answers.
+TRANSIENT = (None, 429, 500, 502, 503, 504)
 STATUS_TEXT = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
                405: "Method Not Allowed", 409: "Conflict", 422: "Unprocessable Entity",
                429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
@@ -55,17 +57,30 @@ class ApiError(CheckpointError):
     """An API call failed. ``status`` is the HTTP status (None when the server was not reached)
     and ``message`` the server's own explanation (Status.message, or the raw text)."""
 
-    def __init__(self, subject, problem, status=None, message="", details=None):
+    def __init__(self, subject, problem, status=None, message="", details=None, retry_after=None, transient=None):
         super(ApiError, self).__init__(subject, problem)
         self.status = status
         self.message = message
         self.details = details or {}
+        self.retry_after = retry_after
+        # worth retrying: the server was not reached, or said it is overloaded or restarting
+        self.transient = status in TRANSIENT if transient is None else transient
+
+
+def _retry_after(err):
+    """Seconds from a Retry-After header (the API server's 429s carry one), or None."""
+    headers = getattr(err, "headers", None) or {}
+    try:
+        value = headers.get("Retry-After") if hasattr(headers, "get") else None
+        return max(0.0, float(value)) if value is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 def argument_spec(**options):
     """kubernetes.core's auth options (api_key, kubeconfig, ... with no_log) plus ``options``."""
     spec = copy.deepcopy(AUTH_ARG_SPEC)
-    spec.update(options)
+    spec.update(copy.deepcopy(options))
     return spec
 
 
@@ -160,12 +175,12 @@ class Cluster(object):
             if status == 401:
                 problem = "the API server rejected the credentials (HTTP 401): the token is missing, expired or invalid"
                 return ApiError(subject, problem, status, message, details)
-            return ApiError(subject, "%s (HTTP %s)" % (message, status), status, message, details)
+            return ApiError(subject, "%s (HTTP %s)" % (message, status), status, message, details, _retry_after(err))
         if Urllib3Error is not None and isinstance(err, Urllib3Error):
             return ApiError(subject, "cannot reach the API server %s: %s" % (self.host, _one_line(err)))
         if isinstance(err, (IOError, OSError)):
             return ApiError(subject, "cannot reach the API server %s: %s" % (self.host, _one_line(err)))
-        return ApiError(subject, "%s: %s" % (type(err).__name__, _one_line(err)))
+        return ApiError(subject, "%s: %s" % (type(err).__name__, _one_line(err)), transient=False)
 
     # -- conveniences
 
@@ -198,3 +213,45 @@ class Cluster(object):
             match = re.match(r"v?1\.(\d+)", str(info.get("gitVersion", "")))
             return int(match.group(1)) if match else None
         return int(match.group(0))
+
+
+class Patient(object):
+    """Calls that ride out an API outage: transient failures (connection refused or reset,
+    timeouts, 429, 500, 502, 503, 504) are retried with backoff, or after the server's Retry-After,
+    until one outage has lasted ``budget`` seconds. A FeatureGate change rolls new kube-apiserver
+    revisions and single-node OpenShift loses its API while the master reboots, so long waits
+    need this. ``outages`` records each outage ridden out."""
+
+    def __init__(self, budget=600, sleep=None, clock=None):
+        import time
+
+        self.budget = budget
+        self.sleep = sleep or time.sleep
+        self.clock = clock or time.monotonic
+        self.origin = self.clock()
+        self.outages = []
+
+    def call(self, function, *args, **kwargs):
+        began, delay, retries, last = None, 1.0, 0, None
+        while True:
+            try:
+                result = function(*args, **kwargs)
+            except ApiError as err:
+                if not err.transient:
+                    raise
+                now = self.clock()
+                began = now if began is None else began
+                last = err
+                if now - began >= self.budget:
+                    raise ApiError(err.subject, "%s; the API stayed unavailable for %ds (outage budget %ds)"
+                                   % (err.problem, now - began, self.budget), err.status, err.message, err.details)
+                pause = err.retry_after if err.retry_after is not None else delay
+                self.sleep(max(0.1, min(pause, self.budget - (now - began))))
+                delay = min(delay * 2, 30.0)
+                retries += 1
+                continue
+            if began is not None:
+                self.outages.append({"started": round(began - self.origin, 1),
+                                     "seconds": round(self.clock() - began, 1), "retries": retries,
+                                     "error": _one_line(str(last), 200)})
+            return result

@@ -14,6 +14,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import json
+import re
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.butane import render as butane
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
@@ -23,6 +25,8 @@ ROLE_LABEL = butane.ROLE_LABEL
 GENERATED_BY = "machineconfiguration.openshift.io/generated-by-controller-version"
 CRIO_DROPIN = "/etc/crio/crio.conf.d/05-enable-criu"
 CRIO_CRIU = "[crio.runtime]\nenable_criu_support = true\n"
+KUBELET_CONF = "/etc/kubernetes/kubelet.conf"
+CRIO_DROPINS = "/etc/crio/crio.conf.d/"
 # CRI-O turns CRIU support on by default from 1.30 (it follows the Kubernetes minor).
 CRIO_CRIU_DEFAULT_MINOR = 30
 
@@ -175,3 +179,48 @@ def apply(connect, state="present", name=None, role=None, preset=None, config=No
 
 def _dry(check_mode):
     return " (check mode: server-side dry run)" if check_mode else ""
+
+
+# -- what a (rendered) MachineConfig gives a node
+
+
+def crio_criu_setting(files):
+    """``enable_criu_support`` as CRI-O reads its drop-ins (lexical order, the last one wins), or None."""
+    value = None
+    for path in sorted(p for p in files if p.startswith(CRIO_DROPINS) and "/" not in p[len(CRIO_DROPINS):]):
+        table = None
+        for line in files[path].splitlines():
+            line = line.split("#", 1)[0].strip()
+            header = re.match(r"^\[\s*([^\]]+?)\s*\]$", line)
+            if header:
+                table = header.group(1).replace('"', "")
+                continue
+            setting = re.match(r"^enable_criu_support\s*=\s*(true|false)$", line)
+            if setting and table == "crio.runtime":
+                value = setting.group(1) == "true"
+    return value
+
+
+def kubelet_gate(files, gate="ContainerCheckpoint"):
+    """A gate in featureGates of the rendered kubelet.conf (JSON, or simple YAML): True/False, None if unset."""
+    text = files.get(KUBELET_CONF)
+    if not text:
+        return None
+    try:
+        return ((json.loads(text) or {}).get("featureGates") or {}).get(gate)
+    except (ValueError, AttributeError):
+        match = re.search(r"^\s+%s:\s*(true|false)\s*$" % gate, text, re.M)
+        return None if match is None else match.group(1) == "true"
+
+
+def rendered_files(mc):
+    """{path: text} of a MachineConfig's files, contents decoded."""
+    out = {}
+    for entry in (((mc.get("spec") or {}).get("config") or {}).get("storage") or {}).get("files") or []:
+        contents = entry.get("contents") or {}
+        try:
+            data = butane.decode_data_url(contents.get("source") or "data:,", contents.get("compression"))
+        except ValueError:
+            continue
+        out[entry.get("path")] = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    return out

@@ -5,7 +5,7 @@
 
 A rollout is done when the pool's rendered config has caught up with its MachineConfigs (every
 MachineConfig the pool selects is listed in ``spec.configuration.source``; a named one's files
-and units are in the rendered config) and then ``status.configuration.name`` equals
+and units, and the wanted kubelet feature gates, are in the rendered config's content) and then ``status.configuration.name`` equals
 ``spec.configuration.name``, ``Updated`` is True and every machine is updated. Right after a
 MachineConfig changes the pool still says Updated=True for the old config, so waiting for that
 condition alone would race. A pool that turns Degraded fails the wait at once, with the node's
@@ -19,6 +19,7 @@ __metaclass__ = type
 import time
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster import machine_config
+from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster.client import Patient
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 
 API = "/apis/machineconfiguration.openshift.io/v1/machineconfigpools"
@@ -81,16 +82,21 @@ def _own(mc):
 
 
 class Pools(object):
-    def __init__(self, cluster, names, sleep=time.sleep, clock=time.monotonic):
+    def __init__(self, cluster, names, sleep=time.sleep, clock=time.monotonic, outage_budget=900):
         self.cluster = cluster
         self.names = names
         self.sleep = sleep
         self.clock = clock
+        self.api = Patient(outage_budget, sleep, clock)
+        self._rendered = {}  # rendered configs never change (their name is a hash of their contents)
+
+    def _get(self, path, subject, **kwargs):
+        return self.api.call(self.cluster.get, path, subject, **kwargs)
 
     def fetch(self):
         pools = []
         for name in self.names:
-            pool = self.cluster.get("%s/%s" % (API, name), "MachineConfigPool %s" % name, missing_ok=True)
+            pool = self._get("%s/%s" % (API, name), "MachineConfigPool %s" % name, missing_ok=True)
             if pool is None:
                 raise CheckpointError("MachineConfigPool %s" % name, "not found")
             pools.append(pool)
@@ -105,27 +111,29 @@ class Pools(object):
             if before[name] == paused:
                 after.append(pool)
                 continue
-            patched = self.cluster.merge_patch("%s/%s" % (API, name), "MachineConfigPool %s" % name,
-                                               {"spec": {"paused": paused}})
+            patched = self.api.call(self.cluster.merge_patch, "%s/%s" % (API, name), "MachineConfigPool %s" % name,
+                                    {"spec": {"paused": paused}})
             changed.append(name)
             after.append(patched if isinstance(patched, dict) and patched.get("spec") else pool)
         return before, changed, after
 
     # -- waiting
 
-    def wait(self, machine_configs=(), timeout=3600, interval=5):
+    def wait(self, machine_configs=(), timeout=3600, interval=5, feature_gates=()):
         """Block until every pool has rolled out. Returns (pools, progress)."""
         start = self.clock()
         progress = []
         last = {}
         named = self._named(machine_configs)
+        # Listed once: what each pool selects. Each poll then reads only the pools and, when its
+        # name changes, a pool's rendered config (hundreds of them on a long-lived cluster).
+        mcs = self.api.call(self.cluster.get, machine_config.API, "MachineConfigs").get("items") or []
         while True:
             pools = self.fetch()
-            mcs = self.cluster.get(machine_config.API, "MachineConfigs").get("items") or []
             states = {}
             for pool in pools:
                 name = pool["metadata"]["name"]
-                states[name] = self._state(pool, mcs, named)
+                states[name] = self._state(pool, mcs, named, feature_gates)
                 seen = (states[name], summary(pool)["updated_machine_count"], summary(pool)["configuration"]["desired"])
                 if last.get(name) != seen:
                     last[name] = seen
@@ -144,30 +152,33 @@ class Pools(object):
                     for p in pools if states[p["metadata"]["name"]] != "updated"]
                 raise RolloutError("MachineConfigPool " + ", ".join(self.names),
                                    "rollout not finished after %ds: %s" % (timeout, "; ".join(waiting)),
-                                   {"pools": [summary(p) for p in pools], "progress": progress})
+                                   {"pools": [summary(p) for p in pools], "progress": progress,
+                                    "outages": self.api.outages})
             self.sleep(min(interval, max(timeout - elapsed, 0.1)))
 
     def _named(self, names):
         named = []
         for name in names:
-            mc = self.cluster.get("%s/%s" % (machine_config.API, name), "MachineConfig %s" % name, missing_ok=True)
+            mc = self._get("%s/%s" % (machine_config.API, name), "MachineConfig %s" % name, missing_ok=True)
             if mc is None:
                 raise CheckpointError("MachineConfig %s" % name, "not found")
             named.append(mc)
         return named
 
-    def _state(self, pool, mcs, named):
-        """'rendering', 'updating' or 'updated' by the MCO's rule."""
+    def _state(self, pool, mcs, named, feature_gates=()):
+        """'rendering', 'updating' or 'updated' by the MCO's rule, judged on the rendered content."""
         spec = pool.get("spec") or {}
         status = pool.get("status") or {}
         configuration = spec.get("configuration") or {}
         selector = spec.get("machineConfigSelector")
         selected = set(mc["metadata"]["name"] for mc in mcs if _own(mc) and selects(selector, mc["metadata"].get("labels")))
         source = set(s.get("name") for s in configuration.get("source") or [])
-        if not configuration.get("name") or selected != source:
+        if not configuration.get("name") or not selected <= source:
             return "rendering"
+        # A gate-only change updates 98-<pool>-generated-kubelet, which exists from install: no new
+        # name appears in the source, so the rendered content must show the gate and the drop-in.
         mine = [mc for mc in named if selects(selector, mc["metadata"].get("labels"))]
-        if mine and not self._rendered_includes(configuration["name"], mine):
+        if (mine or feature_gates) and not self._rendered_has(configuration["name"], mine, feature_gates):
             return "rendering"
         conds = conditions(pool)
         done = (status.get("observedGeneration", 0) >= pool["metadata"].get("generation", 0)
@@ -176,13 +187,16 @@ class Pools(object):
                 and status.get("updatedMachineCount") == status.get("machineCount"))
         return "updated" if done else "updating"
 
-    def _rendered_includes(self, rendered_name, mcs):
-        rendered = self.cluster.get("%s/%s" % (machine_config.API, rendered_name),
-                                    "MachineConfig %s" % rendered_name, missing_ok=True)
-        if rendered is None:
-            return False
-        have = _payload(rendered)
-        return all(item in have for mc in mcs for item in _payload(mc))
+    def _rendered_has(self, rendered_name, mcs, feature_gates):
+        if rendered_name not in self._rendered:
+            rendered = self._get("%s/%s" % (machine_config.API, rendered_name), "MachineConfig %s" % rendered_name,
+                                 missing_ok=True)
+            if rendered is None:
+                return False  # not cached: the render controller may still be writing it
+            self._rendered[rendered_name] = (_payload(rendered), machine_config.rendered_files(rendered))
+        payload, files = self._rendered[rendered_name]
+        return all(item in payload for mc in mcs for item in _payload(mc)) and \
+            all(machine_config.kubelet_gate(files, gate) is True for gate in feature_gates)
 
     def _fail_if_stuck(self, pool, state, progress):
         name = pool["metadata"]["name"]
@@ -201,7 +215,7 @@ class Pools(object):
         """The degraded node's own reason (its MCD annotation), else the condition's message."""
         selector = (pool.get("spec") or {}).get("nodeSelector")
         try:
-            nodes = self.cluster.get("/api/v1/nodes", "nodes").get("items") or []
+            nodes = self._get("/api/v1/nodes", "nodes").get("items") or []
         except CheckpointError:
             nodes = []
         reasons = []
@@ -234,27 +248,55 @@ def _payload(mc):
 
 
 def ensure(cluster, names, state="unpaused", wait=False, machine_configs=(), timeout=3600, interval=5,
-           check_mode=False, sleep=time.sleep, clock=time.monotonic):
+           check_mode=False, sleep=time.sleep, clock=time.monotonic, feature_gates=(), outage_budget=900):
     """The machine_config_pool module: pause or unpause ``names``, optionally wait for the rollout."""
-    pools = Pools(cluster, names, sleep, clock)
+    pools = Pools(cluster, names, sleep, clock, outage_budget)
     if wait and state == "paused":
         raise CheckpointError("MachineConfigPool " + ", ".join(names),
                               "wait needs state unpaused: a paused pool does not roll out")
     before, changed, after = pools.set_paused(state == "paused")
-    result = {"changed": bool(changed), "changed_pools": changed, "progress": [],
+    result = {"changed": bool(changed), "changed_pools": changed, "progress": [], "outages": pools.api.outages,
               "diff": {"before": {"paused": before},
                        "after": {"paused": dict((n, state == "paused") for n in before)}}}
     verb = "paused" if state == "paused" else "unpaused"
     msg = "%s %s" % (", ".join(changed), verb) if changed else "%s already %s" % (", ".join(names), verb)
     if wait and not check_mode:
         try:
-            after, progress = pools.wait(machine_configs, timeout, interval)
+            after, progress = pools.wait(machine_configs, timeout, interval, feature_gates)
         except RolloutError as err:
-            err.result.update(changed=bool(changed), changed_pools=changed)
+            err.result.update(changed=bool(changed), changed_pools=changed, outages=pools.api.outages)
             raise
         result["progress"] = progress
         msg += "; rolled out"
     elif wait:
         msg += " (check mode: not waiting)"
+    if pools.api.outages:
+        msg += "; rode out %d API outage(s), longest %ss" % (
+            len(pools.api.outages), max(o["seconds"] for o in pools.api.outages))
     result.update(pools=[summary(p) for p in after], msg=msg)
     return result
+
+
+CONTROL_PLANE_TAINTS = ("node-role.kubernetes.io/master", "node-role.kubernetes.io/control-plane")
+
+
+def runs_workloads(node):
+    """Whether ordinary pods run on a node: no NoSchedule/NoExecute control-plane taint (compact
+    and single-node OpenShift make their masters schedulable by dropping it)."""
+    return not any(t.get("key") in CONTROL_PLANE_TAINTS and t.get("effect") in ("NoSchedule", "NoExecute")
+                   for t in (node.get("spec") or {}).get("taints") or [])
+
+
+def derive(pools, nodes, names=None, crio_roles=None):
+    """What enabling touches on this cluster: ``pools`` to pause, unpause and wait for (every pool
+    unless ``names``: custom pools such as infra inherit the worker MachineConfigs and roll out with
+    them) and ``crio_criu_roles`` that need the CRI-O drop-in (unless ``crio_roles``): worker, and
+    master when a master runs workloads (compact and single-node clusters)."""
+    existing = [p["metadata"]["name"] for p in pools]
+    if not crio_roles:
+        crio_roles = [r for r in ("worker",) if r in existing]
+        master = [p for p in pools if p["metadata"]["name"] == "master"]
+        if master and any(runs_workloads(n) for n in nodes
+                          if selects((master[0].get("spec") or {}).get("nodeSelector"), n["metadata"].get("labels"))):
+            crio_roles.append("master")
+    return {"pools": sorted(names or existing), "crio_criu_roles": sorted(crio_roles)}

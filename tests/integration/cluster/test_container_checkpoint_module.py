@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from cluster_helpers import enable_checkpointing, irreversible_allowed, scale_counters
+from cluster_helpers import enable_checkpointing, irreversible_allowed, scale_counters, wait_for
 
 MODULE = "forensic.checkpoint.container_checkpoint"
 COUNTERS = {"namespace": "demo", "label_selectors": ["app=counters"]}
@@ -69,8 +69,32 @@ def _archives(cluster):
 def test_missing_rbac_rule_is_named(cluster, enabled, ansible):
     result = ansible.module(MODULE, COUNTERS, identity="viewer")
     assert result["failed"] is True
-    assert "the caller's RBAC lacks create on nodes/proxy" in result["msg"]
+    assert "the caller lacks create on nodes/proxy" in result["msg"]
     assert result["failures"][0]["status"] == 403
+
+
+def test_preflight_passes_and_its_baseline_is_the_containers_checkpointed(cluster, enabled, ansible):
+    """Reads only (runs on a real cluster too): the verdict per node, then checkpoints tied to it."""
+    preflight = ansible.module("forensic.checkpoint.checkpoint_preflight", COUNTERS)
+    assert preflight.get("failed") is not True and preflight["changed"] is False, preflight.get("msg")
+    assert preflight["ready"] is True
+    nodes = set(p["spec"]["nodeName"] for p in enabled)
+    assert set(preflight["nodes"]) == nodes
+    for verdict in preflight["nodes"].values():
+        assert verdict["gate"]["enabled"] is True and "pod does not exist" in verdict["gate"]["source"]
+        assert verdict["criu"]["enabled"] is True and verdict["problems"] == []
+    by_pod = dict((p["metadata"]["name"], p) for p in enabled)
+    for target in preflight["targets"]:
+        pod = by_pod[target["pod"]]
+        status = next(s for s in pod["status"]["containerStatuses"] if s["name"] == target["container"])
+        assert (target["pod_uid"], target["container_id"], target["restart_count"]) == (
+            pod["metadata"]["uid"], status["containerID"], status["restartCount"])
+    # an identity that may not read MachineConfigs: the probe still answers for the gate, CRIU is unknown
+    responder = ansible.module("forensic.checkpoint.checkpoint_preflight", COUNTERS, identity="checkpointer")
+    assert responder.get("failed") is not True and responder["ready"] is True, responder.get("msg")
+    taken = ansible.module(MODULE, dict(COUNTERS, baseline=preflight["targets"]))
+    assert taken.get("failed") is not True, taken.get("msg")
+    assert taken["not_the_evidence"] == [] and all(c["identity_changed"] == [] for c in taken["checkpoints"])
 
 
 def test_rejected_token(cluster, enabled, ansible):
@@ -101,8 +125,16 @@ def test_kubelet_failures_are_explained(cluster, enabled, ansible):
     with cluster.sim.kubelet_fault(node, message="CRIU dump failed: page-server"):
         failed = ansible.module(MODULE, args)
     assert "the checkpoint failed on node %s" % node in failed["msg"] and "CRIU dump failed" in failed["msg"]
-    with cluster.sim.kubelet_fault(node, delay=5):
-        slow = ansible.module(MODULE, dict(args, timeout=1))
+    # the kubelet raises a timeout below its runtimeRequestTimeout (2 min) to that: 1 s is not a limit
+    with cluster.sim.kubelet_fault(node, delay=2):
+        floored = ansible.module(MODULE, dict(args, timeout=1))
+    assert floored.get("failed") is not True, floored.get("msg")
+    cluster.sim.settings(runtime_request_timeout=1)
+    try:
+        with cluster.sim.kubelet_fault(node, delay=5):
+            slow = ansible.module(MODULE, dict(args, timeout=1))
+    finally:
+        cluster.sim.settings(runtime_request_timeout=120)
     assert "did not finish within the timeout on node %s" % node in slow["msg"]
     cluster.sim.set_kubelet_ready(node, False)
     try:
@@ -110,3 +142,49 @@ def test_kubelet_failures_are_explained(cluster, enabled, ansible):
     finally:
         cluster.sim.set_kubelet_ready(node, True)
     assert "cannot reach the kubelet on node %s" % node in down["msg"]
+
+
+def _standalone(api, cluster, name, **spec):
+    body = {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "demo", "labels": {"app": "counters", "unusable": "yes"}},
+            "spec": dict({"containers": [{"name": "counter", "image": "quay.io/example/counters-app:main"}]}, **spec)}
+    status, _, answer = cluster.request("POST", "/api/v1/namespaces/demo/pods", body)
+    assert status == 201, answer
+    return name
+
+
+@pytest.mark.simulated_only
+def test_fifty_pods_with_three_unusable_checkpoint_the_47_and_report_the_3(cluster, api, enabled, ansible):
+    """Issue 13 §4: Pending, evicted and terminating pods among a selector's 50 are skipped and
+    reported with the reason (as the pod's own status says); the other 47 are checkpointed."""
+    scale_counters(api, 47)
+    try:
+        pending = _standalone(api, cluster, "unusable-pending", nodeSelector={"no-such-node": "x"})
+        evicted = _standalone(api, cluster, "unusable-evicted", nodeName="worker-1")
+        terminating = _standalone(api, cluster, "unusable-terminating", nodeName="worker-2")
+        api.patch("/api/v1/namespaces/demo/pods/%s" % terminating, {"metadata": {"finalizers": ["forensic.test/hold"]}})
+        wait_for("the standalone pods to run", lambda: all(
+            (api.get("/api/v1/namespaces/demo/pods/%s" % p)["status"].get("phase") == "Running") for p in (evicted, terminating)))
+        # what the kubelet writes when it evicts a pod (pkg/kubelet/eviction: phase Failed, reason Evicted)
+        status, _, answer = cluster.request(
+            "PATCH", "/api/v1/namespaces/demo/pods/%s/status" % evicted,
+            {"status": {"phase": "Failed", "reason": "Evicted", "message": "The node was low on resource: memory."}},
+            content_type="application/merge-patch+json")
+        assert status == 200, answer
+        api.delete("/api/v1/namespaces/demo/pods/%s" % terminating)
+        result = ansible.module(MODULE, dict(COUNTERS, parallel=8, timeout=120))
+        assert result.get("failed") is not True, result.get("msg")
+        assert len(result["checkpoints"]) == 47
+        reasons = dict((s["pod"], s["reason"]) for s in result["skipped_pods"])
+        assert sorted(reasons) == sorted([pending, evicted, terminating]), reasons
+        assert reasons[pending].startswith("is Pending")
+        assert reasons[evicted] == "was evicted (The node was low on resource: memory.)"
+        assert reasons[terminating].startswith("is terminating (deletionTimestamp ")
+        assert result["msg"].endswith("; 3 pod(s) skipped")
+        everything = ansible.module(MODULE, dict(COUNTERS, all_or_nothing=True))
+        assert everything["failed"] is True and "3 pod(s) cannot be checkpointed and all_or_nothing is set" in everything["msg"]
+    finally:
+        api.patch("/api/v1/namespaces/demo/pods/unusable-terminating", {"metadata": {"finalizers": []}})
+        for name in ("unusable-pending", "unusable-evicted"):
+            api.delete("/api/v1/namespaces/demo/pods/%s" % name)
+        scale_counters(api, 3)

@@ -110,7 +110,7 @@ def cluster_417(tmp_path_factory, cluster):
     """A second simulator running OpenShift 4.17 (Kubernetes 1.30): checkpointing on by default."""
     if cluster.sim is None:
         pytest.skip("needs the simulator")
-    from simcluster.testing import TEST_SETTINGS, SimulatedCluster
+    from harness.testing import TEST_SETTINGS, SimulatedCluster
 
     handle = SimulatedCluster.start(str(tmp_path_factory.mktemp("simcluster-417")),
                                     extra_args=TEST_SETTINGS + ("--openshift-version", "4.17.0"))

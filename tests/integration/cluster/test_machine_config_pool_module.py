@@ -110,3 +110,44 @@ def test_waiting_on_a_paused_pool_is_refused(cluster, ansible):
 def test_unknown_pool_is_named(cluster, ansible):
     result = ansible.module(MODULE, {"names": ["no-such-pool"]})
     assert result["failed"] is True and result["msg"] == "MachineConfigPool no-such-pool: not found"
+
+
+@pytest.mark.simulated_only
+def test_a_gate_only_change_rides_out_a_60s_api_outage_and_429s(fresh, cluster, ansible):
+    """Issue 13 §3. A FeatureGate change rolls new kube-apiserver revisions (openshift/
+    cluster-kube-apiserver-operator): 503s and 429 with Retry-After while it happens. The gate
+    only updates 98-worker-generated-kubelet, which exists from install (the MCO's kubelet-config
+    controller), so no new MachineConfig name appears: the wait must judge the rendered content."""
+    cluster.sim.settings(rollout_delay=1.0)
+    # (with a simulator that creates 98-<pool>-generated-kubelet at install, as i13-sim will, this is
+    # the gate-only case; before that, the gate adds it and the source list changes too)
+    assert ansible.module(MODULE, {"state": "paused", "names": ["worker"]})["changed"] is True
+    assert ansible.module("forensic.checkpoint.feature_gate", {"accept_irreversible": True})["changed"] is True
+    outcome = {}
+
+    def wait_rollout():
+        outcome["result"] = ansible.module(MODULE, {"names": ["worker"], "wait": True, "wait_sleep": 1,
+                                                    "wait_timeout": 600, "feature_gates": ["ContainerCheckpoint"],
+                                                    "outage_budget": 120})
+    # the API is down for 60 s for the pool reads (503), then throttles them (429, Retry-After 2) more
+    # often than urllib3 retries on its own (3 times, honouring Retry-After for 429 and 503)
+    outage = cluster.sim.fault(status=503, resource="machineconfigpools", verb="get",
+                               message="the apiserver is shutting down")
+    waiter = threading.Thread(target=wait_rollout)
+    waiter.start()
+    time.sleep(60)
+    throttle = cluster.sim.fault(status=429, retry_after=2, resource="machineconfigpools", verb="get", times=5)
+    outage.remove()
+    waiter.join(600)
+    throttle.remove()
+    result = outcome["result"]
+    assert result.get("failed") is not True, result.get("msg")
+    (ridden,) = result["outages"]
+    assert ridden["seconds"] >= 55 and "429" in ridden["error"], ridden
+    assert "rode out" in result["msg"]
+    worker = fresh.get("%s/machineconfigpools/worker" % MCO_API)
+    assert worker["status"]["configuration"]["name"] == worker["spec"]["configuration"]["name"]
+    # the rendered config the pool reached carries the gate for every node's kubelet
+    for node in ("worker-0", "worker-1", "worker-2"):
+        with open(cluster.sim.node_host_dir(node) + "/etc/kubernetes/kubelet.conf") as handle:
+            assert '"ContainerCheckpoint": true' in handle.read()

@@ -10,7 +10,7 @@ __metaclass__ = type
 import json
 import os
 
-from simcluster.testing import REPO_ROOT
+from harness.testing import REPO_ROOT
 
 PLAYBOOKS = os.path.join(REPO_ROOT, "playbooks")
 # Fast polling: the simulated rollout takes seconds, not the minutes of a real one.

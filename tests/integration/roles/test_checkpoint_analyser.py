@@ -99,3 +99,38 @@ def test_node_selector_and_no_tolerations(cluster, ansible, analyser_vars):
                                           checkpoint_analyser_wait_timeout=6))
     assert nowhere.rc != 0
     assert "selects no node" in nowhere.stdout, explain(nowhere)
+
+
+@pytest.mark.simulated_only
+@pytest.mark.parametrize("image, reason", [
+    ("quay.io/private/forensic-analyser:1", "ImagePullBackOff|ErrImagePull"),
+    ("Quay.io/Bad//Name", "InvalidImageName"),
+])
+def test_an_image_no_node_can_pull_fails_within_seconds_with_the_pods_message(cluster, ansible, analyser_vars,
+                                                                               image, reason):
+    """Issue 13 §2: the kubelet's waiting reason and message, not a 300 s timeout."""
+    import re
+    import time
+
+    cluster.sim.settings(unpullable_images="^quay.io/private/")
+    started = time.monotonic()
+    result = ansible.playbook(PLAY, dict(analyser_vars, checkpoint_analyser_image=image,
+                                         checkpoint_analyser_nodes=["worker-0"]))
+    seconds = time.monotonic() - started
+    assert result.rc != 0, explain(result)
+    assert seconds < 120, "the pull failure took %ds to report" % seconds
+    assert re.search(r"pod checkpoint-analyser-\S+ on node worker-0: (%s): " % reason, result.stdout), explain(result)
+
+
+@pytest.mark.simulated_only
+def test_a_notready_node_without_targets_does_not_hold_the_analyser_up(cluster, ansible, analyser_vars):
+    cluster.sim.set_kubelet_ready("worker-2", False)
+    try:
+        result = ansible.playbook(PLAY, dict(analyser_vars, checkpoint_analyser_nodes=["worker-0", "worker-1"],
+                                             checkpoint_analyser_wait_timeout=120))
+        needed = ansible.playbook(PLAY, dict(analyser_vars, checkpoint_analyser_nodes=["worker-2"],
+                                             checkpoint_analyser_wait_timeout=10))
+    finally:
+        cluster.sim.set_kubelet_ready("worker-2", True)
+    assert result.rc == 0, explain(result)
+    assert needed.rc != 0 and "not ready after 10s on node(s) worker-2" in needed.stdout, explain(needed)

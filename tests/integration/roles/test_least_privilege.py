@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from rolehelpers import FAST, explain, feature_gate, playbook, pools
-from simcluster.config import TESTS_DIR
+from harness.testing import TESTS_DIR
 
 REPO = os.path.dirname(TESTS_DIR)
 
@@ -63,13 +63,15 @@ def documented_responder_rules():
     return documented_rules("forensic_checkpoint", "## Least privilege (to respond)")
 
 
-RESPOND = dict(FAST, forensic_enable=False, forensic_deploy_analyser=False, forensic_checkpoint_report=False,
+RESPOND = dict(FAST, forensic_deploy_analyser=False, forensic_checkpoint_report=False,
                forensic_checkpoint_namespace="demo", forensic_checkpoint_label_selectors="app=counters")
 
 
 def test_checkpoint_runs_with_only_the_documented_responder_rules(sim_cluster, ansible, tmp_path):
+    prepared = ansible.playbook(playbook("enable.yml"), ENABLE)
+    assert prepared.rc == 0, explain(prepared)
     ready = ansible.playbook(playbook("forensic.yml"), dict(
-        ENABLE, forensic_checkpoint_namespace="demo", forensic_checkpoint_label_selectors="app=counters",
+        FAST, forensic_checkpoint_namespace="demo", forensic_checkpoint_label_selectors="app=counters",
         forensic_checkpoint_report=False, forensic_checkpoint_output_dir=str(tmp_path / "admin")))
     assert ready.rc == 0, explain(ready)  # enabled and analyser deployed, as the platform team would
     token = sim_cluster.sim.add_identity("responder", documented_responder_rules())

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from simcluster.testing import REPO_ROOT
+from harness.testing import REPO_ROOT
 
 SCENARIOS = ("enable_checkpointing", "checkpoint_analyser", "forensic_checkpoint")
 MOLECULE = os.path.join(os.path.dirname(sys.executable), "molecule")

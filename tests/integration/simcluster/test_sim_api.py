@@ -19,7 +19,7 @@ from kubernetes import watch
 from kubernetes.client.rest import ApiException
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
-from simcluster.testing import wait_for
+from harness.testing import wait_for
 
 MERGE = "application/merge-patch+json"
 JSON = "application/json-patch+json"

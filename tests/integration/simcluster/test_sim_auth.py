@@ -15,7 +15,7 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 
-from simcluster.client import SimControlError
+from harness.client import SimControlError
 
 
 def _can(cluster, identity, verb, resource, group="", subresource="", namespace="", name=""):

@@ -19,7 +19,7 @@ import tarfile
 import pytest
 
 from simcluster import kubelet
-from simcluster.testing import SimulatedCluster, pool_rolled_out, wait_for
+from harness.testing import SimulatedCluster, pool_rolled_out, wait_for
 
 pytestmark = pytest.mark.simulated_only
 
@@ -58,6 +58,8 @@ def _enable(cluster, gate=True, machine_config=_DEFAULT_MC, wait=True):
     if machine_config is _DEFAULT_MC:
         machine_config = PLAIN
     dyn = cluster.dynamic()
+    before = {name: _pool(cluster, name)["spec"]["configuration"]["name"]
+              for name in ("worker", "master")}
     if gate:
         dyn.resources.get(api_version="config.openshift.io/v1", kind="FeatureGate").patch(
             name="cluster", content_type="application/merge-patch+json", body={"spec": {
@@ -67,9 +69,14 @@ def _enable(cluster, gate=True, machine_config=_DEFAULT_MC, wait=True):
         dyn.resources.get(api_version=MCO + "/v1", kind="MachineConfig").create(
             body=machine_config)
     if wait:
-        wanted = "05-worker-enable-criu" if machine_config else "98-worker-generated-kubelet"
-        wait_for(lambda: pool_rolled_out(_pool(cluster, "worker"), wanted) and
-                 pool_rolled_out(_pool(cluster, "master")), 30, what="the rollout")
+        # 98-<pool>-generated-kubelet exists from install: a gate change updates it in place,
+        # so completion is a new rendered config reached, not a new source name
+        def done(name):
+            pool = _pool(cluster, name)
+            return pool["spec"]["configuration"]["name"] != before[name] and \
+                pool_rolled_out(pool)
+        wait_for(lambda: done("worker") and (not gate or done("master")), 30,
+                 what="the rollout")
 
 
 def _counters_pod(cluster):
@@ -125,8 +132,12 @@ def test_a_real_archive_under_the_kubelet_name(fresh_cluster):
     assert config["name"] == ann["io.kubernetes.cri-o.Name"]
     assert config["name"].startswith("k8s_counter_%s_demo_%s_" % (pod_name,
                                                                   pod["metadata"]["uid"]))
-    assert archive.extractfile("checkpoint/pages-1.img").read() == \
-        template.extractfile("checkpoint/pages-1.img").read()
+    # enabling drained and rebooted the node: this is a new counters process, whose memory
+    # holds the key it generated at start, not the original one (the evidence-loss trap)
+    pages = archive.extractfile("checkpoint/pages-1.img").read()
+    original = template.extractfile("checkpoint/pages-1.img").read()
+    assert len(pages) == len(original) and b"RANDOM_1432_KEY" in original
+    assert b"RANDOM_1432_KEY" not in pages and re.search(rb"RANDOM_\d{4}_KEY", pages)
     # other nodes' checkpoint directories stay empty
     for other in ("worker-0", "worker-1", "worker-2"):
         if other != node:
@@ -151,12 +162,22 @@ def test_the_gate_is_per_node_as_the_rollout_reaches_it(fresh_cluster):
     core = fresh_cluster.api_client()
     from kubernetes import client as k8s
     v1 = k8s.CoreV1Api(core)
-    for node in ("worker-0", "worker-1", "worker-2"):  # bare pods are not drained
-        v1.create_namespaced_pod("default", {"metadata": {"name": "probe-" + node}, "spec": {
-            "nodeName": node, "containers": [{"name": "c", "image": "registry.example/p:1"}]}})
-    wait_for(lambda: all(v1.read_namespaced_pod("probe-" + n, "default").status.phase ==
-                         "Running" for n in ("worker-0", "worker-1", "worker-2")), 10,
-             what="the probe pods")
+    # the MCO's drain evicts bare pods too (drain.Helper with Force): DaemonSet pods stay
+    k8s.AppsV1Api(core).create_namespaced_daemon_set("default", {
+        "metadata": {"name": "probe"}, "spec": {
+            "selector": {"matchLabels": {"app": "probe"}},
+            "template": {"metadata": {"labels": {"app": "probe"}}, "spec": {
+                "nodeSelector": {"node-role.kubernetes.io/worker": ""},
+                "containers": [{"name": "c", "image": "registry.example/p:1"}]}}}})
+    probes = {}
+
+    def running():
+        pods = v1.list_namespaced_pod("default", label_selector="app=probe").items
+        probes.clear()
+        probes.update({p.spec.node_name: p.metadata.name for p in pods
+                       if p.status.phase == "Running"})
+        return len(probes) == 3
+    wait_for(running, 10, what="the probe pods")
     dyn = fresh_cluster.dynamic()
     dyn.resources.get(api_version=MCO + "/v1", kind="MachineConfig").create(body=PLAIN)
     _enable(fresh_cluster, machine_config=None, wait=False)
@@ -165,16 +186,21 @@ def test_the_gate_is_per_node_as_the_rollout_reaches_it(fresh_cluster):
     def observe():
         pool = _pool(fresh_cluster, "worker")
         target = pool["spec"]["configuration"]["name"]
-        complete = "98-worker-generated-kubelet" in [
-            s["name"] for s in pool["spec"]["configuration"]["source"]]
+        # judged on content: 98-worker-generated-kubelet is a source from install on
+        rendered = dyn.resources.get(api_version=MCO + "/v1", kind="MachineConfig").get(
+            name=target).to_dict()
+        files = {f["path"]: f["contents"]["source"]
+                 for f in rendered["spec"]["config"]["storage"]["files"]}
+        complete = "/etc/crio/crio.conf.d/05-enable-criu" in files and \
+            "ContainerCheckpoint" in files["/etc/kubernetes/kubelet.conf"]
         for node in ("worker-0", "worker-1", "worker-2"):
             before = v1.read_node(node).metadata.annotations[MCO + "/currentConfig"]
-            status = checkpoint(fresh_cluster, node, "default", "probe-" + node, "c")[0]
+            status, _ct, text = checkpoint(fresh_cluster, node, "default", probes[node], "c")
             after = v1.read_node(node).metadata.annotations[MCO + "/currentConfig"]
             if before != after:
                 continue  # the node moved while we asked
             if complete and after == target:
-                assert status == 200, (node, status)
+                assert status == 200, (node, status, text)
             else:
                 assert status in (404, 503), (node, status)  # 503: rebooting
             seen.add((node, status))
@@ -213,10 +239,16 @@ def test_kubelet_failures_timeouts_and_unreachable_nodes(fresh_cluster):
                     "CRIU dump failed: see dump.log)" % pod)
     assert checkpoint(fresh_cluster, node, pod=pod)[0] == 200  # used up: healthy again
 
+    # the kubelet raises a timeout below its runtimeRequestTimeout (2 min) to it
+    with fresh_cluster.sim.kubelet_fault(node, delay=1.5):
+        status, _ctype, body = checkpoint(fresh_cluster, node, pod=pod, query="?timeout=1")
+    assert status == 200, body
+    fresh_cluster.sim.settings(runtime_request_timeout=1.0)
     with fresh_cluster.sim.kubelet_fault(node, delay=3.0):
         status, _ctype, body = checkpoint(fresh_cluster, node, pod=pod, query="?timeout=1")
     assert status == 500 and body.endswith(
         "(rpc error: code = DeadlineExceeded desc = context deadline exceeded)")
+    fresh_cluster.sim.settings(runtime_request_timeout=120.0)
 
     fresh_cluster.sim.set_kubelet_ready(node, False)
     status, _ctype, body = checkpoint(fresh_cluster, node, pod=pod)

@@ -21,15 +21,15 @@ import urllib.request
 import pytest
 import yaml
 
-from simcluster.config import TESTS_DIR
-from simcluster.testing import SimulatedCluster, wait_for
+from harness.testing import SimulatedCluster, wait_for
 
 pytestmark = pytest.mark.simulated_only
 START_BUDGET = 5.0
 
 
 def _cli(*args, timeout=60):
-    env = dict(os.environ, PYTHONPATH=TESTS_DIR)
+    # no PYTHONPATH: the simulator is an installed package
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     return subprocess.run([sys.executable, "-m", "simcluster"] + list(args),
                           capture_output=True, text=True, env=env, timeout=timeout, check=False)
 
@@ -95,7 +95,7 @@ def test_daemon_starts_fast_writes_its_files_and_stops_cleanly(tmp_path):
 
 def test_foreground_serves_until_sigterm(tmp_path):
     state = str(tmp_path / "fg")
-    env = dict(os.environ, PYTHONPATH=TESTS_DIR)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.Popen([sys.executable, "-m", "simcluster", "start", "--state-dir", state,
                              "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env)
@@ -130,7 +130,7 @@ def test_rejects_a_malformed_version(tmp_path):
 
 def test_the_real_cluster_handle_against_a_kubeconfig(tmp_path):
     """What conftest does with FORENSIC_KUBECONFIG, pointed at a simulator's kubeconfig."""
-    from simcluster.testing import RealCluster
+    from harness.testing import RealCluster
 
     sim = SimulatedCluster.start(str(tmp_path / "target"))
     try:

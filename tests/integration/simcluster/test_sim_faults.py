@@ -14,7 +14,7 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 
-from simcluster.client import SimControlError
+from harness.client import SimControlError
 
 pytestmark = pytest.mark.simulated_only
 POOLS = "/apis/machineconfiguration.openshift.io/v1/machineconfigpools"

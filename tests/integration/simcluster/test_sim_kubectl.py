@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from simcluster.testing import KUBECTL, WEBSOCKET_KUBECTL_MINOR, kubectl_minor
+from harness.testing import KUBECTL, WEBSOCKET_KUBECTL_MINOR, kubectl_minor
 
 pytestmark = pytest.mark.skipif(shutil.which(KUBECTL) is None, reason="kubectl not installed")
 MINOR = kubectl_minor() if shutil.which(KUBECTL) else 0

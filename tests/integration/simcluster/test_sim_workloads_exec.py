@@ -18,8 +18,8 @@ import websocket
 from kubernetes import client as k8s
 from kubernetes.stream import stream
 
-from simcluster.testing import (KUBECTL, WEBSOCKET_KUBECTL_MINOR, kubectl_minor, value_if,
-                                wait_for)
+from harness.testing import (KUBECTL, WEBSOCKET_KUBECTL_MINOR, kubectl_minor, value_if,
+                             wait_for)
 
 pytestmark = [pytest.mark.simulated_only,
               pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap missing")]
@@ -30,6 +30,17 @@ def ns(cluster):
     cluster.sim.reset()  # all nodes Ready and schedulable, whatever ran before
     name = "wl-" + uuid.uuid4().hex[:6]
     cluster.kubectl("create", "namespace", name, check=True)
+    # hostPath volumes need the privileged SCC on OpenShift: allow the namespace's default
+    # ServiceAccount to use it, as a real cluster requires (harmless where SCCs do not exist)
+    rbac = k8s.RbacAuthorizationV1Api(cluster.api_client())
+    rbac.create_namespaced_role(name, {"metadata": {"name": "scc-privileged"}, "rules": [{
+        "apiGroups": ["security.openshift.io"], "resources": ["securitycontextconstraints"],
+        "resourceNames": ["privileged"], "verbs": ["use"]}]})
+    rbac.create_namespaced_role_binding(name, {
+        "metadata": {"name": "scc-privileged"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                    "name": "scc-privileged"},
+        "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": name}]})
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false")
 
