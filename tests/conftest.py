@@ -13,8 +13,8 @@ import shutil
 import pytest
 import zstandard
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ARCHIVES = os.path.join(REPO, "tests", "fixtures", "archives")
+from repo_paths import ARCHIVES, REPO  # noqa: F401  (REPO: for the tests that import it from here)
+
 KUBELET_NAME = "checkpoint-counters-7d9f8b6c5d-x2x4q_demo-counter-2026-11-26T22:20:40Z.tar"
 
 

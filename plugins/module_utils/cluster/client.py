@@ -18,6 +18,7 @@ __metaclass__ = type
 import copy
 import json
 import re
+import time
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
@@ -223,8 +224,6 @@ class Patient(object):
     need this. ``outages`` records each outage ridden out."""
 
     def __init__(self, budget=600, sleep=None, clock=None):
-        import time
-
         self.budget = budget
         self.sleep = sleep or time.sleep
         self.clock = clock or time.monotonic

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 
-import conftest
+import repo_paths
 
 
 def test_listing_with_a_non_archive_is_not_a_skipped_task(archives, tmp_path):
@@ -21,11 +21,11 @@ def test_listing_with_a_non_archive_is_not_a_skipped_task(archives, tmp_path):
     ``is skipped`` true, hiding the listing. The task status comes from Ansible's own output."""
     shutil.copy(archives["worker41"], str(tmp_path))
     (tmp_path / "README.md").write_text("not an archive\n")
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(conftest.REPO, "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="json",
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(repo_paths.REPO, "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="json",
                ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_NOCOLOR="1")
     ansible = os.path.join(os.path.dirname(sys.executable), "ansible")
     done = subprocess.run([ansible, "localhost", "-m", "forensic.checkpoint.checkpoint_info", "-a", "path=%s" % tmp_path],
-                          cwd=conftest.REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
+                          cwd=repo_paths.REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     stats = json.loads(done.stdout)
     task = stats["plays"][0]["tasks"][0]["hosts"]["localhost"]

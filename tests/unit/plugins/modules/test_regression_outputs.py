@@ -19,7 +19,7 @@ import os
 
 import pytest
 
-import conftest
+import repo_paths
 import module_outputs
 
 with open(module_outputs.DATA) as _handle:
@@ -74,7 +74,7 @@ def expected(name):
 
 @pytest.fixture(scope="module")
 def outputs(archives, tmp_path_factory):
-    archives = dict(archives, bigmem=os.path.join(conftest.ARCHIVES, "bigmem-768m.tar.zst"))
+    archives = dict(archives, bigmem=os.path.join(repo_paths.ARCHIVES, "bigmem-768m.tar.zst"))
     return module_outputs.run_cases(archives, str(tmp_path_factory.mktemp("out")))
 
 

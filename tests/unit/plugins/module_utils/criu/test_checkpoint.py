@@ -20,7 +20,7 @@ import os
 import pytest
 import zstandard
 
-import conftest
+import repo_paths
 import module_outputs
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import archive as archive_mod
 from ansible_collections.forensic.checkpoint.plugins.module_utils.findings import engine as findings_engine
@@ -126,7 +126,7 @@ def test_info_streams_once_with_its_checksum(archives, reads):
 
 def test_bigmem_in_one_pass(reads):
     """The 771 MiB zstd fixture: its 768 MiB of pages scanned by the findings in the one pass."""
-    path = os.path.join(conftest.ARCHIVES, "bigmem-768m.tar.zst")
+    path = os.path.join(repo_paths.ARCHIVES, "bigmem-768m.tar.zst")
     result = module_outputs.run_module("checkpoint_analyze", {"path": path})
     assert reads == {"streams": 1, "plain_indexes": 0}
     assert sum(reads.scanned) == result["analysis"]["processes"][0]["memory_size"] > 768 << 20
