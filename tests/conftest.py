@@ -13,7 +13,7 @@ import shutil
 import pytest
 import zstandard
 
-from repo_paths import ARCHIVES, REPO  # noqa: F401  (REPO: for the tests that import it from here)
+from repo_paths import ARCHIVES
 
 KUBELET_NAME = "checkpoint-counters-7d9f8b6c5d-x2x4q_demo-counter-2026-11-26T22:20:40Z.tar"
 

@@ -148,7 +148,7 @@ def _standalone(api, cluster, name, **spec):
     body = {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "namespace": "demo", "labels": {"app": "counters", "unusable": "yes"}},
             "spec": dict({"containers": [{"name": "counter", "image": "quay.io/example/counters-app:main"}]}, **spec)}
-    status, _, answer = cluster.request("POST", "/api/v1/namespaces/demo/pods", body)
+    status, _headers, answer = cluster.request("POST", "/api/v1/namespaces/demo/pods", body)
     assert status == 201, answer
     return name
 
@@ -166,7 +166,7 @@ def test_fifty_pods_with_three_unusable_checkpoint_the_47_and_report_the_3(clust
         wait_for("the standalone pods to run", lambda: all(
             (api.get("/api/v1/namespaces/demo/pods/%s" % p)["status"].get("phase") == "Running") for p in (evicted, terminating)))
         # what the kubelet writes when it evicts a pod (pkg/kubelet/eviction: phase Failed, reason Evicted)
-        status, _, answer = cluster.request(
+        status, _headers, answer = cluster.request(
             "PATCH", "/api/v1/namespaces/demo/pods/%s/status" % evicted,
             {"status": {"phase": "Failed", "reason": "Evicted", "message": "The node was low on resource: memory."}},
             content_type="application/merge-patch+json")

@@ -106,8 +106,8 @@ def test_node_selector_and_no_tolerations(cluster, ansible, analyser_vars):
     ("quay.io/private/forensic-analyser:1", "ImagePullBackOff|ErrImagePull"),
     ("Quay.io/Bad//Name", "InvalidImageName"),
 ])
-def test_an_image_no_node_can_pull_fails_within_seconds_with_the_pods_message(cluster, ansible, analyser_vars,
-                                                                               image, reason):
+def test_an_image_no_node_can_pull_fails_within_seconds_with_the_pods_message(
+        cluster, ansible, analyser_vars, image, reason):
     """Issue 13 §2: the kubelet's waiting reason and message, not a 300 s timeout."""
     import re
     import time

@@ -20,7 +20,6 @@ PODS = "/api/v1/namespaces/%s/pods" % NS
 EVENTS = "/api/v1/namespaces/%s/events" % NS
 
 
-
 def pod(name, node, ready=True, waiting=None, generation="2"):
     status = {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
               "containerStatuses": [{"name": "analyser", "state": {"waiting": waiting} if waiting else {"running": {}}}]}

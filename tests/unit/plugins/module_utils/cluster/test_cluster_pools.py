@@ -49,7 +49,6 @@ def pool(name="worker", desired="rendered-worker-1", current="rendered-worker-1"
                        "conditions": [{"type": t, "status": s, "message": "%s message" % t} for t, s in conds.items()]}}
 
 
-
 def cluster_for(states, mcs=None, nodes=None):
     clock = Clock()
     objects = {"%s/%s" % (mc.API, m["metadata"]["name"]): m for m in (mcs or [machine_config("00-worker")])}

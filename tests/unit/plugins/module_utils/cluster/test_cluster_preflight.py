@@ -93,8 +93,8 @@ def test_a_node_without_the_gate_and_drop_in_is_refused_saying_why_and_what_to_d
     result = check(cluster)
     verdict = result["nodes"]["worker-0"]
     assert result["failed"] is True and result["ready"] is False and verdict["ready"] is False
-    assert verdict["gate"] == {"enabled": False, "source": "the kubelet has no checkpoint API (probe: plain 404): "
-                                                          "the ContainerCheckpoint gate is off"}
+    assert verdict["gate"] == {"enabled": False,
+                               "source": "the kubelet has no checkpoint API (probe: plain 404): the ContainerCheckpoint gate is off"}
     assert verdict["criu"] == {"enabled": False, "source": "default of CRI-O 1.26 (on from 1.30)"}
     assert "drains and reboots the node" in result["msg"] and "playbooks/enable.yml ahead of time" in result["msg"]
     assert "forensic_enable_reboots_nodes=true" in result["msg"]
