@@ -27,7 +27,7 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.expor
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.files import MAX_RECOVER, FileTable
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.imageset import text
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.metadata import METADATA_MEMBERS, describe, load_json
-from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.redact import Redactor
+from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.redact import Redactor, scrub_all
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.rootfs import RootfsDiff, deleted_files
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.sockets import SocketTable
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.scan import Capture
@@ -95,6 +95,9 @@ def _redact(analysis, redactor):
     annotations = analysis["container"]["annotations"]
     for key in annotations:
         annotations[key] = redactor.scrub(annotations[key])
+    # then every string (file names in rootfs, argv, sockets, warnings...): known values and shapes
+    for key in list(analysis):
+        analysis[key] = scrub_all(analysis[key], redactor.secrets)
 
 
 def _export_recovered(files, exporter):
@@ -146,7 +149,8 @@ class AnalysisPlan(object):
         if unknown:
             raise CheckpointError("checkpoint_analyze", "unknown section or export kind: %s" % ", ".join(unknown))
         self.path, self.include, self.export, self.redact_secrets = path, include, export, redact_secrets
-        self.exporter = Exporter(export_dir, check_mode) if export_dir and export else None
+        self.redactor = Redactor()
+        self.exporter = Exporter(export_dir, check_mode, protect=[path]) if export_dir and export else None
         self.rootfs = None
         if "rootfs" in include or (self.exporter and "rootfs" in export):
             self.rootfs = RootfsDiff(path, self.exporter if self.exporter and "rootfs" in export else None)
@@ -191,7 +195,7 @@ class AnalysisPlan(object):
                 warnings.append("rootfs-diff.tar has more entries than listed (%d)" % len(rootfs.changed))
             analysis["rootfs"] = {"changed": rootfs.changed or [], "deleted": deleted_files(archive, warnings)}
         if self.redact_secrets:
-            _redact(analysis, Redactor())
+            _redact(analysis, self.redactor)
         if "stats" in include:
             analysis["stats"] = _stats(analysis, archive, container)
         if exporter is not None:

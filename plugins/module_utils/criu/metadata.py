@@ -20,7 +20,7 @@ import re
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import CheckpointArchive, is_pages_image
-from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import ArchiveError, CheckpointError
+from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import ArchiveError, CheckpointError, unexpected
 
 METADATA_MEMBERS = frozenset(("config.dump", "spec.dump", "network.status", "stats-dump", "dump.log"))
 CRIU_VERSION = re.compile(r"Version:\s*([0-9][0-9.]*)")
@@ -210,4 +210,7 @@ def scan(path, checksum=False):
             checkpoints.append(inspect_path(full, checksum))
         except CheckpointError as exc:
             skipped.append({"path": full, "reason": exc.problem})
+        except Exception as exc:  # pylint: disable=broad-except
+            # one malformed archive never hides the others: listed with why
+            skipped.append({"path": full, "reason": unexpected(exc)})
     return checkpoints, skipped

@@ -10,6 +10,10 @@ values of 8 characters or fewer show no characters at all (4 would be half the s
 Secrets travel: an attacker copying the environment into another variable (``LOOT=...``), a
 command line or an annotation would carry them past a name check, so every occurrence of a secret
 value (of at least 6 characters) in any other string is replaced the same way.
+
+``SHAPES`` are the credential shapes redacted wherever they show in output, whoever found them:
+the secret part of each (group ``v``) is replaced, even cut short by the edge of a context window.
+``scrub_all`` is the one pass over a whole result (keys, values, lists) before it leaves a module.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -23,6 +27,27 @@ SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL", re.IGNO
 SHOWN = 4
 MIN_SHOWN_LENGTH = 9
 MIN_SCRUB_LENGTH = 6
+EDGE_PIECE = 8  # a known secret cut by a window edge: a piece this long at the edge is still redacted
+
+# Value characters of a token (base64, base64url, hex, JWT dots).
+_TOKEN = r"[A-Za-z0-9/+=._~-]"
+_KEYWORD = (r"(?:secret_?access_?key|secret_?key|access_?token|refresh_?token|client_?secret|api_?key|apikey"
+            r"|auth_?token|token|password|passwd|pwd|secret|credentials?|private_?key)")
+SHAPES = [
+    # "key": "value", key=value, key: value (JSON, INI, YAML incl. kubeconfig ``token:``, env,
+    # query strings), any case incl. camelCase ``SecretAccessKey``; the value may be cut short.
+    r"(?i)%s[\"']?\s*[=:]\s*[\"']?(?P<v>[^\s\"'&,;<>]{1,4096})" % _KEYWORD,
+    r"(?i)\b(?:Bearer|Basic|token)\s+(?P<v>%s{8,4096})" % _TOKEN,
+    r"(?P<v>eyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{0,8192}\.?[A-Za-z0-9_-]{0,1024})",
+    r"-----BEGIN [A-Z ]{0,20}PRIVATE KEY(?: BLOCK)?-----\s*(?P<v>[A-Za-z0-9+/=\s]{1,16384})",
+    r"(?P<v>\bgh[pousr]_[A-Za-z0-9]{6,255}|\bgithub_pat_[A-Za-z0-9_]{6,255})",
+    r"(?P<v>\bglpat-[A-Za-z0-9_-]{6,64}|\bgl(?:dt|rt|ptt|cbt|oas)-[A-Za-z0-9_-]{6,64})",
+    r"(?P<v>\bxox[abposr]-[A-Za-z0-9-]{6,250}|\bxapp-[A-Za-z0-9-]{6,250})",
+    r"(?P<v>\b[rs]k_(?:live|test)_[A-Za-z0-9]{6,255}|\bwhsec_[A-Za-z0-9]{6,255})",
+    r"(?P<v>\bhv[sbr]\.[A-Za-z0-9_-]{6,255})",
+]
+_COMPILED = [re.compile(shape) for shape in SHAPES]
+_REDACTED = re.compile(r"[^\s]{0,4}\.\.\.sha256:[0-9a-f]{64}")
 
 
 def is_secret_name(name):
@@ -48,13 +73,23 @@ class Redactor(object):
         out = {}
         for name, value in env.items():
             if value and is_secret_name(name):
-                out[name] = redact_value(value)
-                if len(value) >= MIN_SCRUB_LENGTH:
-                    self._replacements[value] = out[name]
-                    self._pattern = None
+                out[name] = self.remember(value)
             else:
                 out[name] = value
         return out
+
+    @property
+    def secrets(self):
+        """The secret values seen so far."""
+        return list(self._replacements)
+
+    def remember(self, value):
+        """Scrub ``value`` from now on; returns its redacted form."""
+        redacted = redact_value(value)
+        if len(value) >= MIN_SCRUB_LENGTH:
+            self._replacements[value] = redacted
+            self._pattern = None
+        return redacted
 
     def scrub(self, text):
         """``text`` with every known secret value replaced by its redacted form."""
@@ -65,3 +100,58 @@ class Redactor(object):
             ordered = sorted(self._replacements, key=len, reverse=True)
             self._pattern = re.compile("|".join(re.escape(value) for value in ordered))
         return self._pattern.sub(lambda match: self._replacements[match.group(0)], text)
+
+
+def scrub_shapes(text):
+    """``text`` with the secret part of every credential shape redacted (already-redacted values
+    are left alone, so the pass can run twice)."""
+    for pattern in _COMPILED:
+        pieces, last = [], 0
+        for match in pattern.finditer(text):
+            start, end = match.span("v")
+            if start < last or _REDACTED.match(text, start) or text.startswith("...sha256:", end):
+                continue
+            pieces.append(text[last:start])
+            pieces.append(redact_value(text[start:end]))
+            last = end
+        if pieces:
+            text = "".join(pieces) + text[last:]
+    return text
+
+
+def scrub_edges(text, secrets):
+    """``text`` with a piece of a known secret cut by its start or end (a context window's edge)
+    redacted: its start may begin inside a secret, its end stop inside one."""
+    for secret in secrets:
+        if text[:EDGE_PIECE] not in secret and text[-EDGE_PIECE:] not in secret:
+            continue
+        for size in range(min(len(secret), len(text)), EDGE_PIECE - 1, -1):
+            if text.startswith(secret[-size:]):
+                text = redact_value(secret) + text[size:]
+                break
+        for size in range(min(len(secret), len(text)), EDGE_PIECE - 1, -1):
+            if text.endswith(secret[:size]):
+                text = text[:len(text) - size] + redact_value(secret)
+                break
+    return text
+
+
+def scrub_all(value, secrets=()):
+    """One pass over a whole result (dicts, lists, strings; keys too): every known secret value
+    (``secrets``), whole or cut by an edge, and every credential shape redacted."""
+    redactor = Redactor()
+    known = sorted(set(item for item in secrets if item and len(item) >= MIN_SCRUB_LENGTH), key=len, reverse=True)
+    for item in known:
+        redactor.remember(item)
+
+    def clean(item):
+        if isinstance(item, str):
+            return scrub_shapes(scrub_edges(redactor.scrub(item), known)) if item else item
+        if isinstance(item, list):
+            return [clean(part) for part in item]
+        if isinstance(item, tuple):
+            return tuple(clean(part) for part in item)
+        if isinstance(item, dict):
+            return dict((clean(key), clean(part)) for key, part in item.items())
+        return item
+    return clean(value)
