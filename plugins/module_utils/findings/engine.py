@@ -56,7 +56,7 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory import multiscan
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.checkpoint import scan
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.scan import Consumer
-from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.redact import redact_value, scrub_all
+from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.redact import redact_value, scrub_all, seen_secrets
 
 try:
     import jmespath
@@ -1222,6 +1222,7 @@ def _conclude(analysis, rules, secret_rules, specs, scanner, contents, options, 
                   "head": text_head(data)} for path, data in sorted(contents.get("recovered", {}).items())]
     secrets = set(item["secret"]["value"] for item in findings if item.get("secret", {}).get("value"))
     if options.get("redact_secrets", True):
+        secrets = seen_secrets([findings, recovered], secrets)  # shaped values too: the caller redacts them anywhere
         findings, recovered = _redact_all(findings, recovered, secrets)
     findings.sort(key=lambda item: (-RANK[item["severity"]], item["id"], item.get("pid") or 0, item.get("subject") or ""))
     # ``secrets``: the values seen, for the caller's final redaction pass over what it returns

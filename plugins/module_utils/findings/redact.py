@@ -102,6 +102,15 @@ class Redactor(object):
         return self._pattern.sub(lambda match: self._replacements[match.group(0)], text)
 
 
+def shaped_values(text):
+    """The secret parts of the credential shapes in ``text`` (not yet redacted)."""
+    for pattern in _COMPILED:
+        for match in pattern.finditer(text):
+            start, end = match.span("v")
+            if not (_REDACTED.match(text, start) or text.startswith("...sha256:", end)):
+                yield match.group("v")
+
+
 def scrub_shapes(text):
     """``text`` with the secret part of every credential shape redacted (already-redacted values
     are left alone, so the pass can run twice)."""
@@ -136,17 +145,56 @@ def scrub_edges(text, secrets):
     return text
 
 
+PIECE = 16  # a run this long of a known secret is the secret, wherever it shows
+
+
+class _Pieces(object):
+    """Finds every run of at least PIECE characters (the whole value if shorter) shared with a known
+    secret: a file name ``k=<secret with / as _>`` or a cut context window still holds the secret."""
+
+    def __init__(self, secrets):
+        self.where = {}
+        for secret in secrets:
+            size = min(PIECE, len(secret))
+            for offset in range(len(secret) - size + 1):
+                self.where.setdefault(secret[offset:offset + size], []).append((secret, offset))
+        ordered = sorted(self.where, key=len, reverse=True)
+        self.pattern = re.compile("|".join(re.escape(piece) for piece in ordered)) if ordered else None
+
+    def scrub(self, text):
+        if self.pattern is None:
+            return text
+        pieces, last, match = [], 0, self.pattern.search(text)
+        while match:
+            start, end = match.span()
+            secret, offset = self.where[match.group()][0]
+            while end < len(text) and offset + end - start < len(secret) and text[end] == secret[offset + end - start]:
+                end += 1  # the whole shared run
+            pieces += [text[last:start], redact_value(secret)]
+            last = end
+            match = self.pattern.search(text, end)
+        return "".join(pieces) + text[last:] if pieces else text
+
+
+def seen_secrets(value, secrets=()):
+    """``secrets`` and the shaped values in ``value`` long enough to be a secret (PIECE), longest first."""
+    found = set(item for item in secrets if item and len(item) >= MIN_SCRUB_LENGTH)
+    for text in _strings(value):
+        found.update(item for item in shaped_values(text) if len(item) >= PIECE)
+    return sorted(found, key=len, reverse=True)
+
+
 def scrub_all(value, secrets=()):
     """One pass over a whole result (dicts, lists, strings; keys too): every known secret value
-    (``secrets``), whole or cut by an edge, and every credential shape redacted."""
-    redactor = Redactor()
-    known = sorted(set(item for item in secrets if item and len(item) >= MIN_SCRUB_LENGTH), key=len, reverse=True)
-    for item in known:
-        redactor.remember(item)
+    (``secrets``) whole, in part (PIECE characters) or cut by an edge, and every credential shape
+    redacted. A shaped value long enough to be a secret (PIECE) is then known too: the camelCase
+    AWS key in a file is redacted in the file names that carry it."""
+    known = seen_secrets(value, secrets)
+    runs = _Pieces(known)
 
     def clean(item):
         if isinstance(item, str):
-            return scrub_shapes(scrub_edges(redactor.scrub(item), known)) if item else item
+            return scrub_shapes(scrub_edges(runs.scrub(item), known)) if item else item
         if isinstance(item, list):
             return [clean(part) for part in item]
         if isinstance(item, tuple):
@@ -155,3 +203,18 @@ def scrub_all(value, secrets=()):
             return dict((clean(key), clean(part)) for key, part in item.items())
         return item
     return clean(value)
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            for text in _strings(item):
+                yield text
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            for text in _strings(key):
+                yield text
+            for text in _strings(item):
+                yield text

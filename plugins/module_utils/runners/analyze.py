@@ -31,8 +31,8 @@ def analyze_with_findings(path, options, checksum=False, include=None, export_di
     with open_checkpoint(path, [plan, pending], checksum) as checkpoint:
         analysis = plan.run(checkpoint)
         result = pending.evaluate(analysis, checkpoint)
-    if options.get("redact_secrets", True):  # what the findings saw as secret, wherever the analysis shows it
-        analysis = scrub_all(analysis, pending.secrets)
+    if options.get("redact_secrets", True):  # the final pass: any secret seen anywhere, redacted everywhere
+        analysis, result = scrub_all([analysis, result], pending.secrets + plan.redactor.secrets)
     return analysis, result
 
 
