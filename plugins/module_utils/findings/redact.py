@@ -36,8 +36,8 @@ _KEYWORD = (r"(?:secret_?access_?key|secret_?key|access_?token|refresh_?token|cl
 SHAPES = [
     # "key": "value", key=value, key: value (JSON, INI, YAML incl. kubeconfig ``token:``, env,
     # query strings), any case incl. camelCase ``SecretAccessKey``; the value may be cut short.
-    r"(?i)%s[\"']?\s*[=:]\s*[\"']?(?P<v>[^\s\"'&,;<>]{1,4096})" % _KEYWORD,
-    r"(?i)\b(?:Bearer|Basic|token)\s+(?P<v>%s{8,4096})" % _TOKEN,
+    r"(?i)%s[\"']?\s*[=:]\s*[\"']?(?P<v>[A-Za-z0-9/+=._~!@#$%%^*-][^\s\"'&,;<>\\]{0,4095})" % _KEYWORD,
+    r"(?i)\b(?:Bearer|Basic)\s+(?P<v>%s{8,4096})" % _TOKEN,
     r"(?P<v>eyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{0,8192}\.?[A-Za-z0-9_-]{0,1024})",
     r"-----BEGIN [A-Z ]{0,20}PRIVATE KEY(?: BLOCK)?-----\s*(?P<v>[A-Za-z0-9+/=\s]{1,16384})",
     r"(?P<v>\bgh[pousr]_[A-Za-z0-9]{6,255}|\bgithub_pat_[A-Za-z0-9_]{6,255})",
