@@ -79,9 +79,18 @@ def generic_secret_assignment_redacted(name, result):
     return _walk(result, change)
 
 
+def ghost_bytes_present(name, result):
+    """Issue 16: a deleted file's declared size and the bytes the archive holds are reported apart
+    (the fixtures' ghosts are complete: all their bytes are present)."""
+    def change(item):
+        if item.get("recoverable") is True and "bytes_present" not in item:
+            item["bytes_present"] = item["size"]
+    return _walk(result, change)
+
+
 # Bug fixes of issues 14 and 16 that change recorded outputs: functions (case name, recorded result) -> expected.
 FIXES = [not_checkpoints_key, cwd_root_are_directories, diff_hashes_only_with_checksum,
-         generic_secret_assignment_redacted]
+         generic_secret_assignment_redacted, ghost_bytes_present]
 
 
 def expected(name):
