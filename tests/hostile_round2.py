@@ -91,3 +91,28 @@ def one_line(result, path):
 
 def files_below(root):
     return sorted(os.path.relpath(os.path.join(d, f), root) for d, _dirs, names in os.walk(root) for f in names)
+
+
+_MEASURE = r"""
+import json, sys, time
+import module_outputs
+args = json.loads(sys.argv[2])
+start = time.time()
+result = module_outputs.run_module(sys.argv[1], args)
+seconds = time.time() - start
+with open("/proc/self/status") as status:
+    peak = [int(line.split()[1]) for line in status if line.startswith("VmHWM:")][0] // 1024
+print(json.dumps({"result": result, "peak_mb": peak, "seconds": seconds}))
+"""
+
+
+def measure(module, args, timeout=300):
+    """Run ``module`` in a child process: (result, peak RSS in MB, seconds of the module run)."""
+    import subprocess
+    import sys
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    done = subprocess.run([sys.executable, "-c", _MEASURE, module, json.dumps(args)], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    return out["result"], out["peak_mb"], out["seconds"]

@@ -47,6 +47,9 @@ SHAPES = [
     r"(?P<v>\bhv[sbr]\.[A-Za-z0-9_-]{6,255})",
 ]
 _COMPILED = [re.compile(shape) for shape in SHAPES]
+# One search first: most strings (paths, names) hold no shape, and then one pass is all they cost.
+_ANY = re.compile("|".join("(?:%s)" % shape.replace("(?i)", "").replace("?P<v>", "") for shape in SHAPES),
+                  re.IGNORECASE)
 _REDACTED = re.compile(r"[^\s]{0,4}\.\.\.sha256:[0-9a-f]{64}")
 
 
@@ -104,6 +107,8 @@ class Redactor(object):
 
 def shaped_values(text):
     """The secret parts of the credential shapes in ``text`` (not yet redacted)."""
+    if not _ANY.search(text):
+        return
     for pattern in _COMPILED:
         for match in pattern.finditer(text):
             start, end = match.span("v")
@@ -114,6 +119,8 @@ def shaped_values(text):
 def scrub_shapes(text):
     """``text`` with the secret part of every credential shape redacted (already-redacted values
     are left alone, so the pass can run twice)."""
+    if not _ANY.search(text):
+        return text
     for pattern in _COMPILED:
         pieces, last = [], 0
         for match in pattern.finditer(text):
