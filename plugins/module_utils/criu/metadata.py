@@ -101,8 +101,8 @@ def network_status(status, warnings):
         results = []
         for index, result in enumerate(status):
             ips = _sequence(_mapping(result, "result %d" % index, warnings).get("ips"), "result %d ips" % index, warnings)
-            results.append({"ips": [{"address": _string(_mapping(ip, "an address", warnings).get("address"),
-                                                         "an address", warnings)} for ip in ips]})
+            addresses = [_mapping(ip, "an address", warnings).get("address") for ip in ips]
+            results.append({"ips": [{"address": _string(address, "an address", warnings)} for address in addresses]})
         return results
     networks = {}
     for name, network in sorted(_mapping(status, "the document", warnings).items()):

@@ -25,7 +25,7 @@ def _shapes():
     """(text planting the secret, secret) for each credential shape, in several spellings."""
     aws, tok, pw = h2.token(40, B64), h2.token(36), h2.token(20)
     jwt = "eyJ" + h2.token(30) + ".eyJ" + h2.token(60) + "." + h2.token(43)
-    pem = "\n".join(h2.token(64, B64) for _ in range(3))
+    pem = "\n".join(h2.token(64, B64) for _line in range(3))
     cases = [
         ('{"AccessKeyId": "AKIAIOSFODNN7EXAMPLE", "SecretAccessKey": "%s"}' % aws, aws),
         ('{"secretAccessKey":"%s"}' % aws, aws),
