@@ -13,6 +13,7 @@ __metaclass__ = type
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError, unexpected
 from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.engine import SEVERITIES, at_or_above
+from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.redact import scrub_all
 from ansible_collections.forensic.checkpoint.plugins.module_utils.report.document import FORMATS
 from ansible_collections.forensic.checkpoint.plugins.module_utils.text import escape
 
@@ -59,6 +60,10 @@ def _inputs(params):
     return " / ".join(str(item) for item in named) or "the module's input"
 
 
+def _message(module, text):
+    return escape(scrub_all(text) if module.params.get("redact_secrets") else text)
+
+
 def execute(module, run):
     """Run ``run(params, check_mode)`` for ``module`` and exit with its outcome; a CheckpointError
     is the module's one-line failure. Any other exception is a bug meeting a hostile input: still
@@ -67,9 +72,12 @@ def execute(module, run):
     try:
         outcome = run(module.params, module.check_mode)
     except CheckpointError as exc:
-        module.fail_json(msg=escape(str(exc)))
+        module.fail_json(msg=_message(module, str(exc)))
     except Exception as exc:  # pylint: disable=broad-except
-        module.fail_json(msg=escape("%s: %s" % (_inputs(module.params), unexpected(exc))))
+        module.fail_json(msg=_message(module, "%s: %s" % (_inputs(module.params), unexpected(exc))))
+    if module.params.get("redact_secrets"):  # the last pass: no credential shape leaves the module
+        outcome.result, outcome.warnings, outcome.failure = scrub_all(
+            [outcome.result, outcome.warnings, outcome.failure])
     for warning in outcome.warnings:
         module.warn(escape(warning))
     if outcome.failure:

@@ -90,3 +90,12 @@ def test_module_redacts_secret_file_names_context_windows_and_report(archives, t
         for text in outputs:
             assert not h2.leaked(secret, text), (secret, h2.leaked(secret, text)[:1])
     assert h2.sha256(archive) == before
+
+
+def test_failure_messages_pass_the_redaction_too(tmp_path):
+    """A path that carries a credential (a download saved as ``?token=...``) fails redacted."""
+    secret = h2.token(32)
+    path = str(tmp_path / ("dl?token=%s" % secret))
+    result = module_outputs.run_module("checkpoint_analyze", {"path": path})
+    # (Ansible's ``invocation`` echoes the user's own arguments: only what the module says is checked)
+    assert result["failed"] and "dl?token=" in result["msg"] and not h2.leaked(secret, result["msg"])
