@@ -30,3 +30,8 @@ class ImageError(CheckpointError):
 
 class MissingDependency(CheckpointError):
     """A library the requested work needs is not installed."""
+
+
+def unexpected(exc):
+    """The one-line problem for an exception no layer expected (a bug meeting a hostile input)."""
+    return "cannot be processed (unexpected %s: %s)" % (type(exc).__name__, str(exc)[:300])

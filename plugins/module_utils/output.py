@@ -33,6 +33,45 @@ def _reason(exc):
     return (exc.strerror or str(exc)).lower()
 
 
+class Protected(object):
+    """The inputs of a run (``paths``: archives, or directories of them), which no output may be."""
+
+    def __init__(self, paths=()):
+        self.files, self.dirs = set(), []
+        for item in paths:
+            try:
+                info = os.stat(item)
+            except (OSError, TypeError, ValueError):
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                self.dirs.append(os.path.realpath(item))
+            else:
+                self.files.add((info.st_dev, info.st_ino))
+
+    def directory_problem(self, path):
+        """Why no output may go into the directory ``path`` (None: it may)."""
+        real = os.path.realpath(path)
+        for protected in self.dirs:
+            if real == protected or real.startswith(protected.rstrip(os.sep) + os.sep):
+                return "is inside the input directory %s: evidence is never written to" % protected
+        return None
+
+    def file_problem(self, info, name, dir_fd):
+        """Why the existing entry ``name`` (its lstat ``info``) in ``dir_fd`` may not be an output:
+        the input itself, a hard link to it (same inode) or a symlink to it."""
+        if stat.S_ISLNK(info.st_mode):
+            try:
+                info = os.stat(name, dir_fd=dir_fd)
+            except OSError:
+                return None  # a dangling link: replaced by the rename
+            if (info.st_dev, info.st_ino) in self.files:
+                return "is a symbolic link to the input archive: evidence is never overwritten"
+            return None
+        if (info.st_dev, info.st_ino) in self.files:
+            return "is the input archive (or a link to it): evidence is never overwritten"
+        return None
+
+
 class Destination(object):
     """The directory ``path`` (created 0700 when ``create`` and missing, unless in check mode).
     Errors name the file, after the module ``option`` that gave it when there is one."""
@@ -41,23 +80,10 @@ class Destination(object):
         self.option = option
         self.path = os.path.abspath(path)
         self.check_mode = check_mode
-        self._protected_files, self._protected_dirs = [], []
-        for item in protect:
-            if not item:
-                continue
-            try:
-                info = os.stat(item)
-            except OSError:
-                continue
-            if stat.S_ISDIR(info.st_mode):
-                self._protected_dirs.append(os.path.realpath(item))
-            else:
-                self._protected_files.append((info.st_dev, info.st_ino))
-        real = os.path.realpath(self.path)
-        for protected in self._protected_dirs:
-            if real == protected or real.startswith(protected.rstrip(os.sep) + os.sep):
-                raise self.error(path, "is inside the input directory %s: evidence is never written to"
-                                 % protected)
+        self.protected = Protected(protect)
+        problem = self.protected.directory_problem(self.path)
+        if problem:
+            raise self.error(path, problem)
         if create and not os.path.lexists(self.path) and not check_mode:
             try:
                 os.makedirs(self.path, 0o700)
@@ -102,11 +128,11 @@ class Destination(object):
             info = os.stat(name, dir_fd=self.fd, follow_symlinks=False)
         except FileNotFoundError:
             return None
+        problem = self.protected.file_problem(info, name, self.fd)
+        if problem:
+            raise self.error(self.full(name), problem)
         if stat.S_ISLNK(info.st_mode):
             return None  # replaced by the rename, never followed
-        if (info.st_dev, info.st_ino) in self._protected_files:
-            raise self.error(self.full(name), "is the input archive (or a link to it): evidence is never "
-                             "overwritten")
         if not stat.S_ISREG(info.st_mode):
             raise self.error(self.full(name), "exists and is not a regular file")
         return info

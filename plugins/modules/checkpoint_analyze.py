@@ -324,7 +324,7 @@ analysis:
         files:
           description:
             - Open file descriptors, then entries for C(cwd), C(root) and C(exe).
-            - Entries of deleted regular files also have C(recoverable), C(size), C(sha256) and C(reason).
+            - Entries of deleted regular files also have C(recoverable), C(size), C(bytes_present), C(sha256) and C(reason).
           type: list
           elements: dict
           returned: when O(include) has files
@@ -369,9 +369,15 @@ analysis:
               type: bool
               returned: for deleted regular files
             size:
-              description: Size in bytes of the recovered content.
+              description: Size in bytes of the deleted file, as CRIU declared it.
               type: int
               returned: for deleted regular files
+            bytes_present:
+              description:
+                - Bytes of the deleted file's content actually held in the archive (a sparse file's holes not counted).
+                - C(recoverable) is true only when the content is complete.
+              type: int
+              returned: for deleted regular files with a ghost image
             sha256:
               description: SHA-256 of the recovered content.
               type: str

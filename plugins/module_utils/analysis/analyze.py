@@ -17,6 +17,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
+
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis import mounts as mounts_mod
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis import processes as processes_mod
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
@@ -26,8 +28,8 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.export import Exporter
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.files import MAX_RECOVER, FileTable
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.imageset import text
-from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.metadata import METADATA_MEMBERS, describe, load_json
-from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.redact import Redactor
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.metadata import METADATA_MEMBERS, describe, load_json, network_status
+from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.redact import Redactor, scrub_all
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.rootfs import RootfsDiff, deleted_files
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.sockets import SocketTable
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.scan import Capture
@@ -48,19 +50,17 @@ def keep_for_analysis(name, size):
 
 
 def _networks(status):
-    """Podman's network.status as checkpointctl shows it: [{name, interfaces: {eth0: {ip, mac, gateway}}}]."""
+    """Podman's network.status (a ``network_status`` document) as checkpointctl shows it:
+    [{name, interfaces: {eth0: {ip, mac, gateway}}}]."""
     networks = []
-    if not isinstance(status, dict):
-        return networks
-    for name in sorted(status):
+    for name in sorted(status) if isinstance(status, dict) else ():
         interfaces = {}
-        for iface, data in sorted(((status[name] or {}).get("interfaces") or {}).items()):
-            data = data if isinstance(data, dict) else {}
-            subnets = [s for s in data.get("subnets") or [] if isinstance(s, dict)]
+        for iface, data in sorted(status[name]["interfaces"].items()):
+            subnets = data["subnets"]
             interfaces[iface] = {
-                "ip": subnets[0].get("ipnet", "").split("/")[0] or None if subnets else None,
-                "gateway": subnets[0].get("gateway") if subnets else None,
-                "mac": data.get("mac_address"),
+                "ip": (subnets[0]["ipnet"] or "").split("/")[0] or None if subnets else None,
+                "gateway": subnets[0]["gateway"] if subnets else None,
+                "mac": data["mac_address"],
             }
         networks.append({"name": name, "interfaces": interfaces})
     return networks
@@ -71,9 +71,13 @@ def _container(archive, images, spec):
     container = describe(archive)
     warnings = container.pop("warnings")
     annotations = spec.get("annotations") if isinstance(spec, dict) else None
-    container["annotations"] = dict((str(k), str(v)) for k, v in annotations.items()) \
-        if isinstance(annotations, dict) else {}
-    container["networks"] = _networks(load_json(archive, "network.status"))
+    container["annotations"] = {}
+    for key, value in sorted(annotations.items()) if isinstance(annotations, dict) else ():
+        if not isinstance(value, str):  # the OCI spec has string values only: shown, but said
+            warnings.append("spec.dump annotation %s is a JSON %s, not a string" % (key, type(value).__name__))
+            value = json.dumps(value, sort_keys=True)
+        container["annotations"][key] = value
+    container["networks"] = _networks(network_status(load_json(archive, "network.status"), warnings))
     macs = [i["mac"] for n in container["networks"] for i in n["interfaces"].values() if i["mac"]]
     container["mac"] = macs[0] if macs else None
     uts = [images.first(name, "UTSNS") for name in images.names("utsns-")]
@@ -95,6 +99,9 @@ def _redact(analysis, redactor):
     annotations = analysis["container"]["annotations"]
     for key in annotations:
         annotations[key] = redactor.scrub(annotations[key])
+    # then every string (file names in rootfs, argv, sockets, warnings...): known values and shapes
+    for key in list(analysis):
+        analysis[key] = scrub_all(analysis[key], redactor.secrets)
 
 
 def _export_recovered(files, exporter):
@@ -146,7 +153,8 @@ class AnalysisPlan(object):
         if unknown:
             raise CheckpointError("checkpoint_analyze", "unknown section or export kind: %s" % ", ".join(unknown))
         self.path, self.include, self.export, self.redact_secrets = path, include, export, redact_secrets
-        self.exporter = Exporter(export_dir, check_mode) if export_dir and export else None
+        self.redactor = Redactor()
+        self.exporter = Exporter(export_dir, check_mode, protect=[path]) if export_dir and export else None
         self.rootfs = None
         if "rootfs" in include or (self.exporter and "rootfs" in export):
             self.rootfs = RootfsDiff(path, self.exporter if self.exporter and "rootfs" in export else None)
@@ -191,7 +199,7 @@ class AnalysisPlan(object):
                 warnings.append("rootfs-diff.tar has more entries than listed (%d)" % len(rootfs.changed))
             analysis["rootfs"] = {"changed": rootfs.changed or [], "deleted": deleted_files(archive, warnings)}
         if self.redact_secrets:
-            _redact(analysis, Redactor())
+            _redact(analysis, self.redactor)
         if "stats" in include:
             analysis["stats"] = _stats(analysis, archive, container)
         if exporter is not None:

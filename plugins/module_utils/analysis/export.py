@@ -22,6 +22,7 @@ import stat
 import uuid
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
+from ansible_collections.forensic.checkpoint.plugins.module_utils.output import Protected
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -60,10 +61,16 @@ def read_chunks(fileobj):
 
 
 class Exporter(object):
-    """Exports files below ``root``; ``check_mode`` computes what would change and writes nothing."""
+    """Exports files below ``root``; ``check_mode`` computes what would change and writes nothing.
+    ``protect`` (the inputs) are never written: not inside an input directory, never over the input
+    archive or a link to it (an exported name may be chosen by the attacker to match it)."""
 
-    def __init__(self, root, check_mode=False):
+    def __init__(self, root, check_mode=False, protect=()):
         self.root = os.path.realpath(root)
+        self.protected = Protected(protect)
+        problem = self.protected.directory_problem(self.root)
+        if problem:
+            raise ExportError(root, "export_dir " + problem)
         self.check_mode = check_mode
         self.exported = []
         self.skipped = []
@@ -110,7 +117,7 @@ class Exporter(object):
         dir_fd = self._open_parents(parts[:-1])
         name = parts[-1]
         try:
-            existing = self._existing_digest(dir_fd, name) if dir_fd is not None else None
+            existing = self._existing_digest(dir_fd, name, path) if dir_fd is not None else None
             if self.check_mode or dir_fd is None:
                 digest, size = _hash(chunks)
                 return {"path": path, "size": size, "sha256": digest, "changed": digest != existing}
@@ -159,12 +166,14 @@ class Exporter(object):
             raise
         return fd
 
-    @staticmethod
-    def _existing_digest(dir_fd, name):
+    def _existing_digest(self, dir_fd, name, path):
         try:
             st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
         except FileNotFoundError:
             return None
+        problem = self.protected.file_problem(st, name, dir_fd)
+        if problem:
+            raise ExportError(path, problem)
         if stat.S_ISDIR(st.st_mode):
             raise Refused("a directory named %s is in the way" % name)
         if not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != FILE_MODE:

@@ -109,6 +109,19 @@ class Ghost(object):
             return max([offset + len(data) for offset, data in self._payloads] or [0])
         return sum(len(data) for data in self._payloads)
 
+    @property
+    def present(self):
+        """The bytes of content the image actually holds (a sparse file's holes not counted)."""
+        return sum(len(data) for _offset, data in self.chunks())
+
+    @property
+    def missing(self):
+        """Why the content is incomplete, or None: a whole-file ghost must hold its declared size
+        (a sparse one's holes are zeros, CRIU writing only the data chunks)."""
+        if not self.chunked and self.entry.HasField("size") and self.present != self.entry.size:
+            return "the ghost image holds %d of the %d bytes declared" % (self.present, self.entry.size)
+        return None
+
     def chunks(self):
         """(offset, bytes) pieces in file order; holes of a sparse file are not included."""
         if self.chunked:
@@ -224,8 +237,12 @@ class FileTable(object):
         if key not in self._ghost_info:
             if not ghost.is_regular:
                 info = {"recoverable": False, "size": None, "sha256": None, "reason": "not a regular file"}
+            elif ghost.missing:  # the declared size and the bytes present, apart
+                info = {"recoverable": False, "size": ghost.size, "bytes_present": ghost.present, "sha256": None,
+                        "reason": ghost.missing}
             else:
-                info = {"recoverable": True, "size": ghost.size, "sha256": ghost.sha256(), "reason": None}
+                info = {"recoverable": True, "size": ghost.size, "bytes_present": ghost.present,
+                        "sha256": ghost.sha256(), "reason": None}
                 if info["sha256"] is None:
                     self.images.warn("ghost file of %s is %d bytes: not hashed (limit %d)"
                                      % (self.path(file_id), ghost.size, MAX_RECOVER))
@@ -256,11 +273,11 @@ class FileTable(object):
         return item
 
     def ghosts_to_recover(self):
-        """(file id, original path, Ghost) for every recoverable deleted regular file, once per ghost."""
+        """(file id, original path, Ghost) for every recoverable deleted regular file (complete), once per ghost."""
         seen = set()
         for file_id in sorted(self.remaps):
             ghost = self.ghost(file_id)
-            if ghost is None or not ghost.is_regular or self.remaps[file_id][1] in seen:
+            if ghost is None or not ghost.is_regular or ghost.missing or self.remaps[file_id][1] in seen:
                 continue
             seen.add(self.remaps[file_id][1])
             yield file_id, self.path(file_id), ghost

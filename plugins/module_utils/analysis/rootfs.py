@@ -132,4 +132,7 @@ def deleted_files(archive, warnings):
     if not isinstance(value, list):
         warnings.append("deleted.files is not a JSON list; ignored")
         return []
-    return [container_path(str(path)) for path in value]
+    paths = [path for path in value if isinstance(path, str)]
+    if len(paths) != len(value):
+        warnings.append("deleted.files: %d entries are not strings; ignored" % (len(value) - len(paths)))
+    return [container_path(path) for path in paths]

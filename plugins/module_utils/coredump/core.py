@@ -336,6 +336,7 @@ class ProcessCore(object):
         if leader.HasField("tc") and leader.tc.task_state == criu_names.TASK_DEAD:
             raise ZombieError(criu_names.core(proc.pid), "pid %d is a zombie: it has no memory to dump" % proc.pid)
         self.arch = self._arch(leader)
+        self._check_ranges(leader)
         self.comm = leader.tc.comm if leader.HasField("tc") else leader.thread_core.comm
         self.mm = _image(archive, "mm-%d.img" % proc.pid, "MM").first()
         self.pagemap = PageMap.load(archive, proc.pid)
@@ -345,6 +346,19 @@ class ProcessCore(object):
         self._layout(names)
 
     # -- decisions ----------------------------------------------------------------------------
+
+    def _check_ranges(self, leader):
+        """The ids and nice value the notes hold as C ints, checked before packing: a pid_t is 32-bit
+        (Linux pids stop at 2^22), nice is -20..19 (a signed char in prpsinfo)."""
+        subject = criu_names.core(self.pid)
+        for what, value in [("pid", tid) for tid in self.threads] + [
+                ("ppid", self.proc.ppid), ("pgid", self.proc.pgid), ("sid", self.proc.sid)]:
+            if not 0 <= value < 1 << 31:
+                raise ImageError(subject, "%s %d is out of range for a core file (a pid_t is 32-bit)" % (what, value))
+        nice = leader.thread_core.sched_nice
+        if not -20 <= nice <= 19:
+            self.warnings.append("pid %d: sched_nice %d is outside -20..19; written as 0" % (self.pid, nice))
+            leader.thread_core.sched_nice = 0
 
     def _arch(self, leader):
         subject = criu_names.core(self.pid)

@@ -31,6 +31,7 @@ import zlib
 from ansible_collections.forensic.checkpoint.plugins.module_utils import dependencies
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import ArchiveError
+from ansible_collections.forensic.checkpoint.plugins.module_utils.text import escape as printable
 
 try:
     import zstandard
@@ -75,12 +76,6 @@ def normalize_name(name):
         return None
     name = posixpath.normpath(name)
     return name if name != "." else ""
-
-
-def printable(name):
-    """A member name safe to show: undecodable bytes and control characters escaped."""
-    text = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return "".join(ch if ch.isprintable() else "\\x%02x" % ord(ch) for ch in text)
 
 
 is_pages_image = names.is_pages_image

@@ -20,7 +20,7 @@ import re
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import CheckpointArchive, is_pages_image
-from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import ArchiveError, CheckpointError
+from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import ArchiveError, CheckpointError, unexpected
 
 METADATA_MEMBERS = frozenset(("config.dump", "spec.dump", "network.status", "stats-dump", "dump.log"))
 CRIU_VERSION = re.compile(r"Version:\s*([0-9][0-9.]*)")
@@ -28,6 +28,9 @@ CRIU_VERSION = re.compile(r"Version:\s*([0-9][0-9.]*)")
 ENGINE_PODMAN = "Podman"
 ENGINE_CRIO = "CRI-O"
 ENGINE_CONTAINERD = "containerd"
+
+
+TEXT_FIELDS = ("container", "pod", "namespace", "image", "image_id", "id", "runtime", "created", "checkpointed", "ip")
 
 
 def keep_metadata(name, size):
@@ -43,6 +46,8 @@ def load_json(archive, name):
         value = json.loads(archive.read(name).decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise ArchiveError(archive.path, "%s is not valid JSON (%s)" % (name, str(exc).splitlines()[0]))
+    except RecursionError:  # json nests on the C stack's behalf: 100k "[" is a hostile document
+        raise ArchiveError(archive.path, "%s is nested too deeply to be a container's metadata" % name)
     if not isinstance(value, (dict, list)):
         raise ArchiveError(archive.path, "%s holds a JSON %s, not an object" % (name, type(value).__name__))
     return value
@@ -67,18 +72,69 @@ def _json_annotation(annotations, key):
     return value if isinstance(value, dict) else {}
 
 
+def _mapping(value, what, warnings):
+    if value is None or isinstance(value, dict):
+        return value or {}
+    warnings.append("network.status: %s is a JSON %s, not an object; ignored" % (what, type(value).__name__))
+    return {}
+
+
+def _sequence(value, what, warnings):
+    if value is None or isinstance(value, list):
+        return value or []
+    warnings.append("network.status: %s is a JSON %s, not a list; ignored" % (what, type(value).__name__))
+    return []
+
+
+def _string(value, what, warnings):
+    if value is None or isinstance(value, str):
+        return value
+    warnings.append("network.status: %s is a JSON %s, not a string; ignored" % (what, type(value).__name__))
+    return None
+
+
+def network_status(status, warnings):
+    """network.status in the shape the engines read, parts of any other shape dropped with a warning:
+    netavark's ``{net: {interfaces: {if: {subnets: [{ipnet, gateway}], mac_address}}}}`` (dict), or
+    CNI's ``[{ips: [{address}]}]`` (list)."""
+    if isinstance(status, list):
+        results = []
+        for index, result in enumerate(status):
+            ips = _sequence(_mapping(result, "result %d" % index, warnings).get("ips"), "result %d ips" % index, warnings)
+            addresses = [_mapping(ip, "an address", warnings).get("address") for ip in ips]
+            results.append({"ips": [{"address": _string(address, "an address", warnings)} for address in addresses]})
+        return results
+    networks = {}
+    for name, network in sorted(_mapping(status, "the document", warnings).items()):
+        interfaces = {}
+        where = "network %s" % name
+        for iface, data in sorted(_mapping(_mapping(network, where, warnings).get("interfaces"), where + " interfaces",
+                                           warnings).items()):
+            where = "network %s interface %s" % (name, iface)
+            data = _mapping(data, where, warnings)
+            subnets = [_mapping(subnet, where + " subnet", warnings) for subnet in
+                       _sequence(data.get("subnets"), where + " subnets", warnings)]
+            interfaces[iface] = {
+                "subnets": [{"ipnet": _string(subnet.get("ipnet"), where + " ipnet", warnings),
+                             "gateway": _string(subnet.get("gateway"), where + " gateway", warnings)}
+                            for subnet in subnets],
+                "mac_address": _string(data.get("mac_address"), where + " mac_address", warnings)}
+        networks[name] = {"interfaces": interfaces}
+    return networks
+
+
 def podman_ip(status):
-    """First address in network.status: netavark's {net: {interfaces}} or CNI's [{ips}] form."""
+    """First address in a ``network_status`` document."""
     if isinstance(status, dict):
         for network in status.values():
-            for iface in ((network or {}).get("interfaces") or {}).values():
-                for subnet in (iface or {}).get("subnets") or []:
-                    if subnet.get("ipnet"):
+            for iface in network["interfaces"].values():
+                for subnet in iface["subnets"]:
+                    if subnet["ipnet"]:
                         return subnet["ipnet"].split("/")[0]
-    elif isinstance(status, list):
+    else:
         for result in status:
-            for ip in (result or {}).get("ips") or []:
-                if ip.get("address"):
+            for ip in result["ips"]:
+                if ip["address"]:
                     return ip["address"].split("/")[0]
     return None
 
@@ -86,7 +142,10 @@ def podman_ip(status):
 def _mtime_iso(archive, name):
     if not archive.has(name):
         return None
-    stamp = datetime.datetime.fromtimestamp(archive.member(name).mtime, tz=datetime.timezone.utc)
+    try:
+        stamp = datetime.datetime.fromtimestamp(archive.member(name).mtime, tz=datetime.timezone.utc)
+    except (OverflowError, OSError, ValueError, TypeError):  # a forged header: 1<<62, negative pax mtime
+        return None
     return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -155,7 +214,7 @@ def describe(archive):
     }
     if engine == ENGINE_PODMAN:
         info["pod"] = config.get("pod") or None
-        info["ip"] = podman_ip(load_json(archive, "network.status"))
+        info["ip"] = podman_ip(network_status(load_json(archive, "network.status"), warnings))
         # libpod's config.dump has no checkpoint time; the CRIU images' tar headers do.
         info["checkpointed"] = info["checkpointed"] or _mtime_iso(archive, names.INVENTORY)
     elif engine == ENGINE_CRIO:
@@ -173,6 +232,10 @@ def describe(archive):
         info["image"] = info["image"] or annotations.get("io.kubernetes.cri.image-name")
     else:
         warnings.append("engine not recognised from spec.dump annotations (no io.container.manager)")
+    for key in TEXT_FIELDS:  # what the engines read as text: any other JSON shape is dropped
+        if info[key] is not None and not isinstance(info[key], str):
+            warnings.append("metadata field %s is a JSON %s, not a string; ignored" % (key, type(info[key]).__name__))
+            info[key] = None
     if info["checkpointed"] in (None, "0001-01-01T00:00:00Z"):
         info["checkpointed"] = _mtime_iso(archive, names.INVENTORY)
     info["stats"] = dump_statistics(archive, warnings)
@@ -210,4 +273,7 @@ def scan(path, checksum=False):
             checkpoints.append(inspect_path(full, checksum))
         except CheckpointError as exc:
             skipped.append({"path": full, "reason": exc.problem})
+        except Exception as exc:  # pylint: disable=broad-except
+            # one malformed archive never hides the others: listed with why
+            skipped.append({"path": full, "reason": unexpected(exc)})
     return checkpoints, skipped

@@ -47,6 +47,7 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.files
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import CheckpointArchive, MemberReader
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.imageset import ImageSet
 from ansible_collections.forensic.checkpoint.plugins.module_utils import dependencies
+from ansible_collections.forensic.checkpoint.plugins.module_utils.text import escape as printable
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import (
     CheckpointError,
     ImageError,
@@ -55,7 +56,7 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory import multiscan
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.checkpoint import scan
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.scan import Consumer
-from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.redact import redact_value
+from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.redact import redact_value, scrub_all, seen_secrets
 
 try:
     import jmespath
@@ -575,15 +576,8 @@ def build_facts(analysis, contents=None):
 
 # -- templates and text -----------------------------------------------------------------------
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _TEMPLATE = re.compile(r"\{([^{}]+)\}")
 TEXT_FIELDS = ("content_head", "head")
-
-
-def printable(text, keep_newlines=False):
-    """Attacker-controlled text made safe to read: control characters escaped."""
-    text = _CONTROL.sub(lambda match: "\\x%02x" % ord(match.group()), text)
-    return text if keep_newlines else text.replace("\n", "\\n")
 
 
 def text_head(data, limit=HEAD_BYTES):
@@ -1130,27 +1124,13 @@ def _query_findings(rule, facts):
     return findings
 
 
-def _redact_all(findings, secrets):
-    """Every secret found replaced by its redacted form, wherever it shows in a finding."""
-    ordered = sorted(secrets, key=len, reverse=True)
-
-    def clean(value):
-        if isinstance(value, str):
-            for secret in ordered:
-                if secret in value:
-                    value = value.replace(secret, redact(secret))
-            return value
-        if isinstance(value, list):
-            return [clean(item) for item in value]
-        if isinstance(value, dict):
-            return dict((key, clean(item)) for key, item in value.items())
-        return value
+def _redact_all(findings, recovered, secrets):
+    """Findings and recovered files with every secret seen (whole, or cut by a context window's
+    edge) and every credential shape redacted; a finding keeps only the redacted form of its own."""
     for finding in findings:
         if "secret" in finding:
             finding["secret"].pop("value", None)
-        for key in list(finding):
-            if key != "secret":
-                finding[key] = clean(finding[key])
+    return scrub_all([findings, recovered], secrets)
 
 
 class FindingsPass(object):
@@ -1197,7 +1177,9 @@ class FindingsPass(object):
                     warnings.append("memory regions not named: %s" % exc)
         elif options.get("yara_rules") or self.specs:
             warnings.append("no archive given: indicators and YARA rules were only matched against the analysis")
-        return _conclude(analysis, self.rules, self.secret_rules, self.specs, scanner, contents, options, warnings)
+        result = _conclude(analysis, self.rules, self.secret_rules, self.specs, scanner, contents, options, warnings)
+        self.secrets = result.pop("secrets")  # kept out of the result: for the caller's final redaction pass
+        return result
 
 
 def _scanned_pids(analysis):
@@ -1223,8 +1205,10 @@ def evaluate(analysis, archive=None, options=None):
         return pending.evaluate(analysis)
     options, warnings = pending.options, pending.warnings
     contents = collect(archive, _scanned_pids(analysis), pending.scanner, options.get("scan_memory", True), warnings)
-    return _conclude(analysis, pending.rules, pending.secret_rules, pending.specs, pending.scanner, contents, options,
-                     warnings)
+    result = _conclude(analysis, pending.rules, pending.secret_rules, pending.specs, pending.scanner, contents, options,
+                       warnings)
+    result.pop("secrets")
+    return result
 
 
 def _conclude(analysis, rules, secret_rules, specs, scanner, contents, options, warnings):
@@ -1244,6 +1228,9 @@ def _conclude(analysis, rules, secret_rules, specs, scanner, contents, options, 
                   "head": text_head(data)} for path, data in sorted(contents.get("recovered", {}).items())]
     secrets = set(item["secret"]["value"] for item in findings if item.get("secret", {}).get("value"))
     if options.get("redact_secrets", True):
-        _redact_all(findings + recovered, secrets)
+        secrets = seen_secrets([findings, recovered], secrets)  # shaped values too: the caller redacts them anywhere
+        findings, recovered = _redact_all(findings, recovered, secrets)
     findings.sort(key=lambda item: (-RANK[item["severity"]], item["id"], item.get("pid") or 0, item.get("subject") or ""))
-    return {"findings": findings, "summary": summarize(findings), "recovered": recovered, "warnings": warnings}
+    # ``secrets``: the values seen, for the caller's final redaction pass over what it returns
+    return {"findings": findings, "summary": summarize(findings), "recovered": recovered, "warnings": warnings,
+            "secrets": sorted(secrets)}

@@ -10,6 +10,10 @@ values of 8 characters or fewer show no characters at all (4 would be half the s
 Secrets travel: an attacker copying the environment into another variable (``LOOT=...``), a
 command line or an annotation would carry them past a name check, so every occurrence of a secret
 value (of at least 6 characters) in any other string is replaced the same way.
+
+``SHAPES`` are the credential shapes redacted wherever they show in output, whoever found them:
+the secret part of each (group ``v``) is replaced, even cut short by the edge of a context window.
+``scrub_all`` is the one pass over a whole result (keys, values, lists) before it leaves a module.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -23,6 +27,30 @@ SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL", re.IGNO
 SHOWN = 4
 MIN_SHOWN_LENGTH = 9
 MIN_SCRUB_LENGTH = 6
+EDGE_PIECE = 8  # a known secret cut by a window edge: a piece this long at the edge is still redacted
+
+# Value characters of a token (base64, base64url, hex, JWT dots).
+_TOKEN = r"[A-Za-z0-9/+=._~-]"
+_KEYWORD = (r"(?:secret_?access_?key|secret_?key|access_?token|refresh_?token|client_?secret|api_?key|apikey"
+            r"|auth_?token|token|password|passwd|pwd|secret|credentials?|private_?key)")
+SHAPES = [
+    # "key": "value", key=value, key: value (JSON, INI, YAML incl. kubeconfig ``token:``, env,
+    # query strings), any case incl. camelCase ``SecretAccessKey``; the value may be cut short.
+    r"(?i)%s[\"']?\s*[=:]\s*[\"']?(?P<v>[A-Za-z0-9/+=._~!@#$%%^*-][^\s\"'&,;<>\\]{0,4095})" % _KEYWORD,
+    r"(?i)\b(?:Bearer|Basic)\s+(?P<v>%s{8,4096})" % _TOKEN,
+    r"(?P<v>eyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{0,8192}\.?[A-Za-z0-9_-]{0,1024})",
+    r"-----BEGIN [A-Z ]{0,20}PRIVATE KEY(?: BLOCK)?-----\s*(?P<v>[A-Za-z0-9+/=\s]{1,16384})",
+    r"(?P<v>\bgh[pousr]_[A-Za-z0-9]{6,255}|\bgithub_pat_[A-Za-z0-9_]{6,255})",
+    r"(?P<v>\bglpat-[A-Za-z0-9_-]{6,64}|\bgl(?:dt|rt|ptt|cbt|oas)-[A-Za-z0-9_-]{6,64})",
+    r"(?P<v>\bxox[abposr]-[A-Za-z0-9-]{6,250}|\bxapp-[A-Za-z0-9-]{6,250})",
+    r"(?P<v>\b[rs]k_(?:live|test)_[A-Za-z0-9]{6,255}|\bwhsec_[A-Za-z0-9]{6,255})",
+    r"(?P<v>\bhv[sbr]\.[A-Za-z0-9_-]{6,255})",
+]
+_COMPILED = [re.compile(shape) for shape in SHAPES]
+# One search first: most strings (paths, names) hold no shape, and then one pass is all they cost.
+_ANY = re.compile("|".join("(?:%s)" % shape.replace("(?i)", "").replace("?P<v>", "") for shape in SHAPES),
+                  re.IGNORECASE)
+_REDACTED = re.compile(r"[^\s]{0,4}\.\.\.sha256:[0-9a-f]{64}")
 
 
 def is_secret_name(name):
@@ -48,13 +76,23 @@ class Redactor(object):
         out = {}
         for name, value in env.items():
             if value and is_secret_name(name):
-                out[name] = redact_value(value)
-                if len(value) >= MIN_SCRUB_LENGTH:
-                    self._replacements[value] = out[name]
-                    self._pattern = None
+                out[name] = self.remember(value)
             else:
                 out[name] = value
         return out
+
+    @property
+    def secrets(self):
+        """The secret values seen so far."""
+        return list(self._replacements)
+
+    def remember(self, value):
+        """Scrub ``value`` from now on; returns its redacted form."""
+        redacted = redact_value(value)
+        if len(value) >= MIN_SCRUB_LENGTH:
+            self._replacements[value] = redacted
+            self._pattern = None
+        return redacted
 
     def scrub(self, text):
         """``text`` with every known secret value replaced by its redacted form."""
@@ -65,3 +103,122 @@ class Redactor(object):
             ordered = sorted(self._replacements, key=len, reverse=True)
             self._pattern = re.compile("|".join(re.escape(value) for value in ordered))
         return self._pattern.sub(lambda match: self._replacements[match.group(0)], text)
+
+
+def shaped_values(text):
+    """The secret parts of the credential shapes in ``text`` (not yet redacted)."""
+    if not _ANY.search(text):
+        return
+    for pattern in _COMPILED:
+        for match in pattern.finditer(text):
+            start, end = match.span("v")
+            if not (_REDACTED.match(text, start) or text.startswith("...sha256:", end)):
+                yield match.group("v")
+
+
+def scrub_shapes(text):
+    """``text`` with the secret part of every credential shape redacted (already-redacted values
+    are left alone, so the pass can run twice)."""
+    if not _ANY.search(text):
+        return text
+    for pattern in _COMPILED:
+        pieces, last = [], 0
+        for match in pattern.finditer(text):
+            start, end = match.span("v")
+            if start < last or _REDACTED.match(text, start) or text.startswith("...sha256:", end):
+                continue
+            pieces.append(text[last:start])
+            pieces.append(redact_value(text[start:end]))
+            last = end
+        if pieces:
+            text = "".join(pieces) + text[last:]
+    return text
+
+
+def scrub_edges(text, secrets):
+    """``text`` with a piece of a known secret cut by its start or end (a context window's edge)
+    redacted: its start may begin inside a secret, its end stop inside one."""
+    for secret in secrets:
+        if text[:EDGE_PIECE] not in secret and text[-EDGE_PIECE:] not in secret:
+            continue
+        for size in range(min(len(secret), len(text)), EDGE_PIECE - 1, -1):
+            if text.startswith(secret[-size:]):
+                text = redact_value(secret) + text[size:]
+                break
+        for size in range(min(len(secret), len(text)), EDGE_PIECE - 1, -1):
+            if text.endswith(secret[:size]):
+                text = text[:len(text) - size] + redact_value(secret)
+                break
+    return text
+
+
+PIECE = 16  # a run this long of a known secret is the secret, wherever it shows
+
+
+class _Pieces(object):
+    """Finds every run of at least PIECE characters (the whole value if shorter) shared with a known
+    secret: a file name ``k=<secret with / as _>`` or a cut context window still holds the secret."""
+
+    def __init__(self, secrets):
+        self.where = {}
+        for secret in secrets:
+            size = min(PIECE, len(secret))
+            for offset in range(len(secret) - size + 1):
+                self.where.setdefault(secret[offset:offset + size], []).append((secret, offset))
+        ordered = sorted(self.where, key=len, reverse=True)
+        self.pattern = re.compile("|".join(re.escape(piece) for piece in ordered)) if ordered else None
+
+    def scrub(self, text):
+        if self.pattern is None:
+            return text
+        pieces, last, match = [], 0, self.pattern.search(text)
+        while match:
+            start, end = match.span()
+            secret, offset = self.where[match.group()][0]
+            while end < len(text) and offset + end - start < len(secret) and text[end] == secret[offset + end - start]:
+                end += 1  # the whole shared run
+            pieces += [text[last:start], redact_value(secret)]
+            last = end
+            match = self.pattern.search(text, end)
+        return "".join(pieces) + text[last:] if pieces else text
+
+
+def seen_secrets(value, secrets=()):
+    """``secrets`` and the shaped values in ``value`` long enough to be a secret (PIECE), longest first."""
+    found = set(item for item in secrets if item and len(item) >= MIN_SCRUB_LENGTH)
+    for text in _strings(value):
+        found.update(item for item in shaped_values(text) if len(item) >= PIECE)
+    return sorted(found, key=len, reverse=True)
+
+
+def scrub_all(value, secrets=()):
+    """One pass over a whole result (dicts, lists, strings; keys too): every known secret value
+    (``secrets``) whole, in part (PIECE characters) or cut by an edge, and every credential shape
+    redacted. A shaped value long enough to be a secret (PIECE) is then known too: the camelCase
+    AWS key in a file is redacted in the file names that carry it."""
+    known = seen_secrets(value, secrets)
+    runs = _Pieces(known)
+
+    def clean(item):
+        if isinstance(item, str):
+            return scrub_shapes(scrub_edges(runs.scrub(item), known)) if item else item
+        if isinstance(item, list):
+            return [clean(part) for part in item]
+        if isinstance(item, tuple):
+            return tuple(clean(part) for part in item)
+        if isinstance(item, dict):
+            return dict((clean(key), clean(part)) for key, part in item.items())
+        return item
+    return clean(value)
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(key)
+            yield from _strings(item)

@@ -23,10 +23,10 @@ import re
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 from ansible_collections.forensic.checkpoint.plugins.module_utils.output import Destination
+from ansible_collections.forensic.checkpoint.plugins.module_utils.text import escape
 
 FORMATS = ("html", "markdown", "json")
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 CSS = """
 *{box-sizing:border-box}
@@ -72,7 +72,7 @@ def _text(value):
         return ", ".join(_text(item) for item in value) if value else "-"
     if isinstance(value, dict):
         return json.dumps(value, sort_keys=True, default=str)
-    return _CONTROL.sub(lambda match: "\\x%02x" % ord(match.group()), str(value))
+    return escape(str(value), keep_newlines=True)  # blocks of evidence keep their lines; the rest escaped
 
 
 def cell(value, style=None):
@@ -107,24 +107,38 @@ def _findings_table(findings):
     return ("table", ["Severity", "Finding", "Evidence"], rows, (11, 30, 59))
 
 
+MAX_TREE_DEPTH = 64
+
+
 def _process_tree(processes):
-    by_parent, pids = {}, set(proc.get("pid") for proc in processes)
+    """Processes under their parents. None is lost: an orphan (its parent not in the checkpoint) is
+    a root; a process in a ppid cycle, or deeper than MAX_TREE_DEPTH, is shown as a root, flagged."""
+    by_parent, pids, shown = {}, set(proc.get("pid") for proc in processes), set()
     for proc in processes:
         parent = proc.get("ppid") if proc.get("ppid") in pids and proc.get("ppid") != proc.get("pid") else None
         by_parent.setdefault(parent, []).append(proc)
 
-    def node(proc, depth):
-        flags = []
+    def node(proc, depth, flags):
+        shown.add(id(proc))
+        flags = list(flags)
         if proc.get("exe_deleted"):
             flags.append("deleted executable")
         if proc.get("state") not in (None, "running"):
             flags.append(proc.get("state"))
+        if proc.get("ppid") not in pids and proc.get("ppid") not in (None, 0):
+            flags.append("orphan: parent %s not in the checkpoint" % _text(proc.get("ppid")))
         label = "pid %s %s  uid %s  %s" % (
             proc.get("pid"), _text(proc.get("comm")), _text(proc.get("uid")), _size(proc.get("memory_size")))
-        children = [] if depth > 64 else [node(child, depth + 1) for child in by_parent.get(proc.get("pid"), [])]
+        children = [] if depth >= MAX_TREE_DEPTH else [
+            node(child, depth + 1, ()) for child in by_parent.get(proc.get("pid"), []) if id(child) not in shown]
         return {"label": label, "code": proc.get("cmdline") or _text(proc.get("argv")), "detail": "exe %s, cwd %s" % (
             _text(proc.get("exe")), _text(proc.get("cwd"))), "flags": flags, "children": children}
-    return ("tree", [node(proc, 0) for proc in by_parent.get(None, [])])
+    roots = [node(proc, 0, ()) for proc in by_parent.get(None, [])]
+    for proc in processes:  # what no root reaches: a ppid cycle, or below the depth shown
+        if id(proc) not in shown:
+            roots.append(node(proc, 0, ["ppid %s: in a parent cycle or below depth %d" % (
+                _text(proc.get("ppid")), MAX_TREE_DEPTH)]))
+    return ("tree", roots)
 
 
 def _network(processes):

@@ -11,6 +11,7 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.analy
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.diff import compare
 from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.engine import FindingsPass
 from ansible_collections.forensic.checkpoint.plugins.module_utils.report import document as report_mod
+from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.redact import scrub_all
 from ansible_collections.forensic.checkpoint.plugins.module_utils.runners.common import (
     Outcome,
     findings_options,
@@ -29,7 +30,10 @@ def analyze_with_findings(path, options, checksum=False, include=None, export_di
         pending.visitors = []
     with open_checkpoint(path, [plan, pending], checksum) as checkpoint:
         analysis = plan.run(checkpoint)
-        return analysis, pending.evaluate(analysis, checkpoint)
+        result = pending.evaluate(analysis, checkpoint)
+    if options.get("redact_secrets", True):  # the final pass: any secret seen anywhere, redacted everywhere
+        analysis, result = scrub_all([analysis, result], pending.secrets + plan.redactor.secrets)
+    return analysis, result
 
 
 def run_analyze(params, check_mode):

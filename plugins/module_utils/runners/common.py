@@ -11,9 +11,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
+from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError, unexpected
 from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.engine import SEVERITIES, at_or_above
+from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.redact import scrub_all
 from ansible_collections.forensic.checkpoint.plugins.module_utils.report.document import FORMATS
+from ansible_collections.forensic.checkpoint.plugins.module_utils.text import escape
 
 # Options documented by the doc fragment forensic.checkpoint.findings (plugins/doc_fragments/findings.py).
 FINDINGS_OPTIONS = dict(
@@ -52,15 +54,32 @@ class Outcome(object):
         self.result, self.warnings, self.failure = result, list(warnings), failure
 
 
+def _inputs(params):
+    """What the module reads, to name in a failure: its archive, or the two a diff compares."""
+    named = [params.get(key) for key in ("path", "before", "after") if params.get(key)]
+    return " / ".join(str(item) for item in named) or "the module's input"
+
+
+def _message(module, text):
+    return escape(scrub_all(text) if module.params.get("redact_secrets") else text)
+
+
 def execute(module, run):
     """Run ``run(params, check_mode)`` for ``module`` and exit with its outcome; a CheckpointError
-    is the module's one-line failure."""
+    is the module's one-line failure. Any other exception is a bug meeting a hostile input: still
+    one line naming the input (no traceback of attacker-chosen data), the specific classes being
+    handled where they arise. Every message is escaped: evidence names reach the terminal."""
     try:
         outcome = run(module.params, module.check_mode)
     except CheckpointError as exc:
-        module.fail_json(msg=str(exc))
+        module.fail_json(msg=_message(module, str(exc)))
+    except Exception as exc:  # pylint: disable=broad-except
+        module.fail_json(msg=_message(module, "%s: %s" % (_inputs(module.params), unexpected(exc))))
+    if module.params.get("redact_secrets"):  # the last pass: no credential shape leaves the module
+        outcome.result, outcome.warnings, outcome.failure = scrub_all(
+            [outcome.result, outcome.warnings, outcome.failure])
     for warning in outcome.warnings:
-        module.warn(warning)
+        module.warn(escape(warning))
     if outcome.failure:
-        module.fail_json(msg=outcome.failure, **outcome.result)
+        module.fail_json(msg=escape(outcome.failure), **outcome.result)
     module.exit_json(**outcome.result)
