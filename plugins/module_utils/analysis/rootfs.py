@@ -20,7 +20,7 @@ import posixpath
 import tarfile
 import zlib
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import KINDS
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import KINDS, open_tar
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import ArchiveError
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.export import read_chunks
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.metadata import load_json
@@ -89,7 +89,7 @@ class RootfsDiff(object):
             return
         self.changed = []
         try:
-            tar = tarfile.open(fileobj=fileobj, mode="r:" if fileobj.seekable() else "r|")
+            tar = open_tar(fileobj, stream=not fileobj.seekable())
             while True:
                 info = tar.next()
                 if info is None:

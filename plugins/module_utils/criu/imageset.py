@@ -36,6 +36,7 @@ class ImageSet(object):
         self.archive = archive
         self.warnings = warnings
         self._cache = {}
+        self._warned = set(warnings)  # a set: tens of thousands of pids can each warn
 
     def has(self, name):
         return self.archive.has(IMAGE_DIR + name)
@@ -75,5 +76,6 @@ class ImageSet(object):
         return image.first() if image is not None else None
 
     def warn(self, message):
-        if message not in self.warnings:
+        if message not in self._warned:
+            self._warned.add(message)
             self.warnings.append(message)

@@ -85,7 +85,7 @@ class PageMap(object):
         pages = pages_name(head.pages_id)
         if not archive.has(pages):
             raise ImageError(name, "its pages image %s is missing" % pages)
-        pages_size = archive.member(pages).size
+        pages_size = archive.regular(pages).size
         return cls(pid, cls._runs(name, image.entries[1:], pages_size), pages, pages_size)
 
     @staticmethod

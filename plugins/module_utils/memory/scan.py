@@ -365,7 +365,7 @@ def scan_plain(archive, consumers, pids=None, clip=None):
         pagemap = PageMap.load(archive, pid)
         by_pages.setdefault(pagemap.pages, []).append(pagemap)
     for pages, pagemaps in by_pages.items():
-        base = archive.member(pages).offset
+        base = archive.regular(pages).offset
 
         def read_into(view, offset, base=base):
             return os.preadv(archive.fileno(), [view], base + offset)
