@@ -20,18 +20,24 @@ Which backend serves which pattern (``Scanner.backends`` says, per pattern):
 
 * ``hyperscan`` (exact): with the ``hyperscan`` package, every literal (as escaped bytes, so its
   matches are exact and need no confirmation) and every regex hyperscan compiles unchanged, all in
-  ONE block-mode database scanned once per block. Regexes whose longest match exceeds
-  ``SOM_WIDTH`` are compiled with ``HS_FLAG_SOM_LEFTMOST`` (when hyperscan accepts it) so the start
-  of a candidate is known; shorter ones take ``end - longest`` as the start bound, which keeps the
-  database small and quick to compile. Python's ``re`` then confirms each regex candidate from that
+  ONE block-mode database scanned once per block. A regex whose longest match exceeds
+  ``SOM_WIDTH`` and that has no required literal is compiled with ``HS_FLAG_SOM_LEFTMOST`` so the
+  start of a candidate is known; the others take ``end - longest`` as the start bound (``re``
+  skips to their literal fast). Python's ``re`` then confirms each regex candidate from that
   bound, for its exact ``finditer`` match and groups: ``re`` only ever runs where hyperscan, which
-  is linear-time, already found a match.
-* ``hyperscan-prefilter``: regexes hyperscan cannot compile as written (lookaround, back
-  references, bounded repeats too large) join the same database with ``HS_FLAG_PREFILTER``: a
-  superset of their matches, each candidate confirmed by ``re``.
+  is linear-time, already found a candidate.
+* ``hyperscan-prefilter``: in the same database, as a superset of their matches that ``re``
+  confirms: regexes with lookaround, back references, atomic groups or possessive repeats
+  (``HS_FLAG_PREFILTER``), and regexes with counted repeats above RELAX_ABOVE, which hyperscan is
+  given open-ended (``{64,4096}`` compiles in seconds, ``{8,}`` in milliseconds).
 * ``python``: regexes hyperscan cannot serve even as a prefilter (e.g. ``.{1,65536}``), and every
   pattern when hyperscan is not installed: ``bytes.find`` for literals; ``re`` for regexes, skipped
   for a block that lacks a literal every match of the regex must contain (its *required literal*).
+
+Hyperscan's database is compiled only when it pays: a scanner starts on the ``python`` path and
+compiles once WARM_BYTES have been scanned (or at once when ``scan``'s ``size_hint`` says that many
+will be), or as soon as a regex has spent WARM_TIME in ``re`` (that block is then done again on
+hyperscan): a handful of small files costs no compile, a hostile regex still meets hyperscan.
 
 Every ``re`` call is bounded by a per-scan, per-pattern time budget (``time_budget`` seconds; a
 SIGALRM timer on the main thread): a catastrophically backtracking regex fails with one line
@@ -72,6 +78,11 @@ MAX_CONTEXT = 64 << 10
 # Python-regex time a single pattern may spend in one scan before it is declared catastrophic.
 TIME_BUDGET = 10.0
 TICK = 0.05
+# Hyperscan's database costs 5-15 ms a pattern to compile; Python's re scans the built-in secret
+# rules at ~5 ms a MiB. So a scanner starts on re and compiles once it has seen WARM_BYTES, or
+# once a regex has spent WARM_TIME on re (a slow or hostile one: hyperscan is linear).
+WARM_BYTES = 2 << 20
+WARM_TIME = 0.1
 # Hits held at once in a block beyond max_matches (or in all, without it): bounds memory.
 HELD = 1 << 20
 HELD_SLACK = 1 << 16
@@ -188,12 +199,12 @@ def _hs_database(chosen):
 
 
 _BOUNDED = re.compile(br"\\.|\[(?:\\.|[^\]])*\]?|\{(\d+)(,(\d*))?\}", re.DOTALL)
-RELAX_ABOVE = 32
+RELAX_ABOVE = 8
 
 
 def relax(source):
     """``source`` with every counted repeat above RELAX_ABOVE made open-ended (``{64,4096}`` ->
-    ``{32,}``): a superset of the matches, which hyperscan compiles in milliseconds instead of
+    ``{8,}``): a superset of the matches, which hyperscan compiles in milliseconds instead of
     seconds (the PEM rule's ``{64,4096}`` alone: 6 s). ``re`` confirms every candidate."""
 
     def one(match):
@@ -208,6 +219,21 @@ def relax(source):
     return _BOUNDED.sub(one, source)
 
 
+# What hyperscan cannot compile as written: lookaround, back references, atomic and possessive.
+_HS_UNSUPPORTED = frozenset(getattr(sre_parse, name) for name in (
+    "ASSERT", "ASSERT_NOT", "GROUPREF", "GROUPREF_EXISTS", "ATOMIC_GROUP", "POSSESSIVE_REPEAT")
+    if hasattr(sre_parse, name))
+
+
+def _has_op(node, ops):
+    """Whether the parsed regex ``node`` (or anything inside it) uses one of ``ops``."""
+    if isinstance(node, sre_parse.SubPattern):
+        return any(op in ops or _has_op(arg, ops) for op, arg in node)
+    if isinstance(node, (tuple, list)):
+        return any(_has_op(item, ops) for item in node)
+    return False
+
+
 def _hs_choices(entry):
     """[(backend, hyperscan source, flags)] to try for ``entry``, best first; [] for Python."""
     pattern = entry.pattern
@@ -219,8 +245,11 @@ def _hs_choices(entry):
     if _hs_risky(pattern.source):
         return []
     relaxed = relax(pattern.source)
+    prefilter = ("hyperscan-prefilter", relaxed, base | hyperscan.HS_FLAG_PREFILTER)
+    if _has_op(sre_parse.parse(pattern.source), _HS_UNSUPPORTED):
+        return [prefilter]  # no use trying to compile it as it is: each try costs milliseconds
     exact = "hyperscan" if relaxed == pattern.source else "hyperscan-prefilter"
-    choices = [(exact, relaxed, base), ("hyperscan-prefilter", relaxed, base | hyperscan.HS_FLAG_PREFILTER)]
+    choices = [(exact, relaxed, base), prefilter]
     if pattern.width > SOM_WIDTH and not entry.required:
         choices.insert(0, (exact, relaxed, base | hyperscan.HS_FLAG_SOM_LEFTMOST))
     return choices
@@ -240,13 +269,21 @@ class Scanner(object):
         # The longest match found whole (a literal is exact whatever its length).
         self.span = max([max_width] + [len(p.literal) for p in patterns if p.literal is not None])
         self.widest = max([entry.width for entry in self.entries] + [1])
+        # Hyperscan's database is compiled only once the bytes scanned make it pay (see WARM_BYTES).
         self.database = None
-        if backend == "auto" and HAS_HYPERSCAN and self.entries:
+        self.warming = backend == "auto" and HAS_HYPERSCAN and bool(self.entries)
+        self.scanned = 0
+
+    def compile(self):
+        """Compile the hyperscan database now, if there is to be one."""
+        if self.warming:
+            self.warming = False
             self._build_database()
 
     @property
     def backends(self):
-        """{pattern id: "hyperscan", "hyperscan-prefilter" or "python"}."""
+        """{pattern id: "hyperscan", "hyperscan-prefilter" or "python"} (compiles the database)."""
+        self.compile()
         return dict((entry.pattern.id, entry.backend) for entry in self.entries)
 
     def _build_database(self):
@@ -270,15 +307,18 @@ class Scanner(object):
             entry.backend, entry.som = backend, bool(flags & hyperscan.HS_FLAG_SOM_LEFTMOST)
         self.database = database
 
-    def scan(self, runs, context=0, max_matches=None, max_bytes=None, time_budget=TIME_BUDGET):
+    def scan(self, runs, context=0, max_matches=None, max_bytes=None, time_budget=TIME_BUDGET, size_hint=None):
         """A ``Scan`` (an iterator of Hits) over ``runs``: [(base address, iterable of chunks)].
 
         ``context`` bytes (at most MAX_CONTEXT) each side come with every hit; the scan stops as
         ``truncated`` after ``max_matches`` hits or once hits and contexts hold ``max_bytes`` bytes.
-        Stop early by not iterating further.
+        Stop early by not iterating further. ``size_hint``: the bytes the runs (and later scans)
+        will hold, if known; above WARM_BYTES hyperscan starts at once.
         """
         if not 0 <= context <= MAX_CONTEXT:
             raise CheckpointError("context", "must be 0 to %d bytes" % MAX_CONTEXT)
+        if size_hint is not None and size_hint > WARM_BYTES:
+            self.compile()
         return Scan(self, runs, context, max_matches, max_bytes, time_budget)
 
 
@@ -291,16 +331,24 @@ class _Budget(object):
     """Python-regex time per pattern. While a block is collected, a SIGALRM ticks every TICK
     seconds and interrupts the ``re`` call running past its pattern's budget (the main thread
     only, and only when no other ITIMER_REAL is set; elsewhere the budget is checked between calls).
+    While ``warm`` (hyperscan not compiled yet), the budget is WARM_TIME and running past it
+    raises _Warm: the block is then done again on hyperscan.
     """
 
     def __init__(self, seconds):
         self.seconds = seconds
+        self.warm = False
         self.current = None
         self.started = 0.0
         self.previous = None
 
+    def _limit(self):
+        if self.warm:
+            return WARM_TIME if self.seconds is None else min(WARM_TIME, self.seconds)
+        return self.seconds
+
     def __enter__(self):
-        if (self.seconds is not None and hasattr(signal, "setitimer")
+        if (self._limit() is not None and hasattr(signal, "setitimer")
                 and threading.current_thread() is threading.main_thread()
                 and signal.getitimer(signal.ITIMER_REAL)[0] == 0):
             self.previous = signal.signal(signal.SIGALRM, self._tick)
@@ -314,34 +362,37 @@ class _Budget(object):
             self.previous = None
 
     def _tick(self, _signum, _frame):
-        entry = self.current
-        if entry is not None and entry.spent + time.perf_counter() - self.started > self.seconds:
+        entry, limit = self.current, self._limit()
+        if entry is not None and limit is not None and entry.spent + time.perf_counter() - self.started > limit:
             raise _Alarm()
 
     def run(self, entry, call, *args):
-        if self.seconds is not None and entry.spent > self.seconds:
-            raise self._error(entry)
+        limit = self._limit()
+        if limit is not None and entry.spent > limit:
+            raise self._over(entry)
         self.current, self.started = entry, time.perf_counter()
         try:
             return call(*args)
         except _Alarm:
-            raise self._error(entry)
+            raise self._over(entry)
         finally:
             self.current = None
             entry.spent += time.perf_counter() - self.started
 
-    def _error(self, entry):
+    def _over(self, entry):
+        if self.warm:
+            return _Warm()
         return CheckpointError(_name(entry.pattern.id), "regular expression %r took over %g s of matching "
                                "(catastrophic backtracking?); simplify it"
                                % (entry.pattern.source.decode("latin-1")[:80], self.seconds))
 
 
 class _Alarm(Exception):
-    pass
+    """The SIGALRM tick found the running regex over its budget."""
 
 
-def _alarm(_signum, _frame):
-    raise _Alarm()
+class _Warm(Exception):
+    """A regex ran past WARM_TIME before hyperscan was compiled."""
 
 
 class Scan(object):
@@ -375,34 +426,26 @@ class Scan(object):
         for base, chunks in runs:
             for entry in scanner.entries:
                 entry.resume = base
-            if isinstance(chunks, (list, tuple)) and len(chunks) == 1 and isinstance(chunks[0], (bytes, bytearray)) \
-                    and len(chunks[0]) <= BLOCK + after:
-                # A run already whole in memory, one block's worth: scanned in place, not copied
-                # (the findings feed each 8 MiB window of the pages this way).
-                for hit in self._block(_Block(chunks[0], base, base, 0, len(chunks[0]), True)):
-                    yield hit
-                if self.truncated:
-                    return
-                continue
-            buf = bytearray()
-            buf_base = base  # address of buf[0]
-            own = 0  # buf[own:] is not yet owned by a scanned block
+            data, data_base = b"", base  # the carried-over tail, from address data_base
+            own = 0  # data[own:] is not yet owned by a scanned block
+            pending, size = [], 0  # chunks not yet joined to data
             for chunk in chunks:
-                buf += chunk
-                if len(buf) - own < BLOCK + after:
+                pending.append(chunk)
+                size += len(chunk)
+                if len(data) + size - own < BLOCK + after:
                     continue
-                stop = len(buf) - after
-                for hit in self._block(_Block(bytes(buf), buf_base, base, own, stop, False)):
-                    yield hit
+                data, pending, size = _joined(data, pending), [], 0
+                stop = len(data) - after
+                yield from self._block(_Block(data, data_base, base, own, stop, False))
                 if self.truncated:
                     return
                 keep = max(0, stop - before)
-                del buf[:keep]
-                buf_base += keep
+                data = bytes(data[keep:])
+                data_base += keep
                 own = stop - keep
-            if len(buf) > own:
-                for hit in self._block(_Block(bytes(buf), buf_base, base, own, len(buf), True)):
-                    yield hit
+            data = _joined(data, pending)
+            if len(data) > own:
+                yield from self._block(_Block(data, data_base, base, own, len(data), True))
                 if self.truncated:
                     return
 
@@ -427,19 +470,43 @@ class Scan(object):
                 self.truncated = True
                 return
             self.count += 1
-            yield Hit(entries[index].pattern.id, data_base + start, data_base + end, data[start:end],
+            yield Hit(entries[index].pattern.id, data_base + start, data_base + end, bytes(data[start:end]),
                       None if group is None else (data_base + group[0], data_base + group[1]),
-                      data_base + low, data[low:high])
+                      data_base + low, bytes(data[low:high]))
 
     def _collect(self, block):
-        """The block's hits into block.hits, sorted, at most block.threshold of them."""
+        """The block's hits into block.hits, sorted, at most block.threshold of them; hyperscan
+        compiled first when the bytes scanned reach WARM_BYTES, or when a regex on Python runs
+        past WARM_TIME (the block is then done again)."""
+        scanner = self.scanner
+        if scanner.warming and scanner.scanned + block.stop - block.own > WARM_BYTES:
+            scanner.compile()
+        self.budget.warm = scanner.warming
+        if scanner.warming:
+            resumes, threshold = [entry.resume for entry in scanner.entries], block.threshold
+            try:
+                self._collect_once(block)
+            except _Warm:
+                for entry, resume in zip(scanner.entries, resumes):
+                    entry.resume = resume
+                del block.hits[:]
+                block.cutoff, block.threshold = block.stop, threshold
+                scanner.compile()
+                self.budget.warm = False
+                self._collect_once(block)
+        else:
+            self._collect_once(block)
+        scanner.scanned += block.stop - block.own
+
+    def _collect_once(self, block):
         entries = self.scanner.entries
         for entry in entries:
             entry.done = False
         pending = entries
-        if self.scanner.database is not None:
+        database = self.scanner.database
+        if database is not None:
             resumes = [entry.resume for entry in entries]
-            if self._hyperscan(block):
+            if self._hyperscan(block, database):
                 pending = [entry for entry in entries if entry.backend == "python"]
             else:  # matches out of end order (never seen): the Python path is always right
                 for entry, resume in zip(entries, resumes):
@@ -458,12 +525,13 @@ class Scan(object):
                 self._confirm(entry, block, None, None)
             block.trim(held)
 
-    def _hyperscan(self, block):
+    def _hyperscan(self, block, database):
         """One hyperscan pass over the block, confirming candidates as they come; False if the
         matches did not come in end order per pattern."""
         entries = self.scanner.entries
         last = [0] * len(entries)
-        state = {"disorder": False, "error": None}
+        state = {"disorder": False}
+        errors = []
 
         def on_match(index, start, end, _flags, _context):
             entry = entries[index]
@@ -476,7 +544,7 @@ class Scan(object):
             try:
                 self._confirm(entry, block, start, end)
             except Exception as exc:  # pylint: disable=broad-except
-                state["error"] = exc
+                errors.append(exc)  # raised once hyperscan has returned
                 return True
             if block.full():
                 block.cutoff = min(block.cutoff, end - self.scanner.widest)
@@ -484,11 +552,11 @@ class Scan(object):
             return None
 
         try:
-            self.scanner.database.scan(block.data, match_event_handler=on_match)
+            database.scan(block.data, match_event_handler=on_match)
         except hyperscan.ScanTerminated:
             pass
-        if state["error"] is not None:
-            raise state["error"]
+        if errors:
+            raise errors[0]
         return not state["disorder"]
 
     def _confirm(self, entry, block, start, end):
@@ -536,6 +604,14 @@ class Scan(object):
                 return
             index = data.find(literal, index + len(literal))
         entry.done = True
+
+
+def _joined(data, chunks):
+    """``data`` followed by ``chunks``, as bytes or a bytearray: one copy, or none for a lone
+    bytes or bytearray chunk (a caller's reused buffer is only read until the block's hits are out)."""
+    if not data and len(chunks) == 1 and isinstance(chunks[0], (bytes, bytearray)):
+        return chunks[0]
+    return b"".join([data] + chunks)
 
 
 class _Block(object):

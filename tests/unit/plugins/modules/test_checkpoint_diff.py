@@ -7,20 +7,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
-
-import pytest
-from ansible.module_utils.testing import patch_module_args
-
 import hostile_archives as hostile
-from ansible_collections.forensic.checkpoint.plugins.modules import checkpoint_diff
+import module_outputs
 
 
-def run_module(capsys, args):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            checkpoint_diff.main()
-    return json.loads(capsys.readouterr().out)
+def run_module(_capsys, args):
+    return module_outputs.run_module("checkpoint_diff", args)
 
 
 def test_warnings_of_both_sides_and_no_hash_without_checksum(archives, capsys, tmp_path):
@@ -31,7 +23,7 @@ def test_warnings_of_both_sides_and_no_hash_without_checksum(archives, capsys, t
     hostile.write_tar(after, members)
     result = run_module(capsys, {"before": before, "after": after})
     assert "failed" not in result
-    messages = [item["event"]["msg"] if isinstance(item, dict) else item for item in result.get("warnings", [])]
+    messages = result["warnings"]
     for path in (before, after):
         assert path + ": rootfs-diff.tar is missing: file system changes are unknown" in messages
     assert result["checkpoint_diff"]["before"]["sha256"] is None and result["checkpoint_diff"]["after"]["sha256"] is None
