@@ -52,7 +52,7 @@ def _plain(members):
 def write_pieces(dest, pieces, compression=None):
     """Write an iterable of byte strings (or ``("zeros", n)``) as one file, compressed as asked,
     streaming, so that a stream claiming 300 MiB costs no 300 MiB here."""
-    comp = {"gz": zlib.compressobj(1, zlib.DEFLATED, 31), "zst": zstandard.ZstdCompressor(level=1).compressobj(),
+    comp = {"gz": zlib.compressobj(9, zlib.DEFLATED, 31), "zst": zstandard.ZstdCompressor(level=3).compressobj(),
             None: None}[compression]
     zeros = b"\0" * (1 << 20)
     with open(dest, "wb") as out:
@@ -87,6 +87,16 @@ def long_header_archive(dest, members, kind, claimed, compression=None, inner=Fa
     pieces = [_plain([m for m in members if m[0].name != "rootfs-diff.tar"]),
               _header("rootfs-diff.tar", inner_size, tarfile.REGTYPE)] + hostile + [b"\0" * 1024, _pad(inner_size),
                                                                                     b"\0" * 1024]
+    return write_pieces(dest, pieces, compression)
+
+
+def zero_file_archive(dest, members, size, tail=b"", compression="gz", name="var/tmp/zeros.bin"):
+    """``members`` with a rootfs-diff.tar holding one file of ``size`` zero bytes then ``tail``."""
+    total = size + len(tail)
+    inner = [_header(name, total, tarfile.REGTYPE), ("zeros", size), tail, _pad(total), b"\0" * 1024]
+    inner_size = 512 + total + (-total % 512) + 1024
+    pieces = [_plain([m for m in members if m[0].name != "rootfs-diff.tar"]),
+              _header("rootfs-diff.tar", inner_size, tarfile.REGTYPE)] + inner + [_pad(inner_size), b"\0" * 1024]
     return write_pieces(dest, pieces, compression)
 
 
@@ -184,3 +194,40 @@ def run_module(module, args, timeout=300):
     task = stats["plays"][0]["tasks"][0]["hosts"]["localhost"]
     return task, done.stdout + done.stderr, rss, elapsed
 
+
+
+def ghost_archive(dest, source_gz, ghosts, compression=None):
+    """The gzip archive ``source_gz`` (lookup-compromised) rewritten with ``ghosts``: {orig file
+    id: (declared size or None, [(offset, bytes)] chunks, or bytes for a whole-file ghost)}, each
+    a GHOST remap in remap-fpath.img (entries built with pycriu's messages, as CRIU writes them)."""
+    import struct
+    from pycriu.images import magic, pb
+
+    def img(kind, entries, tail=b""):
+        return struct.pack("<II", magic.by_name["IMG_COMMON"], magic.by_name[kind]) + b"".join(
+            struct.pack("<I", len(e)) + e for e in entries) + tail
+
+    ghost_type = pb.remap_file_path_entry.DESCRIPTOR.fields_by_name["remap_type"].enum_type.values_by_name["GHOST"]
+    remaps, extra = [], {}
+    for index, (orig, (size, body)) in enumerate(sorted(ghosts.items()), 1):
+        remaps.append(pb.remap_file_path_entry(orig_id=orig, remap_id=index, remap_type=ghost_type.number)
+                      .SerializeToString())
+        entry = pb.ghost_file_entry(uid=0, gid=0, mode=0o100644)
+        if isinstance(body, bytes):
+            extra["checkpoint/ghost-file-%x.img" % index] = img("GHOST_FILE", [entry.SerializeToString()], body)
+            continue
+        entry.chunks, entry.size = True, size
+        extra["checkpoint/ghost-file-%x.img" % index] = img("GHOST_FILE", [entry.SerializeToString()]) + b"".join(
+            struct.pack("<I", len(c)) + c + data for c, data in
+            ((pb.ghost_chunk_entry(len=len(data), off=off).SerializeToString(), data) for off, data in body))
+    extra["checkpoint/remap-fpath.img"] = img("REMAP_FPATH", remaps)
+    members = []
+    with gzip.open(source_gz) as raw, tarfile.open(fileobj=raw, mode="r|") as tin:
+        for info in tin:
+            members.append((info, tin.extractfile(info).read() if info.isfile() else b""))
+    members = [(info, extra.pop(info.name, data)) for info, data in members]
+    for name, data in sorted(extra.items()):
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        members.append((info, data))
+    return write_pieces(dest, [_plain(members), b"\0" * 1024], compression)

@@ -78,6 +78,16 @@ options:
     type: list
     elements: str
     choices: [recovered, rootfs]
+  export_limit:
+    description:
+      - The most bytes one run writes to O(export_dir), all files together (their logical size;
+        all-zero blocks are written as holes, so a sparse or zero-filled file costs little disk).
+      - A file that would pass the limit is not written (nothing half-written is left) and is
+        listed in RV(analysis.export_skipped); the export goes on with smaller files.
+      - A few MiB of archive can declare gigabytes (a zero-filled file in the rootfs diff, a sparse
+        deleted file), hence a limit by default.
+    type: int
+    default: 1073741824
   checksum:
     description:
       - Also compute the archive's SHA-256 (C(analysis.container.archive.sha256)), for chain-of-custody
@@ -369,9 +379,14 @@ analysis:
               type: bool
               returned: for deleted regular files
             size:
-              description: Size in bytes of the recovered content.
+              description: Size in bytes of the recovered content, as the file declared it (holes of a sparse file included).
               type: int
               returned: for deleted regular files
+            stored_size:
+              description: Bytes of the content actually held in the archive; less than C(size) for a sparse file
+                (its holes read as zeros), and for a hostile image that declares a size it does not hold.
+              type: int
+              returned: for recoverable deleted regular files
             sha256:
               description: SHA-256 of the recovered content.
               type: str
@@ -653,6 +668,7 @@ def main():
             include=dict(type="list", elements="str", choices=list(SECTIONS), default=list(SECTIONS)),
             export_dir=dict(type="path"),
             export=dict(type="list", elements="str", choices=list(EXPORTS)),
+            export_limit=dict(type="int", default=1073741824),
             checksum=dict(type="bool", default=False),
             scan_memory=dict(type="bool", default=True),
             **FINDINGS_OPTIONS

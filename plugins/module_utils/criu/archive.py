@@ -53,7 +53,7 @@ OTHER_COMPRESSIONS = {b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x04\x22\x4d\x18
 # Bounds that keep a hostile archive from exhausting memory.
 MAX_MEMBERS = 200000
 KEEP_MEMBER_LIMIT = 16 * 1024 * 1024
-KEEP_TOTAL_LIMIT = 96 * 1024 * 1024
+KEEP_TOTAL_LIMIT = 64 * 1024 * 1024  # with the decoded images (criu/imageset.py) under 200 MB RSS
 STREAM_BUFSIZE = 1024 * 1024
 EXTENDED_HEADER_LIMIT = 1024 * 1024
 
