@@ -87,7 +87,10 @@ class Checkpoint(object):
         if not self.consumers:
             return
         try:
-            scan_mod.feed(read_into, scan_mod.plan(pagemaps, self.consumers, self.clip), self.consumers, pages)
+            pieces = scan_mod.plan(pagemaps, self.consumers, self.clip)
+            for consumer in self.consumers:  # how much is coming: a scanner may prepare for it
+                getattr(consumer, "expect", _ignore)(sum(piece[2] for piece in pieces))
+            scan_mod.feed(read_into, pieces, self.consumers, pages)
         except ImageError as exc:
             self.memory_error, self.consumers = exc, []
 
@@ -157,6 +160,10 @@ class Checkpoint(object):
 
     def __exit__(self, *_exc):
         self.close()
+
+
+def _ignore(_size):
+    return None
 
 
 def _ready(_index, _pids, _final=False):

@@ -829,6 +829,7 @@ class _Scanner(Consumer):
             [(None, spec, spec["pattern"], set(("memory", "file"))) for spec in indicators]
         self.scanner = _multiscanner(self.patterns)
         self.yara = yara_rules
+        self.memory_bytes = 0  # announced by the Checkpoint: lets multiscan compile hyperscan at once
         self.secrets = _Hits()
         self.matches = _Hits()
         self.yara_hits = _Hits()
@@ -848,6 +849,9 @@ class _Scanner(Consumer):
             warnings.append("memory regions not named: %s" % exc)
         finally:
             index.close()
+
+    def expect(self, size):
+        self.memory_bytes += size
 
     def feed(self, window):
         if (window.pid, window.segment) != self._segment:
@@ -870,7 +874,8 @@ class _Scanner(Consumer):
             # The whole buffer when it is the run (the usual window): scanned in place, not copied.
             run = data if low == 0 and end == len(data) and isinstance(data, (bytes, bytearray)) \
                 else memoryview(data)[low:end]
-            for found in scanner.scan([(base + low, [run])]):
+            hint = self.memory_bytes if where[0] == "memory" else None
+            for found in scanner.scan([(base + low, [run])], size_hint=hint or None):
                 first, last = found.start - base, found.end - base
                 rule, spec, _pattern, wheres = self.patterns[found.pattern]
                 if where[0] not in wheres or not start <= first < stop or base + first < self._resume.get(found.pattern, 0):
