@@ -191,7 +191,7 @@ def test_lookup_deleted_audit_log_is_recovered(archives, tmp_path):
     assert audit == {
         "fd": 3, "id": 19, "type": "REG", "path": "/var/log/lookup-audit.log", "deleted": True,
         "flags": ["O_WRONLY", "O_APPEND", "O_LARGEFILE"], "cloexec": True, "pos": 272, "mode": "0644",
-        "recoverable": True, "size": 272, "sha256": hashlib.sha256(AUDIT_LOG).hexdigest(), "reason": None,
+        "recoverable": True, "size": 272, "stored_size": 272, "sha256": hashlib.sha256(AUDIT_LOG).hexdigest(), "reason": None,
     }
     exported = analyze(archives["lookup"], include=["files"], export_dir=str(tmp_path), export=["recovered"])
     assert exported["exported"] == [{
