@@ -231,3 +231,49 @@ def ghost_archive(dest, source_gz, ghosts, compression=None):
         info.size = len(data)
         members.append((info, data))
     return write_pieces(dest, [_plain(members), b"\0" * 1024], compression)
+
+
+def replaced_images(dest, members, images, compression=None):
+    """``members`` with CRIU images replaced or added: {member name: (magic name, [pb messages])}."""
+    import struct
+    from pycriu.images import magic
+
+    def img(kind, entries):
+        out = [struct.pack("<II", magic.by_name["IMG_COMMON"], magic.by_name[kind])]
+        for entry in entries:
+            raw = entry.SerializeToString()
+            out.append(struct.pack("<I", len(raw)) + raw)
+        return b"".join(out)
+
+    data = dict((name, img(kind, entries)) for name, (kind, entries) in images.items())
+    out = [(info, data.pop(info.name, body)) for info, body in members]
+    for name, body in sorted(data.items()):
+        info = tarfile.TarInfo(name)
+        info.size = len(body)
+        out.append((info, body))
+    return write_pieces(dest, [_plain(out), b"\0" * 1024], compression)
+
+
+def wide_pstree(count):
+    """``count`` processes: pid 1 and its children, each of them a CRIU pstree_entry."""
+    from pycriu.images import pb
+    return [pb.pstree_entry(pid=1, ppid=0, pgid=1, sid=1)] + [
+        pb.pstree_entry(pid=pid, ppid=1 + (pid % 7 == 0) * (pid - 1), pgid=1, sid=1) for pid in range(2, count + 1)]
+
+
+def many_entries_rootfs(dest, members, count, compression=None, deleted_count=None):
+    """``members`` with a rootfs-diff.tar of ``count`` empty files and ``deleted_count`` (default:
+    as many) deleted paths."""
+    import json as json_mod
+    inner = io.BytesIO()
+    tar = tarfile.open(fileobj=inner, mode="w", format=tarfile.GNU_FORMAT)
+    for index in range(count):
+        tar.addfile(tarfile.TarInfo("srv/d%d/f%d" % (index % 97, index)))
+    tar.close()
+    deleted = json_mod.dumps(["/var/gone/%d" % index for index in range(count if deleted_count is None else deleted_count)]).encode()
+    out = [(info, data) for info, data in members if info.name not in ("rootfs-diff.tar", "deleted.files")]
+    for name, body in (("rootfs-diff.tar", inner.getvalue()), ("deleted.files", deleted)):
+        info = tarfile.TarInfo(name)
+        info.size = len(body)
+        out.append((info, body))
+    return write_pieces(dest, [_plain(out), b"\0" * 1024], compression)

@@ -132,4 +132,6 @@ def deleted_files(archive, warnings):
     if not isinstance(value, list):
         warnings.append("deleted.files is not a JSON list; ignored")
         return []
-    return [container_path(str(path)) for path in value]
+    if len(value) > MAX_ENTRIES:
+        warnings.append("deleted.files lists %d paths: only the first %d are reported" % (len(value), MAX_ENTRIES))
+    return [container_path(str(path)) for path in value[:MAX_ENTRIES]]
