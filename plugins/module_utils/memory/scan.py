@@ -36,9 +36,12 @@ WINDOW = 8 << 20
 REGEX_SPAN = 64 << 10
 MAX_PATTERN = 64 << 10
 MAX_CONTEXT = 4096
-# Bytes of matches and contexts kept before a search stops as truncated: results stay small
-# whatever max_matches, context and the regex allow.
-RESULT_BUDGET = 32 << 20
+# The returned data a search may produce before it stops as truncated, whatever max_matches,
+# context and the regex allow: counted as the text the module returns (a byte shown escaped takes
+# up to 4 characters, and each match a record of its own), so that the module, the JSON it sends
+# and the controller parsing it stay far under 200 MB.
+RESULT_BUDGET = 16 << 20
+MATCH_OVERHEAD = 256
 _PAGEMAP_RE = names.PAGEMAP_RE
 
 
@@ -162,7 +165,7 @@ class Search(Consumer):
             return
         self._resume = window.address + end
         low, high = max(0, start - self.context), min(window.end, end + self.context)
-        self._stored += end - start + high - low
+        self._stored += 4 * (end - start + high - low) + MATCH_OVERHEAD
         self.matches.append({
             "pid": window.pid, "address": window.address + start, "data": bytes(window.data[start:end]),
             "context": bytes(window.data[low:high]), "context_address": window.address + low,
