@@ -362,14 +362,15 @@ def process_ids(archive):
 def load_processes(archive, pids=None):
     """The processes ``pids`` (every one when None) with their VMAs and validated pagemaps."""
     known = process_ids(archive)
-    for pid in pids or ():
-        if pid not in known:
-            raise CheckpointError("pid", "no process %d in this checkpoint (it has %s)"
-                                  % (pid, ", ".join(str(p) for p in known)))
+    wanted = set(pids or ())  # sets: a pstree may list 100k pids, and so may ``pids``
+    missing = wanted.difference(known)
+    if missing:
+        raise CheckpointError("pid", "no process %d in this checkpoint (it has %s%s)"
+                              % (min(missing), ", ".join(str(p) for p in known[:20]), ", ..." if len(known) > 20 else ""))
     paths = None
     processes = []
     for pid in known:
-        if pids and pid not in pids:
+        if wanted and pid not in wanted:
             continue
         comm = None
         core_name = names.core(pid)
