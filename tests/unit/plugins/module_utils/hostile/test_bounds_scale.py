@@ -16,9 +16,11 @@ import hostile_bounds as hb
 
 ANALYZE = """
 import json
-from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.analyze import analyze
-a = analyze({path!r}, include=["processes", "files"])
-print(json.dumps({{"processes": len(a["processes"]), "warnings": len(a["warnings"])}}))
+from ansible_collections.forensic.checkpoint.plugins.module_utils.runners.analyze import run_analyze
+params = {{"path": {path!r}, "export": None, "export_dir": None, "include": ["processes", "files"], "checksum": False,
+          "report": None, "fail_on_severity": None}}
+out = run_analyze(params, False)  # checkpoint_analyze's runner: the analysis and the findings over it
+print(json.dumps({{"processes": len(out.result["analysis"]["processes"]), "warnings": len(out.warnings)}}))
 """
 
 
