@@ -12,6 +12,7 @@ import gzip
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import tarfile
@@ -183,16 +184,25 @@ def run_module(module, args, timeout=300):
             "sys.stdout.write(done.stdout); sys.stderr.write(done.stderr)\n"
             "sys.stderr.write('MAXRSS %d\\n' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
     start = time.monotonic()
-    done = subprocess.run([sys.executable, "-c", code, ansible, "localhost", "-vvv", "-m",
-                           "forensic.checkpoint." + module, "-a", json.dumps(args)],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    # A session of its own, so that a timeout ends the whole run (ansible and the module), not
+    # only the wrapper.
+    child = subprocess.Popen([sys.executable, "-c", code, ansible, "localhost", "-vvv", "-m",
+                              "forensic.checkpoint." + module, "-a", json.dumps(args)],
+                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+    try:
+        stdout, stderr = child.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.communicate()
+        raise AssertionError("%s did not finish in %d s" % (module, timeout))
     elapsed = time.monotonic() - start
     del resource
-    rss = [int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("MAXRSS ")][0] / 1024.0
-    start_json = done.stdout.find("{\n")
-    stats = json.loads(done.stdout[start_json:])
+    rss = [int(line.split()[1]) for line in stderr.splitlines() if line.startswith("MAXRSS ")][0] / 1024.0
+    start_json = stdout.find("{\n")
+    stats = json.loads(stdout[start_json:])
     task = stats["plays"][0]["tasks"][0]["hosts"]["localhost"]
-    return task, done.stdout + done.stderr, rss, elapsed
+    return task, stdout + stderr, rss, elapsed
 
 
 

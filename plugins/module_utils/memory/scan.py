@@ -24,6 +24,7 @@ import re
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import CapturedRanges
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError, ImageError
+from ansible_collections.forensic.checkpoint.plugins.module_utils.memory import multiscan
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap import (
     PageMap,
     process_ids,
@@ -136,6 +137,10 @@ class Search(Consumer):
         self._segment = None
         self._resume = 0
         self._stored = 0
+        # A user regex runs under multiscan's time budget: catastrophic backtracking fails with one
+        # line naming the pattern instead of hanging (the budget is spent across the whole search).
+        self._budget = multiscan._Budget(multiscan.TIME_BUDGET)  # pylint: disable=protected-access
+        self._timed = _Timed(query.regex.pattern if query.regex is not None else b"")
 
     def feed(self, window):
         key = (window.pid, window.segment, self.source)
@@ -153,11 +158,14 @@ class Search(Consumer):
                 self._hit(window, index, index + len(literal))
                 index = data.find(literal, index + len(literal), limit)
             return
-        for match in self.query.regex.finditer(data, pos, window.end):
-            if match.start() >= window.stop or self.done:
-                break
-            if match.end() > match.start():
-                self._hit(window, match.start(), match.end())
+        matches = self.query.regex.finditer(data, pos, window.end)
+        with self._budget:
+            while not self.done:
+                match = self._budget.run(self._timed, next, matches, None)
+                if match is None or match.start() >= window.stop:
+                    break
+                if match.end() > match.start():
+                    self._hit(window, match.start(), match.end())
 
     def _hit(self, window, start, end):
         if len(self.matches) >= self.max_matches or self._stored > RESULT_BUDGET:
@@ -171,6 +179,20 @@ class Search(Consumer):
             "context": bytes(window.data[low:high]), "context_address": window.address + low,
             "image": window.pages, "image_offset": window.offset + start, "source": self.source,
         })
+
+
+class _Timed(object):
+    """What multiscan's budget keeps per pattern: the time spent, and the pattern to name."""
+
+    class _Pattern(object):
+        id = "regex"
+
+        def __init__(self, source):
+            self.source = source
+
+    def __init__(self, source):
+        self.spent = 0.0
+        self.pattern = self._Pattern(source)
 
 
 def strings_query(min_length):
