@@ -205,7 +205,6 @@ def run_module(module, args, timeout=300):
     return task, stdout + stderr, rss, elapsed
 
 
-
 def ghost_archive(dest, source_gz, ghosts, compression=None):
     """The gzip archive ``source_gz`` (lookup-compromised) rewritten with ``ghosts``: {orig file
     id: (declared size or None, [(offset, bytes)] chunks, or bytes for a whole-file ghost)}, each

@@ -68,6 +68,8 @@ class BoundedTarInfo(tarfile.TarInfo):
     allocation of whatever the header claims or an IndexError. Sparse members are only ever
     listed, never read, so pax 1.0 sparse maps are not parsed at all."""
 
+    # pylint: disable=arguments-renamed  # 'tarfile' would hide the module here
+
     def _check_extended(self):
         if not 0 <= self.size <= EXTENDED_HEADER_LIMIT:
             raise tarfile.SubsequentHeaderError("a %d-byte extended header (limit %d)"
