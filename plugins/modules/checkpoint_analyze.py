@@ -78,6 +78,16 @@ options:
     type: list
     elements: str
     choices: [recovered, rootfs]
+  export_limit:
+    description:
+      - The most bytes one run writes to O(export_dir), all files together (their logical size;
+        all-zero blocks are written as holes, so a sparse or zero-filled file costs little disk).
+      - A file that would pass the limit is not written (nothing half-written is left) and is
+        listed in RV(analysis.export_skipped); the export goes on with smaller files.
+      - A few MiB of archive can declare gigabytes (a zero-filled file in the rootfs diff, a sparse
+        deleted file), hence a limit by default.
+    type: int
+    default: 1073741824
   checksum:
     description:
       - Also compute the archive's SHA-256 (C(analysis.container.archive.sha256)), for chain-of-custody
@@ -659,6 +669,7 @@ def main():
             include=dict(type="list", elements="str", choices=list(SECTIONS), default=list(SECTIONS)),
             export_dir=dict(type="path"),
             export=dict(type="list", elements="str", choices=list(EXPORTS)),
+            export_limit=dict(type="int", default=1073741824),
             checksum=dict(type="bool", default=False),
             scan_memory=dict(type="bool", default=True),
             **FINDINGS_OPTIONS

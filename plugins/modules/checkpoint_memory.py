@@ -75,8 +75,9 @@ options:
     default: 32
   max_matches:
     description:
-      - Stop after this many matches (at most 100000), or once the matches and their context hold
-        32 MiB; RV(truncated) then says there were more.
+      - Stop after this many matches (at most 100000), or once the returned matches and their
+        context would take 16 MiB of text (each byte counted as the 4 characters an escaped byte
+        takes, plus 256 per match); RV(truncated) then says there were more.
     type: int
     default: 100
   read:
@@ -111,7 +112,8 @@ options:
         type: int
         default: 4
       max_strings:
-        description: Stop after this many strings; RV(truncated) then says there were more.
+        description: Stop after this many strings, or once they would take 16 MiB of returned text (as for
+          O(max_matches)); RV(truncated) then says there were more.
         type: int
         default: 1000
   write:
@@ -337,7 +339,7 @@ matches:
       type: str
       choices: [dump, parent]
 truncated:
-  description: Whether O(max_matches) or O(strings.max_strings) cut the results short.
+  description: Whether O(max_matches), O(strings.max_strings) or the 16 MiB budget on returned text cut the results short.
   returned: when searching or listing strings
   type: bool
 read:

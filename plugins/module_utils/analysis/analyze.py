@@ -115,7 +115,7 @@ def _export_recovered(files, exporter):
             exporter.skip("recovered", source, "setuid/setgid file")
             continue
         relpath = exporter.unique("recovered/" + source.lstrip("/"), ".ghost-%d" % file_id)
-        exporter.export("recovered", source, relpath, [ghost.content()])
+        exporter.export("recovered", source, relpath, ghost.stream())
 
 
 def _stats(analysis, archive, container):
@@ -147,14 +147,15 @@ class AnalysisPlan(object):
     ``exported`` (each with ``changed``) and the refusals in ``export_skipped``.
     """
 
-    def __init__(self, path, include=SECTIONS, redact_secrets=True, export_dir=None, export=(), check_mode=False):
+    def __init__(self, path, include=SECTIONS, redact_secrets=True, export_dir=None, export=(), check_mode=False,
+                 export_limit=None):
         include = set(include)
         unknown = sorted(include.difference(SECTIONS)) + sorted(set(export).difference(EXPORTS))
         if unknown:
             raise CheckpointError("checkpoint_analyze", "unknown section or export kind: %s" % ", ".join(unknown))
         self.path, self.include, self.export, self.redact_secrets = path, include, export, redact_secrets
         self.redactor = Redactor()
-        self.exporter = Exporter(export_dir, check_mode, protect=[path]) if export_dir and export else None
+        self.exporter = Exporter(export_dir, check_mode, protect=[path], limit=export_limit) if export_dir and export else None
         self.rootfs = None
         if "rootfs" in include or (self.exporter and "rootfs" in export):
             self.rootfs = RootfsDiff(path, self.exporter if self.exporter and "rootfs" in export else None)

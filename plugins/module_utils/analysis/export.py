@@ -9,6 +9,11 @@ then opened with O_NOFOLLOW relative to its already-opened parent (openat), so n
 in the export directory, or raced in while we write, can lead outside it. Files are written as
 0600 under a temporary name and renamed into place; an existing identical file is left alone, so
 a second run reports no change.
+
+Bounds: a few MiB of archive can declare gigabytes (a zero-filled file in the rootfs diff, a
+sparse ghost file). All-zero blocks are written as holes (seeked over), so the disk holds what the
+data holds, and the logical bytes of a whole run are capped by ``limit`` (DEFAULT_LIMIT): a file
+that would pass it is refused and listed in ``skipped``, nothing half-written is left.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -27,6 +32,8 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.output import 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 CHUNK = 1024 * 1024
+ZEROS = bytes(CHUNK)
+DEFAULT_LIMIT = 1024 * 1024 * 1024
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
@@ -65,13 +72,17 @@ class Exporter(object):
     ``protect`` (the inputs) are never written: not inside an input directory, never over the input
     archive or a link to it (an exported name may be chosen by the attacker to match it)."""
 
-    def __init__(self, root, check_mode=False, protect=()):
+    def __init__(self, root, check_mode=False, protect=(), limit=DEFAULT_LIMIT):
         self.root = os.path.realpath(root)
         self.protected = Protected(protect)
         problem = self.protected.directory_problem(self.root)
         if problem:
             raise ExportError(root, "export_dir " + problem)
         self.check_mode = check_mode
+        self.limit = DEFAULT_LIMIT if limit is None else limit
+        if self.limit < 0:
+            raise ExportError("export_limit", "must not be negative (got %d)" % self.limit)
+        self.budget = self.limit
         self.exported = []
         self.skipped = []
         self._used = set()
@@ -101,7 +112,7 @@ class Exporter(object):
         """Write ``chunks`` (an iterable of bytes) to ``root/relpath``; returns the record or None if refused."""
         try:
             parts = components(relpath)
-            record = self._write(parts, chunks)
+            record = self._write(parts, self._metered(chunks))
         except Refused as exc:
             self.skip(kind, source, str(exc))
             return None
@@ -111,6 +122,15 @@ class Exporter(object):
         record.update({"kind": kind, "source": source})
         self.exported.append(record)
         return record
+
+    def _metered(self, chunks):
+        """``chunks``, counted against the run's budget; Refused (mid-file) when it runs out."""
+        for chunk in chunks:
+            self.budget -= len(chunk)
+            if self.budget < 0:
+                self.budget += len(chunk)
+                raise Refused("the export limit of %d bytes for this run is reached (export_limit)" % self.limit)
+            yield chunk
 
     def _write(self, parts, chunks):
         path = os.path.join(self.root, *parts)
@@ -190,9 +210,15 @@ class Exporter(object):
             with os.fdopen(fd, "wb") as handle:
                 os.fchmod(handle.fileno(), FILE_MODE)  # whatever the umask
                 for chunk in chunks:
-                    handle.write(chunk)
+                    for start in range(0, len(chunk), CHUNK):  # chunks come in any size
+                        piece = chunk[start:start + CHUNK] if len(chunk) > CHUNK else chunk
+                        if piece == ZEROS[:len(piece)]:
+                            handle.seek(len(piece), os.SEEK_CUR)  # a hole: zeros cost no disk
+                        else:
+                            handle.write(piece)
                     digest.update(chunk)
                     size += len(chunk)
+                handle.truncate(size)  # a file ending in a hole still has its full size
         except BaseException:
             os.unlink(temp, dir_fd=dir_fd)
             raise

@@ -128,17 +128,32 @@ class Ghost(object):
             return sorted(self._payloads, key=lambda piece: piece[0])
         return [(0, self._payloads[0])] if self._payloads else []
 
+    def stream(self, block=1024 * 1024):
+        """The whole file as bytes pieces, holes as (shared) zero blocks: never held whole."""
+        zeros, pos = bytes(block), 0
+        for offset, data in self.chunks() + [(self.size, b"")]:
+            if offset < pos:  # overlapping chunks (hostile): the first one holds those bytes
+                data, offset = data[pos - offset:], pos
+            data = data[:max(0, self.size - offset)]
+            while pos < offset:
+                step = min(block, offset - pos)
+                yield zeros if step == block else zeros[:step]
+                pos += step
+            if data:
+                yield data
+                pos = max(pos, offset + len(data))
+
     def content(self):
         """The whole file, holes filled with zeros (the caller checks ``size`` against MAX_RECOVER)."""
-        out = bytearray(self.size)
-        for offset, data in self.chunks():
-            out[offset:offset + len(data)] = data
-        return bytes(out)
+        return b"".join(self.stream())
 
     def sha256(self):
         if self.size > MAX_RECOVER:
             return None
-        return hashlib.sha256(self.content()).hexdigest()
+        digest = hashlib.sha256()
+        for piece in self.stream():
+            digest.update(piece)
+        return digest.hexdigest()
 
 
 class FileTable(object):

@@ -20,7 +20,7 @@ import posixpath
 import tarfile
 import zlib
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import KINDS
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import KINDS, open_tar
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import ArchiveError
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.export import read_chunks
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.metadata import load_json
@@ -89,7 +89,7 @@ class RootfsDiff(object):
             return
         self.changed = []
         try:
-            tar = tarfile.open(fileobj=fileobj, mode="r:" if fileobj.seekable() else "r|")
+            tar = open_tar(fileobj, stream=not fileobj.seekable())
             while True:
                 info = tar.next()
                 if info is None:
@@ -135,4 +135,6 @@ def deleted_files(archive, warnings):
     paths = [path for path in value if isinstance(path, str)]
     if len(paths) != len(value):
         warnings.append("deleted.files: %d entries are not strings; ignored" % (len(value) - len(paths)))
-    return [container_path(path) for path in paths]
+    if len(paths) > MAX_ENTRIES:
+        warnings.append("deleted.files lists %d paths: only the first %d are reported" % (len(paths), MAX_ENTRIES))
+    return [container_path(path) for path in paths[:MAX_ENTRIES]]

@@ -340,7 +340,7 @@ class ProcessCore(object):
         self.comm = leader.tc.comm if leader.HasField("tc") else leader.thread_core.comm
         self.mm = _image(archive, "mm-%d.img" % proc.pid, "MM").first()
         self.pagemap = PageMap.load(archive, proc.pid)
-        self.pages = archive.member(self.pagemap.pages)
+        self.pages = archive.regular(self.pagemap.pages)
         self.args = b""
         self._thread_notes = dict((tid, self._register_notes(tid)) for tid in self.threads)
         self._layout(names)

@@ -17,8 +17,12 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import na
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import KEEP_MEMBER_LIMIT
 
 IMAGE_DIR = names.IMAGE_DIR
-# Images are decoded in memory; only ghost files (deleted files' content) can legitimately be big.
-MAX_IMAGE = 256 * 1024 * 1024
+# Images are decoded in memory; only ghost files (deleted files' content) can legitimately be big
+# (CRIU's default --ghost-limit is 1 MiB). The bound holds per image and in total per run, so that
+# many images each under the first cannot add up to gigabytes: past it, an image is skipped with a
+# warning (what it would tell is then unknown, as for a missing image).
+MAX_IMAGE = 64 * 1024 * 1024
+MAX_IMAGES_TOTAL = 64 * 1024 * 1024
 
 
 def text(value):
@@ -36,6 +40,8 @@ class ImageSet(object):
         self.archive = archive
         self.warnings = warnings
         self._cache = {}
+        self._decoded = 0
+        self._warned = set(warnings)  # a set: tens of thousands of pids can each warn
 
     def has(self, name):
         return self.archive.has(IMAGE_DIR + name)
@@ -59,7 +65,11 @@ class ImageSet(object):
                 self.warn("%s is %d bytes, too large to decode from this %s archive%s" % (
                     member, size, self.archive.compression,
                     "; decompress it to a plain tar" if self.archive.compression != "none" else ""))
+            elif self._decoded + size > MAX_IMAGES_TOTAL:
+                self.warn("%s (%d bytes) not decoded: the images of this archive would take more than %d MiB"
+                          % (member, size, MAX_IMAGES_TOTAL >> 20))
             else:
+                self._decoded += size
                 image = criu_images.decode(member, self.archive.read(member, limit=MAX_IMAGE), expect=expect)
         elif missing:
             self.warn("%s is missing: %s" % (member, missing))
@@ -75,5 +85,6 @@ class ImageSet(object):
         return image.first() if image is not None else None
 
     def warn(self, message):
-        if message not in self.warnings:
+        if message not in self._warned:
+            self._warned.add(message)
             self.warnings.append(message)

@@ -44,7 +44,7 @@ import tarfile
 import traceback
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.files import FileTable
-from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import CheckpointArchive, MemberReader
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import CheckpointArchive, MemberReader, open_tar
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.imageset import ImageSet
 from ansible_collections.forensic.checkpoint.plugins.module_utils import dependencies
 from ansible_collections.forensic.checkpoint.plugins.module_utils.text import escape as printable
@@ -656,7 +656,7 @@ def _rootfs_visitor(heads, on_file):
         if member.name != "rootfs-diff.tar":
             return
         try:
-            inner = tarfile.open(fileobj=fileobj, mode="r:" if isinstance(fileobj, MemberReader) else "r|")
+            inner = open_tar(fileobj, stream=not isinstance(fileobj, MemberReader))
             for info in inner:
                 inner.members = []
                 if info.isfile():
@@ -997,13 +997,14 @@ def _secret_findings(facts, secret_rules, scanner, procs):
     order = {"env": 0, "memory": 1, "file": 2}
     candidates = _env_candidates(facts, secret_rules, by_pid_digest) + memory
     candidates.sort(key=lambda c: (-RANK[c[0]["severity"]], order[c[2]], tree.get((c[1] or {}).get("pid"), 0)))
-    kept, in_env, findings = {}, {}, []
+    kept, in_env, findings, inheritors = {}, {}, [], {}
     for rule, proc, source, secret, digest, extra, context in candidates:
         pid = proc.get("pid") if proc else None
         if source == "env":
             key = ("env", extra["variable"], digest)
             if key in kept:
-                if pid not in kept[key]["inherited_by"] and pid != kept[key]["pid"]:
+                if pid not in inheritors[key] and pid != kept[key]["pid"]:  # a set: 100k pids share an env
+                    inheritors[key].add(pid)
                     kept[key]["inherited_by"].append(pid)
                 in_env.setdefault((pid, digest), kept[key])
                 continue
@@ -1035,6 +1036,7 @@ def _secret_findings(facts, secret_rules, scanner, procs):
                            **extra)
         if source == "env":
             finding["inherited_by"] = []
+            inheritors[key] = set()
             in_env[(pid, digest)] = finding
         kept[key] = finding
         findings.append(finding)

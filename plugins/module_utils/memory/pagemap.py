@@ -85,7 +85,7 @@ class PageMap(object):
         pages = pages_name(head.pages_id)
         if not archive.has(pages):
             raise ImageError(name, "its pages image %s is missing" % pages)
-        pages_size = archive.member(pages).size
+        pages_size = archive.regular(pages).size
         return cls(pid, cls._runs(name, image.entries[1:], pages_size), pages, pages_size)
 
     @staticmethod
@@ -362,14 +362,15 @@ def process_ids(archive):
 def load_processes(archive, pids=None):
     """The processes ``pids`` (every one when None) with their VMAs and validated pagemaps."""
     known = process_ids(archive)
-    for pid in pids or ():
-        if pid not in known:
-            raise CheckpointError("pid", "no process %d in this checkpoint (it has %s)"
-                                  % (pid, ", ".join(str(p) for p in known)))
+    wanted = set(pids or ())  # sets: a pstree may list 100k pids, and so may ``pids``
+    missing = wanted.difference(known)
+    if missing:
+        raise CheckpointError("pid", "no process %d in this checkpoint (it has %s%s)"
+                              % (min(missing), ", ".join(str(p) for p in known[:20]), ", ..." if len(known) > 20 else ""))
     paths = None
     processes = []
     for pid in known:
-        if pids and pid not in pids:
+        if wanted and pid not in wanted:
             continue
         comm = None
         core_name = names.core(pid)

@@ -24,6 +24,7 @@ import re
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import CapturedRanges
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError, ImageError
+from ansible_collections.forensic.checkpoint.plugins.module_utils.memory import multiscan
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap import (
     PageMap,
     process_ids,
@@ -36,9 +37,12 @@ WINDOW = 8 << 20
 REGEX_SPAN = 64 << 10
 MAX_PATTERN = 64 << 10
 MAX_CONTEXT = 4096
-# Bytes of matches and contexts kept before a search stops as truncated: results stay small
-# whatever max_matches, context and the regex allow.
-RESULT_BUDGET = 32 << 20
+# The returned data a search may produce before it stops as truncated, whatever max_matches,
+# context and the regex allow: counted as the text the module returns (a byte shown escaped takes
+# up to 4 characters, and each match a record of its own), so that the module, the JSON it sends
+# and the controller parsing it stay far under 200 MB.
+RESULT_BUDGET = 16 << 20
+MATCH_OVERHEAD = 256
 _PAGEMAP_RE = names.PAGEMAP_RE
 
 
@@ -133,6 +137,10 @@ class Search(Consumer):
         self._segment = None
         self._resume = 0
         self._stored = 0
+        # A user regex runs under multiscan's time budget: catastrophic backtracking fails with one
+        # line naming the pattern instead of hanging (the budget is spent across the whole search).
+        self._budget = multiscan._Budget(multiscan.TIME_BUDGET)  # pylint: disable=protected-access
+        self._timed = _Timed(query.regex.pattern if query.regex is not None else b"")
 
     def feed(self, window):
         key = (window.pid, window.segment, self.source)
@@ -150,11 +158,14 @@ class Search(Consumer):
                 self._hit(window, index, index + len(literal))
                 index = data.find(literal, index + len(literal), limit)
             return
-        for match in self.query.regex.finditer(data, pos, window.end):
-            if match.start() >= window.stop or self.done:
-                break
-            if match.end() > match.start():
-                self._hit(window, match.start(), match.end())
+        matches = self.query.regex.finditer(data, pos, window.end)
+        with self._budget:
+            while not self.done:
+                match = self._budget.run(self._timed, next, matches, None)
+                if match is None or match.start() >= window.stop:
+                    break
+                if match.end() > match.start():
+                    self._hit(window, match.start(), match.end())
 
     def _hit(self, window, start, end):
         if len(self.matches) >= self.max_matches or self._stored > RESULT_BUDGET:
@@ -162,12 +173,26 @@ class Search(Consumer):
             return
         self._resume = window.address + end
         low, high = max(0, start - self.context), min(window.end, end + self.context)
-        self._stored += end - start + high - low
+        self._stored += 4 * (end - start + high - low) + MATCH_OVERHEAD
         self.matches.append({
             "pid": window.pid, "address": window.address + start, "data": bytes(window.data[start:end]),
             "context": bytes(window.data[low:high]), "context_address": window.address + low,
             "image": window.pages, "image_offset": window.offset + start, "source": self.source,
         })
+
+
+class _Timed(object):
+    """What multiscan's budget keeps per pattern: the time spent, and the pattern to name."""
+
+    class _Pattern(object):
+        id = "regex"
+
+        def __init__(self, source):
+            self.source = source
+
+    def __init__(self, source):
+        self.spent = 0.0
+        self.pattern = self._Pattern(source)
 
 
 def strings_query(min_length):
@@ -365,7 +390,7 @@ def scan_plain(archive, consumers, pids=None, clip=None):
         pagemap = PageMap.load(archive, pid)
         by_pages.setdefault(pagemap.pages, []).append(pagemap)
     for pages, pagemaps in by_pages.items():
-        base = archive.member(pages).offset
+        base = archive.regular(pages).offset
 
         def read_into(view, offset, base=base):
             return os.preadv(archive.fileno(), [view], base + offset)

@@ -19,11 +19,12 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.runners.common
 )
 
 
-def analyze_with_findings(path, options, checksum=False, include=None, export_dir=None, export=(), check_mode=False):
+def analyze_with_findings(path, options, checksum=False, include=None, export_dir=None, export=(), check_mode=False,
+                          export_limit=None):
     """(analysis, findings result) of ``path``: both ride one Checkpoint, so a compressed archive
     is streamed once (twice when its pages come before their pagemaps; see criu/checkpoint.py)."""
     plan = AnalysisPlan(path, include or list(SECTIONS), options.get("redact_secrets", True), export_dir, export,
-                        check_mode)
+                        check_mode, export_limit)
     pending = FindingsPass(dict(options, scan_memory=options.get("scan_memory", True) and plan.has_processes))
     if plan.rootfs is not None:  # one read of rootfs-diff.tar serves both (a stream cannot be read twice)
         plan.rootfs.file_hooks.append(pending.rootfs_file)
@@ -40,7 +41,7 @@ def run_analyze(params, check_mode):
     path = params["path"]
     export = params["export"] if params["export"] is not None else (list(EXPORTS) if params["export_dir"] else [])
     analysis, result = analyze_with_findings(path, findings_options(params), params["checksum"], params["include"],
-                                             params["export_dir"], export, check_mode)
+                                             params["export_dir"], export, check_mode, params.get("export_limit"))
     analysis["findings"] = result["findings"]
     analysis["findings_summary"] = result["summary"]
     written = None

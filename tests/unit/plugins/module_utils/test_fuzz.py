@@ -107,6 +107,8 @@ class _Archive(object):
     def member(self, name):
         return type("M", (), {"size": self._pages_size})
 
+    regular = member  # the pages image: a regular member here
+
 
 @FUZZ
 @given(runs=st.lists(st.tuples(st.integers(0, 1 << 48), st.integers(0, 1 << 40), st.integers(0, 7),

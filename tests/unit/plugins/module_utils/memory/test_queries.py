@@ -301,7 +301,7 @@ def test_max_matches_and_truncated(archives, monkeypatch):
     result = run({"path": archives["counters"], "pattern": "python", "max_matches": 3})
     assert len(result["matches"]) == 3 and result["truncated"]
     assert not run({"path": archives["counters"], "pattern": KEY})["truncated"]
-    monkeypatch.setattr(memory_search, "RESULT_BUDGET", 1000)  # results are bounded in bytes too
+    monkeypatch.setattr(memory_search, "RESULT_BUDGET", 5000)  # results are bounded in returned bytes too (4 per byte + 256 per match)
     result = run({"path": archives["counters"], "pattern": "python", "context": 100, "max_matches": 1000})
     assert result["truncated"] and len(result["matches"]) == 5
 

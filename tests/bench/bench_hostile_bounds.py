@@ -1,0 +1,94 @@
+# -*- coding: utf-8 -*-
+# Copyright: forensic.checkpoint contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Peak RSS and time of the worst hostile cases of issue 16 (half B), per module, each run through
+Ansible (``ansible localhost -m forensic.checkpoint.<module> -vvv``): the peak is the largest RSS of
+any process of the run (controller and module), read from RUSAGE_CHILDREN. The archives are built
+here, from the fixtures, with the generators of the tests (tests/hostile_bounds.py). It fails
+(exit 1) when a case passes 200 MB, a case that must fail does not fail with one line, or the
+evidence archive changes."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import shutil
+import sys
+import tarfile
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "tests"))
+sys.path.insert(0, os.path.join(REPO, ".collections"))
+
+import conftest  # noqa: E402  pylint: disable=wrong-import-position
+import hostile_archives as hostile  # noqa: E402  pylint: disable=wrong-import-position
+import hostile_bounds as hb  # noqa: E402  pylint: disable=wrong-import-position
+
+
+def cases(work, fixtures):
+    """(module, case, args, must_fail) of the worst cases, archives built into ``work``."""
+    members = hostile.load_members(fixtures["counters"])
+    victim = [info.name for info, _data in members if info.name.startswith("checkpoint/pages-")][0]
+    big = os.path.join(work, "long-name.tar.gz")
+    hb.long_header_archive(big, members, tarfile.GNUTYPE_LONGNAME, 300 << 20, "gz")
+    inner = os.path.join(work, "rootfs-long-name.tar.gz")
+    hb.long_header_archive(inner, members, tarfile.XHDTYPE, 300 << 20, "gz", inner=True)
+    sparse = hb.sparse_archive(os.path.join(work, "sparse-pages.tar"), members, victim, "oldgnu")
+    zeros = hb.zero_file_archive(os.path.join(work, "zeros-2g.tar.gz"), members, 2 << 30, b"tail")
+    ghost = hb.ghost_archive(os.path.join(work, "ghost-250m.tar.gz"), fixtures["lookup"],
+                             {19: (250 << 20, [((250 << 20) - 1, b"x")])}, compression="gz")
+    pstree = hb.replaced_images(os.path.join(work, "pstree-50k.tar"), members,
+                                {"checkpoint/pstree.img": ("PSTREE", hb.wide_pstree(50000))})
+    deleted = hb.many_entries_rootfs(os.path.join(work, "deleted-800k.tar"), members, 20000, deleted_count=800000)
+    out = os.path.join(work, "out")
+    return [
+        ("checkpoint_info", "300 MiB GNU long name (gzip)", {"path": big}, True),
+        ("checkpoint_analyze", "300 MiB pax header in rootfs-diff.tar", {"path": inner}, True),
+        ("checkpoint_memory", "old-GNU sparse pages-N.img, 1 TiB", {"path": sparse, "strings": {}}, True),
+        ("checkpoint_analyze", "2 GiB zero file exported (limit)",
+         {"path": zeros, "export_dir": out + "1", "export": ["rootfs"]}, False),
+        ("checkpoint_analyze", "2 GiB zero file exported (sparse)",
+         {"path": zeros, "export_dir": out + "2", "export": ["rootfs"], "export_limit": 4 << 30}, False),
+        ("checkpoint_analyze", "ghost 250 MiB declared, 1 byte", {"path": ghost, "export_dir": out + "3"}, False),
+        ("checkpoint_analyze", "pstree of 50k pids", {"path": pstree, "include": ["processes"]}, False),
+        ("checkpoint_analyze", "20k rootfs entries, 800k deleted", {"path": deleted, "include": ["rootfs"]}, False),
+        ("checkpoint_memory", "hex 00, context 4096, 100k matches",
+         {"path": fixtures["lookup"], "hex": "00", "context": 4096, "max_matches": 100000}, False),
+        ("checkpoint_memory", "strings min 1, 1M strings",
+         {"path": fixtures["lookup"], "strings": {"min_length": 1, "max_strings": 1000000}}, False),
+        ("checkpoint_memory", "regex (?s).{1,65536}",
+         {"path": fixtures["lookup"], "regex": "(?s).{1,65536}", "max_matches": 100000}, False),
+        ("checkpoint_memory", "backtracking regex (\\w+\\s?)+$",
+         {"path": fixtures["lookup"], "regex": "(\\w+\\s?)+$"}, True),
+    ]
+
+
+def run():
+    work = tempfile.mkdtemp(prefix="bench-hostile-")
+    failed = []
+    try:
+        fixtures = conftest.restore_archives(work)
+        print("%-20s %-40s %8s %8s  %s" % ("module", "case", "RSS MB", "seconds", "outcome"))
+        for module, case, args, must_fail in cases(work, fixtures):
+            before = hb.sha256(args["path"])
+            task, output, rss, secs = hb.run_module(module, args, timeout=600)
+            outcome = ("failed: " + task["msg"][:70]) if task.get("failed") else "ok"
+            problems = []
+            if rss > hb.RSS_LIMIT_MB:
+                problems.append("RSS over %d MB" % hb.RSS_LIMIT_MB)
+            if must_fail != bool(task.get("failed")) or "\n" in task.get("msg", "") or "Traceback" in output:
+                problems.append("not a one-line failure" if must_fail else "unexpected failure")
+            if hb.sha256(args["path"]) != before:
+                problems.append("EVIDENCE CHANGED")
+            print("%-20s %-40s %8.0f %8.1f  %s%s" % (module, case, rss, secs, outcome,
+                                                     "  <-- " + ", ".join(problems) if problems else ""), flush=True)
+            if problems:
+                failed.append(case)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if failed:
+        print("failed: %s" % "; ".join(failed))
+        raise SystemExit(1)
