@@ -161,7 +161,7 @@ class Builder(object):
         build = self._running(bc, digest) or self.cluster.request(
             "POST", "%s/%s/instantiatebinary" % (self.configs, quote_path(self.name)), self.bc_subject,
             body=context, content_type="application/octet-stream", write=True)
-        result.update(self.wait(build["metadata"]["name"], timeout, interval))
+        result.update(self.wait(build["metadata"]["name"], timeout, interval, first=build))
         self.cluster.merge_patch("%s/%s" % (self.configs, quote_path(self.name)), self.bc_subject,
                                  {"metadata": {"annotations": {BUILT_SOURCE: digest, BUILT_IMAGE: result["image"]}}})
         return result
@@ -185,13 +185,15 @@ class Builder(object):
             if version else None
         return build if build and ((build.get("status") or {}).get("phase") not in DONE) else None
 
-    def wait(self, build_name, timeout=1800, interval=3):
-        """Until the Build completes; each phase change is recorded. A failed build raises at once."""
+    def wait(self, build_name, timeout=1800, interval=3, first=None):
+        """Until the Build completes; each phase change is recorded (from ``first``, the Build as
+        started, when given). A failed build raises at once."""
         subject = "Build %s/%s" % (self.namespace, build_name)
         api = Patient(min(timeout, 900), self.sleep, self.clock)
         start, progress, last = self.clock(), [], None
         while True:
-            build = api.call(self.cluster.get, "%s/%s" % (self.builds, quote_path(build_name)), subject)
+            build = first or api.call(self.cluster.get, "%s/%s" % (self.builds, quote_path(build_name)), subject)
+            first = None
             status = build.get("status") or {}
             phase, reason = status.get("phase") or "New", status.get("reason") or ""
             elapsed = round(self.clock() - start, 1)
