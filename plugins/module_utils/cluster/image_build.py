@@ -11,7 +11,9 @@ forks), so it is sent as the build context as ``oc start-build --from-dir`` does
 ``buildconfigs/<name>/instantiatebinary``), while the Dockerfile itself is inline in the
 BuildConfig (``source.dockerfile``, written into the context by the builder), where ``oc get bc
 -o yaml`` shows what is built. Binary builds are never triggered by the cluster itself, so nothing
-rebuilds behind the role's back.
+rebuilds behind the role's back. (OpenShift docs, "Build inputs": Dockerfile source may be used
+together with Binary, the binary being the Docker build's context; binary builds cannot be
+triggered automatically.)
 
 Idempotence: the BuildConfig carries the SHA-256 of what it builds (Dockerfile, context, output)
 and, once a build completed, the digest-pinned image it produced; the next run reuses that image
