@@ -104,7 +104,7 @@ def test_node_selector_and_no_tolerations(cluster, ansible, analyser_vars):
 @pytest.mark.simulated_only
 @pytest.mark.parametrize("image, reason", [
     ("quay.io/private/forensic-analyser:1", "ImagePullBackOff|ErrImagePull"),
-    ("Quay.io/Bad//Name", "InvalidImageName"),
+    ("quay.io/private/forensic-analyser@sha256:" + "0" * 64, "ImagePullBackOff|ErrImagePull"),
 ])
 def test_an_image_no_node_can_pull_fails_within_seconds_with_the_pods_message(
         cluster, ansible, analyser_vars, image, reason):

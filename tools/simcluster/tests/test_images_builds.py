@@ -142,6 +142,17 @@ def test_a_build_pushes_to_the_internal_registry_and_every_node_pulls_it(start_s
              expect=201)
     assert "manifest unknown" in wait_for("a pull failure", lambda: waiting(sim, "missing"))[
         "message"]
+    # by digest: the build's image pulls, a digest the stream never held does not
+    digest = build["status"]["output"]["to"]["imageDigest"]
+    sim.json("POST", NS + "/pods", pod_spec("pinned", "%s/demo/analyser@%s" % (REGISTRY, digest)),
+             expect=201)
+    wait_for("the pinned image", lambda: sim.get(NS + "/pods/pinned")["status"].get(
+        "phase") == "Running")
+    other = "sha256:" + "0" * 64
+    sim.json("POST", NS + "/pods", pod_spec("unheld", "%s/demo/analyser@%s" % (REGISTRY, other)),
+             expect=201)
+    assert "reading manifest %s in" % other in wait_for(
+        "a pull failure", lambda: waiting(sim, "unheld"))["message"]
 
 
 def test_start_build_and_a_failing_build(start_sim):

@@ -68,10 +68,15 @@ def pull_error(sim, image, namespace):
     if host == INTERNAL_REGISTRY:
         ns, _sep, name = path.partition("/")
         stream = sim.store.peek(sim.registry.get("image.openshift.io", "imagestreams"), ns, name)
-        tags = {t.get("tag") for t in dig(stream or {}, "status", "tags", default=[])}
-        if tag not in tags:
+        tags = dig(stream or {}, "status", "tags", default=[])
+        # by digest, any image the stream's tag histories hold pulls (the registry serves the
+        # stream's images by digest: openshift/image-registry pkg/dockerregistry/server)
+        digest = image.partition("@")[2]
+        held = any(item.get("image") == digest for t in tags for item in t.get("items") or []) \
+            if digest else tag in {t.get("tag") for t in tags}
+        if not held:
             return ("rpc error: code = Unknown desc = reading manifest %s in %s/%s: manifest "
-                    "unknown" % (tag, host, path))
+                    "unknown" % (digest or tag, host, path))
     if pattern and re.search(pattern, image):
         return ("rpc error: code = Unknown desc = reading manifest %s in %s/%s: manifest "
                 "unknown" % (tag, host, path))
