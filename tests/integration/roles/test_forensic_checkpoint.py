@@ -220,10 +220,14 @@ def test_archive_found_after_a_dropped_connection_is_analysed_and_fetched(workfl
         namespace="demo", label_selector="app=counters").items[0]
     extra = {"forensic_checkpoint_namespace": "demo", "forensic_checkpoint_pod": pod.metadata.name,
              "forensic_checkpoint_report": False, "forensic_deploy_analyser": False,
-             "forensic_checkpoint_fetch": True, "forensic_checkpoint_output_dir": str(tmp_path)}
+             "forensic_checkpoint_fetch": True, "forensic_checkpoint_output_dir": str(tmp_path),
+             "forensic_checkpoint_progress_interval": 1}
     with cluster.sim.kubelet_fault(pod.spec.nodeName, delay=3, drop=0.5):
         result = ansible.playbook(playbook("checkpoint.yml"), extra)
     assert result.rc == 0, explain(result)
+    # the slow checkpoint ran in the background and was polled: one progress line per poll
+    (polled,) = tasks_named(result, "Wait for the checkpoints")[-1]["results"]
+    assert polled["attempts"] >= 3 and polled["finished"], polled
     (run,) = run_dirs(tmp_path)
     (item,) = load_json(os.path.join(run, "chain-of-custody.json"))["items"]
     dropped = item["checkpoint"]["connection_dropped"]
