@@ -208,7 +208,10 @@ checkpoints:
         O(recover) instead of from the kubelet's answer; says where and after how long.
       type: str
       returned: when the connection dropped and the archive was found
-      sample: "connection dropped (...); archive found at /var/lib/kubelet/checkpoints/checkpoint-counters-7d9f8b6c5d-x2x4q_demo-counter-2026-11-26T22:20:40Z.tar on node worker-1 (5120000 bytes, complete after 4.1 s)"
+      sample: >-
+        connection dropped (...); archive found at
+        /var/lib/kubelet/checkpoints/checkpoint-counters-7d9f8b6c5d-x2x4q_demo-counter-2026-11-26T22:20:40Z.tar
+        on node worker-1 (5120000 bytes, complete after 4.1 s)
     pod_uid:
       description: The pod's UID, read just before the checkpoint.
       type: str

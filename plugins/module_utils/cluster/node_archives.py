@@ -96,8 +96,8 @@ class AnalyserLister(object):
             raise ApiError(subject, "cannot list %s: %s" % (self.settings["checkpoint_dir"], " ".join(out.split())[:300]),
                            transient=False)
         except Exception as err:  # the exec's transport errors, named in one line
-            raise ApiError(subject, "cannot exec to list %s: %s" % (self.settings["checkpoint_dir"],
-                                                                   " ".join(str(err).split())[:300]), transient=False)
+            reason = " ".join(str(err).split())[:300]
+            raise ApiError(subject, "cannot exec to list %s: %s" % (self.settings["checkpoint_dir"], reason), transient=False)
 
 
 def find(lister, node, prefix, since, wait, interval=2, sleep=time.sleep, clock=time.monotonic):
