@@ -40,7 +40,10 @@ HINT_KUBELET_RBAC = ("grant create on nodes/checkpoint to the API server's kubel
                      "(forensic.checkpoint.kubelet_checkpoint_access, which playbooks/enable.yml runs; check: oc auth "
                      "can-i create nodes --subresource=checkpoint --as=system:kube-apiserver --as-group=kube-master)")
 CHECKPOINT_DIR = "/var/lib/kubelet/checkpoints"
-# A cut connection or an unreachable kubelet, as opposed to an answer from the kubelet
+# A cut connection or an unreachable kubelet, as opposed to an answer from the kubelet: no status
+# (the client's own connection cut, a load balancer's idle timeout), or the API server's proxy
+# answering 503 "error trying to reach service: ..." when its round trip to the kubelet fails
+# (apimachinery pkg/util/proxy/transport.go), 502/504 from a gateway in between
 DROPPED = (None, 502, 503, 504)
 IDENTITY = ("pod_uid", "container_id", "started_at", "restart_count")
 HINT_CRIU = ("enable CRI-O's CRIU support with forensic.checkpoint.machine_config preset=crio_criu and "
