@@ -79,9 +79,10 @@ options:
         listing of that directory, so with this option the module lists it through the analyser
         pod on that node (one exec of its Python that only lists and stats files), waits for an
         archive C(checkpoint-<pod>_<namespace>-<container>-<time>.tar) named at or after the
-        request began (5 seconds of clock difference allowed) to stop growing, and reports it in
+        request began (on the node's clock, which the listing reads) to stop growing, and reports it in
         RV(checkpoints) with RV(checkpoints[].dropped) saying so. Without this option, or when no archive
-        appears within O(recover.wait), the checkpoint is a failure whose message says so.
+        appears within O(recover.wait), the checkpoint is a failure whose message says so. Two
+        checkpoints of one container at the same time cannot be told apart by name; the newest is taken.
       - The caller needs C(create) on C(pods/exec) in O(recover.namespace).
     type: dict
     suboptions:

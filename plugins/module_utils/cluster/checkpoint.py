@@ -23,7 +23,6 @@ __metaclass__ = type
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster import node_archives
 from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster.client import ApiError
@@ -202,7 +201,8 @@ class Dropped(Exception):
 
 def _recover(lister, target, since, err):
     """({"items": [path]}, what happened) for the archive the kubelet went on writing after the
-    connection dropped; Dropped when it did not appear within the wait."""
+    connection dropped; Dropped when it did not appear within the wait. Two checkpoints of one
+    container at once cannot be told apart: the newest archive named since the request is taken."""
     settings = lister.settings
     prefix = "checkpoint-%s_%s-%s-" % (target["pod"], target["namespace"], target["container"])
     cut = "connection dropped (%s)" % (err.message or err.problem)
@@ -224,7 +224,7 @@ def _checkpoint(cluster, target, timeout, lister=None):
         quote_path(target[k]) for k in ("node", "namespace", "pod", "container"))
     query = [("timeout", str(timeout))] if timeout else []
     before = _read_identity(cluster, target) or dict((k, target.get(k)) for k in IDENTITY)
-    started, since = time.monotonic(), datetime.now(timezone.utc).replace(tzinfo=None)
+    started, since = time.monotonic(), time.time()
     dropped = None
     try:
         answer = cluster.request("POST", path, "checkpoint %s on node %s" % (_label(target), target["node"]),

@@ -15,9 +15,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import calendar
 import json
 import time
-from datetime import datetime, timedelta
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster.client import ApiError
 
@@ -27,17 +27,16 @@ try:
 except ImportError:  # pragma: no cover - the module's requirements name the package
     CoreV1Api = stream = None
 
-# argv[1]: the directory, argv[2]: the archive name's prefix; prints [[name, size, mtime], ...]
-LIST = ("import json, os, sys\n"
+# argv[1]: the directory, argv[2]: the archive name's prefix; prints the node's clock and
+# [[name, size, mtime], ...]
+LIST = ("import json, os, sys, time\n"
         "d, p = sys.argv[1], sys.argv[2]\n"
         "out = []\n"
         "for n in sorted(os.listdir(d)):\n"
         "    if n.startswith(p) and n.endswith('.tar'):\n"
         "        s = os.stat(os.path.join(d, n))\n"
         "        out.append([n, s.st_size, s.st_mtime])\n"
-        "print(json.dumps(out))\n")
-# The node's clock and this host's may differ by this much (both normally keep NTP time).
-CLOCK_SKEW = 5
+        "print(json.dumps({'now': time.time(), 'files': out}))\n")
 SPEC = dict(namespace=dict(type="str", required=True),
             label_selectors=dict(type="list", elements="str",
                                  default=["app.kubernetes.io/name=checkpoint-analyser"]),
@@ -49,12 +48,13 @@ SPEC = dict(namespace=dict(type="str", required=True),
 
 
 def stamp(name, prefix):
-    """The time in an archive's name (``<prefix><RFC3339>.tar``), or None when it is not one."""
+    """The time (epoch seconds) in an archive's name (``<prefix><RFC3339>.tar``, the kubelet's
+    time.Now().Format(time.RFC3339) on the node), or None when it is not one."""
     text = name[len(prefix):-len(".tar")]
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"
     try:
-        return datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S") - _offset(text[19:])
+        return calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")) - _offset(text[19:])
     except ValueError:
         return None
 
@@ -63,7 +63,7 @@ def _offset(text):
     if len(text) != 6 or text[0] not in "+-":
         raise ValueError(text)
     minutes = int(text[1:3]) * 60 + int(text[4:6])
-    return timedelta(minutes=minutes if text[0] == "+" else -minutes)
+    return 60 * (minutes if text[0] == "+" else -minutes)
 
 
 class AnalyserLister(object):
@@ -100,15 +100,17 @@ class AnalyserLister(object):
             raise ApiError(subject, "cannot exec to list %s: %s" % (self.settings["checkpoint_dir"], reason), transient=False)
 
 
-def find(lister, node, prefix, since, wait, interval=2, sleep=time.sleep, clock=time.monotonic):
+def find(lister, node, prefix, since, wait, interval=2, sleep=time.sleep, clock=time.monotonic, now=time.time):
     """(name, size, seconds waited) of the newest archive ``<prefix><time>.tar`` on ``node`` named at
-    ``since`` (UTC datetime) or later, once two listings ``interval`` s apart show it the same size;
-    (None, None, waited) when none settled within ``wait`` s."""
+    ``since`` (epoch seconds on this host) or later, once two listings ``interval`` s apart show it
+    the same size; (None, None, waited) when none settled within ``wait`` s."""
     started = clock()
     seen = None
     while True:
-        listed = [(n, size, mtime) for n, size, mtime in lister.list(node, prefix)
-                  if (stamp(n, prefix) or datetime.min) >= since - timedelta(seconds=CLOCK_SKEW)]
+        listing = lister.list(node, prefix)
+        # ``since`` on the node's clock (read in each listing), to the second as names are
+        node_since = int(since + listing["now"] - now())
+        listed = [(n, size, mtime) for n, size, mtime in listing["files"] if (stamp(n, prefix) or 0) >= node_since]
         newest = max(listed, key=lambda e: (stamp(e[0], prefix), e[0])) if listed else None
         waited = round(clock() - started, 1)
         # CRI-O writes the archive in place: a size and mtime that hold still mean it is complete
