@@ -71,6 +71,50 @@ options:
     type: list
     elements: dict
     default: []
+  recover:
+    description:
+      - Find the archive when the HTTP connection drops during a checkpoint. The kubelet goes on
+        dumping after the connection is cut (a load balancer's idle timeout, an API server
+        restart), and the archive still lands in its checkpoint directory. The kubelet serves no
+        listing of that directory, so with this option the module lists it through the analyser
+        pod on that node (one exec of its Python that only lists and stats files), waits for an
+        archive C(checkpoint-<pod>_<namespace>-<container>-<time>.tar) named at or after the
+        request began (on the node's clock, which the listing reads) to stop growing, and reports it in
+        RV(checkpoints) with RV(checkpoints[].dropped) saying so. Without this option, or when no archive
+        appears within O(recover.wait), the checkpoint is a failure whose message says so. Two
+        checkpoints of one container at the same time cannot be told apart by name; the newest is taken.
+      - The caller needs C(create) on C(pods/exec) in O(recover.namespace).
+    type: dict
+    suboptions:
+      namespace:
+        description: Namespace of the analyser pods (role forensic.checkpoint.checkpoint_analyser).
+        type: str
+        required: true
+      label_selectors:
+        description: Labels that select the analyser pods; the one running on the node is used.
+        type: list
+        elements: str
+        default: [app.kubernetes.io/name=checkpoint-analyser]
+      container:
+        description: The analyser pods' container.
+        type: str
+        default: analyser
+      python:
+        description: The Python interpreter in that container.
+        type: str
+        default: /usr/bin/python3
+      checkpoint_dir:
+        description: Where the analyser pods mount the kubelet's checkpoint directory (the same path as on the node).
+        type: str
+        default: /var/lib/kubelet/checkpoints
+      wait:
+        description: Seconds to wait for the archive to appear and stop growing.
+        type: int
+        default: 300
+      interval:
+        description: Seconds between two listings; an archive is complete when two listings show it unchanged.
+        type: int
+        default: 2
 extends_documentation_fragment:
   - forensic.checkpoint.pod_targets
   - kubernetes.core.k8s_auth_options
@@ -114,6 +158,14 @@ EXAMPLES = r"""
     containers: [counter]
     timeout: 120
 
+- name: Checkpoint, and find the archive on the node if the connection drops on the way
+  forensic.checkpoint.container_checkpoint:
+    namespace: demo
+    label_selectors: [app=counters]
+    recover:
+      namespace: forensic-checkpoint
+      wait: 600
+
 - name: List the archives
   ansible.builtin.debug:
     msg: "{{ item.node }}:{{ item.path }} ({{ item.duration }} s)"
@@ -148,9 +200,19 @@ checkpoints:
       type: str
       sample: /var/lib/kubelet/checkpoints/checkpoint-counters-7d9f8b6c5d-x2x4q_demo-counter-2026-11-26T22:20:40Z.tar
     duration:
-      description: Seconds the checkpoint request took; null in check mode.
+      description: Seconds the checkpoint request took (after a dropped connection, until the archive
+        was found complete); null in check mode.
       type: float
       sample: 1.84
+    dropped:
+      description: Present when the connection dropped and the archive was found on the node with
+        O(recover) instead of from the kubelet's answer; says where and after how long.
+      type: str
+      returned: when the connection dropped and the archive was found
+      sample: >-
+        connection dropped (...); archive found at
+        /var/lib/kubelet/checkpoints/checkpoint-counters-7d9f8b6c5d-x2x4q_demo-counter-2026-11-26T22:20:40Z.tar
+        on node worker-1 (5120000 bytes, complete after 4.1 s)
     pod_uid:
       description: The pod's UID, read just before the checkpoint.
       type: str
@@ -209,6 +271,7 @@ msg:
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster import client
 from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster import checkpoint
+from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster import node_archives
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 
 
@@ -219,6 +282,7 @@ def main():
             parallel=dict(type="int", default=4),
             all_or_nothing=dict(type="bool", default=False),
             baseline=dict(type="list", elements="dict", default=[]),
+            recover=dict(type="dict", options=node_archives.SPEC),
             **checkpoint.TARGET_SPEC
         ),
         supports_check_mode=True,
@@ -230,7 +294,7 @@ def main():
     try:
         result = checkpoint.checkpoint(lambda: client.connect(module), p["namespace"], p["pod"], p["label_selectors"],
                                        p["containers"], p["timeout"], p["parallel"], module.check_mode,
-                                       p["all_or_nothing"], p["baseline"])
+                                       p["all_or_nothing"], p["baseline"], p["recover"])
     except checkpoint.CheckpointFailed as err:
         module.fail_json(msg=str(err), **err.result)
     except CheckpointError as err:

@@ -24,6 +24,7 @@ __metaclass__ = type
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster import node_archives
 from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster.client import ApiError
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 
@@ -38,6 +39,11 @@ HINT_KUBELET_RBAC = ("grant create on nodes/checkpoint to the API server's kubel
                      "(forensic.checkpoint.kubelet_checkpoint_access, which playbooks/enable.yml runs; check: oc auth "
                      "can-i create nodes --subresource=checkpoint --as=system:kube-apiserver --as-group=kube-master)")
 CHECKPOINT_DIR = "/var/lib/kubelet/checkpoints"
+# A cut connection or an unreachable kubelet, as opposed to an answer from the kubelet: no status
+# (the client's own connection cut, a load balancer's idle timeout), or the API server's proxy
+# answering 503 "error trying to reach service: ..." when its round trip to the kubelet fails
+# (apimachinery pkg/util/proxy/transport.go), 502/504 from a gateway in between
+DROPPED = (None, 502, 503, 504)
 IDENTITY = ("pod_uid", "container_id", "started_at", "restart_count")
 HINT_CRIU = ("enable CRI-O's CRIU support with forensic.checkpoint.machine_config preset=crio_criu and "
              "let the pool roll out")
@@ -189,14 +195,44 @@ def _changed(before, after):
             if before.get(key) is not None and after.get(key) != before.get(key)]
 
 
-def _checkpoint(cluster, target, timeout):
+class Dropped(Exception):
+    """The connection dropped and no archive could be found: ``msg`` says what was done."""
+
+
+def _recover(lister, target, since, err):
+    """({"items": [path]}, what happened) for the archive the kubelet went on writing after the
+    connection dropped; Dropped when it did not appear within the wait. Two checkpoints of one
+    container at once cannot be told apart: the newest archive named since the request is taken."""
+    settings = lister.settings
+    prefix = "checkpoint-%s_%s-%s-" % (target["pod"], target["namespace"], target["container"])
+    cut = "connection dropped (%s)" % (err.message or err.problem)
+    try:
+        name, size, waited = node_archives.find(lister, target["node"], prefix, since, settings["wait"],
+                                                settings["interval"])
+    except ApiError as failed:
+        raise Dropped("%s: %s; could not look for the archive on node %s: %s" % (_label(target), cut, target["node"], failed))
+    if name is None:
+        raise Dropped("%s: %s; archive not found on node %s after %s s (%s/%s<time>.tar)" % (
+            _label(target), cut, target["node"], waited, settings["checkpoint_dir"], prefix))
+    path = "%s/%s" % (settings["checkpoint_dir"], name)
+    return {"items": [path]}, "%s; archive found at %s on node %s (%d bytes, complete after %s s)" % (
+        cut, path, target["node"], size, waited)
+
+
+def _checkpoint(cluster, target, timeout, lister=None):
     path = "/api/v1/nodes/%s/proxy/checkpoint/%s/%s/%s" % tuple(
         quote_path(target[k]) for k in ("node", "namespace", "pod", "container"))
     query = [("timeout", str(timeout))] if timeout else []
     before = _read_identity(cluster, target) or dict((k, target.get(k)) for k in IDENTITY)
-    started = time.monotonic()
-    answer = cluster.request("POST", path, "checkpoint %s on node %s" % (_label(target), target["node"]),
-                             query=query, timeout=(timeout + 60) if timeout else None)
+    started, since = time.monotonic(), time.time()
+    dropped = None
+    try:
+        answer = cluster.request("POST", path, "checkpoint %s on node %s" % (_label(target), target["node"]),
+                                 query=query, timeout=(timeout + 60) if timeout else None)
+    except ApiError as err:
+        if lister is None or err.status not in DROPPED:
+            raise
+        answer, dropped = _recover(lister, target, since, err)
     items = answer.get("items") if isinstance(answer, dict) else None
     if not items:
         raise ApiError("checkpoint %s" % _label(target), "unexpected kubelet answer", 200,
@@ -204,6 +240,8 @@ def _checkpoint(cluster, target, timeout):
     duration = round(time.monotonic() - started, 3)
     after = _read_identity(cluster, target)
     done = dict(target, path=items[0], duration=duration, **before)
+    if dropped:
+        done["dropped"] = dropped
     # the container picked when the run began (the baseline) against the one read just before the POST
     since_selected = _changed(dict((k, target.get(k)) for k in IDENTITY), before)
     done["identity_changed"] = since_selected + [c for c in _changed(before, after) if c not in since_selected]
@@ -223,10 +261,12 @@ def _against_baseline(done, baseline):
 
 
 def run(cluster, targets, timeout=None, parallel=4, check_mode=False, skipped=(), all_or_nothing=False,
-        baseline=None):
+        baseline=None, recover=None):
     """Checkpoint every target. Returns the module result; raises CheckpointFailed when nothing
-    could be checkpointed, or on any failure or skipped pod with ``all_or_nothing``."""
+    could be checkpointed, or on any failure or skipped pod with ``all_or_nothing``. ``recover``
+    (node_archives.SPEC): after a dropped connection, look for the archive through the analyser pods."""
     skipped = list(skipped)
+    lister = node_archives.AnalyserLister(cluster, recover) if recover else None
     if all_or_nothing and skipped:
         raise CheckpointFailed("%d pod(s) cannot be checkpointed and all_or_nothing is set: %s" % (
             len(skipped), "; ".join("%s/%s %s" % (s["namespace"], s["pod"], s["reason"]) for s in skipped)),
@@ -242,9 +282,11 @@ def run(cluster, targets, timeout=None, parallel=4, check_mode=False, skipped=()
 
     def one(target):
         try:
-            return _checkpoint(cluster, target, timeout), None
+            return _checkpoint(cluster, target, timeout, lister), None
         except ApiError as err:
             return None, dict(target, status=err.status, msg=explain(err, target))
+        except Dropped as err:
+            return None, dict(target, status=None, msg=str(err))
 
     with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(targets) or 1))) as pool:
         for ok, failed in pool.map(one, targets):
@@ -264,10 +306,13 @@ def run(cluster, targets, timeout=None, parallel=4, check_mode=False, skipped=()
     result["warnings"] = ["NOT THE EVIDENCE ASKED FOR: %s was recreated or restarted (%s): its archive holds the new "
                           "container's state, not the one the run began with" % (_label(c), "; ".join(c["identity_changed"]))
                           for c in changed]
+    result["warnings"] += ["%s: %s" % (_label(c), c["dropped"]) for c in done if c.get("dropped")]
     result["warnings"] += [f["msg"] for f in failures]
     result["warnings"] += ["skipped %s/%s: %s" % (s["namespace"], s["pod"], s["reason"]) for s in skipped]
-    result["msg"] = "checkpointed %d container(s) on %s%s%s%s" % (
+    result["msg"] = "checkpointed %d container(s) on %s%s%s%s%s" % (
         len(done), ", ".join(sorted(set(c["node"] for c in done))),
+        "; %d found on the node after the connection dropped" % len([c for c in done if c.get("dropped")])
+        if any(c.get("dropped") for c in done) else "",
         "; %d failed" % len(failures) if failures else "", "; %d pod(s) skipped" % len(skipped) if skipped else "",
         "; %d NOT the container asked for (recreated or restarted): %s" % (len(changed), ", ".join(result["not_the_evidence"]))
         if changed else "")
@@ -275,8 +320,8 @@ def run(cluster, targets, timeout=None, parallel=4, check_mode=False, skipped=()
 
 
 def checkpoint(connect, namespace, pod=None, label_selectors=None, containers=None, timeout=None, parallel=4,
-               check_mode=False, all_or_nothing=False, baseline=None):
+               check_mode=False, all_or_nothing=False, baseline=None, recover=None):
     """The container_checkpoint module's work: select, then checkpoint."""
     cluster = connect()
     targets, skipped = select(cluster, namespace, pod, label_selectors, containers)
-    return run(cluster, targets, timeout, parallel, check_mode, skipped, all_or_nothing, baseline)
+    return run(cluster, targets, timeout, parallel, check_mode, skipped, all_or_nothing, baseline, recover)

@@ -14,7 +14,8 @@ from harness.testing import REPO_ROOT
 
 PLAYBOOKS = os.path.join(REPO_ROOT, "playbooks")
 # Fast polling: the simulated rollout takes seconds, not the minutes of a real one.
-FAST = {"enable_checkpointing_wait_sleep": 1, "checkpoint_analyser_wait_timeout": 120}
+FAST = {"enable_checkpointing_wait_sleep": 1, "checkpoint_analyser_wait_timeout": 120,
+        "forensic_checkpoint_progress_interval": 1}
 
 
 def playbook(name):

@@ -210,3 +210,31 @@ def test_bearer_token_reaches_kubectl_but_never_the_log(workflow, cluster, ansib
     assert token not in result.stdout and token not in result.stderr
     (run,) = run_dirs(tmp_path)
     assert token not in open(os.path.join(run, "chain-of-custody.json")).read()
+
+
+def test_archive_found_after_a_dropped_connection_is_analysed_and_fetched(workflow, cluster, ansible, tmp_path):
+    """Issue 13 §4: the connection to the kubelet drops mid-checkpoint (simulator fault ``drop``);
+    the kubelet still writes the archive, the role finds it through the analyser pod on that node,
+    then analyses, fetches and verifies it like any other, and the record says what happened."""
+    pod = cluster.dynamic().resources.get(api_version="v1", kind="Pod").get(
+        namespace="demo", label_selector="app=counters").items[0]
+    extra = {"forensic_checkpoint_namespace": "demo", "forensic_checkpoint_pod": pod.metadata.name,
+             "forensic_checkpoint_report": False, "forensic_deploy_analyser": False,
+             "forensic_checkpoint_fetch": True, "forensic_checkpoint_output_dir": str(tmp_path),
+             "forensic_checkpoint_progress_interval": 1}
+    with cluster.sim.kubelet_fault(pod.spec.nodeName, delay=3, drop=0.5):
+        result = ansible.playbook(playbook("checkpoint.yml"), extra)
+    assert result.rc == 0, explain(result)
+    # the slow checkpoint ran in the background and was polled: one progress line per poll
+    (polled,) = tasks_named(result, "Wait for the checkpoints")[-1]["results"]
+    assert polled["attempts"] >= 3 and polled["finished"], polled
+    (run,) = run_dirs(tmp_path)
+    (item,) = load_json(os.path.join(run, "chain-of-custody.json"))["items"]
+    dropped = item["checkpoint"]["connection_dropped"]
+    assert dropped.startswith("connection dropped (") and "archive found at %s" % item["checkpoint"]["archive"] in dropped
+    (transfer,) = item["transfers"]
+    assert transfer["verified"] is True and transfer["sha256"] == item["checkpoint"]["sha256"]
+    on_node = os.path.join(cluster.sim.checkpoint_dir(pod.spec.nodeName), os.path.basename(item["checkpoint"]["archive"]))
+    assert os.path.getsize(transfer["path"]) == os.path.getsize(on_node)
+    assert item["analysis"]["findings"] is not None
+    assert "the archive was found on the node" in open(os.path.join(run, "summary.md")).read()

@@ -1,0 +1,122 @@
+# -*- coding: utf-8 -*-
+# Copyright: forensic.checkpoint contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Finding a checkpoint archive on a node after the HTTP connection to the kubelet dropped.
+
+The kubelet's checkpoint handler answers only when CRI-O has written the archive; a connection cut
+before then (a load balancer's idle timeout, an API server restart) does not stop the dump, and the
+archive lands in ``/var/lib/kubelet/checkpoints`` all the same. The kubelet serves no listing of
+that directory (its HTTP server registers ``/checkpoint`` for POST only, and ``/logs/`` serves
+``/var/log``), so the directory is read through the analyser pod on that node, which mounts it:
+one exec of its Python, which lists and stats files and changes nothing.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import calendar
+import json
+import time
+
+from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster.client import ApiError
+
+try:
+    from kubernetes.client import CoreV1Api
+    from kubernetes.stream import stream
+except ImportError:  # pragma: no cover - the module's requirements name the package
+    CoreV1Api = stream = None
+
+# argv[1]: the directory, argv[2]: the archive name's prefix; prints the node's clock and
+# [[name, size, mtime], ...]
+LIST = ("import json, os, sys, time\n"
+        "d, p = sys.argv[1], sys.argv[2]\n"
+        "out = []\n"
+        "for n in sorted(os.listdir(d)):\n"
+        "    if n.startswith(p) and n.endswith('.tar'):\n"
+        "        s = os.stat(os.path.join(d, n))\n"
+        "        out.append([n, s.st_size, s.st_mtime])\n"
+        "print(json.dumps({'now': time.time(), 'files': out}))\n")
+SPEC = dict(namespace=dict(type="str", required=True),
+            label_selectors=dict(type="list", elements="str",
+                                 default=["app.kubernetes.io/name=checkpoint-analyser"]),
+            container=dict(type="str", default="analyser"),
+            python=dict(type="str", default="/usr/bin/python3"),
+            checkpoint_dir=dict(type="str", default="/var/lib/kubelet/checkpoints"),
+            wait=dict(type="int", default=300),
+            interval=dict(type="int", default=2))
+
+
+def stamp(name, prefix):
+    """The time (epoch seconds) in an archive's name (``<prefix><RFC3339>.tar``, the kubelet's
+    time.Now().Format(time.RFC3339) on the node), or None when it is not one."""
+    text = name[len(prefix):-len(".tar")]
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        return calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")) - _offset(text[19:])
+    except ValueError:
+        return None
+
+
+def _offset(text):
+    if len(text) != 6 or text[0] not in "+-":
+        raise ValueError(text)
+    minutes = int(text[1:3]) * 60 + int(text[4:6])
+    return 60 * (minutes if text[0] == "+" else -minutes)
+
+
+class AnalyserLister(object):
+    """Lists a node's checkpoint directory through the analyser pod running there."""
+
+    def __init__(self, cluster, settings):
+        self.cluster = cluster
+        self.settings = settings
+
+    def pod(self, node):
+        found = self.cluster.get(
+            "/api/v1/namespaces/%s/pods" % self.settings["namespace"], "analyser pods",
+            query=[("labelSelector", ",".join(self.settings["label_selectors"] or [])),
+                   ("fieldSelector", "spec.nodeName=%s,status.phase=Running" % node)]).get("items") or []
+        if not found:
+            raise ApiError("node %s" % node, "no running analyser pod (%s, %s) to look in its checkpoint directory" % (
+                self.settings["namespace"], ",".join(self.settings["label_selectors"] or [])), transient=False)
+        return found[0]["metadata"]["name"]
+
+    def list(self, node, prefix):
+        name = self.pod(node)
+        subject = "analyser pod %s/%s on node %s" % (self.settings["namespace"], name, node)
+        try:
+            out = stream(CoreV1Api(self.cluster.client.client).connect_get_namespaced_pod_exec, name,
+                         self.settings["namespace"], container=self.settings["container"],
+                         command=[self.settings["python"], "-c", LIST, self.settings["checkpoint_dir"], prefix],
+                         stderr=True, stdin=False, stdout=True, tty=False, _preload_content=True)
+            return json.loads(out)
+        except ValueError:
+            raise ApiError(subject, "cannot list %s: %s" % (self.settings["checkpoint_dir"], " ".join(out.split())[:300]),
+                           transient=False)
+        except Exception as err:  # the exec's transport errors, named in one line
+            reason = " ".join(str(err).split())[:300]
+            raise ApiError(subject, "cannot exec to list %s: %s" % (self.settings["checkpoint_dir"], reason), transient=False)
+
+
+def find(lister, node, prefix, since, wait, interval=2, sleep=time.sleep, clock=time.monotonic, now=time.time):
+    """(name, size, seconds waited) of the newest archive ``<prefix><time>.tar`` on ``node`` named at
+    ``since`` (epoch seconds on this host) or later, once two listings ``interval`` s apart show it
+    the same size; (None, None, waited) when none settled within ``wait`` s."""
+    started = clock()
+    seen = None
+    while True:
+        listing = lister.list(node, prefix)
+        # ``since`` on the node's clock (read in each listing), to the second as names are
+        node_since = int(since + listing["now"] - now())
+        listed = [(n, size, mtime) for n, size, mtime in listing["files"] if (stamp(n, prefix) or 0) >= node_since]
+        newest = max(listed, key=lambda e: (stamp(e[0], prefix), e[0])) if listed else None
+        waited = round(clock() - started, 1)
+        # CRI-O writes the archive in place: a size and mtime that hold still mean it is complete
+        if newest is not None and newest[1] > 0 and newest == seen:
+            return newest[0], newest[1], waited
+        if waited >= wait:
+            return None, None, waited
+        seen = newest
+        sleep(min(interval, max(0.1, wait - waited)))
