@@ -200,7 +200,7 @@ def _lister_pod(api, cluster, node):
                                      "volumeMounts": [{"name": "checkpoints", "mountPath": "/var/lib/kubelet/checkpoints",
                                                        "readOnly": True}]}],
                      "volumes": [{"name": "checkpoints", "hostPath": {"path": "/var/lib/kubelet/checkpoints"}}]}}
-    status, _, answer = cluster.request("POST", "/api/v1/namespaces/demo/pods", body)
+    status, _headers, answer = cluster.request("POST", "/api/v1/namespaces/demo/pods", body)
     assert status == 201, answer
     wait_for("the lister pod to run", lambda: api.get("/api/v1/namespaces/demo/pods/%s" % name)["status"].get("phase") == "Running")
     return name
