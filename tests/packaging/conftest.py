@@ -61,5 +61,8 @@ def installed(tarball, tmp_path_factory):
     """(collections path, collection directory) of the tarball installed as users install it."""
     path = tmp_path_factory.mktemp("collections")
     # --no-deps: kubernetes.core comes from the ansible package here (Galaxy is not reachable).
-    run([os.path.join(BIN, "ansible-galaxy"), "collection", "install", "--no-deps", "-p", str(path), tarball], cwd=path)
+    # --force: a copy already in the user's default collections path would otherwise make
+    # ansible-galaxy install nothing here ("All requested collections are already installed").
+    run([os.path.join(BIN, "ansible-galaxy"), "collection", "install", "--no-deps", "--force", "-p", str(path), tarball],
+        cwd=path)
     return path, path / "ansible_collections" / "forensic" / "checkpoint"
