@@ -47,7 +47,7 @@ def _clock():
 def test_find_waits_until_the_new_archive_stops_growing():
     lister = Growing([None, 10, 20, 30, 30])
     name, size, _waited = node_archives.find(lister, "worker-0", PREFIX, T0 + 30, 100, sleep=lambda s: None,
-                                       clock=_clock(), now=lambda: T0 + lister.calls)
+                                             clock=_clock(), now=lambda: T0 + lister.calls)
     assert (name, size, lister.calls) == (PREFIX + "2026-12-02T06:10:01Z.tar", 30, 5)
 
 
