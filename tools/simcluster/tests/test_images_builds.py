@@ -124,8 +124,12 @@ def test_a_build_pushes_to_the_internal_registry_and_every_node_pulls_it(start_s
             phases.append(phase)
         return phase == "Complete"
     wait_for("the build", complete, interval=0.05)
-    assert phases[-3:] == ["Pending", "Running", "Complete"] or phases == ["Running", "Complete"]
+    # Polling can miss a short phase on a loaded machine: the phases seen keep the real order, and
+    # the Build records when it started running and when it completed (as OpenShift's Build does).
+    order = ["New", "Pending", "Running", "Complete"]
+    assert phases == sorted(phases, key=order.index) and phases[-1] == "Complete", phases
     build = sim.get(builds)
+    assert build["status"]["startTimestamp"] <= build["status"]["completionTimestamp"]
     image = "%s/demo/analyser:0.1.0" % REGISTRY
     assert build["status"]["outputDockerImageReference"] == image
     stream = sim.get("/apis/image.openshift.io/v1/namespaces/demo/imagestreams/analyser")
