@@ -31,8 +31,9 @@ if [ ! -x "$venv/bin/python" ]; then
   "$PYTHON" -m venv "$venv"
 fi
 stamp=$venv/.requirements.sha256
-want=$(cat requirements.txt requirements-dev.txt tools/simcluster/pyproject.toml | sha256sum | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+# The checkout's path is part of the stamp: the editable simulator must point into this tree.
+want=$({ pwd; cat requirements.txt requirements-dev.txt tools/simcluster/pyproject.toml; } | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! "$venv/bin/python" -c 'import simcluster' 2>/dev/null; then
   say "installing Python requirements into .venv (a few minutes the first time)"
   "$venv/bin/pip" install -q --disable-pip-version-check --upgrade pip
   "$venv/bin/pip" install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
