@@ -15,7 +15,9 @@ version_added: 0.2.0
 description:
   - A checkpoint through the API server's node proxy reaches the kubelet as the API server's own
     client identity, never as the caller. The kubelet authorises that identity for C(create) on
-    C(nodes/checkpoint) (the subresource the kubelet maps C(/checkpoint) to). Clusters that bind
+    C(nodes/checkpoint), the subresource the kubelet has mapped C(/checkpoint) to since the endpoint
+    came (Kubernetes 1.25), on every version and not only with the C(KubeletFineGrainedAuthz)
+    gate. Clusters that bind
     the API server only to C(nodes/proxy) (or to the built-in C(system:kubelet-api-admin) role,
     which lacks C(nodes/checkpoint), kubernetes issue 126232) refuse every checkpoint with a
     kubelet 403.

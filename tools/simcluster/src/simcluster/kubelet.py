@@ -50,10 +50,18 @@ CHECKPOINT_DIR = "/var/lib/kubelet/checkpoints"
 # (the caller was authorised by the API server for nodes/proxy; the kubelet never sees it).
 APISERVER_USER = "system:kube-apiserver"
 APISERVER_GROUPS = ("kube-master", "system:authenticated")
-# KEP-2862 fine-grained kubelet authorization: alpha 1.32, beta (on by default) 1.33; with it
-# /checkpoint is authorised as nodes/checkpoint instead of the default nodes/proxy
-# (pkg/kubelet/server/auth.go GetRequestAttributes).
-FINE_GRAINED_AUTHZ_MINOR = 33
+# How the kubelet names what it authorises (pkg/kubelet/server/auth.go GetRequestAttributes):
+# /checkpoint has been nodes/checkpoint since the endpoint appeared in 1.25 (kubernetes PR
+# #104907; kubernetes#126232 cites auth.go at b3e769b7, before any fine-grained code;
+# kubernetes/website#48012 documents it "introduced with kubernetes 1.25"). KEP-2862's
+# KubeletFineGrainedAuthz (PR #126347: alpha 1.32, beta and on by default 1.33) left it alone:
+# it only adds pods/healthz/configz for /pods, /runningpods, /healthz and /configz, with proxy
+# still accepted there.
+KUBELET_SUBRESOURCES = (("stats", "stats"), ("metrics", "metrics"), ("logs", "log"),
+                        ("checkpoint", "checkpoint"))
+FINE_GRAINED = (("pods", "pods"), ("runningpods", "pods"), ("healthz", "healthz"),
+                ("configz", "configz"))
+FINE_GRAINED_AUTHZ_MINOR = 33  # KubeletFineGrainedAuthz beta, on by default
 DISK_BASE_USED = 41 * 1024 ** 3  # what the OS, images and logs take on the node's disk
 _TEMPLATE_LOCK = threading.Lock()
 _TEMPLATE = {}
@@ -307,6 +315,9 @@ class Kubelets:
             raise errors.not_found(self.rt_node, node_name)
         self._reachable(node)
         parts = [p for p in path.split("/") if p]
+        if parts[:1] == ["checkpoint"] and not self.sim.openshift.checkpoint_gate(node_name):
+            # no route: Go's mux answers before the restful container and its auth filter
+            raise KubeletText(404, "404 page not found\n")
         self._authorize(method, node_name, parts)
         if parts in (["healthz"], ["livez"]):
             return 200, "text/plain", b"ok"
@@ -333,16 +344,17 @@ class Kubelets:
 
         verb = {"POST": "create", "GET": "get", "PUT": "update", "PATCH": "patch",
                 "DELETE": "delete"}.get(method, method.lower())
-        sub = "proxy"
-        if parts[:1] == ["stats"]:
-            sub = "stats"
-        elif parts[:1] == ["checkpoint"] and \
-                self.sim.config.kube_minor >= FINE_GRAINED_AUTHZ_MINOR:
-            sub = "checkpoint"
+        subs = dict(KUBELET_SUBRESOURCES).get(parts[0] if parts else "")
+        subs = [subs] if subs else ["proxy"]
+        if self.sim.config.kube_minor >= FINE_GRAINED_AUTHZ_MINOR and subs == ["proxy"]:
+            subs = [s for p, s in FINE_GRAINED if parts[:1] == [p]] + subs
         who = Identity("kube-apiserver", APISERVER_USER, APISERVER_GROUPS)
-        if not self.sim.authz.allowed(who, Attributes(verb, "", "nodes", sub, "", node_name)):
-            raise KubeletText(403, "Forbidden (user=%s, verb=%s, resource=nodes, subresource=%s)"
-                              % (APISERVER_USER, verb, sub))
+        if not any(self.sim.authz.allowed(who, Attributes(verb, "", "nodes", sub, "", node_name))
+                   for sub in subs):
+            # the kubelet lists one line per subresource it tried (server.go, since 1.32)
+            raise KubeletText(403, "\n".join(
+                "Forbidden (user=%s, verb=%s, resource=nodes, subresource=%s)"
+                % (APISERVER_USER, verb, sub) for sub in subs))
 
     def summary(self, node):
         """The Summary API's node.fs: the filesystem holding /var/lib/kubelet (the root

@@ -76,13 +76,25 @@ DEFAULT_ROLES = [
     {"kind": "ClusterRole", "metadata": {"name": "system:public-info-viewer"}, "rules": [
         {"nonResourceURLs": ["/healthz", "/livez", "/readyz", "/version", "/version/"],
          "verbs": ["get"]}]},
-    # upstream's bootstrap role for the API server's kubelet client (plugin/pkg/auth/
-    # authorizer/rbac/bootstrappolicy): nodes/proxy and the specific kubelet subresources;
-    # not nodes/checkpoint, which fine-grained kubelet authz (1.33+) asks for /checkpoint
+    # upstream's bootstrap role for kubelet API clients (plugin/pkg/auth/authorizer/rbac/
+    # bootstrappolicy): nodes/proxy and the specific kubelet subresources, but not
+    # nodes/checkpoint (kubernetes#126232; the fix, PR #126724, was closed unmerged)
     {"kind": "ClusterRole", "metadata": {"name": "system:kubelet-api-admin"}, "rules": [
         {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch", "proxy"]},
         {"apiGroups": [""], "verbs": ["*"],
          "resources": ["nodes/log", "nodes/metrics", "nodes/proxy", "nodes/stats"]}]},
+    # What the API server's kubelet-client identity holds. OpenShift's documented procedure
+    # (4.13: gate, drop-in, POST) checkpoints with no RBAC step, so that identity is allowed
+    # nodes/checkpoint there; kubeadm puts its apiserver-kubelet-client in a cluster-admin group.
+    # Which OpenShift role grants it was not established from the sources, so the simulator
+    # binds a role of its own; deleting the binding is the fault "the API server lost its
+    # kubelet permission" (kubelet_checkpoint_access grants it back).
+    {"kind": "ClusterRole", "metadata": {"name": "simcluster:kube-apiserver-kubelet-client"},
+     "rules": [
+         {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch", "proxy"]},
+         {"apiGroups": [""], "verbs": ["*"],
+          "resources": ["nodes/checkpoint", "nodes/configz", "nodes/healthz", "nodes/log",
+                        "nodes/metrics", "nodes/pods", "nodes/proxy", "nodes/stats"]}]},
     {"kind": "ClusterRole", "metadata": {"name": "system:basic-user"}, "rules": [
         {"apiGroups": ["authorization.k8s.io"],
          "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
@@ -332,7 +344,7 @@ def seed(sim, identities_file=""):
     _apply(sim, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
                  "metadata": {"name": KUBELET_CLIENT_BINDING},
                  "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                             "name": "system:kubelet-api-admin"},
+                             "name": "simcluster:kube-apiserver-kubelet-client"},
                  "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
                                "name": "system:kube-apiserver"}]})
     for role, groups in DEFAULT_BINDINGS:
