@@ -66,9 +66,15 @@ options:
     type: dict
     default: {}
   state:
-    description: V(absent) deletes the BuildConfig (with its builds) and the ImageStream.
+    description:
+      - V(absent) deletes the BuildConfig (with its builds) and the ImageStream.
+      - V(resolved) only decides, writing nothing and needing no O(namespace) yet. It validates
+        O(image), or fails at once when none is given and the cluster cannot build one, or reports
+        in RV(build_needed) that a build will be needed. Run it before creating the namespace and
+        the ServiceAccount, so a plain Kubernetes cluster without O(image) fails before anything
+        is created.
     type: str
-    choices: [present, absent]
+    choices: [present, absent, resolved]
     default: present
   wait_timeout:
     description: Seconds to wait for the build.
@@ -111,6 +117,14 @@ EXAMPLES = r"""
     base_image: mirror.example.com/fedora/fedora-minimal:40
   register: analyser_image
 
+- name: Before creating anything, fail at once when no image is given and the cluster cannot build one
+  forensic.checkpoint.image_build:
+    namespace: forensic-checkpoint
+    name: checkpoint-analyser
+    image: "{{ analyser_image_reference | default('') }}"
+    state: resolved
+  register: analyser_image_plan
+
 - name: Only validate an image built elsewhere
   forensic.checkpoint.image_build:
     namespace: forensic-checkpoint
@@ -120,13 +134,19 @@ EXAMPLES = r"""
 
 RETURN = r"""
 image:
-  description: The image to run; after a build the internal registry's reference pinned by digest.
-  returned: state is present
+  description:
+    - The image to run; after a build the internal registry's reference pinned by digest.
+    - With O(state=resolved), O(image), or null when a build is needed.
+  returned: state is present or resolved
   type: str
   sample: image-registry.openshift-image-registry.svc:5000/forensic-checkpoint/checkpoint-analyser@sha256:4f1c...
 openshift:
   description: Whether the cluster serves the OpenShift build API.
   returned: always
+  type: bool
+build_needed:
+  description: Whether the image will be built in the cluster (no O(image) given, OpenShift build API served).
+  returned: state is resolved
   type: bool
 built:
   description: Whether a build ran in this call.
@@ -169,7 +189,7 @@ def main():
             context_files=dict(type="dict", default={}),
             tag=dict(type="str", default="latest"),
             labels=dict(type="dict", default={}),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
+            state=dict(type="str", choices=["present", "absent", "resolved"], default="present"),
             wait_timeout=dict(type="int", default=1800),
             wait_sleep=dict(type="int", default=3),
         ),

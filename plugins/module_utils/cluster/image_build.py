@@ -41,6 +41,9 @@ SOURCE = "forensic.checkpoint/source-sha256"
 BUILT_SOURCE = "forensic.checkpoint/built-source-sha256"
 BUILT_IMAGE = "forensic.checkpoint/built-image"
 DONE = ("Complete", "Failed", "Error", "Cancelled")
+NO_BUILD_API = ("none given, and this cluster serves no OpenShift build API (%s) to build one: build "
+                "roles/checkpoint_analyser/files/Containerfile, push it to a registry the nodes can pull from and "
+                "pass its reference (role variable checkpoint_analyser_image)" % ", ".join(GROUPS))
 
 # distribution/reference's grammar: [domain[:port]/]path-component(/path-component)*[:tag][@digest]
 _DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?"
@@ -240,6 +243,13 @@ def run(cluster, params, check=False):
         validate_reference(params["image"], subject)
     openshift = has_build_api(cluster)
     builder = Builder(cluster, params["namespace"], params["name"])
+    if params["state"] == "resolved":
+        if not params["image"] and not openshift:
+            raise CheckpointError(subject, NO_BUILD_API)
+        return {"changed": False, "openshift": openshift, "image": params["image"] or None,
+                "build_needed": not params["image"],
+                "msg": "using the image given: %s" % params["image"] if params["image"] else
+                "no image given: it will be built in the cluster (%s)" % builder.bc_subject}
     if params["state"] == "absent":
         changed = openshift and builder.remove(check)
         return {"changed": changed, "openshift": openshift, "msg": "%s removed" % builder.bc_subject
@@ -248,10 +258,7 @@ def run(cluster, params, check=False):
         return {"changed": False, "openshift": openshift, "built": False, "image": params["image"],
                 "progress": [], "msg": "using the image given: %s" % params["image"]}
     if not openshift:
-        raise CheckpointError(subject, "none given, and this cluster serves no OpenShift build API (%s) to build "
-                                       "one: build roles/checkpoint_analyser/files/Containerfile, push it to a "
-                                       "registry the nodes can pull from and pass its reference (role variable "
-                                       "checkpoint_analyser_image)" % ", ".join(GROUPS))
+        raise CheckpointError(subject, NO_BUILD_API)
     if not params["dockerfile"].strip():
         raise CheckpointError(subject, "nothing to build: the dockerfile is empty")
     return builder.ensure(params["dockerfile"], params["context_files"] or {}, params["base_image"] or "", params["tag"],

@@ -49,13 +49,15 @@ class Builds(Controller):
         self.rt_is = reg.get("image.openshift.io", "imagestreams")
         self.rt_bc = reg.get(BUILD_GROUP, "buildconfigs")
         self.rt_build = reg.get(BUILD_GROUP, "builds")
-        self._watched = {self.rt_is.key, self.rt_bc.key, self.rt_build.key}
+        self._watched = {rt.key for rt in (self.rt_is, self.rt_bc, self.rt_build) if rt is not None}
 
     def on_event(self, event):
         if event.rt.key in self._watched:
             self.trigger.set()
 
     def reconcile(self):
+        if self.rt_is is None:
+            return  # plain Kubernetes: no build or image API
         for stream in list(self.store.iter(self.rt_is)):
             self._sync_stream(stream)
         for bc in list(self.store.iter(self.rt_bc)):

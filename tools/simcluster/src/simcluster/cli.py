@@ -89,7 +89,8 @@ def _config_from(args):
                      else "", workers=args.workers, topology=args.topology,
                      pools=tuple(_pool(text) for text in args.pool),
                      workloads=tuple(args.workload),
-                     preloaded_images=tuple(args.preloaded_image))
+                     preloaded_images=tuple(args.preloaded_image),
+                     distribution=args.distribution)
 
 
 def _pool(text):
@@ -308,7 +309,11 @@ def parser():
     start.add_argument("--pool", action="append", default=[], metavar="NAME=NODE[,NODE]",
                        help="a custom pool (inheriting worker MachineConfigs) holding these nodes")
     start.add_argument("--kubernetes-version", default="",
-                       help="default: the one the OpenShift version ships (4.13 -> 1.26)")
+                       help="default: the one the OpenShift version ships (4.13 -> 1.26); "
+                            "1.31.4 with --distribution kubernetes")
+    start.add_argument("--distribution", default="openshift", choices=("openshift", "kubernetes"),
+                       help="kubernetes: plain Kubernetes with CRI-O, no OpenShift API group "
+                            "(no MachineConfigs, FeatureGate, builds, images, routes, SCCs)")
     defaults = Settings()
     start.add_argument("--rollout-delay", type=float, default=defaults.rollout_delay,
                        help="seconds the machine config daemon spends on one node")

@@ -26,7 +26,7 @@ from .builds import Builds
 from .faults import Faults
 from .kubelet import Kubelets
 from .openshift import NodeRuntime, OpenShift
-from .resources import Registry
+from .resources import RESOURCES, Registry
 from .sandbox import Sandbox
 from .seed import seed
 from .store import Store
@@ -40,7 +40,8 @@ class Simulator:
         self.config = config
         self.settings = config.settings
         self._initial_settings = copy.deepcopy(config.settings.as_dict())
-        self.registry = Registry()
+        self.registry = Registry(tuple(
+            rt for rt in RESOURCES if config.openshift or not rt.group.endswith(".openshift.io")))
         self.authn = Authenticator()
         self.faults = Faults()
         self.apiserver = ApiServer(self)

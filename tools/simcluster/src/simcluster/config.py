@@ -30,6 +30,11 @@ OPENSHIFT_KUBE_MINOR = {12: 25, 13: 26, 14: 27, 15: 28, 16: 29, 17: 30, 18: 31, 
 # from 1.30 as well. Before that both steps of the workflow are needed.
 CHECKPOINT_DEFAULT_ON_MINOR = 30
 TOPOLOGIES = ("standard", "compact", "sno")
+DISTRIBUTIONS = ("openshift", "kubernetes")
+# plain Kubernetes (kubeadm-like, CRI-O): no OpenShift API group at all; only versions where
+# ContainerCheckpoint (beta from 1.30) and CRI-O's enable_criu_support (true from CRI-O 1.30,
+# reference notes section 2) default on, so nothing needs enabling
+PLAIN_DEFAULT_KUBERNETES = "1.31.4"
 
 
 def rendered_ignition_version(openshift_minor):
@@ -94,17 +99,29 @@ class SimConfig:
     pools: tuple = ()               # custom pools: ((name, (node, ...)), ...)
     workloads: tuple = ()           # extra seeded apps besides counters: lookup, criu41-worker
     preloaded_images: tuple = ()    # images present on every node (no pull with IfNotPresent)
+    distribution: str = "openshift"  # openshift | kubernetes (no OpenShift API groups)
 
     def __post_init__(self):
         if self.topology not in TOPOLOGIES:
             raise ValueError("--topology must be one of %s" % ", ".join(TOPOLOGIES))
         if not re.match(r"^4\.\d+\.\d+$", self.openshift_version):
             raise ValueError("--openshift-version must look like 4.13.0")
+        if self.distribution not in DISTRIBUTIONS:
+            raise ValueError("--distribution must be one of %s" % ", ".join(DISTRIBUTIONS))
+        if not self.openshift and not self.kubernetes_version:
+            self.kubernetes_version = PLAIN_DEFAULT_KUBERNETES
         if not self.kubernetes_version:
             minor = OPENSHIFT_KUBE_MINOR.get(int(self.openshift_version.split(".")[1]), 26)
             self.kubernetes_version = "1.%d.9" % minor
         if not re.match(r"^1\.\d+\.\d+$", self.kubernetes_version):
             raise ValueError("--kubernetes-version must look like 1.26.9")
+        if not self.openshift and (self.kube_minor < CHECKPOINT_DEFAULT_ON_MINOR or self.pools):
+            raise ValueError("--distribution kubernetes needs --kubernetes-version 1.%d or newer "
+                             "and no --pool" % CHECKPOINT_DEFAULT_ON_MINOR)
+
+    @property
+    def openshift(self):
+        return self.distribution == "openshift"
 
     @property
     def kube_minor(self):

@@ -65,6 +65,10 @@ def pull_error(sim, image, namespace):
                 'container registry localhost: Get "https://localhost/v2/": dial tcp [::1]:443: '
                 'connect: connection refused' % (image if ":" in image.split("/")[-1]
                                                  else image + ":latest"))
+    if host == INTERNAL_REGISTRY and not sim.config.openshift:
+        return ('rpc error: code = Unknown desc = pinging container registry %s: Get '
+                '"https://%s/v2/": dial tcp: lookup %s: no such host'
+                % (host, host, host.partition(":")[0]))
     if host == INTERNAL_REGISTRY:
         ns, _sep, name = path.partition("/")
         stream = sim.store.peek(sim.registry.get("image.openshift.io", "imagestreams"), ns, name)
@@ -119,6 +123,8 @@ def scc_admit(sim, pod, requester=None):
     users/groups; restricted-v2 is usable by every authenticated user, as on OpenShift."""
     from . import errors
     rt_scc = sim.registry.get("security.openshift.io", "securitycontextconstraints")
+    if rt_scc is None:
+        return  # plain Kubernetes has no SCC admission plugin (Pod Security admission only)
     meta = pod["metadata"]
     ns = meta.get("namespace", "")
     sa = dig(pod, "spec", "serviceAccountName", default="default") or "default"

@@ -50,6 +50,18 @@ CHECKPOINT_DIR = "/var/lib/kubelet/checkpoints"
 # (the caller was authorised by the API server for nodes/proxy; the kubelet never sees it).
 APISERVER_USER = "system:kube-apiserver"
 APISERVER_GROUPS = ("kube-master", "system:authenticated")
+# kubeadm's apiserver-kubelet-client certificate (cmd/kubeadm/app/phases/certs/certlist.go
+# KubeadmCertKubeletClient): CN kube-apiserver-kubelet-client, O kubeadm:cluster-admins, a group
+# kubeadm binds to cluster-admin
+KUBEADM_APISERVER_USER = "kube-apiserver-kubelet-client"
+KUBEADM_APISERVER_GROUPS = ("kubeadm:cluster-admins", "system:authenticated")
+
+
+def apiserver_identity(config):
+    """(user, groups) the kubelet sees for requests through the API server's node proxy."""
+    if config.openshift:
+        return APISERVER_USER, APISERVER_GROUPS
+    return KUBEADM_APISERVER_USER, KUBEADM_APISERVER_GROUPS
 # How the kubelet names what it authorises (pkg/kubelet/server/auth.go GetRequestAttributes):
 # /checkpoint has been nodes/checkpoint since the endpoint appeared in 1.25 (kubernetes PR
 # #104907; kubernetes#126232 cites auth.go at b3e769b7, before any fine-grained code;
@@ -348,13 +360,14 @@ class Kubelets:
         subs = [subs] if subs else ["proxy"]
         if self.sim.config.kube_minor >= FINE_GRAINED_AUTHZ_MINOR and subs == ["proxy"]:
             subs = [s for p, s in FINE_GRAINED if parts[:1] == [p]] + subs
-        who = Identity("kube-apiserver", APISERVER_USER, APISERVER_GROUPS)
+        user, groups = apiserver_identity(self.sim.config)
+        who = Identity("kube-apiserver", user, groups)
         if not any(self.sim.authz.allowed(who, Attributes(verb, "", "nodes", sub, "", node_name))
                    for sub in subs):
             # the kubelet lists one line per subresource it tried (server.go, since 1.32)
             raise KubeletText(403, "\n".join(
                 "Forbidden (user=%s, verb=%s, resource=nodes, subresource=%s)"
-                % (APISERVER_USER, verb, sub) for sub in subs))
+                % (user, verb, sub) for sub in subs))
 
     def summary(self, node):
         """The Summary API's node.fs: the filesystem holding /var/lib/kubelet (the root

@@ -183,6 +183,13 @@ def base_machineconfigs(role, version="3.2.0"):
     ]
 
 
+def plain_node_files():
+    """A plain Kubernetes node's kubelet and CRI-O configuration: no gate set and no
+    ``enable_criu_support``, so both take their defaults (on from 1.30)."""
+    return {ignition.KUBELET_CONF: kubelet_conf({}),
+            ignition.CRIO_DROPIN_DIR + "00-default": CRIO_BASE.encode()}
+
+
 def machine_config_pool(role, selector_label, inherit=False):
     """A pool; ``inherit``: a custom pool (e.g. infra) that also takes the worker
     MachineConfigs, as the OpenShift docs' "Creating infrastructure machine sets" shows."""
@@ -351,8 +358,8 @@ class OpenShift(Controller):
         self._render_due = {}
         self._render_errors = {}
         self._files_cache = {}
-        self._watched = {self.rt_fg.key, self.rt_mc.key, self.rt_mcp.key, self.rt_node.key,
-                         self.rt_mcop.key}
+        self._watched = {rt.key for rt in (self.rt_fg, self.rt_mc, self.rt_mcp, self.rt_node,
+                                           self.rt_mcop) if rt is not None}
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -363,6 +370,8 @@ class OpenShift(Controller):
             self.sim.node_runtime(event.obj["metadata"]["name"]).wake.set()
 
     def reconcile(self):
+        if not self.sim.config.openshift:
+            return  # plain Kubernetes: no operator, nodes keep the configuration they booted with
         self.sync_featuregate()
         self.sync_machineconfiguration()
         for pool in list(self.store.iter(self.rt_mcp)):
@@ -515,6 +524,8 @@ class OpenShift(Controller):
         """The one pool that manages a node, as the MCO's GetPrimaryPoolForNode picks it: the
         master pool over any other (schedulable masters also carry the worker role), a custom
         pool over worker."""
+        if self.rt_mcp is None:
+            return None  # plain Kubernetes: no pools
         names = [p["metadata"]["name"] for p in self.store.iter(self.rt_mcp)
                  if label_selector_object_matches(dig(p, "spec", "nodeSelector"),
                                                   node["metadata"].get("labels"))]
@@ -786,6 +797,8 @@ class OpenShift(Controller):
                 log.warning("node %s: kubelet: unrecognized feature gate: %s", node_name, name)
 
     def files_for(self, rendered):
+        if self.rt_mc is None:
+            return plain_node_files()
         mc = self.store.peek(self.rt_mc, "", rendered)
         if mc is None:
             return {}

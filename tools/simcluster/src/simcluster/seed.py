@@ -22,6 +22,7 @@ import yaml
 from . import openshift
 from .auth import Identity, new_token, sa_groups, sa_user
 from .config import DATA_DIR
+from .kubelet import apiserver_identity
 from .util import hex_id, now_iso
 
 IDENTITIES_FILE = os.path.join(DATA_DIR, "identities.yaml")
@@ -64,6 +65,7 @@ def counters_node(config):
 
 NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "openshift",
               "openshift-config", "openshift-machine-config-operator", "demo")
+PLAIN_NAMESPACES = tuple(ns for ns in NAMESPACES if not ns.startswith("openshift"))
 
 DEFAULT_ROLES = [
     {"kind": "ClusterRole", "metadata": {"name": "cluster-admin"}, "rules": [
@@ -118,8 +120,9 @@ def load_identity_manifests(path=IDENTITIES_FILE):
 def _node(name, role, ip, cidr, config):
     labels = {"beta.kubernetes.io/arch": "amd64", "beta.kubernetes.io/os": "linux",
               "kubernetes.io/arch": "amd64", "kubernetes.io/hostname": name,
-              "kubernetes.io/os": "linux", "node.openshift.io/os_id": "rhcos",
-              "node-role.kubernetes.io/" + role: ""}
+              "kubernetes.io/os": "linux", "node-role.kubernetes.io/" + role: ""}
+    if config.openshift:
+        labels["node.openshift.io/os_id"] = "rhcos"
     for pool, members in config.pools:
         if name in members:
             labels["node-role.kubernetes.io/" + pool] = ""
@@ -127,8 +130,9 @@ def _node(name, role, ip, cidr, config):
     if role == "master":
         labels["node-role.kubernetes.io/control-plane"] = ""
         if config.topology == "standard":
-            spec["taints"] = [{"key": "node-role.kubernetes.io/master",
-                               "effect": "NoSchedule"}]
+            # kubeadm taints its control plane node-role.kubernetes.io/control-plane (1.25+)
+            spec["taints"] = [{"key": "node-role.kubernetes.io/master" if config.openshift else
+                               "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]
         else:
             # compact and single-node clusters: schedulable masters carry the worker role too
             # (mastersSchedulable in the Scheduler config), but stay in the master pool
@@ -161,12 +165,14 @@ def _node(name, role, ip, cidr, config):
             "nodeInfo": {
                 "architecture": "amd64", "bootID": str(uuid.uuid4()),
                 "containerRuntimeVersion": "cri-o://%s-3.rhaos4.%d.git1a2b3c4.el9"
-                % (config.crio_version, config.openshift_minor),
+                % (config.crio_version, config.openshift_minor) if config.openshift
+                else "cri-o://%s" % config.crio_version,
                 "kernelVersion": "5.14.0-284.25.1.el9_2.x86_64",
                 "kubeProxyVersion": config.git_version, "kubeletVersion": config.git_version,
                 "machineID": hex_id(32), "operatingSystem": "linux",
                 "osImage": "Red Hat Enterprise Linux CoreOS %d%d.92.202401010000-0 (Plow)"
-                % (4, config.openshift_minor), "systemUUID": str(uuid.uuid4())},
+                % (4, config.openshift_minor) if config.openshift else "Ubuntu 24.04.1 LTS",
+                "systemUUID": str(uuid.uuid4())},
         },
     }
 
@@ -336,17 +342,21 @@ def _apply(sim, doc):
 def seed(sim, identities_file=""):
     """Populate a fresh store and return the static identities (name -> Identity)."""
     store, reg, config = sim.store, sim.registry, sim.config
-    for ns in NAMESPACES:
+    for ns in NAMESPACES if config.openshift else PLAIN_NAMESPACES:
         _apply(sim, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns},
                      "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
     for role in DEFAULT_ROLES:
         _apply(sim, dict(role, apiVersion="rbac.authorization.k8s.io/v1"))
+    user, groups = apiserver_identity(config)
     _apply(sim, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
                  "metadata": {"name": KUBELET_CLIENT_BINDING},
                  "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                             "name": "simcluster:kube-apiserver-kubelet-client"},
+                             "name": "cluster-admin" if not config.openshift
+                             else "simcluster:kube-apiserver-kubelet-client"},
                  "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
-                               "name": "system:kube-apiserver"}]})
+                               "name": user} if config.openshift else
+                              {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
+                               "name": groups[0]}]})
     for role, groups in DEFAULT_BINDINGS:
         _apply(sim, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
                      "metadata": {"name": role},
@@ -357,6 +367,20 @@ def seed(sim, identities_file=""):
     for name, role, ip, cidr in nodes(config.workers, config.topology):
         node = _node(name, role, ip, cidr, config)
         store.create(reg.get("", "nodes"), node, keep_status=True)
+    if config.openshift:
+        _seed_openshift(sim)
+    else:
+        for name, _role, _ip, _cidr in nodes(config.workers, config.topology):
+            files = openshift.plain_node_files()
+            sim.write_node_files(name, files)
+            sim.openshift.boot(name, files)
+    return _seed_rest(sim, identities_file)
+
+
+def _seed_openshift(sim):
+    """The OpenShift objects: ClusterVersion, operators, FeatureGate, SCCs, MachineConfigs and
+    pools, with every node on its pool's rendered config."""
+    store, reg, config = sim.store, sim.registry, sim.config
     cluster_version, operators, feature_gate, sccs = _openshift_objects(config)
     store.create(reg.get("config.openshift.io", "clusterversions"), cluster_version,
                  keep_status=True)
@@ -399,6 +423,10 @@ def seed(sim, identities_file=""):
             sim.openshift.boot(name, sim.openshift.files_for(rendered))
         sim.openshift.sync_nodes(role)
 
+
+
+def _seed_rest(sim, identities_file):
+    store, reg, config = sim.store, sim.registry, sim.config
     for key in ("counters",) + tuple(k for k in config.workloads if k != "counters"):
         _app(sim, key)
 
