@@ -17,6 +17,14 @@ import copy
 import json
 import re
 
+try:
+    import tomllib as _toml  # Python 3.11+
+except ImportError:
+    try:
+        import tomli as _toml
+    except ImportError:
+        _toml = None
+
 from ansible_collections.forensic.checkpoint.plugins.module_utils.butane import render as butane
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 
@@ -27,6 +35,7 @@ CRIO_DROPIN = "/etc/crio/crio.conf.d/05-enable-criu"
 CRIO_CRIU = "[crio.runtime]\nenable_criu_support = true\n"
 KUBELET_CONF = "/etc/kubernetes/kubelet.conf"
 CRIO_DROPINS = "/etc/crio/crio.conf.d/"
+CRIO_CONF = "/etc/crio/crio.conf"
 # CRI-O turns CRIU support on by default from 1.30 (it follows the Kubernetes minor).
 CRIO_CRIU_DEFAULT_MINOR = 30
 
@@ -185,20 +194,82 @@ def _dry(check_mode):
 
 
 def crio_criu_setting(files):
-    """``enable_criu_support`` as CRI-O reads its drop-ins (lexical order, the last one wins), or None."""
+    """``enable_criu_support`` of ``[crio.runtime]`` as CRI-O ends up with it, or None when no file sets
+    it. CRI-O reads crio.conf, then every file under crio.conf.d through Go's filepath.Walk (lexical
+    order, subdirectories included; cri-o pkg/config/config.go UpdateFromPath), each decoded over the
+    last, so the last file that sets the key wins. A file that is not TOML raises CheckpointError:
+    CRI-O would refuse to start with it."""
     value = None
-    for path in sorted(p for p in files if p.startswith(CRIO_DROPINS) and "/" not in p[len(CRIO_DROPINS):]):
-        table = None
-        for line in files[path].splitlines():
-            line = line.split("#", 1)[0].strip()
-            header = re.match(r"^\[\s*([^\]]+?)\s*\]$", line)
-            if header:
-                table = header.group(1).replace('"', "")
-                continue
-            setting = re.match(r"^enable_criu_support\s*=\s*(true|false)$", line)
-            if setting and table == "crio.runtime":
-                value = setting.group(1) == "true"
+    dropins = sorted((p for p in files if p.startswith(CRIO_DROPINS)), key=lambda p: p.split("/"))
+    for path in ([CRIO_CONF] if CRIO_CONF in files else []) + dropins:
+        try:
+            runtime = (toml_loads(files[path]).get("crio") or {}).get("runtime") or {}
+        except ValueError as err:
+            raise CheckpointError("CRI-O configuration %s" % path, "not valid TOML (CRI-O would not start): %s" % err)
+        setting = runtime.get("enable_criu_support") if isinstance(runtime, dict) else None
+        if setting is not None and not isinstance(setting, bool):
+            raise CheckpointError("CRI-O configuration %s" % path, "enable_criu_support is %r, not true or false "
+                                  "(CRI-O would not start)" % (setting,))
+        if setting is not None:
+            value = setting
     return value
+
+
+def toml_loads(text):
+    """A TOML document: tomllib (Python 3.11+) or tomli when importable, else ``_minimal_toml``."""
+    if _toml is not None:
+        try:
+            return _toml.loads(text)
+        except _toml.TOMLDecodeError as err:
+            raise ValueError(str(err))
+    return _minimal_toml(text)
+
+
+# The controller may run Python 3.10 (ansible-core 2.16) without tomli. This reader covers what a
+# CRI-O drop-in holds, for its scalars: ``[table]`` headers (``[[...]]`` read as their table) and
+# ``key = value`` lines with bare, quoted or dotted keys; booleans, integers and one-line strings;
+# comments. Multi-line arrays and strings are skipped over, not read; anything else is refused.
+_KEY = r"""(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')"""
+_DOTTED = r"\s*(%s(?:\s*\.\s*%s)*)\s*" % (_KEY, _KEY)
+_SCALAR = re.compile(r"""^(true|false|[+-]?[0-9][0-9_]*|"(?:[^"\\]|\\.)*"|'[^']*')\s*(?:#.*)?$""")
+
+
+def _keys(text):
+    return [json.loads(k) if k.startswith('"') else k.strip("'") for k in re.findall(_KEY, text)]
+
+
+def _minimal_toml(text):
+    doc = table = {}
+    lines = iter(text.splitlines())
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        header = re.match(r"^\[\[?%s\]\]?\s*(?:#.*)?$" % _DOTTED, line)
+        if header:
+            table = doc
+            for key in _keys(header.group(1)):
+                table = table.setdefault(key, {})
+            continue
+        pair = re.match(r"^%s=\s*(.*)$" % _DOTTED, line)
+        if not pair:
+            raise ValueError("cannot read %r" % line)
+        keys, raw = _keys(pair.group(1)), pair.group(2)
+        quote = raw[:3] if raw[:3] in ('"""', "'''") else None
+        while (raw.count(quote) < 2) if quote else (raw.count("[") > raw.count("]")):
+            more = next(lines, None)
+            if more is None:
+                raise ValueError("unterminated value of %s" % ".".join(keys))
+            raw += "\n" + more
+        target = table
+        for key in keys[:-1]:
+            target = target.setdefault(key, {})
+        word = _SCALAR.match(raw)
+        if word:
+            word = word.group(1)
+            target[keys[-1]] = word == "true" if word in ("true", "false") else word.strip("'") \
+                if word.startswith("'") else json.loads(word.replace("_", "") if word[0] != '"' else word)
+    return doc
 
 
 def kubelet_gate(files, gate="ContainerCheckpoint"):

@@ -14,8 +14,9 @@ containers lose the live state the responder came for. This only reads, per targ
   that is off answers the mux's plain ``404 page not found`` and one that is on the handler's
   ``pod does not exist``; nothing is checkpointed either way. Without the probe, the node's
   rendered config (``kubelet.conf`` featureGates) and the version default (on from 1.30) decide;
-* CRI-O's CRIU support: ``enable_criu_support`` in the node's current rendered config's
-  ``/etc/crio/crio.conf.d`` drop-ins (last one wins), else CRI-O's default (on from 1.30);
+* CRI-O's CRIU support: ``enable_criu_support`` in the node's current rendered config's CRI-O
+  files, read as TOML in CRI-O's order (the last one setting it wins; one CRI-O could not decode
+  is a problem), else CRI-O's default (on from 1.30);
 * the node's MachineConfigPool: paused by someone (a pending change will not arrive) or updating.
 
 OpenShift objects that cannot be read (plain Kubernetes, or no RBAC for them) leave those parts
@@ -156,20 +157,26 @@ class Preflight(object):
             notes.append("cannot tell whether the ContainerCheckpoint gate is on on node %s (%s)" % (name, source))
 
         # CRI-O's CRIU support, from the node's current rendered config
-        criu, source = None, None
+        criu, source, refused = None, None, False
         if files is not None:
-            criu = machine_config.crio_criu_setting(files)
+            try:
+                criu = machine_config.crio_criu_setting(files)
+            except CheckpointError as err:
+                # no default stands in for a configuration CRI-O refuses to start with
+                problems.append("node %s's rendered config %s: %s" % (name, current, err))
+                refused = True
             if criu is not None:
                 source = "enable_criu_support in %s of %s" % (CRIO_DROPINS, current)
         # CRI-O's default decides when it is on, or when the node's whole configuration was read;
         # an unreadable one may hold a drop-in that turns it on
-        if criu is None and crio_minor is not None and (crio_minor >= DEFAULT_ON_MINOR or files is not None):
+        if criu is None and not refused and crio_minor is not None and (crio_minor >= DEFAULT_ON_MINOR or
+                                                                         files is not None):
             criu = crio_minor >= DEFAULT_ON_MINOR
             source = "default of CRI-O 1.%s (on from 1.%s)" % (crio_minor, DEFAULT_ON_MINOR)
         out["criu"] = {"enabled": criu, "source": source}
         if criu is False:
             problems.append("CRI-O on node %s has no CRIU support (%s)" % (name, source))
-        elif criu is None:
+        elif criu is None and not refused:
             notes.append("cannot tell whether the container runtime on node %s (%s) can checkpoint"
                          % (name, runtime or "unknown"))
         self._space(name, containers or [], out)

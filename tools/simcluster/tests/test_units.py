@@ -175,6 +175,18 @@ def test_crio_dropins_apply_in_lexical_order():
     assert "99-broken" in ignition.crio_config(files)[1]
 
 
+def test_crio_reads_dropin_subdirectories_in_walk_order():
+    """cri-o pkg/config/config.go UpdateFromPath: filepath.Walk, so subdirectories are read too,
+    a directory's files where its name sorts ("sub" before "sub-x")."""
+    on, off = CRIU_DROPIN.encode(), b"[crio.runtime]\nenable_criu_support = false\n"
+
+    def value(files):
+        return ignition.crio_config(files)[0]["crio.runtime"]["enable_criu_support"]
+    assert value({"/etc/crio/crio.conf.d/05-off": off, "/etc/crio/crio.conf.d/sub/99-on": on}) is True
+    assert value({"/etc/crio/crio.conf.d/sub/x": off, "/etc/crio/crio.conf.d/sub-x": on}) is True
+    assert value({"/etc/crio/crio.conf.d/sub/x": on, "/etc/crio/crio.conf.d/sub-x": off}) is False
+
+
 def test_merge_renders_later_machineconfigs_over_earlier_ones():
     def mc(name, data):
         return {"metadata": {"name": name}, "spec": {"config": {

@@ -15,7 +15,6 @@ import copy
 import gzip
 import hashlib
 import json
-import os
 import tomllib
 import urllib.parse
 import zlib
@@ -155,14 +154,15 @@ def kubelet_feature_gates(files):
 
 
 def crio_config(files):
-    """Effective CRI-O settings: crio.conf then drop-ins in lexical order, later keys win.
+    """Effective CRI-O settings: crio.conf, then the drop-ins as Go's filepath.Walk visits them
+    (lexical order, subdirectories included: cri-o pkg/config/config.go UpdateFromPath); later
+    keys win.
 
     Returns (settings, error); ``error`` is what CRI-O would die with on a bad drop-in.
     """
     settings = {}
     paths = ([CRIO_CONF] if CRIO_CONF in files else []) + sorted(
-        p for p in files if p.startswith(CRIO_DROPIN_DIR) and
-        os.path.dirname(p) + "/" == CRIO_DROPIN_DIR)
+        (p for p in files if p.startswith(CRIO_DROPIN_DIR)), key=lambda p: p.split("/"))
     for path in paths:
         try:
             doc = tomllib.loads(files[path].decode("utf-8"))

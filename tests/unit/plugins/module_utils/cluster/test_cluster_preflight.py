@@ -119,12 +119,61 @@ def test_enabled_node_passes_from_its_rendered_config_and_the_probe():
         "enabled": True, "source": "featureGates in /etc/kubernetes/kubelet.conf of rendered-worker-1"}
 
 
-def test_a_later_drop_in_wins_and_newer_versions_default_on():
-    files = {"/etc/crio/crio.conf.d/05-enable-criu": "[crio.runtime]\nenable_criu_support = true\n",
-             "/etc/crio/crio.conf.d/99-off": "[crio.runtime]\n# turned off again\nenable_criu_support = false\n",
-             "/etc/crio/crio.conf.d/sub/x": "[crio.runtime]\nenable_criu_support = true\n"}
+DROPIN = "/etc/crio/crio.conf.d/"
+# Drop-ins a line-by-line regex misreads; each file's own value of enable_criu_support in [crio.runtime]
+TRICKY = [
+    ("comment", "[crio.runtime]\n# enable_criu_support = true\nenable_criu_support = false # not true\n", False),
+    ("other tables", "[crio.api]\nenable_criu_support = true\n[crio.runtime.runtimes.runc]\n"
+                     "enable_criu_support = true\n", None),
+    ("quoted keys", '["crio"."runtime"]\n"enable_criu_support" = true\n', True),
+    ("dotted key", "[crio]\nruntime.enable_criu_support = true\n", True),
+    ("top-level dotted key", "crio.runtime.enable_criu_support = true\n", True),
+    ("multi-line array", '[crio.runtime]\ndefault_capabilities = [\n  "CHOWN",\n  "SETUID",\n'
+                         ']\nenable_criu_support = true\n', True),
+    ("multi-line string", '[crio.runtime]\nconmon_env = """\nenable_criu_support = true\n"""\n', None),
+    ("table closed", "[crio.runtime]\n[crio.image]\nenable_criu_support = true\n", None),
+]
+
+
+@pytest.fixture(params=["tomllib", "minimal"])
+def toml_reader(request, monkeypatch):
+    """Both readers: tomllib/tomli, and the documented minimal one for Python 3.10 without tomli."""
+    if request.param == "minimal":
+        monkeypatch.setattr(machine_config, "_toml", None)
+    return request.param
+
+
+@pytest.mark.parametrize("what, text, expected", TRICKY, ids=[t[0] for t in TRICKY])
+def test_drop_ins_are_read_as_toml(toml_reader, what, text, expected):
+    assert machine_config.crio_criu_setting({DROPIN + "10-x": text}) is expected, what
+
+
+def test_a_later_drop_in_wins_in_crio_order(toml_reader):
+    """CRI-O reads crio.conf, then crio.conf.d with Go's filepath.Walk: lexical order, into
+    subdirectories (cri-o pkg/config/config.go UpdateFromPath); a later file that sets the key wins,
+    one that does not set it changes nothing."""
+    on, off = "[crio.runtime]\nenable_criu_support = true\n", "[crio.runtime]\nenable_criu_support = false\n"
+    files = {"/etc/crio/crio.conf": on, DROPIN + "05-enable-criu": on, DROPIN + "99-off": off}
     assert machine_config.crio_criu_setting(files) is False
-    assert machine_config.crio_criu_setting({"/etc/crio/crio.conf.d/a": "[crio.api]\nenable_criu_support = true\n"}) is None
+    assert machine_config.crio_criu_setting(dict(files, **{DROPIN + "99-off/10-on": on})) is True
+    # Walk visits directory "sub" (and its files) before the file "sub-x": "sub" < "sub-x"
+    assert machine_config.crio_criu_setting({DROPIN + "sub/x": on, DROPIN + "sub-x": off}) is False
+    assert machine_config.crio_criu_setting({DROPIN + "sub/x": off, DROPIN + "sub-x": on}) is True
+    assert machine_config.crio_criu_setting({"/etc/crio/crio.conf": off, DROPIN + "50-other": "[crio]\n"}) is False
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("[crio.runtime\nenable_criu_support = true\n", "not valid TOML (CRI-O would not start): "),
+    ('[crio.runtime]\nenable_criu_support = "true"\n', "enable_criu_support is 'true', not true or false"),
+])
+def test_a_drop_in_crio_would_refuse_is_named(toml_reader, text, problem):
+    with pytest.raises(CheckpointError) as err:
+        machine_config.crio_criu_setting({DROPIN + "50-broken": text})
+    assert str(err.value).startswith("CRI-O configuration /etc/crio/crio.conf.d/50-broken: " + problem)
+    assert "\n" not in str(err.value)
+
+
+def test_newer_versions_default_on():
     # OpenShift 4.17 (Kubernetes 1.30): nothing configured, both on by default
     cluster = cluster_with(node(kubelet="v1.30.4", crio="cri-o://1.30.2"), [rendered("rendered-worker-1")])
     verdict = check(cluster, probe=False)["nodes"]["worker-0"]
@@ -197,3 +246,18 @@ def test_free_space_is_reported_and_an_archive_that_cannot_fit_is_refused():
     unreadable.answers[("GET", SUMMARY)] = api_error(403, "forbidden")
     result = check(unreadable)
     assert result["ready"] is True and "cannot read node worker-0's free space" in result["warnings"][0]
+
+
+def test_a_drop_in_crio_would_refuse_makes_the_node_not_ready():
+    """CRI-O 1.30 defaults CRIU on, but a drop-in CRI-O cannot decode stops CRI-O itself: the
+    preflight names the file instead of falling back to the default."""
+    config = rendered("rendered-worker-1", gate=True)
+    config["spec"]["config"]["storage"]["files"].append(
+        {"path": "/etc/crio/crio.conf.d/50-broken", "contents": data("[crio.runtime]\nenable_criu_support = yes\n")})
+    cluster = cluster_with(node(kubelet="v1.30.4", crio="cri-o://1.30.2"), [config])
+    result = check(cluster, probe=False, fail_when_not_ready=False)
+    verdict = result["nodes"]["worker-0"]
+    assert result["ready"] is False and verdict["criu"]["enabled"] is None
+    (problem,) = verdict["problems"]
+    assert problem.startswith("node worker-0's rendered config rendered-worker-1: CRI-O configuration "
+                              "/etc/crio/crio.conf.d/50-broken: not valid TOML (CRI-O would not start): ")
