@@ -77,12 +77,15 @@ options:
         dumping after the connection is cut (a load balancer's idle timeout, an API server
         restart), and the archive still lands in its checkpoint directory. The kubelet serves no
         listing of that directory, so with this option the module lists it through the analyser
-        pod on that node (one exec of its Python that only lists and stats files), waits for an
-        archive C(checkpoint-<pod>_<namespace>-<container>-<time>.tar) named at or after the
-        request began (on the node's clock, which the listing reads) to stop growing, and reports it in
-        RV(checkpoints) with RV(checkpoints[].dropped) saying so. Without this option, or when no archive
-        appears within O(recover.wait), the checkpoint is a failure whose message says so. Two
-        checkpoints of one container at the same time cannot be told apart by name; the newest is taken.
+        pod on that node (one exec of its Python that only lists and stats files), waits for this
+        request's archive C(checkpoint-<pod>_<namespace>-<container>-<time>.tar) to stop growing, and
+        reports it in RV(checkpoints) with RV(checkpoints[].dropped) saying so. Without this option, or
+        when no archive appears within O(recover.wait), the checkpoint is a failure whose message says so.
+      - The kubelet names an archive when the request reaches it, so this request's is the earliest named
+        from the request's start to two seconds later (on the node's clock, which the listing reads).
+        An archive of the same container named later belongs to another checkpoint taken meanwhile; it is
+        named in RV(checkpoints[].dropped), not taken. Two checkpoints started within the same two
+        seconds cannot be told apart.
       - The caller needs C(create) on C(pods/exec) in O(recover.namespace).
     type: dict
     suboptions:

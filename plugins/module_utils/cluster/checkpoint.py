@@ -201,22 +201,25 @@ class Dropped(Exception):
 
 def _recover(lister, target, since, err):
     """({"items": [path]}, what happened) for the archive the kubelet went on writing after the
-    connection dropped; Dropped when it did not appear within the wait. Two checkpoints of one
-    container at once cannot be told apart: the newest archive named since the request is taken."""
+    connection dropped; Dropped when it did not appear within the wait. The kubelet names it when the
+    request arrives, so it is the earliest named just after ``since``: a checkpoint of the same
+    container someone started meanwhile is named later, and is reported, not taken."""
     settings = lister.settings
     prefix = "checkpoint-%s_%s-%s-" % (target["pod"], target["namespace"], target["container"])
     cut = "connection dropped (%s)" % (err.message or err.problem)
     try:
-        name, size, waited = node_archives.find(lister, target["node"], prefix, since, settings["wait"],
-                                                settings["interval"])
+        name, size, waited, others = node_archives.find(lister, target["node"], prefix, since, settings["wait"],
+                                                        settings["interval"])
     except ApiError as failed:
         raise Dropped("%s: %s; could not look for the archive on node %s: %s" % (_label(target), cut, target["node"], failed))
+    also = "; not taken, named later by another checkpoint of this container: %s" % ", ".join(others) if others else ""
     if name is None:
-        raise Dropped("%s: %s; archive not found on node %s after %s s (%s/%s<time>.tar)" % (
-            _label(target), cut, target["node"], waited, settings["checkpoint_dir"], prefix))
+        raise Dropped("%s: %s; archive not found on node %s after %s s (%s/%s<time>.tar, named within %d s of the "
+                      "request)%s" % (_label(target), cut, target["node"], waited, settings["checkpoint_dir"], prefix,
+                                      node_archives.NAMED_WITHIN, also))
     path = "%s/%s" % (settings["checkpoint_dir"], name)
-    return {"items": [path]}, "%s; archive found at %s on node %s (%d bytes, complete after %s s)" % (
-        cut, path, target["node"], size, waited)
+    return {"items": [path]}, "%s; archive found at %s on node %s (%d bytes, complete after %s s)%s" % (
+        cut, path, target["node"], size, waited, also)
 
 
 def _checkpoint(cluster, target, timeout, lister=None):

@@ -100,23 +100,36 @@ class AnalyserLister(object):
             raise ApiError(subject, "cannot exec to list %s: %s" % (self.settings["checkpoint_dir"], reason), transient=False)
 
 
+# The kubelet names the archive when the request reaches it, before the CRI call (KEP-2008: "In the
+# checkpoint request the kubelet will specify the name ... checkpoint-<podFullName>-<containerName>-
+# <timestamp>.tar"), so this request's archive is named within a few seconds of the POST: the name
+# has whole seconds, the node's clock is estimated through an exec, and the request passes the API
+# server. An archive of the same container named later is another checkpoint taken meanwhile.
+NAMED_WITHIN = 2
+
+
 def find(lister, node, prefix, since, wait, interval=2, sleep=time.sleep, clock=time.monotonic, now=time.time):
-    """(name, size, seconds waited) of the newest archive ``<prefix><time>.tar`` on ``node`` named at
-    ``since`` (epoch seconds on this host) or later, once two listings ``interval`` s apart show it
-    the same size; (None, None, waited) when none settled within ``wait`` s."""
+    """(name, size, seconds waited, others) of this request's archive ``<prefix><time>.tar`` on ``node``:
+    the earliest named from ``since`` (epoch seconds on this host, when the POST was sent) to
+    NAMED_WITHIN s later, once two listings ``interval`` s apart show it the same size and mtime;
+    (None, None, waited, others) when none settled within ``wait`` s. ``others``: the archives of this
+    container named since the POST that are not it (checkpoints someone else started meanwhile)."""
     started = clock()
     seen = None
     while True:
         listing = lister.list(node, prefix)
         # ``since`` on the node's clock (read in each listing), to the second as names are
         node_since = int(since + listing["now"] - now())
-        listed = [(n, size, mtime) for n, size, mtime in listing["files"] if (stamp(n, prefix) or 0) >= node_since]
-        newest = max(listed, key=lambda e: (stamp(e[0], prefix), e[0])) if listed else None
+        named = sorted((stamp(n, prefix), n, size, mtime) for n, size, mtime in listing["files"]
+                       if (stamp(n, prefix) or 0) >= node_since)
+        mine = [e for e in named if e[0] <= node_since + NAMED_WITHIN]
+        first = mine[0] if mine else None
+        others = [e[1] for e in named if first is None or e[1] != first[1]]
         waited = round(clock() - started, 1)
         # CRI-O writes the archive in place: a size and mtime that hold still mean it is complete
-        if newest is not None and newest[1] > 0 and newest == seen:
-            return newest[0], newest[1], waited
+        if first is not None and first[2] > 0 and first == seen:
+            return first[1], first[2], waited, others
         if waited >= wait:
-            return None, None, waited
-        seen = newest
+            return None, None, waited, others
+        seen = first
         sleep(min(interval, max(0.1, wait - waited)))

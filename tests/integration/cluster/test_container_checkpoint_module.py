@@ -7,7 +7,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import os
+import threading
+import time
 
 import pytest
 
@@ -229,8 +232,7 @@ def test_archive_written_after_the_connection_dropped_is_found(cluster, api, ena
         with cluster.sim.kubelet_fault(node, delay=3, drop=0.5):
             lost = ansible.module(MODULE, args)
         assert lost["failed"] is True and "the archive may still appear on the node" in lost["msg"], lost["msg"]
-        # that archive still lands; let it, so that the next run cannot take it for its own (two
-        # checkpoints of one container at once cannot be told apart by name: a documented limit)
+        # that archive still lands (it is older than the next request, so never taken for its own)
         wait_for("the lost archive to land", lambda: len(_mine(cluster, node, name)) > len(before), timeout=30)
         with cluster.sim.kubelet_fault(node, delay=3, drop=0.5):
             found = ansible.module(MODULE, dict(args, recover=RECOVER))
@@ -240,7 +242,7 @@ def test_archive_written_after_the_connection_dropped_is_found(cluster, api, ena
             taken["path"], node) in taken["dropped"]
         local = os.path.join(cluster.sim.checkpoint_dir(node), os.path.basename(taken["path"]))
         assert os.path.getsize(local) > 0 and "(%d bytes" % os.path.getsize(local) in taken["dropped"]
-        # the archive asked for is the newest: not one an earlier checkpoint left (the lost one above)
+        # not one an earlier checkpoint left (the lost one above)
         assert os.path.basename(taken["path"]) == max(_mine(cluster, node, name))
         assert "1 found on the node after the connection dropped" in found["msg"]
         assert any("archive found at" in w for w in found.get("warnings", []))
@@ -249,5 +251,40 @@ def test_archive_written_after_the_connection_dropped_is_found(cluster, api, ena
             missing = ansible.module(MODULE, dict(args, recover=dict(RECOVER, wait=3)))
         assert missing["failed"] is True and "connection dropped (" in missing["msg"]
         assert "archive not found on node %s after " % node in missing["msg"], missing["msg"]
+    finally:
+        api.delete("/api/v1/namespaces/demo/pods/%s" % lister)
+
+
+@pytest.mark.simulated_only
+def test_two_overlapping_checkpoints_of_one_container_recover_this_requests_archive(cluster, api, enabled, ansible):
+    """Issue 13 §4: while this request's dump runs (5 s) and its connection has dropped, someone else
+    checkpoints the same container; that quicker checkpoint lands first under a later name. The
+    kubelet names an archive when the request arrives (KEP-2008), so this request's is the one named
+    just after its POST, not the newest (what recovery took before, as soon as the other one settled)."""
+    pod = enabled[1]
+    node, name = pod["spec"]["nodeName"], pod["metadata"]["name"]
+    lister = _lister_pod(api, cluster, node)
+    post = "/api/v1/nodes/%s/proxy/checkpoint/demo/%s/counter" % (node, name)
+    other = {}
+
+    def meanwhile(rule):
+        wait_for("this request at the kubelet", lambda: rule.hits == 1, timeout=60, interval=0.05)
+        time.sleep(3.2)  # past NAMED_WITHIN: the other checkpoint's name is seconds later
+        other["answer"] = cluster.request("POST", post)
+    try:
+        before = set(_mine(cluster, node, name))
+        with cluster.sim.kubelet_fault(node, delay=5, drop=0.5, times=1) as rule:
+            thread = threading.Thread(target=meanwhile, args=(rule,))
+            thread.start()
+            found = ansible.module(MODULE, {"namespace": "demo", "pod": name, "recover": RECOVER})
+            thread.join(60)
+        status, _headers, body = other["answer"]
+        assert status == 200, body
+        theirs = os.path.basename(json.loads(body)["items"][0])
+        assert found.get("failed") is not True, found.get("msg")
+        [taken] = found["checkpoints"]
+        ours = os.path.basename(taken["path"])
+        assert set(_mine(cluster, node, name)) - before == {ours, theirs} and ours < theirs
+        assert "not taken, named later by another checkpoint of this container: %s" % theirs in taken["dropped"]
     finally:
         api.delete("/api/v1/namespaces/demo/pods/%s" % lister)

@@ -430,8 +430,11 @@ class Kubelets:
         if 0 < timeout < duration:
             await asyncio.sleep(timeout)
             raise failed("rpc error: code = DeadlineExceeded desc = context deadline exceeded")
+        # the kubelet names the archive before the CRI call (KEP-2008: "In the checkpoint request
+        # the kubelet will specify the name ... <timestamp>.tar"), so the name has the request's time
+        stamp = rfc3339(time.time(), self.sim.settings.node_utc_offset_minutes)
         job = asyncio.ensure_future(self._write(node_name, pod, pod_name, namespace, container,
-                                                status, duration))
+                                                status, duration, stamp))
         if fault is not None and fault.drop:
             # the HTTP connection dies (a load balancer's idle timeout, say) while CRI-O goes
             # on writing the archive on the node
@@ -439,10 +442,10 @@ class Kubelets:
             raise ConnectionResetError("connection to the kubelet dropped")
         return await job
 
-    async def _write(self, node_name, pod, pod_name, namespace, container, status, duration):
+    async def _write(self, node_name, pod, pod_name, namespace, container, status, duration,
+                     stamp):
         await asyncio.sleep(duration)
         now = time.time()
-        stamp = rfc3339(now, self.sim.settings.node_utc_offset_minutes)
         name = "checkpoint-%s_%s-%s-%s.tar" % (pod_name, namespace, container, stamp)
         directory = self.sim.node_checkpoint_dir(node_name)
         container_id = status.get("containerID", "").partition("://")[2]
