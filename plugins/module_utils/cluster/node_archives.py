@@ -17,9 +17,11 @@ __metaclass__ = type
 
 import calendar
 import json
+import re
 import time
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster.client import ApiError
+from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 
 try:
     from kubernetes.client import CoreV1Api
@@ -37,6 +39,36 @@ LIST = ("import json, os, sys, time\n"
         "        s = os.stat(os.path.join(d, n))\n"
         "        out.append([n, s.st_size, s.st_mtime])\n"
         "print(json.dumps({'now': time.time(), 'files': out}))\n")
+# argv[1]: the directory, argv[2]: [[name, sha256], ...], argv[3]: "1" in check mode; prints
+# [[name, outcome, detail], ...]. Never follows a link, hashes before it unlinks, and removes only
+# a regular file whose SHA-256 is the one verified on the controller.
+REMOVE = ("import hashlib, json, os, stat, sys\n"
+          "d, items, check = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3] == '1'\n"
+          "out = []\n"
+          "for n, want in items:\n"
+          "    p = os.path.join(d, n)\n"
+          "    try:\n"
+          "        fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)\n"
+          "    except FileNotFoundError:\n"
+          "        out.append([n, 'absent', '']); continue\n"
+          "    except OSError as e:\n"
+          "        out.append([n, 'error', e.strerror]); continue\n"
+          "    h = hashlib.sha256()\n"
+          "    with os.fdopen(fd, 'rb') as f:\n"
+          "        regular = stat.S_ISREG(os.fstat(f.fileno()).st_mode)\n"
+          "        for b in iter(lambda: f.read(1 << 20) if regular else b'', b''):\n"
+          "            h.update(b)\n"
+          "    if not regular:\n"
+          "        out.append([n, 'error', 'not a regular file']); continue\n"
+          "    if h.hexdigest() != want:\n"
+          "        out.append([n, 'differs', h.hexdigest()]); continue\n"
+          "    if check:\n"
+          "        out.append([n, 'would remove', '']); continue\n"
+          "    try:\n"
+          "        os.unlink(p); out.append([n, 'removed', ''])\n"
+          "    except OSError as e:\n"
+          "        out.append([n, 'error', e.strerror])\n"
+          "print(json.dumps(out))\n")
 SPEC = dict(namespace=dict(type="str", required=True),
             label_selectors=dict(type="list", elements="str",
                                  default=["app.kubernetes.io/name=checkpoint-analyser"]),
@@ -45,6 +77,8 @@ SPEC = dict(namespace=dict(type="str", required=True),
             checkpoint_dir=dict(type="str", default="/var/lib/kubelet/checkpoints"),
             wait=dict(type="int", default=300),
             interval=dict(type="int", default=2))
+# where the archives are removed: the analyser pods as for ``recover``, without its waits
+REMOVE_SPEC = dict((key, value) for key, value in SPEC.items() if key not in ("wait", "interval"))
 
 
 def stamp(name, prefix):
@@ -84,20 +118,26 @@ class AnalyserLister(object):
         return found[0]["metadata"]["name"]
 
     def list(self, node, prefix):
+        return self.run(node, "list", LIST, prefix)
+
+    def run(self, node, what, script, *args):
+        """The JSON a Python ``script`` prints, run with ``args`` in the analyser pod on ``node``."""
         name = self.pod(node)
         subject = "analyser pod %s/%s on node %s" % (self.settings["namespace"], name, node)
+        out = ""
         try:
             out = stream(CoreV1Api(self.cluster.client.client).connect_get_namespaced_pod_exec, name,
                          self.settings["namespace"], container=self.settings["container"],
-                         command=[self.settings["python"], "-c", LIST, self.settings["checkpoint_dir"], prefix],
+                         command=[self.settings["python"], "-c", script, self.settings["checkpoint_dir"]] + list(args),
                          stderr=True, stdin=False, stdout=True, tty=False, _preload_content=True)
             return json.loads(out)
         except ValueError:
-            raise ApiError(subject, "cannot list %s: %s" % (self.settings["checkpoint_dir"], " ".join(out.split())[:300]),
+            raise ApiError(subject, "cannot %s %s: %s" % (what, self.settings["checkpoint_dir"], " ".join(out.split())[:300]),
                            transient=False)
         except Exception as err:  # the exec's transport errors, named in one line
             reason = " ".join(str(err).split())[:300]
-            raise ApiError(subject, "cannot exec to list %s: %s" % (self.settings["checkpoint_dir"], reason), transient=False)
+            raise ApiError(subject, "cannot exec to %s %s: %s" % (what, self.settings["checkpoint_dir"], reason),
+                           transient=False)
 
 
 # The kubelet names the archive when the request reaches it, before the CRI call (KEP-2008: "In the
@@ -133,3 +173,37 @@ def find(lister, node, prefix, since, wait, interval=2, sleep=time.sleep, clock=
             return None, None, waited, others
         seen = first
         sleep(min(interval, max(0.1, wait - waited)))
+
+
+def remove(lister, archives, check=False):
+    """The checkpoint_archive_remove module's work: remove each archive (``node``, ``path``, ``sha256``)
+    from its node's checkpoint directory when its content is still the one verified; one exec per node."""
+    directory = lister.settings["checkpoint_dir"].rstrip("/")
+    by_node, result = {}, {"changed": False, "removed": [], "absent": [], "kept": []}
+    for archive in archives:
+        folder, _sep, name = (archive.get("path") or "").rpartition("/")
+        if folder != directory or not re.match(r"^checkpoint-[^/]+\.tar$", name) or \
+                not re.match(r"^[0-9a-f]{64}$", archive.get("sha256") or ""):
+            raise CheckpointError("archive %s on node %s" % (archive.get("path"), archive.get("node")),
+                                  "not a checkpoint archive in %s with a SHA-256 (sha256: 64 hex digits)" % directory)
+        by_node.setdefault(archive["node"], []).append([name, archive["sha256"]])
+    for node in sorted(by_node):
+        for name, outcome, detail in lister.run(node, "remove from", REMOVE, json.dumps(by_node[node]),
+                                                "1" if check else "0"):
+            entry = {"node": node, "path": "%s/%s" % (directory, name)}
+            if outcome in ("removed", "would remove"):
+                result["removed"].append(entry)
+            elif outcome == "absent":
+                result["absent"].append(entry)
+            else:
+                entry["reason"] = ("its SHA-256 is now %s, not the verified one" % detail if outcome == "differs"
+                                   else detail)
+                result["kept"].append(entry)
+    result["changed"] = bool(result["removed"])
+    kept = "; ".join("%s on node %s: %s" % (k["path"], k["node"], k["reason"]) for k in result["kept"])
+    result["msg"] = "%s %d archive(s)%s%s" % (
+        "would remove" if check else "removed", len(result["removed"]),
+        ", %d already gone" % len(result["absent"]) if result["absent"] else "",
+        "; NOT removed: %s" % kept if kept else "")
+    result["failed"] = bool(kept)
+    return result

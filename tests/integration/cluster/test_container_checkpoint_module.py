@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
 import json
 import os
 import threading
@@ -193,15 +194,15 @@ def test_fifty_pods_with_three_unusable_checkpoint_the_47_and_report_the_3(clust
         scale_counters(api, 3)
 
 
-def _lister_pod(api, cluster, node):
-    """A pod like the analyser's on ``node``: the kubelet's checkpoint directory mounted read-only."""
-    name = "recover-lister-%s" % node
+def _lister_pod(api, cluster, node, label="recover-lister", read_only=True):
+    """A pod like the analyser's on ``node``: the kubelet's checkpoint directory mounted (read-only)."""
+    name = "%s-%s" % (label, node)
     body = {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "namespace": "demo", "labels": {"app.kubernetes.io/name": "recover-lister"}},
+            "metadata": {"name": name, "namespace": "demo", "labels": {"app.kubernetes.io/name": label}},
             "spec": {"nodeName": node,
                      "containers": [{"name": "analyser", "image": "quay.io/example/counters-app:main",
                                      "volumeMounts": [{"name": "checkpoints", "mountPath": "/var/lib/kubelet/checkpoints",
-                                                       "readOnly": True}]}],
+                                                       "readOnly": read_only}]}],
                      "volumes": [{"name": "checkpoints", "hostPath": {"path": "/var/lib/kubelet/checkpoints"}}]}}
     status, _headers, answer = cluster.request("POST", "/api/v1/namespaces/demo/pods", body)
     assert status == 201, answer
@@ -288,3 +289,51 @@ def test_two_overlapping_checkpoints_of_one_container_recover_this_requests_arch
         assert "not taken, named later by another checkpoint of this container: %s" % theirs in taken["dropped"]
     finally:
         api.delete("/api/v1/namespaces/demo/pods/%s" % lister)
+
+
+@pytest.mark.simulated_only
+def test_archives_fetched_and_verified_are_removed_from_the_node_only_when_unchanged(cluster, api, enabled, ansible):
+    """Issue 13 §4: nodes fill up; opt-in removal of the archives a run verified. The removal runs in
+    the analyser pod on the node: refused through a read-only mount, refused for content that is not
+    the verified one, check mode removes nothing, and a second run finds the archive gone."""
+    pod = enabled[2]
+    node, name = pod["spec"]["nodeName"], pod["metadata"]["name"]
+    taken = ansible.module(MODULE, {"namespace": "demo", "pod": name})
+    assert taken.get("failed") is not True, taken.get("msg")
+    path = taken["checkpoints"][0]["path"]
+    local = os.path.join(cluster.sim.checkpoint_dir(node), os.path.basename(path))
+    with open(local, "rb") as handle:
+        digest = hashlib.sha256(handle.read()).hexdigest()
+    archive = {"node": node, "path": path, "sha256": digest}
+    remove = "forensic.checkpoint.checkpoint_archive_remove"
+    readonly = _lister_pod(api, cluster, node)
+    writable = _lister_pod(api, cluster, node, "remover", read_only=False)
+    try:
+        refused = ansible.module(remove, {"archives": [archive], "analyser": RECOVER_WHERE})
+        assert refused["failed"] is True and refused["kept"] == [dict(archive_at(archive), reason="Read-only file system")]
+        assert refused["msg"] == "removed 0 archive(s); NOT removed: %s on node %s: Read-only file system" % (path, node)
+        where = dict(RECOVER_WHERE, label_selectors=["app.kubernetes.io/name=remover"])
+        other = ansible.module(remove, {"archives": [dict(archive, sha256="0" * 64)], "analyser": where})
+        assert other["failed"] is True and other["kept"][0]["reason"] == "its SHA-256 is now %s, not the verified one" % digest
+        checked = ansible.module(remove, {"archives": [archive], "analyser": where}, check=True)
+        assert checked["changed"] is True and checked["removed"] == [archive_at(archive)] and os.path.exists(local)
+        done = ansible.module(remove, {"archives": [archive], "analyser": where})
+        assert done.get("failed") is not True, done.get("msg")
+        assert done["changed"] is True and done["removed"] == [archive_at(archive)] and not os.path.exists(local)
+        again = ansible.module(remove, {"archives": [archive], "analyser": where})
+        assert (again["changed"], again["absent"], again["msg"]) == (False, [archive_at(archive)],
+                                                                     "removed 0 archive(s), 1 already gone")
+        bad = ansible.module(remove, {"archives": [dict(archive, path="/etc/passwd")], "analyser": where})
+        assert bad["failed"] is True and bad["msg"] == (
+            "archive /etc/passwd on node %s: not a checkpoint archive in /var/lib/kubelet/checkpoints with a "
+            "SHA-256 (sha256: 64 hex digits)" % node)
+    finally:
+        for lister in (readonly, writable):
+            api.delete("/api/v1/namespaces/demo/pods/%s" % lister)
+
+
+RECOVER_WHERE = {"namespace": "demo", "label_selectors": ["app.kubernetes.io/name=recover-lister"]}
+
+
+def archive_at(archive):
+    return {"node": archive["node"], "path": archive["path"]}
