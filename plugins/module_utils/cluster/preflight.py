@@ -169,8 +169,8 @@ class Preflight(object):
                 source = "enable_criu_support in %s of %s" % (CRIO_DROPINS, current)
         # CRI-O's default decides when it is on, or when the node's whole configuration was read;
         # an unreadable one may hold a drop-in that turns it on
-        if criu is None and not refused and crio_minor is not None and (crio_minor >= DEFAULT_ON_MINOR or
-                                                                         files is not None):
+        defaulted = crio_minor is not None and (crio_minor >= DEFAULT_ON_MINOR or files is not None)
+        if criu is None and not refused and defaulted:
             criu = crio_minor >= DEFAULT_ON_MINOR
             source = "default of CRI-O 1.%s (on from 1.%s)" % (crio_minor, DEFAULT_ON_MINOR)
         out["criu"] = {"enabled": criu, "source": source}

@@ -62,6 +62,8 @@ def apiserver_identity(config):
     if config.openshift:
         return APISERVER_USER, APISERVER_GROUPS
     return KUBEADM_APISERVER_USER, KUBEADM_APISERVER_GROUPS
+
+
 # How the kubelet names what it authorises (pkg/kubelet/server/auth.go GetRequestAttributes):
 # /checkpoint has been nodes/checkpoint since the endpoint appeared in 1.25 (kubernetes PR
 # #104907; kubernetes#126232 cites auth.go at b3e769b7, before any fine-grained code;

@@ -424,9 +424,9 @@ def _seed_openshift(sim):
         sim.openshift.sync_nodes(role)
 
 
-
 def _seed_rest(sim, identities_file):
-    store, reg, config = sim.store, sim.registry, sim.config
+    """The apps and the identities, on either distribution."""
+    config = sim.config
     for key in ("counters",) + tuple(k for k in config.workloads if k != "counters"):
         _app(sim, key)
 
