@@ -135,8 +135,13 @@ class Checkpoint(object):
             if member.name in late:
                 self._feed(scan_mod.stream_reader(fileobj, member.name), late[member.name], member.name)
 
+        self.another_pass(on_late)
+
+    def another_pass(self, visit):
+        """One more streaming pass over the compressed archive, ``visit(member, fileobj)`` seeing
+        every regular member, nothing kept; for pages that went by before what places them."""
         self.passes += 1
-        CheckpointArchive(self.path, keep=lambda name, size: False, visit=on_late).close()
+        CheckpointArchive(self.path, keep=_keep_nothing, visit=visit).close()
 
     # -- the model ------------------------------------------------------------------------------
 
@@ -160,6 +165,10 @@ class Checkpoint(object):
 
     def __exit__(self, *_exc):
         self.close()
+
+
+def _keep_nothing(_name, _size):
+    return False
 
 
 def _ignore(_size):
