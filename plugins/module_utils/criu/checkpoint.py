@@ -179,15 +179,16 @@ def _ready(_index, _pids, _final=False):
     return True
 
 
-def scan(path, consumers=(), pids=None, clip=None):
+def scan(path, consumers=(), pids=None, clip=None, checksum=False):
     """Run ``consumers`` over the dumped memory of ``pids`` (every process when None) of the
     checkpoint archive ``path`` in its one pass, and return its CheckpointArchive (the caller closes
-    it). ``clip`` ({pid: [(start, end)]}) limits the memory looked at (parent passes). A memory
-    image that cannot be read fails the scan with its one-line error."""
+    it; its ``sha256`` is the archive's with ``checksum``, from that same pass). ``clip``
+    ({pid: [(start, end)]}) limits the memory looked at (parent passes). A memory image that cannot
+    be read fails the scan with its one-line error."""
     consumers = list(consumers)
     if not consumers:
-        return CheckpointArchive(path)
-    checkpoint = Checkpoint(path, consumers=consumers, pids=pids, clip=clip)
+        return CheckpointArchive(path, checksum=checksum)
+    checkpoint = Checkpoint(path, consumers=consumers, pids=pids, clip=clip, checksum=checksum)
     if checkpoint.memory_error is not None:
         checkpoint.close()
         raise checkpoint.memory_error

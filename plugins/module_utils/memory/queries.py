@@ -94,17 +94,20 @@ class MemoryQueries(object):
     incremental dump, serves the pages left there). Each query method fills ``result`` (and its
     ``warnings``) and returns it; ``pid`` limits the processes described."""
 
-    def __init__(self, path, parent=None, pid=None, check_mode=False):
+    def __init__(self, path, parent=None, pid=None, check_mode=False, checksum=False):
         self.path, self.parent, self.pid = path, parent, pid
         self.check_mode = check_mode
+        self.checksum = checksum
+        self.archive_sha256 = None  # with checksum: from the first pass over ``path``, never a re-read
         self.warnings = []
         self.result = {"changed": False, "warnings": self.warnings}
         self.processes = {}
         self._indexes = []
 
     def _scan(self, path, consumers=(), pids=None, clip=None):
-        index = scan(path, consumers, pids, clip)
+        index = scan(path, consumers, pids, clip, self.checksum and path == self.path and self.archive_sha256 is None)
         self._indexes.append(index)
+        self.archive_sha256 = self.archive_sha256 or (index.sha256 if path == self.path else None)
         return index
 
     def _number(self, option, value, low, high):
