@@ -44,6 +44,7 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.checkpoin
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError, ImageError
 from ansible_collections.forensic.checkpoint.plugins.module_utils.output import Destination
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap import PageMap, ProcessMemory
+from ansible_collections.forensic.checkpoint.plugins.module_utils.text import escape
 
 NT_PRPSINFO = 3
 NT_AUXV = 6
@@ -59,13 +60,21 @@ def _image(archive, name, expect):
     return criu_images.load(archive, criu_names.image(name), expect=expect)
 
 
+def _raw_text(value):
+    """A protobuf string field as str that keeps every byte: protobuf hands back bytes when the
+    image holds invalid UTF-8, and a path or comm goes into the core as the bytes the kernel had
+    (surrogateescape round-trips them); results show it through text.escape."""
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+
+
 def _file_names(archive):
     """{file id: (path, recorded size or None, deleted)} for the regular files of files.img."""
     names = {}
     if archive.has(criu_names.FILES):
         for entry in _image(archive, "files.img", "FILES").entries:
             if entry.HasField("reg"):
-                names[entry.id] = (entry.reg.name, entry.reg.size if entry.reg.HasField("size") else None, False)
+                names[entry.id] = (_raw_text(entry.reg.name), entry.reg.size if entry.reg.HasField("size") else None,
+                                   False)
     if archive.has(criu_names.REMAP_FPATH):
         for remap in _image(archive, "remap-fpath.img", "REMAP_FPATH").entries:
             if remap.orig_id in names and remap.remap_type in (criu_names.REMAP_LINKED, criu_names.REMAP_GHOST):
@@ -98,7 +107,7 @@ class ProcessCore(object):
             raise ZombieError(criu_names.core(proc.pid), "pid %d is a zombie: it has no memory to dump" % proc.pid)
         self.arch = registers.arch_of(leader, self.pid)
         self._check_ranges(leader)
-        self.comm = leader.tc.comm if leader.HasField("tc") else leader.thread_core.comm
+        self.comm = _raw_text(leader.tc.comm if leader.HasField("tc") else leader.thread_core.comm)
         self.mm = _image(archive, "mm-%d.img" % proc.pid, "MM").first()
         self.pagemap = PageMap.load(archive, proc.pid)
         self.pages = archive.regular(self.pagemap.pages)
@@ -150,7 +159,7 @@ class ProcessCore(object):
         return note("CORE", NT_PRPSINFO, PRPSINFO.pack(
             number, sname, 1 if state == criu_names.TASK_DEAD else 0, leader.thread_core.sched_nice, tc.flags,
             creds.uid, creds.gid, self.pid, self.proc.ppid, self.proc.pgid, self.proc.sid,
-            self.comm.encode("utf-8", "replace")[:15], psargs))
+            self.comm.encode("utf-8", "surrogateescape")[:15], psargs))
 
     def _auxv(self):
         words = list(self.mm.mm_saved_auxv)
@@ -360,7 +369,7 @@ def _decide(plans, destination, dest, overwrite, checksum):
     for plan in plans:
         name = core_name(plan.pid)
         existing = None if destination.fd is None or overwrite else _existing(destination, name, checksum)
-        result = dict(pid=plan.pid, comm=plan.comm, arch=plan.arch, path=os.path.join(dest, name), size=plan.size,
+        result = dict(pid=plan.pid, comm=escape(plan.comm), arch=plan.arch, path=os.path.join(dest, name), size=plan.size,
                       threads=list(plan.threads), sha256=None, changed=True)
         if existing is not None and not overwrite:
             result.update(size=existing[0], sha256=existing[1], changed=False)

@@ -17,6 +17,7 @@ __metaclass__ = type
 import gzip
 import hashlib
 import io
+import json
 import os
 import re
 import shutil
@@ -26,6 +27,8 @@ import tarfile
 
 import pytest
 from elftools.elf.elffile import ELFFile
+
+import module_outputs
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names as criu_names
 from ansible_collections.forensic.checkpoint.plugins.module_utils.coredump import core as coredump
@@ -567,3 +570,51 @@ def test_untouched_anonymous_memory_has_no_file_bytes_and_gdb_reads_zeros(cores)
     assert "Cannot access memory" not in stdout + stderr
     assert re.search(r"^0x7f7251332000:\s+0x0+\s+0x0+$", stdout, re.M), stdout
     assert re.search(r"^0x7f7251333ff0:\s+0x0+\s+0x0+$", stdout, re.M), stdout
+
+
+BAD_LIBZ = b"/usr/lib/x86_64-linux-gnu/l\xe9\xffz.so.1.2.13"  # same length as libz's real path
+
+
+@pytest.fixture(scope="module")
+def non_utf8_archive(archives, tmp_path_factory):
+    """counters with invalid UTF-8 in comm (core-1.img) and in libz's path (files.img), bytes
+    replaced in place so the protobuf lengths stay right (pycriu hands such fields back as bytes)."""
+    path = archives["counters"]
+    header, (leader,) = header_and_entries(path, "checkpoint/core-1.img")
+    core_bytes = image_bytes(header, [leader]).replace(b"\x07python3", b"\x07py\xffhon3")
+    files_header, files = header_and_entries(path, "checkpoint/files.img")
+    files_bytes = image_bytes(files_header, files)
+    assert files_bytes.count(b"/usr/lib/x86_64-linux-gnu/libz.so.1.2.13") == 1
+    files_bytes = files_bytes.replace(b"/usr/lib/x86_64-linux-gnu/libz.so.1.2.13", BAD_LIBZ)
+    return derived_archive(path, str(tmp_path_factory.mktemp("nonutf8") / "nonutf8.tar"),
+                           {"checkpoint/core-1.img": core_bytes, "checkpoint/files.img": files_bytes})
+
+
+def test_non_utf8_names_reach_the_core_as_bytes_and_the_result_escaped(non_utf8_archive, tmp_path):
+    """The core holds what the kernel had (raw bytes in NT_FILE and pr_fname); the module's result
+    and warnings show them escaped by text.escape (\\xff), one line each, no traceback."""
+    result = module_outputs.run_module("checkpoint_coredump", {"path": non_utf8_archive, "dest": str(tmp_path)})
+    assert not result.get("failed"), result.get("msg")
+    core, = result["cores"]
+    assert core["comm"] == "py\\xffhon3"
+    assert any("/usr/lib/x86_64-linux-gnu/l\\xe9\\xffz.so.1.2.13" in warning for warning in result["warnings"])
+    assert "Traceback" not in json.dumps(result) and all("\n" not in warning for warning in result["warnings"])
+    nt_file = raw_note(core["path"], layout.NT_FILE)
+    count = struct.unpack_from("<Q", nt_file)[0]
+    assert BAD_LIBZ + b"\0" in nt_file[16 + 24 * count:]
+    with open(core["path"], "rb") as handle:
+        info = [n for s in ELFFile(handle).iter_segments() if s.header.p_type == "PT_NOTE" for n in s.iter_notes()
+                if n["n_type"] == "NT_PRPSINFO"][0]["n_desc"]
+    assert info["pr_fname"].rstrip(b"\0") == b"py\xffhon3"
+
+
+def test_a_non_utf8_path_is_read_from_root_by_its_bytes(non_utf8_archive, tmp_path):
+    """root: the mapped file is found under its raw byte name (no warning that it is unreadable)."""
+    root = tmp_path / "root"
+    os.makedirs(os.fsencode(str(root)) + b"/usr/lib/x86_64-linux-gnu")
+    with open(os.fsencode(str(root)) + BAD_LIBZ, "wb") as handle:
+        handle.write(b"\x7fELF" + bytes(200000))
+    (core,), warnings = coredump.write_cores(non_utf8_archive, str(tmp_path / "cores"), root=str(root))
+    assert not [w for w in warnings if "l\udce9\udcffz.so" in w and "not readable" in w]
+    assert [w for w in warnings if "/usr/lib/x86_64-linux-gnu/libc.so.6 is not readable" in w]
+    assert not [w for w in warnings if "l\udce9\udcffz.so" in w and "are not in the checkpoint" in w]
