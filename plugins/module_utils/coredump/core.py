@@ -38,9 +38,9 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.coredump.write
     elf_headers,
     note,
 )
-from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names as criu_names
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.checkpoint import Checkpoint
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.tree import raw_text
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError, ImageError
 from ansible_collections.forensic.checkpoint.plugins.module_utils.output import Destination
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap import PageMap, ProcessMemory
@@ -56,36 +56,21 @@ AT_NULL = 0
 PRARGSZ = 80
 
 
-def _image(archive, name, expect):
-    return criu_images.load(archive, criu_names.image(name), expect=expect)
-
-
-def _raw_text(value):
-    """A protobuf string field as str that keeps every byte: protobuf hands back bytes when the
-    image holds invalid UTF-8, and a path or comm goes into the core as the bytes the kernel had
-    (surrogateescape round-trips them); results show it through text.escape."""
-    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
-
-
-def _file_names(archive):
+def _file_names(tree):
     """{file id: (path, recorded size or None, deleted)} for the regular files of files.img."""
     names = {}
+    archive = tree.archive
     if archive.has(criu_names.FILES):
-        for entry in _image(archive, "files.img", "FILES").entries:
+        for entry in tree.image(criu_names.FILES, "FILES").entries:
             if entry.HasField("reg"):
-                names[entry.id] = (_raw_text(entry.reg.name), entry.reg.size if entry.reg.HasField("size") else None,
+                names[entry.id] = (raw_text(entry.reg.name), entry.reg.size if entry.reg.HasField("size") else None,
                                    False)
     if archive.has(criu_names.REMAP_FPATH):
-        for remap in _image(archive, "remap-fpath.img", "REMAP_FPATH").entries:
+        for remap in tree.image(criu_names.REMAP_FPATH, "REMAP_FPATH").entries:
             if remap.orig_id in names and remap.remap_type in (criu_names.REMAP_LINKED, criu_names.REMAP_GHOST):
                 path, size, _deleted = names[remap.orig_id]
                 names[remap.orig_id] = (path, size, True)
     return names
-
-
-def processes(archive):
-    """pstree entries in the order CRIU wrote them."""
-    return list(_image(archive, "pstree.img", "PSTREE").entries)
 
 
 class ZombieError(ImageError):
@@ -95,22 +80,23 @@ class ZombieError(ImageError):
 class ProcessCore(object):
     """Everything needed to write one process's core, decided before a byte is written."""
 
-    def __init__(self, archive, proc, files, root=None):
-        self.pid = proc.pid
-        self.proc = proc
+    def __init__(self, tree, task, files, root=None):
+        """``task``: the process in the checkpoint's ProcessTree ``tree``."""
+        self.pid = task.pid
+        self.proc = task
         self.warnings = []
         self.root = root
-        self.threads = [proc.pid] + [tid for tid in proc.threads if tid != proc.pid]
-        self.cores = dict((tid, _image(archive, "core-%d.img" % tid, "CORE").first()) for tid in self.threads)
-        leader = self.cores[proc.pid]
-        if leader.HasField("tc") and leader.tc.task_state == criu_names.TASK_DEAD:
-            raise ZombieError(criu_names.core(proc.pid), "pid %d is a zombie: it has no memory to dump" % proc.pid)
+        self.threads = [task.pid] + [tid for tid in task.threads if tid != task.pid]
+        self.cores = dict((tid, tree.core(tid)) for tid in self.threads)
+        leader = self.cores[task.pid]
+        if task.zombie:
+            raise ZombieError(criu_names.core(task.pid), "pid %d is a zombie: it has no memory to dump" % task.pid)
         self.arch = registers.arch_of(leader, self.pid)
         self._check_ranges(leader)
-        self.comm = _raw_text(leader.tc.comm if leader.HasField("tc") else leader.thread_core.comm)
-        self.mm = _image(archive, "mm-%d.img" % proc.pid, "MM").first()
-        self.pagemap = PageMap.load(archive, proc.pid)
-        self.pages = archive.regular(self.pagemap.pages)
+        self.comm = task.comm
+        self.mm = tree.image(criu_names.mm(task.pid), "MM").first()
+        self.pagemap = PageMap.of(tree.archive, task.pid)
+        self.pages = tree.archive.regular(self.pagemap.pages)
         self.args = b""
         self._thread_notes = dict((tid, registers.register_notes(self.arch, self.cores[tid], tid))
                                   for tid in self.threads)
@@ -314,19 +300,17 @@ def _existing(destination, name, checksum):
     return info.st_size, destination.digest(name) if checksum else None
 
 
-def _plan(archive, pids, root, warnings):
-    tree = processes(archive)
+def _plan(tree, pids, root, warnings):
     pids = list(dict.fromkeys(pids or ()))  # each asked-for process once, in the order asked
-    by_pid = dict((proc.pid, proc) for proc in tree)
-    unknown = [pid for pid in pids if pid not in by_pid]
+    unknown = [pid for pid in pids if tree.task(pid) is None]
     if unknown:
-        raise CheckpointError(archive.path, "no process %s in the checkpoint (it has %s)"
-                              % (", ".join(str(pid) for pid in unknown), ", ".join(str(pid) for pid in sorted(by_pid))))
-    files = _file_names(archive)
+        raise CheckpointError(tree.archive.path, "no process %s in the checkpoint (it has %s)"
+                              % (", ".join(str(pid) for pid in unknown), ", ".join(str(pid) for pid in sorted(tree.pids()))))
+    files = _file_names(tree)
     plans = []
-    for pid in pids or [proc.pid for proc in tree]:
+    for pid in pids or tree.pids():
         try:
-            plans.append(ProcessCore(archive, by_pid[pid], files, root))
+            plans.append(ProcessCore(tree, tree.task(pid), files, root))
         except ZombieError as exc:
             if pids:
                 raise
@@ -348,7 +332,7 @@ def write_cores(source, dest, pids=None, root=None, overwrite=False, checksum=Tr
     archive = source.archive
     rootdir = RootDir(root) if root else None
     try:
-        plans = _plan(archive, pids, rootdir, warnings)
+        plans = _plan(source.tree, pids, rootdir, warnings)
         with Destination(dest, check_mode, create=True, protect=[archive.path, root]) as destination:
             cores, todo = _decide(plans, destination, dest, overwrite, checksum)
             if todo and not check_mode:

@@ -21,10 +21,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import CheckpointArchive, default_keep
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.imageset import ImageSet
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.tree import ProcessTree
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import ImageError
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory import scan as scan_mod
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap import PageMap
@@ -48,7 +48,6 @@ class Checkpoint(object):
         self.visitors = list(visitors)
         self.consumers = list(consumers)
         self.passes = 0
-        self._heads = {}
         self._fed = set()
         self._images = None
         self._models = {}
@@ -96,14 +95,8 @@ class Checkpoint(object):
 
     def _pagemaps_of(self, index, pages):
         """The pagemaps indexed so far whose pages image is ``pages``."""
-        found = []
-        for pid in scan_mod.pagemap_pids(index, self.pids):
-            if pid not in self._heads:
-                head = criu_images.load(index, names.pagemap(pid), expect="PAGEMAP").first()
-                self._heads[pid] = names.pages(head.pages_id)
-            if self._heads[pid] == pages:
-                found.append(PageMap.load(index, pid))
-        return found
+        tree = ProcessTree.of(index)
+        return [PageMap.of(index, pid) for pid in scan_mod.pagemap_pids(index, self.pids) if tree.pages_of(pid) == pages]
 
     def _feed_the_rest(self):
         if not self.consumers:
@@ -120,7 +113,7 @@ class Checkpoint(object):
         late = {}
         try:
             for pid in scan_mod.pagemap_pids(index, self.pids):
-                pagemap = PageMap.load(index, pid)
+                pagemap = PageMap.of(index, pid)
                 if pagemap.pages not in self._fed:
                     late.setdefault(pagemap.pages, []).append(pagemap)
         except ImageError as exc:
@@ -150,6 +143,11 @@ class Checkpoint(object):
         if self._images is None:
             self._images = ImageSet(self.archive, warnings)
         return self._images
+
+    @property
+    def tree(self):
+        """The process tree (criu/tree.py), loaded lazily and once, shared by every consumer."""
+        return ProcessTree.of(self.archive)
 
     def cached(self, key, make):
         """One shared model per ``key`` (the file table, say), made on first use."""
