@@ -20,6 +20,7 @@ import bisect
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError, ImageError
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.tree import ProcessTree
 
 PAGE_SIZE = names.PAGE_SIZE
 # x86-64 and aarch64 user space end below 2**48 (2**56 with 5-level paging); anything past is a lie.
@@ -78,9 +79,30 @@ class PageMap(object):
         self._starts = [run.vaddr for run in runs]
 
     @classmethod
+    def of(cls, archive, pid):
+        """The pagemap of ``pid`` in the opened ``archive``, built once and shared through its
+        process tree (the decoded image is dropped once the runs are built)."""
+        tree = ProcessTree.of(archive)
+        key = ("pagemap", pid)
+        if key not in tree.memo:
+            name = pagemap_name(pid)
+            tree.memo[key] = pagemap = cls.from_image(archive, pid, tree.image(name, "PAGEMAP"))
+            tree.memo[("pages", pid)] = pagemap.pages
+            tree.forget(name)
+        return tree.memo[key]
+
+    @staticmethod
+    def built(archive, pid):
+        """The pagemap of ``pid`` if PageMap.of built it already, else None."""
+        return ProcessTree.of(archive).memo.get(("pagemap", pid))
+
+    @classmethod
     def load(cls, archive, pid):
+        return cls.from_image(archive, pid, criu_images.load(archive, pagemap_name(pid), expect="PAGEMAP"))
+
+    @classmethod
+    def from_image(cls, archive, pid, image):
         name = pagemap_name(pid)
-        image = criu_images.load(archive, name, expect="PAGEMAP")
         head = image.first()
         pages = pages_name(head.pages_id)
         if not archive.has(pages):
@@ -308,7 +330,7 @@ def file_paths(archive):
     """``{file id: path}`` of the regular files the dump knows (files.img; reg-files.img before CRIU 3.x's merge)."""
     for name, magic in ((names.FILES, "FILES"), (names.REG_FILES, "REG_FILES")):
         if archive.has(name):
-            image = criu_images.load(archive, name, expect=magic)
+            image = ProcessTree.of(archive).image(name, magic)
             if magic == "REG_FILES":
                 return dict((entry.id, entry.name) for entry in image.entries)
             return dict((entry.id, entry.reg.name) for entry in image.entries if entry.HasField("reg"))
@@ -356,12 +378,14 @@ class Process(object):
 
 def process_ids(archive):
     """Pids in pstree order (the container's first process first)."""
-    return [entry.pid for entry in criu_images.load(archive, names.PSTREE, expect="PSTREE").entries]
+    return ProcessTree.of(archive).pids()
 
 
 def load_processes(archive, pids=None):
-    """The processes ``pids`` (every one when None) with their VMAs and validated pagemaps."""
-    known = process_ids(archive)
+    """The processes ``pids`` (every one when None) with their VMAs and validated pagemaps, from
+    the archive's one process tree."""
+    tree = ProcessTree.of(archive)
+    known = tree.pids()
     wanted = set(pids or ())  # sets: a pstree may list 100k pids, and so may ``pids``
     missing = wanted.difference(known)
     if missing:
@@ -369,25 +393,16 @@ def load_processes(archive, pids=None):
                               % (min(missing), ", ".join(str(p) for p in known[:20]), ", ..." if len(known) > 20 else ""))
     paths = None
     processes = []
-    for pid in known:
-        if wanted and pid not in wanted:
+    for task in tree.tasks:
+        if wanted and task.pid not in wanted:
             continue
-        comm = None
-        core_name = names.core(pid)
-        if archive.has(core_name):
-            core = criu_images.load(archive, core_name, expect="CORE").first()
-            comm = core.tc.comm
-            if core.tc.task_state == names.TASK_DEAD:
-                processes.append(Process(pid, comm, [], None))
-                continue
-        mm_name = names.mm(pid)
-        if not archive.has(mm_name):
-            processes.append(Process(pid, comm, [], None))
+        mm = None if task.zombie else task.mm
+        if mm is None:
+            processes.append(Process(task.pid, task.comm, [], None))
             continue
         if paths is None:
             paths = file_paths(archive)
-        mm = criu_images.load(archive, mm_name, expect="MM").first()
         vmas = sorted((Vma(entry, paths, mm.mm_start_stack) for entry in mm.vmas), key=lambda vma: vma.start)
-        pagemap = PageMap.load(archive, pid) if archive.has(pagemap_name(pid)) else None
-        processes.append(Process(pid, comm, vmas, pagemap))
+        pagemap = PageMap.of(archive, task.pid) if archive.has(pagemap_name(task.pid)) else None
+        processes.append(Process(task.pid, task.comm, vmas, pagemap))
     return processes

@@ -387,7 +387,7 @@ def scan_plain(archive, consumers, pids=None, clip=None):
     order = dict((pid, index) for index, pid in enumerate(process_ids(archive)))
     by_pages = {}
     for pid in sorted(pagemap_pids(archive, pids), key=lambda p: order.get(p, len(order))):
-        pagemap = PageMap.load(archive, pid)
+        pagemap = PageMap.of(archive, pid)
         by_pages.setdefault(pagemap.pages, []).append(pagemap)
     for pages, pagemaps in by_pages.items():
         base = archive.regular(pages).offset
