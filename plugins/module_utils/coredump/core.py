@@ -284,8 +284,6 @@ class StreamPages(object):
         return bytes(self._args)
 
 
-
-
 # -- cores on disk ---------------------------------------------------------------------------------
 
 

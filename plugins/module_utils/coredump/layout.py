@@ -124,7 +124,6 @@ class Load(object):
         return self.vma.end - self.vma.start
 
 
-
 class Layout(object):
     """The PT_LOADs of one process (``loads``, in address order, data from ``data_offset`` up to
     ``data_end``) and its NT_FILE note (``file_note``, empty without file mappings).

@@ -128,8 +128,6 @@ def aarch64_fpregset(subject, fpsimd):
     return _words(subject, "vregs", fpsimd.vregs, 64, "Q") + struct.pack("<II8x", fpsimd.fpsr, fpsimd.fpcr)
 
 
-
-
 def arch_of(leader, pid):
     """"x86_64" or "aarch64" for the leader's core image; anything else is one line."""
     subject = criu_names.core(pid)

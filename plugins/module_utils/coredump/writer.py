@@ -261,4 +261,3 @@ class CoreFile(object):
             except OSError:
                 pass
             self.pending.discard()
-
