@@ -220,13 +220,17 @@ class Output(object):
             length -= len(data)
 
     def finish(self):
-        """Set the final size (a trailing hole needs it) and return the SHA-256, if computed."""
+        """Set the final size (a trailing hole needs it) and return the SHA-256, if computed. The
+        data goes to disk (fsync, which the Destination's commit would do anyway) while the other
+        thread is still hashing, so the two overlap."""
         os.ftruncate(self.fd, self.position)
+        os.fsync(self.fd)
         return self._hasher.hexdigest() if self._hasher is not None else None
 
     def abandon(self):
         if self._hasher is not None:
             self._hasher.stop()
+
 
 # -- cores on disk ---------------------------------------------------------------------------------
 
