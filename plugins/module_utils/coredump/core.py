@@ -40,7 +40,6 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.coredump.write
 )
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names as criu_names
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.checkpoint import Checkpoint
-from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.tree import raw_text
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError, ImageError
 from ansible_collections.forensic.checkpoint.plugins.module_utils.output import Destination
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap import PageMap, ProcessMemory
@@ -54,23 +53,6 @@ PRPSINFO = struct.Struct("<bcbb4xQIIiiii16s80s")
 SIGINFO_SIZE = 128
 AT_NULL = 0
 PRARGSZ = 80
-
-
-def _file_names(tree):
-    """{file id: (path, recorded size or None, deleted)} for the regular files of files.img."""
-    names = {}
-    archive = tree.archive
-    if archive.has(criu_names.FILES):
-        for entry in tree.image(criu_names.FILES, "FILES").entries:
-            if entry.HasField("reg"):
-                names[entry.id] = (raw_text(entry.reg.name), entry.reg.size if entry.reg.HasField("size") else None,
-                                   False)
-    if archive.has(criu_names.REMAP_FPATH):
-        for remap in tree.image(criu_names.REMAP_FPATH, "REMAP_FPATH").entries:
-            if remap.orig_id in names and remap.remap_type in (criu_names.REMAP_LINKED, criu_names.REMAP_GHOST):
-                path, size, _deleted = names[remap.orig_id]
-                names[remap.orig_id] = (path, size, True)
-    return names
 
 
 class ZombieError(ImageError):
@@ -304,7 +286,7 @@ def _plan(tree, pids, root, warnings):
     if unknown:
         raise CheckpointError(tree.archive.path, "no process %s in the checkpoint (it has %s)"
                               % (", ".join(str(pid) for pid in unknown), ", ".join(str(pid) for pid in sorted(tree.pids()))))
-    files = _file_names(tree)
+    files = tree.regular_files()
     plans = []
     for pid in pids or tree.pids():
         try:

@@ -7,7 +7,8 @@
 each one's name and state; ``mm-<pid>.img`` its memory map; ``pagemap-<pid>.img`` where its pages
 are. Each image is decoded at most once per opened archive, by whoever asks first (the
 Checkpoint's memory pass, the analysis, memory queries, core dumps), and shared by all of them;
-so are the pagemaps built from them (memory/pagemap.py's ``PageMap.of``). A missing image is not
+so are the pagemaps built from them (memory/pagemap.py's ``PageMap.of``) and the table of regular
+files that memory maps and core dumps name mappings by (``regular_files``). A missing image is not
 remembered as missing: during a compressed archive's indexing pass it may still come.
 """
 
@@ -130,3 +131,29 @@ class ProcessTree(object):
         if key not in self.memo:
             self.memo[key] = names.pages(self.image(names.pagemap(pid), "PAGEMAP").first().pages_id)
         return self.memo[key]
+
+    def regular_files(self):
+        """{file id: (path, recorded size or None, deleted)} of the regular files the dump knows:
+        files.img, or reg-files.img before CRIU 3.x merged them; deleted when remap-fpath.img
+        records a linked or ghost remap (the process had it open after its unlink)."""
+        key = ("files", None)
+        if key not in self.memo:
+            files = {}
+            if self.archive.has(names.FILES):
+                for entry in self.image(names.FILES, "FILES").entries:
+                    if entry.HasField("reg"):
+                        files[entry.id] = (raw_text(entry.reg.name), _size(entry.reg), False)
+            elif self.archive.has(names.REG_FILES):
+                for entry in self.image(names.REG_FILES, "REG_FILES").entries:
+                    files[entry.id] = (raw_text(entry.name), _size(entry), False)
+            if self.archive.has(names.REMAP_FPATH):
+                for remap in self.image(names.REMAP_FPATH, "REMAP_FPATH").entries:
+                    if remap.orig_id in files and remap.remap_type in (names.REMAP_LINKED, names.REMAP_GHOST):
+                        path, size, _deleted = files[remap.orig_id]
+                        files[remap.orig_id] = (path, size, True)
+            self.memo[key] = files
+        return self.memo[key]
+
+
+def _size(reg):
+    return reg.size if reg.HasField("size") else None
