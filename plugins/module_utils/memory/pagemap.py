@@ -21,6 +21,7 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import im
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError, ImageError
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.tree import ProcessTree
+from ansible_collections.forensic.checkpoint.plugins.module_utils.text import escape
 
 PAGE_SIZE = names.PAGE_SIZE
 # x86-64 and aarch64 user space end below 2**48 (2**56 with 5-level paging); anything past is a lie.
@@ -323,18 +324,12 @@ class Vma(object):
 
     def brief(self):
         return {"start": self.start, "end": self.end, "start_hex": "0x%x" % self.start, "end_hex": "0x%x" % self.end,
-                "perms": self.perms, "kind": self.kind, "path": self.path}
+                "perms": self.perms, "kind": self.kind, "path": escape(self.path)}
 
 
 def file_paths(archive):
-    """``{file id: path}`` of the regular files the dump knows (files.img; reg-files.img before CRIU 3.x's merge)."""
-    for name, magic in ((names.FILES, "FILES"), (names.REG_FILES, "REG_FILES")):
-        if archive.has(name):
-            image = ProcessTree.of(archive).image(name, magic)
-            if magic == "REG_FILES":
-                return dict((entry.id, entry.name) for entry in image.entries)
-            return dict((entry.id, entry.reg.name) for entry in image.entries if entry.HasField("reg"))
-    return {}
+    """``{file id: path}`` of the regular files the dump knows (the process tree's table)."""
+    return dict((file_id, entry[0]) for file_id, entry in ProcessTree.of(archive).regular_files().items())
 
 
 class Process(object):
@@ -371,7 +366,7 @@ class Process(object):
             in_vma = self.pagemap.state_sizes(vma.start, vma.end) if self.pagemap else sizes
             entry.update(dumped_size=in_vma["present"], parent_size=in_vma["parent"], lazy_size=in_vma["lazy"])
             vmas.append(entry)
-        return {"pid": self.pid, "comm": self.comm, "memory_size": self.memory_size, "shared_size": self.shared_size,
+        return {"pid": self.pid, "comm": escape(self.comm), "memory_size": self.memory_size, "shared_size": self.shared_size,
                 "dumped_size": sizes["present"], "parent_size": sizes["parent"], "lazy_size": sizes["lazy"],
                 "pages": self.pagemap.pages if self.pagemap else None, "vmas": vmas}
 

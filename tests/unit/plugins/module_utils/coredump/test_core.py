@@ -618,3 +618,13 @@ def test_a_non_utf8_path_is_read_from_root_by_its_bytes(non_utf8_archive, tmp_pa
     assert not [w for w in warnings if "l\udce9\udcffz.so" in w and "not readable" in w]
     assert [w for w in warnings if "/usr/lib/x86_64-linux-gnu/libc.so.6 is not readable" in w]
     assert not [w for w in warnings if "l\udce9\udcffz.so" in w and "are not in the checkpoint" in w]
+
+
+def test_non_utf8_names_in_the_memory_maps_are_escaped(non_utf8_archive):
+    """The same names through the process tree's file table, in checkpoint_memory's maps."""
+    result = module_outputs.run_module("checkpoint_memory", {"path": non_utf8_archive})
+    assert not result.get("failed"), result.get("msg")
+    proc, = [proc for proc in result["processes"] if proc["pid"] == 1]
+    assert proc["comm"] == "py\\xffhon3"
+    assert "/usr/lib/x86_64-linux-gnu/l\\xe9\\xffz.so.1.2.13" in [vma["path"] for vma in proc["vmas"]]
+    json.dumps(result, ensure_ascii=False).encode("utf-8")  # no lone surrogate left to break the output
