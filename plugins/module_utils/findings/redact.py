@@ -3,15 +3,16 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Redaction of secret-looking environment values, so analysis output can be shared.
 
-A variable whose *name* contains KEY, SECRET, TOKEN, PASSWORD, PASSWD or CREDENTIAL (any case)
-is secret. Its value becomes ``<first 4 characters>...sha256:<hex>``: the SHA-256 of the whole
+A variable whose *name* matches ``rules.SECRET_NAMES`` (KEY, SECRET, TOKEN, PASS, CREDENTIAL, any
+case; the same names the ``secret.env-variable`` rule reports) is secret. Its value becomes ``<first 4 characters>...sha256:<hex>``: the SHA-256 of the whole
 value (UTF-8) lets an investigator confirm a suspected value without the output revealing it;
 values of 8 characters or fewer show no characters at all (4 would be half the secret or more).
 Secrets travel: an attacker copying the environment into another variable (``LOOT=...``), a
 command line or an annotation would carry them past a name check, so every occurrence of a secret
 value (of at least 6 characters) in any other string is replaced the same way.
 
-``SHAPES`` are the credential shapes redacted wherever they show in output, whoever found them:
+``SHAPES`` are the credential shapes redacted wherever they show in output, whoever found them,
+taken from the secret rules' ``shape`` (findings/rules.py), so the two cannot drift apart:
 the secret part of each (group ``v``) is replaced, even cut short by the edge of a context window.
 ``scrub_all`` is the one pass over a whole result (keys, values, lists) before it leaves a module.
 """
@@ -20,32 +21,20 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import collections
 import hashlib
 import re
 
-SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
+from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.rules import BUILTIN_RULES, SECRET_NAMES
+
+SECRET_NAME = re.compile(SECRET_NAMES)
 SHOWN = 4
 MIN_SHOWN_LENGTH = 9
 MIN_SCRUB_LENGTH = 6
 EDGE_PIECE = 8  # a known secret cut by a window edge: a piece this long at the edge is still redacted
 
-# Value characters of a token (base64, base64url, hex, JWT dots).
-_TOKEN = r"[A-Za-z0-9/+=._~-]"
-_KEYWORD = (r"(?:secret_?access_?key|secret_?key|access_?token|refresh_?token|client_?secret|api_?key|apikey"
-            r"|auth_?token|token|password|passwd|pwd|secret|credentials?|private_?key)")
-SHAPES = [
-    # "key": "value", key=value, key: value (JSON, INI, YAML incl. kubeconfig ``token:``, env,
-    # query strings), any case incl. camelCase ``SecretAccessKey``; the value may be cut short.
-    r"(?i)%s[\"']?\s*[=:]\s*[\"']?(?P<v>[A-Za-z0-9/+=._~!@#$%%^*-][^\s\"'&,;<>\\]{0,4095})" % _KEYWORD,
-    r"(?i)\b(?:Bearer|Basic)\s+(?P<v>%s{8,4096})" % _TOKEN,
-    r"(?P<v>eyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{0,8192}\.?[A-Za-z0-9_-]{0,1024})",
-    r"-----BEGIN [A-Z ]{0,20}PRIVATE KEY(?: BLOCK)?-----\s*(?P<v>[A-Za-z0-9+/=\s]{1,16384})",
-    r"(?P<v>\bgh[pousr]_[A-Za-z0-9]{6,255}|\bgithub_pat_[A-Za-z0-9_]{6,255})",
-    r"(?P<v>\bglpat-[A-Za-z0-9_-]{6,64}|\bgl(?:dt|rt|ptt|cbt|oas)-[A-Za-z0-9_-]{6,64})",
-    r"(?P<v>\bxox[abposr]-[A-Za-z0-9-]{6,250}|\bxapp-[A-Za-z0-9-]{6,250})",
-    r"(?P<v>\b[rs]k_(?:live|test)_[A-Za-z0-9]{6,255}|\bwhsec_[A-Za-z0-9]{6,255})",
-    r"(?P<v>\bhv[sbr]\.[A-Za-z0-9_-]{6,255})",
-]
+# The shapes of the secret rules (findings/rules.py), each once: what a rule detects, redaction hides.
+SHAPES = list(collections.OrderedDict((rule["shape"], None) for rule in BUILTIN_RULES if rule.get("shape")))
 _COMPILED = [re.compile(shape) for shape in SHAPES]
 # One search first: most strings (paths, names) hold no shape, and then one pass is all they cost.
 _ANY = re.compile("|".join("(?:%s)" % shape.replace("(?i)", "").replace("?P<v>", "") for shape in SHAPES),
