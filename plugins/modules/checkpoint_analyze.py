@@ -38,7 +38,12 @@ options:
   redact_secrets:
     description:
       - Redact environment values whose variable name contains C(KEY), C(SECRET), C(TOKEN),
-        C(PASSWORD), C(PASSWD) or C(CREDENTIAL) (any case).
+        C(PASS) (C(PASSWORD), C(PASSWD)) or C(CREDENTIAL) (any case), the variables the
+        C(secret.env-variable) rule reports.
+      - Every credential shape a C(secret.*) rule detects (AWS keys, C(Authorization) headers, JWTs,
+        PEM private keys, GitHub, GitLab, Slack, Stripe and Vault tokens, C(password=)/C(token:)
+        assignments) is redacted the same way wherever it shows in the result, the report and
+        warnings, also when a context window cuts it short.
       - A redacted value reads C(<first 4 characters>...sha256:<64 hex digits>), the hash being the
         SHA-256 of the whole value encoded as UTF-8; values of 8 characters or fewer show no
         characters, only C(...sha256:<hex>).

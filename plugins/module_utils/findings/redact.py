@@ -180,17 +180,18 @@ def seen_secrets(value, secrets=()):
     return sorted(found, key=len, reverse=True)
 
 
-def scrub_all(value, secrets=()):
+def scrub_all(value, secrets=(), shapes=True):
     """One pass over a whole result (dicts, lists, strings; keys too): every known secret value
-    (``secrets``) whole, in part (PIECE characters) or cut by an edge, and every credential shape
-    redacted. A shaped value long enough to be a secret (PIECE) is then known too: the camelCase
-    AWS key in a file is redacted in the file names that carry it."""
-    known = seen_secrets(value, secrets)
+    (``secrets``) whole, in part (PIECE characters) or cut by an edge, and (``shapes``) every
+    credential shape redacted. A shaped value long enough to be a secret (PIECE) is then known too:
+    the camelCase AWS key in a file is redacted in the file names that carry it."""
+    known = seen_secrets(value, secrets) if shapes else sorted(set(secrets), key=len, reverse=True)
     runs = _Pieces(known)
+    shaped = scrub_shapes if shapes else (lambda text: text)
 
     def clean(item):
         if isinstance(item, str):
-            return scrub_shapes(scrub_edges(runs.scrub(item), known)) if item else item
+            return shaped(scrub_edges(runs.scrub(item), known)) if item else item
         if isinstance(item, list):
             return [clean(part) for part in item]
         if isinstance(item, tuple):

@@ -55,7 +55,12 @@ SECRET_NAMES = r"(?i)key|secret|token|pass(?:word|wd)?|credential"
 KEYWORDS = (r"(?:secret_?access_?key|secret_?key|access_?token|refresh_?token|client_?secret|api_?key|apikey"
             r"|auth_?token|token|password|passwd|pwd|secret|credentials?|private_?key)")
 # The value of such an assignment, possibly cut short by a window edge.
-KEYWORD_SHAPE = r"(?i)%s[\"']?\s*[=:]\s*[\"']?(?P<v>[A-Za-z0-9/+=._~!@#$%%^*-][^\s\"'&,;<>\\]{0,4095})" % KEYWORDS
+# An AWS secret key's name (env, CLI/INI, SDK JSON): its value may start with / (base64).
+AWS_KEY_NAME = r"secret_?access_?key[\"']?\s*[=:]\s*[\"']?"
+# ``key = value`` of such a name; a value starting with / is a path (PWD=/app, KEY_FILE=/run/key),
+# where a secret is, not the secret.
+ASSIGNED = r"%s[\"']?\s*[=:]\s*[\"']?(?!/)" % KEYWORDS
+KEYWORD_SHAPE = r"(?i)%s(?P<v>[A-Za-z0-9+=._~!@#$%%^*-][^\s\"'&,;<>\\]{0,4095})" % ASSIGNED
 # An Authorization header's scheme, any case (RFC 9110: schemes are case-insensitive).
 AUTH_SCHEME = r"\b(?:[Bb]earer|[Bb]asic|BEARER|BASIC)[ \t]+"
 # A shape needs this many characters of a token's body: a piece cut by a window edge still shows.
@@ -215,8 +220,9 @@ BUILTIN_RULES = [
                  "An AWS (or S3-compatible) secret access key: whoever reads this checkpoint, or took over the "
                  "container, can use it. Rotate it.",
                  # env, CLI/INI (aws_secret_access_key) and SDK JSON ("SecretAccessKey"), any case.
-                 r"(?i)secret_?access_?key[\"']?\s*[=:]\s*[\"']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])",
-                 KEYWORD_SHAPE, ["(?i)secretaccesskey", "(?i)secret_access_key"]),
+                 r"(?i)%s([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])" % AWS_KEY_NAME,
+                 r"(?i)%s(?P<v>[A-Za-z0-9/+]{%d,40})" % (AWS_KEY_NAME, CUT),
+                 ["(?i)secretaccesskey", "(?i)secret_access_key"]),
     _secret("secret.aws-access-key-id", "high", "AWS access key id",
                  "An AWS access key id; its secret key is usually nearby.",
                  *_token(["A[KS]IA"], "[A-Z2-7]", 16, 16), literals=["AKIA", "ASIA"]),
@@ -253,8 +259,8 @@ BUILTIN_RULES = [
                  "A password, secret, token or API key assigned (key=value, key: value, JSON, INI, YAML such as "
                  "a kubeconfig's token:) in a file the container wrote or deleted.",
                  # A value holding a digit: ``password = get_password()`` in source code is not a secret.
-                 r"(?i)(?<![A-Za-z0-9])%s[\"']?\s*[=:]\s*[\"']?"
-                 r"([A-Za-z0-9!#$%%*+./@^_~-]*[0-9][A-Za-z0-9!#$%%*+./@^_~-]*)(?![A-Za-z0-9!#$%%*+./@^_~-])" % KEYWORDS,
+                 r"(?i)(?<![A-Za-z0-9])%s"
+                 r"([A-Za-z0-9!#$%%*+./@^_~-]*[0-9][A-Za-z0-9!#$%%*+./@^_~-]*)(?![A-Za-z0-9!#$%%*+./@^_~-])" % ASSIGNED,
                  KEYWORD_SHAPE, ["(?i)" + word for word in ("key", "token", "pass", "pwd", "secret", "credential")],
                  scope=["files"]),
     {"id": "secret.env-variable", "tactic": "credential-access", "severity": "medium", "attack": "T1552", "check": "secret",

@@ -32,8 +32,10 @@ def analyze_with_findings(path, options, checksum=False, include=None, export_di
     with open_checkpoint(path, [plan, pending], checksum) as checkpoint:
         analysis = plan.run(checkpoint)
         result = pending.evaluate(analysis, checkpoint)
-    if options.get("redact_secrets", True):  # the final pass: any secret seen anywhere, redacted everywhere
-        analysis, result = scrub_all([analysis, result], pending.secrets + plan.redactor.secrets)
+    redact, hidden = options.get("redact_secrets", True), options.get("secret_values") or []
+    if redact or hidden:  # the final pass: any secret seen anywhere (or marked), redacted everywhere
+        analysis, result = scrub_all([analysis, result], (pending.secrets + plan.redactor.secrets if redact else [])
+                                     + hidden, shapes=redact)
     return analysis, result
 
 
