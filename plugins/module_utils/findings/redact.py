@@ -40,6 +40,18 @@ _COMPILED = [re.compile(shape) for shape in SHAPES]
 _ANY = re.compile("|".join("(?:%s)" % shape.replace("(?i)", "").replace("?P<v>", "") for shape in SHAPES),
                   re.IGNORECASE)
 _REDACTED = re.compile(r"[^\s]{0,4}\.\.\.sha256:[0-9a-f]{64}")
+# Every shape holds one of its rule's literals (tests/.../findings/test_rules.py checks): a
+# substring test on them rules out most strings (paths, names, states) at a few microseconds, where
+# _ANY alone takes tens.
+_LITERALS = tuple(sorted(set(literal[4:].lower() if literal.startswith("(?i)") else literal.lower()
+                             for rule in BUILTIN_RULES for literal in rule.get("literals") or ())))
+
+
+def _shaped(text):
+    """Whether ``text`` may hold a credential shape (then _ANY says)."""
+    low = text.lower()
+    return any(literal in low for literal in _LITERALS) and _ANY.search(text) is not None
+
 
 
 def is_secret_name(name):
@@ -96,7 +108,7 @@ class Redactor(object):
 
 def shaped_values(text):
     """The secret parts of the credential shapes in ``text`` (not yet redacted)."""
-    if not _ANY.search(text):
+    if not _shaped(text):
         return
     for pattern in _COMPILED:
         for match in pattern.finditer(text):
@@ -108,7 +120,7 @@ def shaped_values(text):
 def scrub_shapes(text):
     """``text`` with the secret part of every credential shape redacted (already-redacted values
     are left alone, so the pass can run twice)."""
-    if not _ANY.search(text):
+    if not _shaped(text):
         return text
     for pattern in _COMPILED:
         pieces, last = [], 0
@@ -141,6 +153,7 @@ def scrub_edges(text, secrets):
     return text
 
 
+MEMO_LENGTH = 256
 PIECE = 16  # a run this long of a known secret is the secret, wherever it shows
 
 
@@ -175,7 +188,7 @@ class _Pieces(object):
 def seen_secrets(value, secrets=()):
     """``secrets`` and the shaped values in ``value`` long enough to be a secret (PIECE), longest first."""
     found = set(item for item in secrets if item and len(item) >= MIN_SCRUB_LENGTH)
-    for text in _strings(value):
+    for text in set(_strings(value)):  # each once: keys and values repeat across processes
         found.update(item for item in shaped_values(text) if len(item) >= PIECE)
     return sorted(found, key=len, reverse=True)
 
@@ -189,17 +202,30 @@ def scrub_all(value, secrets=(), shapes=True):
     runs = _Pieces(known)
     shaped = scrub_shapes if shapes else (lambda text: text)
 
+    memo = {}  # short strings (keys, names, states) repeat across thousands of processes
+
     def clean(item):
         if isinstance(item, str):
-            return shaped(scrub_edges(runs.scrub(item), known)) if item else item
-        if isinstance(item, list):
-            return [clean(part) for part in item]
-        if isinstance(item, tuple):
-            return tuple(clean(part) for part in item)
+            done = memo.get(item)
+            if done is None:
+                done = shaped(scrub_edges(runs.scrub(item), known)) if item else item
+                if len(item) <= MEMO_LENGTH:
+                    memo[item] = done
+            return done
+        if isinstance(item, (list, tuple)):
+            parts = [clean(part) for part in item]
+            return item if _same(parts, item) else type(item)(parts)
         if isinstance(item, dict):
-            return dict((clean(key), clean(part)) for key, part in item.items())
+            pairs = [(clean(key), clean(part)) for key, part in item.items()]
+            return item if all(new[0] is key and new[1] is part for new, (key, part) in zip(pairs, item.items())) \
+                else dict(pairs)
         return item
     return clean(value)
+
+
+def _same(new, old):
+    """Whether nothing changed: a result is then the original (no copy of 50k processes held twice)."""
+    return all(one is other for one, other in zip(new, old))
 
 
 def _strings(value):

@@ -57,6 +57,18 @@ def severity_gate(findings, threshold, label="finding(s)"):
         len(hits), label, threshold, ", ".join(sorted(set(item["id"] for item in hits))))
 
 
+# Warnings shown by one run: a hostile archive can make one a process (150k for a 50k-pid tree).
+MAX_WARNINGS = 100
+
+
+def cap_warnings(warnings, limit=MAX_WARNINGS):
+    """(the first ``limit`` warnings plus one saying how many more there were, that count)."""
+    if len(warnings) <= limit:
+        return list(warnings), 0
+    more = len(warnings) - limit
+    return list(warnings[:limit]) + ["%d more warnings like these are not shown" % more], more
+
+
 class Outcome(object):
     """What a module returns: ``result`` for exit_json, ``warnings`` to show, ``failure`` (a
     message: the module fails, still returning ``result``)."""
@@ -100,6 +112,7 @@ def execute(module, run):
         text = "%s: %s" % (_inputs(module.params), unexpected(exc))
         _finish(module, module.fail_json, secrets, msg=escape(_scrub(module, text, secrets)))
     # The last pass: no credential shape (with redact_secrets) nor marked secret leaves the module.
+    outcome.warnings = cap_warnings(outcome.warnings, 2 * MAX_WARNINGS)[0]  # room for a runner's own cap
     outcome.result, outcome.warnings, outcome.failure = _scrub(
         module, [outcome.result, outcome.warnings, outcome.failure], secrets)
     for warning in outcome.warnings:
