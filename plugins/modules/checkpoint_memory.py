@@ -156,6 +156,13 @@ options:
       - Where O(read) or O(write) put the raw bytes. Files are created with mode 0600 and replace an
         existing file only once complete; nothing is ever written outside O(dest).
     type: path
+  max_vmas:
+    description:
+      - The most VMAs listed for one process in RV(processes[].vmas); V(0) lists all.
+      - Searches, reads and writes cover every VMA; RV(omitted.vmas) and a warning count those left
+        out. A crafted mm image of a few MB can list 500,000 VMAs, a result of hundreds of MB.
+    type: int
+    default: 10000
   checksum:
     description:
       - Also return the archive's SHA-256 in RV(archive_sha256), for chain-of-custody records.
@@ -242,6 +249,15 @@ archive_sha256:
   description: The SHA-256 of the archive file, when O(checksum=true).
   returned: when O(checksum=true)
   type: str
+omitted:
+  description: What the result leaves out to stay small (see O(max_vmas)).
+  returned: always
+  type: dict
+  contains:
+    vmas:
+      description: VMAs not listed in RV(processes[].vmas), all processes together.
+      type: int
+      sample: 0
 processes:
   description: The processes looked at, in process-tree order.
   returned: always
@@ -467,6 +483,7 @@ def main():
             regex=dict(type="str"),
             ignore_case=dict(type="bool", default=False),
             redact_secrets=dict(type="bool", default=True),
+            max_vmas=dict(type="int", default=10000),
             context=dict(type="int", default=32),
             max_matches=dict(type="int", default=100),
             read=dict(type="dict", options=dict(

@@ -21,7 +21,8 @@ def query(params, check_mode=False):
         raise CheckpointError(chosen[1], "give only one of pattern/hex/regex, read, strings or write per task")
     if params.get("dest") and chosen[:1] not in (["read"], ["write"]):
         raise CheckpointError("dest", "is only used with read or write")
-    queries = MemoryQueries(params["path"], parent=params.get("parent"), pid=params.get("pid"), check_mode=check_mode)
+    queries = MemoryQueries(params["path"], parent=params.get("parent"), pid=params.get("pid"), check_mode=check_mode,
+                            max_vmas=params.get("max_vmas"))
     try:
         if search:
             return queries.search(params.get("pattern"), params.get("hex"), params.get("regex"),
