@@ -357,10 +357,11 @@ class Process(object):
         """Bytes of MAP_SHARED mappings (checkpointctl memparse's shared memory size)."""
         return sum(vma.size for vma in self.vmas if vma.shared)
 
-    def describe(self):
+    def describe(self, max_vmas=None):
+        """The process and (the first ``max_vmas`` of) its VMAs."""
         sizes = self.pagemap.state_sizes() if self.pagemap else {"present": 0, "parent": 0, "lazy": 0}
         vmas = []
-        for vma in self.vmas:
+        for vma in self.vmas[:max_vmas]:
             entry = vma.brief()
             entry["size"] = vma.size
             in_vma = self.pagemap.state_sizes(vma.start, vma.end) if self.pagemap else sizes
