@@ -24,7 +24,8 @@ description:
     out file pages the process never changed).
   - Cores are written streaming, page run by page run, never held in memory. From a plain tar the
     pages are copied in the kernel at their offset in the archive; a gzip or zstd archive is
-    decompressed once more and each core is written while its pages stream by.
+    decompressed once more and each core is written while its pages stream by (the process ids
+    and threads the core's headers need come after the pages in the archive).
   - x86-64 and aarch64 processes are supported; 32-bit (compat) processes and zombies are not.
 author:
   - forensic.checkpoint contributors (@forensic-checkpoint)
@@ -64,8 +65,8 @@ options:
   checksum:
     description:
       - Compute the SHA-256 of every core while writing it (on a second thread), and of the archive
-        (RV(archive_sha256)), for chain-of-custody records. For an existing core that is kept, its
-        file is hashed.
+        (RV(archive_sha256), in the pass that indexes it), for chain-of-custody records. For an
+        existing core that is kept, its file is hashed.
     type: bool
     default: true
 requirements:
@@ -77,8 +78,13 @@ notes:
     gdb still warns C(Can't open file ... during file-backed mapping note processing) for mapped
     files the analysing host does not have; point C(set sysroot) at the container's files.
   - Memory in a parent checkpoint (incremental dumps) or left for lazy restore is zero, with a warning.
-  - Kernel-provided areas (vsyscall, vvar) and inaccessible (PROT_NONE) areas without dumped pages
-    are listed as segments without bytes, as the kernel does for areas it cannot dump.
+  - Kernel-provided areas (vsyscall, vvar), inaccessible (PROT_NONE) areas without dumped pages and
+    anonymous areas CRIU found no page in (never touched, so zero) are listed as segments without
+    bytes in the file, as the kernel does for areas it does not dump; gdb reads zeros there. A huge
+    untouched reservation therefore costs neither disk space nor checksum time.
+  - Process names and file paths that are not valid UTF-8 are written into the core as the original
+    bytes, and shown escaped in the result and warnings (each invalid byte as backslash, x and two
+    hex digits).
   - The notes follow the memory segments in the file, so a core is written front to back in a single
     pass; ELF does not constrain the order.
 seealso:

@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.join(REPO, ".collections"))
 import conftest  # noqa: E402  pylint: disable=wrong-import-position
 import hostile_archives as hostile  # noqa: E402  pylint: disable=wrong-import-position
 import hostile_bounds as hb  # noqa: E402  pylint: disable=wrong-import-position
+import hostile_round3 as h3  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def cases(work, fixtures):
@@ -43,8 +44,11 @@ def cases(work, fixtures):
     pstree = hb.replaced_images(os.path.join(work, "pstree-50k.tar"), members,
                                 {"checkpoint/pstree.img": ("PSTREE", hb.wide_pstree(50000))})
     deleted = hb.many_entries_rootfs(os.path.join(work, "deleted-800k.tar"), members, 20000, deleted_count=800000)
+    vmas = h3.many_vmas(os.path.join(work, "vmas-450k.tar"), members, 450000)
     out = os.path.join(work, "out")
     return [
+        ("checkpoint_memory", "mm image of 450k VMAs", {"path": vmas}, False),
+        ("checkpoint_analyze", "mm image of 450k VMAs", {"path": vmas}, False),
         ("checkpoint_info", "300 MiB GNU long name (gzip)", {"path": big}, True),
         ("checkpoint_analyze", "300 MiB pax header in rootfs-diff.tar", {"path": inner}, True),
         ("checkpoint_memory", "old-GNU sparse pages-N.img, 1 TiB", {"path": sparse, "strings": {}}, True),

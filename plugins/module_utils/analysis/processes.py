@@ -14,9 +14,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import range_readers
-from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.imageset import text
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.tree import ProcessTree
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap import (
     PageMap,
@@ -24,10 +24,6 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap
     pages_name,
 )
 
-# core_entry.tc.task_state as CRIU writes it (TASK_ALIVE, TASK_DEAD, TASK_STOPPED). A dead task
-# is a zombie: CRIU dumps zombies with state 2 and no memory. pycriu's own table mislabels these;
-# compel's separate zombie value 6 is accepted too, should an image ever carry it.
-TASK_STATES = {1: "running", 2: "zombie", 3: "stopped", 6: "zombie"}
 # The argv/environ blocks are small; a lying mm image must not make us read megabytes.
 MAX_STRINGS = 1 << 20
 
@@ -117,7 +113,7 @@ def describe(images, entry, children, files, sockets=None, detail=True, list_fil
     pid = entry.pid
     core = images.first("core-%d.img" % pid, "CORE", missing="pid %d: name, state and credentials are unknown" % pid)
     tc = core.tc if core is not None and core.HasField("tc") else None
-    state = TASK_STATES.get(tc.task_state, "unknown (%d)" % tc.task_state) if tc is not None else None
+    state = names.TASK_STATE_NAMES.get(tc.task_state, "unknown (%d)" % tc.task_state) if tc is not None else None
     proc = {
         "pid": pid, "ppid": entry.ppid, "pgid": entry.pgid, "sid": entry.sid,
         "comm": text(tc.comm) if tc is not None else None,
@@ -202,15 +198,17 @@ def plan_memory(images, procs):
         mm = images.first("mm-%d.img" % pid, "MM")
         if mm is None:
             continue
-        head = images.first("pagemap-%d.img" % pid, "PAGEMAP",
-                            missing="pid %d: command line and environment are unknown" % pid)
-        if head is None:
-            continue
-        if not images.archive.has(pages_name(head.pages_id)):
-            images.warn("%s is missing: pid %d's command line and environment are unknown"
-                        % (pages_name(head.pages_id), pid))
-            continue
-        pagemap = PageMap.load(images.archive, pid)
+        pagemap = PageMap.built(images.archive, pid)  # by the Checkpoint's memory pass, say
+        if pagemap is None:
+            head = images.first("pagemap-%d.img" % pid, "PAGEMAP",
+                                missing="pid %d: command line and environment are unknown" % pid)
+            if head is None:
+                continue
+            if not images.archive.has(pages_name(head.pages_id)):
+                images.warn("%s is missing: pid %d's command line and environment are unknown"
+                            % (pages_name(head.pages_id), pid))
+                continue
+            pagemap = PageMap.of(images.archive, pid)
         maps[pid] = (pagemap, mm)
         for start, end in ((mm.mm_arg_start, mm.mm_arg_end), (mm.mm_env_start, mm.mm_env_end)):
             if end > start:
@@ -227,7 +225,7 @@ def argv_env_ranges(index, pid, final):
     if not index.has(name):
         return [] if final else None
     try:
-        mm = criu_images.load(index, name, expect="MM").first()
+        mm = ProcessTree.of(index).image(name, "MM").first()
     except CheckpointError:
         return []  # read_memory reports it
     return [(start, start + min(end - start, MAX_STRINGS))

@@ -453,6 +453,7 @@ class CheckpointArchive(object):
         self.duplicates = []
         self.warnings = []
         self.sha256 = None
+        self.models = {}  # models built from this archive, made once (criu/tree.py)
         self._kept = {}
         self._kept_total = 0
         self._keep = keep

@@ -21,10 +21,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import CheckpointArchive, default_keep
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.imageset import ImageSet
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.tree import ProcessTree
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import ImageError
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory import scan as scan_mod
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap import PageMap
@@ -48,7 +48,6 @@ class Checkpoint(object):
         self.visitors = list(visitors)
         self.consumers = list(consumers)
         self.passes = 0
-        self._heads = {}
         self._fed = set()
         self._images = None
         self._models = {}
@@ -96,14 +95,8 @@ class Checkpoint(object):
 
     def _pagemaps_of(self, index, pages):
         """The pagemaps indexed so far whose pages image is ``pages``."""
-        found = []
-        for pid in scan_mod.pagemap_pids(index, self.pids):
-            if pid not in self._heads:
-                head = criu_images.load(index, names.pagemap(pid), expect="PAGEMAP").first()
-                self._heads[pid] = names.pages(head.pages_id)
-            if self._heads[pid] == pages:
-                found.append(PageMap.load(index, pid))
-        return found
+        tree = ProcessTree.of(index)
+        return [PageMap.of(index, pid) for pid in scan_mod.pagemap_pids(index, self.pids) if tree.pages_of(pid) == pages]
 
     def _feed_the_rest(self):
         if not self.consumers:
@@ -120,7 +113,7 @@ class Checkpoint(object):
         late = {}
         try:
             for pid in scan_mod.pagemap_pids(index, self.pids):
-                pagemap = PageMap.load(index, pid)
+                pagemap = PageMap.of(index, pid)
                 if pagemap.pages not in self._fed:
                     late.setdefault(pagemap.pages, []).append(pagemap)
         except ImageError as exc:
@@ -135,8 +128,13 @@ class Checkpoint(object):
             if member.name in late:
                 self._feed(scan_mod.stream_reader(fileobj, member.name), late[member.name], member.name)
 
+        self.another_pass(on_late)
+
+    def another_pass(self, visit):
+        """One more streaming pass over the compressed archive, ``visit(member, fileobj)`` seeing
+        every regular member, nothing kept; for pages that went by before what places them."""
         self.passes += 1
-        CheckpointArchive(self.path, keep=lambda name, size: False, visit=on_late).close()
+        CheckpointArchive(self.path, keep=_keep_nothing, visit=visit).close()
 
     # -- the model ------------------------------------------------------------------------------
 
@@ -145,6 +143,11 @@ class Checkpoint(object):
         if self._images is None:
             self._images = ImageSet(self.archive, warnings)
         return self._images
+
+    @property
+    def tree(self):
+        """The process tree (criu/tree.py), loaded lazily and once, shared by every consumer."""
+        return ProcessTree.of(self.archive)
 
     def cached(self, key, make):
         """One shared model per ``key`` (the file table, say), made on first use."""
@@ -162,6 +165,10 @@ class Checkpoint(object):
         self.close()
 
 
+def _keep_nothing(_name, _size):
+    return False
+
+
 def _ignore(_size):
     return None
 
@@ -170,15 +177,16 @@ def _ready(_index, _pids, _final=False):
     return True
 
 
-def scan(path, consumers=(), pids=None, clip=None):
+def scan(path, consumers=(), pids=None, clip=None, checksum=False):
     """Run ``consumers`` over the dumped memory of ``pids`` (every process when None) of the
     checkpoint archive ``path`` in its one pass, and return its CheckpointArchive (the caller closes
-    it). ``clip`` ({pid: [(start, end)]}) limits the memory looked at (parent passes). A memory
-    image that cannot be read fails the scan with its one-line error."""
+    it; its ``sha256`` is the archive's with ``checksum``, from that same pass). ``clip``
+    ({pid: [(start, end)]}) limits the memory looked at (parent passes). A memory image that cannot
+    be read fails the scan with its one-line error."""
     consumers = list(consumers)
     if not consumers:
-        return CheckpointArchive(path)
-    checkpoint = Checkpoint(path, consumers=consumers, pids=pids, clip=clip)
+        return CheckpointArchive(path, checksum=checksum)
+    checkpoint = Checkpoint(path, consumers=consumers, pids=pids, clip=clip, checksum=checksum)
     if checkpoint.memory_error is not None:
         checkpoint.close()
         raise checkpoint.memory_error

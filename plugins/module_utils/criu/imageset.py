@@ -15,6 +15,7 @@ __metaclass__ = type
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import KEEP_MEMBER_LIMIT
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.tree import ProcessTree
 
 IMAGE_DIR = names.IMAGE_DIR
 # Images are decoded in memory; only ghost files (deleted files' content) can legitimately be big
@@ -58,8 +59,9 @@ class ImageSet(object):
         if name in self._cache:
             return self._cache[name]
         member = IMAGE_DIR + name
-        image = None
-        if self.archive.has(member):
+        tree = ProcessTree.of(self.archive)  # images decoded once per archive, shared with its tree
+        image = tree.decoded(member)
+        if image is None and self.archive.has(member):
             size = self.archive.member(member).size
             if size > (KEEP_MEMBER_LIMIT if self.archive.compression != "none" else MAX_IMAGE):
                 self.warn("%s is %d bytes, too large to decode from this %s archive%s" % (
@@ -70,8 +72,9 @@ class ImageSet(object):
                           % (member, size, MAX_IMAGES_TOTAL >> 20))
             else:
                 self._decoded += size
-                image = criu_images.decode(member, self.archive.read(member, limit=MAX_IMAGE), expect=expect)
-        elif missing:
+                image = tree.keep(member, criu_images.decode(member, self.archive.read(member, limit=MAX_IMAGE),
+                                                             expect=expect))
+        elif image is None and missing:
             self.warn("%s is missing: %s" % (member, missing))
         self._cache[name] = image
         return image

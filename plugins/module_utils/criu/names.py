@@ -54,8 +54,12 @@ def is_pages_image(name):
 
 PAGE_SIZE = 4096
 
-# Task states (criu/include/pstree.h, compel's task_state): core.tc.task_state.
-TASK_ALIVE, TASK_DEAD, TASK_STOPPED = 1, 2, 3
+# Task states (criu/include/pstree.h, compel's task_state): core.tc.task_state. CRIU dumps zombies
+# with TASK_DEAD and no memory; compel's separate zombie value is accepted too, should an image
+# ever carry it. pycriu's own table mislabels these.
+TASK_ALIVE, TASK_DEAD, TASK_STOPPED, COMPEL_TASK_ZOMBIE = 1, 2, 3, 6
+TASK_STATE_NAMES = {TASK_ALIVE: "running", TASK_DEAD: "zombie", TASK_STOPPED: "stopped", COMPEL_TASK_ZOMBIE: "zombie"}
+ZOMBIE_STATES = (TASK_DEAD, COMPEL_TASK_ZOMBIE)
 # remap_file_path_entry types (images/remap-file-path.proto); CRIU before 1.x set bit 31 for ghosts.
 REMAP_LINKED, REMAP_GHOST, REMAP_PROCFS = 0, 1, 2
 OLD_REMAP_GHOST_BIT = 1 << 31

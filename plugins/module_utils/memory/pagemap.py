@@ -20,6 +20,8 @@ import bisect
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError, ImageError
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.tree import ProcessTree
+from ansible_collections.forensic.checkpoint.plugins.module_utils.text import escape
 
 PAGE_SIZE = names.PAGE_SIZE
 # x86-64 and aarch64 user space end below 2**48 (2**56 with 5-level paging); anything past is a lie.
@@ -78,9 +80,30 @@ class PageMap(object):
         self._starts = [run.vaddr for run in runs]
 
     @classmethod
+    def of(cls, archive, pid):
+        """The pagemap of ``pid`` in the opened ``archive``, built once and shared through its
+        process tree (the decoded image is dropped once the runs are built)."""
+        tree = ProcessTree.of(archive)
+        key = ("pagemap", pid)
+        if key not in tree.memo:
+            name = pagemap_name(pid)
+            tree.memo[key] = pagemap = cls.from_image(archive, pid, tree.image(name, "PAGEMAP"))
+            tree.memo[("pages", pid)] = pagemap.pages
+            tree.forget(name)
+        return tree.memo[key]
+
+    @staticmethod
+    def built(archive, pid):
+        """The pagemap of ``pid`` if PageMap.of built it already, else None."""
+        return ProcessTree.of(archive).memo.get(("pagemap", pid))
+
+    @classmethod
     def load(cls, archive, pid):
+        return cls.from_image(archive, pid, criu_images.load(archive, pagemap_name(pid), expect="PAGEMAP"))
+
+    @classmethod
+    def from_image(cls, archive, pid, image):
         name = pagemap_name(pid)
-        image = criu_images.load(archive, name, expect="PAGEMAP")
         head = image.first()
         pages = pages_name(head.pages_id)
         if not archive.has(pages):
@@ -301,18 +324,12 @@ class Vma(object):
 
     def brief(self):
         return {"start": self.start, "end": self.end, "start_hex": "0x%x" % self.start, "end_hex": "0x%x" % self.end,
-                "perms": self.perms, "kind": self.kind, "path": self.path}
+                "perms": self.perms, "kind": self.kind, "path": escape(self.path)}
 
 
 def file_paths(archive):
-    """``{file id: path}`` of the regular files the dump knows (files.img; reg-files.img before CRIU 3.x's merge)."""
-    for name, magic in ((names.FILES, "FILES"), (names.REG_FILES, "REG_FILES")):
-        if archive.has(name):
-            image = criu_images.load(archive, name, expect=magic)
-            if magic == "REG_FILES":
-                return dict((entry.id, entry.name) for entry in image.entries)
-            return dict((entry.id, entry.reg.name) for entry in image.entries if entry.HasField("reg"))
-    return {}
+    """``{file id: path}`` of the regular files the dump knows (the process tree's table)."""
+    return dict((file_id, entry[0]) for file_id, entry in ProcessTree.of(archive).regular_files().items())
 
 
 class Process(object):
@@ -340,28 +357,31 @@ class Process(object):
         """Bytes of MAP_SHARED mappings (checkpointctl memparse's shared memory size)."""
         return sum(vma.size for vma in self.vmas if vma.shared)
 
-    def describe(self):
+    def describe(self, max_vmas=None):
+        """The process and (the first ``max_vmas`` of) its VMAs."""
         sizes = self.pagemap.state_sizes() if self.pagemap else {"present": 0, "parent": 0, "lazy": 0}
         vmas = []
-        for vma in self.vmas:
+        for vma in self.vmas[:max_vmas]:
             entry = vma.brief()
             entry["size"] = vma.size
             in_vma = self.pagemap.state_sizes(vma.start, vma.end) if self.pagemap else sizes
             entry.update(dumped_size=in_vma["present"], parent_size=in_vma["parent"], lazy_size=in_vma["lazy"])
             vmas.append(entry)
-        return {"pid": self.pid, "comm": self.comm, "memory_size": self.memory_size, "shared_size": self.shared_size,
+        return {"pid": self.pid, "comm": escape(self.comm), "memory_size": self.memory_size, "shared_size": self.shared_size,
                 "dumped_size": sizes["present"], "parent_size": sizes["parent"], "lazy_size": sizes["lazy"],
                 "pages": self.pagemap.pages if self.pagemap else None, "vmas": vmas}
 
 
 def process_ids(archive):
     """Pids in pstree order (the container's first process first)."""
-    return [entry.pid for entry in criu_images.load(archive, names.PSTREE, expect="PSTREE").entries]
+    return ProcessTree.of(archive).pids()
 
 
 def load_processes(archive, pids=None):
-    """The processes ``pids`` (every one when None) with their VMAs and validated pagemaps."""
-    known = process_ids(archive)
+    """The processes ``pids`` (every one when None) with their VMAs and validated pagemaps, from
+    the archive's one process tree."""
+    tree = ProcessTree.of(archive)
+    known = tree.pids()
     wanted = set(pids or ())  # sets: a pstree may list 100k pids, and so may ``pids``
     missing = wanted.difference(known)
     if missing:
@@ -369,25 +389,16 @@ def load_processes(archive, pids=None):
                               % (min(missing), ", ".join(str(p) for p in known[:20]), ", ..." if len(known) > 20 else ""))
     paths = None
     processes = []
-    for pid in known:
-        if wanted and pid not in wanted:
+    for task in tree.tasks:
+        if wanted and task.pid not in wanted:
             continue
-        comm = None
-        core_name = names.core(pid)
-        if archive.has(core_name):
-            core = criu_images.load(archive, core_name, expect="CORE").first()
-            comm = core.tc.comm
-            if core.tc.task_state == names.TASK_DEAD:
-                processes.append(Process(pid, comm, [], None))
-                continue
-        mm_name = names.mm(pid)
-        if not archive.has(mm_name):
-            processes.append(Process(pid, comm, [], None))
+        mm = None if task.zombie else task.mm
+        if mm is None:
+            processes.append(Process(task.pid, task.comm, [], None))
             continue
         if paths is None:
             paths = file_paths(archive)
-        mm = criu_images.load(archive, mm_name, expect="MM").first()
         vmas = sorted((Vma(entry, paths, mm.mm_start_stack) for entry in mm.vmas), key=lambda vma: vma.start)
-        pagemap = PageMap.load(archive, pid) if archive.has(pagemap_name(pid)) else None
-        processes.append(Process(pid, comm, vmas, pagemap))
+        pagemap = PageMap.of(archive, task.pid) if archive.has(pagemap_name(task.pid)) else None
+        processes.append(Process(task.pid, task.comm, vmas, pagemap))
     return processes

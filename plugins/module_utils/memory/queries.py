@@ -94,17 +94,21 @@ class MemoryQueries(object):
     incremental dump, serves the pages left there). Each query method fills ``result`` (and its
     ``warnings``) and returns it; ``pid`` limits the processes described."""
 
-    def __init__(self, path, parent=None, pid=None, check_mode=False):
+    def __init__(self, path, parent=None, pid=None, check_mode=False, max_vmas=None, checksum=False):
         self.path, self.parent, self.pid = path, parent, pid
+        self.max_vmas = max_vmas or None
         self.check_mode = check_mode
+        self.checksum = checksum
+        self.archive_sha256 = None  # with checksum: from the first pass over ``path``, never a re-read
         self.warnings = []
         self.result = {"changed": False, "warnings": self.warnings}
         self.processes = {}
         self._indexes = []
 
     def _scan(self, path, consumers=(), pids=None, clip=None):
-        index = scan(path, consumers, pids, clip)
+        index = scan(path, consumers, pids, clip, self.checksum and path == self.path and self.archive_sha256 is None)
         self._indexes.append(index)
+        self.archive_sha256 = self.archive_sha256 or (index.sha256 if path == self.path else None)
         return index
 
     def _number(self, option, value, low, high):
@@ -133,7 +137,13 @@ class MemoryQueries(object):
     def _describe(self, index, pids):
         procs = load_processes(index, pids)
         self.processes = dict((proc.pid, proc) for proc in procs)
-        self.result["processes"] = [proc.describe() for proc in procs]
+        self.result["processes"] = [proc.describe(self.max_vmas) for proc in procs]
+        # A few MB of mm image can list 500k VMAs: the result lists max_vmas a process (1.9 GB RSS).
+        left_out = sum(max(0, len(proc.vmas) - self.max_vmas) for proc in procs) if self.max_vmas else 0
+        self.result["omitted"] = {"vmas": left_out}
+        if left_out:
+            self.warnings.append("%d VMAs left out of processes[].vmas (max_vmas: %d a process); searches, reads "
+                                 "and writes cover all" % (left_out, self.max_vmas))
         for proc in procs:
             if proc.pagemap is None:
                 continue

@@ -17,6 +17,7 @@ __metaclass__ = type
 import gzip
 import hashlib
 import io
+import json
 import os
 import re
 import shutil
@@ -27,8 +28,11 @@ import tarfile
 import pytest
 from elftools.elf.elffile import ELFFile
 
+import module_outputs
+
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names as criu_names
 from ansible_collections.forensic.checkpoint.plugins.module_utils.coredump import core as coredump
+from ansible_collections.forensic.checkpoint.plugins.module_utils.coredump import layout, registers, writer
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import CheckpointArchive
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError, ImageError
@@ -268,7 +272,7 @@ def test_notes_have_exact_sizes(archives, cores):
     sizes = dict((n["n_type"], n["n_descsz"]) for n in notes(path))
     assert (sizes["NT_PRSTATUS"], sizes["NT_PRPSINFO"], sizes["NT_FPREGSET"], sizes["NT_SIGINFO"]) == (336, 136, 512, 128)
     # XSTATE: x87/SSE/AVX in the images, so XCR0 = 7 at byte 464 and gdb's size for it, 832 bytes
-    xstate = raw_note(path, coredump.NT_X86_XSTATE)
+    xstate = raw_note(path, registers.NT_X86_XSTATE)
     assert len(xstate) == 832 and struct.unpack_from("<Q", xstate, 464)[0] == 7
     # NT_FILE: descsz ends right after the last name (gdb's "filename area is too big" check)
     mapped = [n for n in notes(path) if n["n_type"] == "NT_FILE"][0]
@@ -384,7 +388,7 @@ def test_root_resolution_never_leaves_the_root(tmp_path):
     os.symlink("/etc/hostname", str(root / "abs"))
     os.symlink("../../../../etc/hostname", str(root / "etc" / "rel"))
     os.symlink("loop", str(root / "loop"))
-    rootdir = coredump.RootDir(str(root))
+    rootdir = layout.RootDir(str(root))
     try:
         for path in ("/abs", "/etc/rel", "/../../etc/hostname", "etc/./hostname"):
             fd, problem = rootdir.open(path)
@@ -461,7 +465,7 @@ def test_aarch64_registers_land_where_gdb_reads_them(archives, tmp_path):
     arm = type(leader)()
     arm.CopyFrom(leader)
     arm.ClearField("thread_info")
-    arm.mtype = coredump.MTYPE_AARCH64
+    arm.mtype = registers.MTYPE_AARCH64
     arm.ti_aarch64.clear_tid_addr = 0
     arm.ti_aarch64.tls = 0xFFFF8000DEADBEEF
     arm.ti_aarch64.gpregs.regs.extend(range(100, 131))
@@ -477,13 +481,13 @@ def test_aarch64_registers_land_where_gdb_reads_them(archives, tmp_path):
     assert core["arch"] == "aarch64"
     with open(core["path"], "rb") as handle:
         assert ELFFile(handle).header["e_machine"] == "EM_AARCH64"
-    prstatus = raw_note(core["path"], coredump.NT_PRSTATUS)
+    prstatus = raw_note(core["path"], registers.NT_PRSTATUS)
     assert len(prstatus) == 392 and struct.unpack_from("<i", prstatus, 32)[0] == 1
-    registers = tuple(range(100, 131)) + (0xFFFFC0DE0000, 0xAAAA00401234, 0x60000000)
-    assert struct.unpack_from("<34Q", prstatus, 112) == registers
-    fpregs = raw_note(core["path"], coredump.NT_FPREGSET)
+    expected_regs = tuple(range(100, 131)) + (0xFFFFC0DE0000, 0xAAAA00401234, 0x60000000)
+    assert struct.unpack_from("<34Q", prstatus, 112) == expected_regs
+    fpregs = raw_note(core["path"], registers.NT_FPREGSET)
     assert len(fpregs) == 528 and struct.unpack_from("<64QII", fpregs) == tuple(range(64)) + (0x10, 0x20)
-    assert raw_note(core["path"], coredump.NT_ARM_TLS) == struct.pack("<Q", 0xFFFF8000DEADBEEF)
+    assert raw_note(core["path"], registers.NT_ARM_TLS) == struct.pack("<Q", 0xFFFF8000DEADBEEF)
 
 
 def raw_note(path, ntype):
@@ -505,25 +509,25 @@ def raw_note(path, ntype):
 
 
 def test_note_padding_is_outside_descsz():
-    data = coredump.note("CORE", coredump.NT_FILE, b"abcde")
-    assert struct.unpack_from("<III", data) == (5, 5, coredump.NT_FILE)
+    data = writer.note("CORE", layout.NT_FILE, b"abcde")
+    assert struct.unpack_from("<III", data) == (5, 5, layout.NT_FILE)
     assert data[12:20] == b"CORE\0\0\0\0" and data[20:25] == b"abcde" and len(data) == 28
 
 
 @pytest.mark.parametrize("xcr0,size", [(0x3, 576), (0x7, 832), (0x1F, 1088), (0xE7, 2688), (0x2E7, 2696), (0x207, 2696)])
 def test_xsave_size_is_gdbs(xcr0, size):
-    assert coredump.xsave_size(xcr0) == size
+    assert registers.xsave_size(xcr0) == size
 
 
 def test_xstate_claims_only_what_the_image_holds(archives):
     fpregs = core_image(archives["counters"], 1).thread_info.fpregs
-    fxsave = coredump.x86_fpregset("core", fpregs)
-    area, xcr0 = coredump.x86_xstate("core", fpregs, fxsave)
+    fxsave = registers.x86_fpregset("core", fpregs)
+    area, xcr0 = registers.x86_xstate("core", fpregs, fxsave)
     assert xcr0 == 7 and len(area) == 832
     assert struct.unpack_from("<Q", area, 512)[0] == fpregs.xsave.xstate_bv & 7
     assert area[576:832] == struct.pack("<64I", *fpregs.xsave.ymmh_space)
     fpregs.xsave.pkru.append(0x55555554)
-    area, xcr0 = coredump.x86_xstate("core", fpregs, fxsave)
+    area, xcr0 = registers.x86_xstate("core", fpregs, fxsave)
     assert xcr0 == 0x207 and len(area) == 2696 and struct.unpack_from("<I", area, 2688)[0] == 0x55555554
 
 
@@ -535,14 +539,14 @@ class _Vma(object):
 def test_more_segments_than_e_phnum_holds_use_extended_numbering():
     core = coredump.ProcessCore.__new__(coredump.ProcessCore)
     core.arch = "x86_64"
-    core.loads = [coredump.Load(_Vma(0x10000 + index * 8192), 0, 4096, None) for index in range(70000)]
+    core.loads = [layout.Load(_Vma(0x10000 + index * 8192), 0, 4096, None) for index in range(70000)]
     core.notes_offset, core.notes_size = 1 << 30, 100
     headers = core.headers()
-    fields = coredump.EHDR.unpack_from(headers)
+    fields = writer.EHDR.unpack_from(headers)
     e_phoff, e_shoff, e_phnum, e_shnum = fields[5], fields[6], fields[10], fields[12]
     assert (e_phoff, e_phnum, e_shnum) == (64, 0xFFFF, 1)
     assert e_shoff == 64 + 70001 * 56 and len(headers) == e_shoff + 64
-    assert coredump.SHDR.unpack_from(headers, e_shoff)[7] == 70001  # sh_info: the real count
+    assert writer.SHDR.unpack_from(headers, e_shoff)[7] == 70001  # sh_info: the real count
 
 
 def test_without_copy_file_range_the_core_is_the_same(archives, cores, tmp_path, monkeypatch):
@@ -552,3 +556,75 @@ def test_without_copy_file_range_the_core_is_the_same(archives, cores, tmp_path,
     monkeypatch.setattr(coredump.os, "copy_file_range", refuse)
     (core,), _warnings = coredump.write_cores(archives["counters"], str(tmp_path))
     assert core["sha256"] == cores["counters"][1]["sha256"] == sha256(core["path"])
+
+
+@needs_gdb
+def test_untouched_anonymous_memory_has_no_file_bytes_and_gdb_reads_zeros(cores):
+    """lookup's busybox (pid 15) has an 8 KiB anonymous VMA the pagemap does not mention: CRIU
+    found no page there. The PT_LOAD covers it (memsz) with no bytes in the file (filesz 0), and
+    gdb reads zeros there as from a hole (corelow.c reads sections without contents as zero)."""
+    path = cores["lookup"][15]["path"]
+    segment, = [s for s in loads(path) if s["p_vaddr"] == 0x7F7251332000]
+    assert (segment["p_memsz"], segment["p_filesz"]) == (8192, 0)
+    stdout, stderr = gdb(path, "x/2gx 0x7f7251332000", "x/2gx 0x7f7251333ff0")
+    assert "Cannot access memory" not in stdout + stderr
+    assert re.search(r"^0x7f7251332000:\s+0x0+\s+0x0+$", stdout, re.M), stdout
+    assert re.search(r"^0x7f7251333ff0:\s+0x0+\s+0x0+$", stdout, re.M), stdout
+
+
+BAD_LIBZ = b"/usr/lib/x86_64-linux-gnu/l\xe9\xffz.so.1.2.13"  # same length as libz's real path
+
+
+@pytest.fixture(scope="module")
+def non_utf8_archive(archives, tmp_path_factory):
+    """counters with invalid UTF-8 in comm (core-1.img) and in libz's path (files.img), bytes
+    replaced in place so the protobuf lengths stay right (pycriu hands such fields back as bytes)."""
+    path = archives["counters"]
+    header, (leader,) = header_and_entries(path, "checkpoint/core-1.img")
+    core_bytes = image_bytes(header, [leader]).replace(b"\x07python3", b"\x07py\xffhon3")
+    files_header, files = header_and_entries(path, "checkpoint/files.img")
+    files_bytes = image_bytes(files_header, files)
+    assert files_bytes.count(b"/usr/lib/x86_64-linux-gnu/libz.so.1.2.13") == 1
+    files_bytes = files_bytes.replace(b"/usr/lib/x86_64-linux-gnu/libz.so.1.2.13", BAD_LIBZ)
+    return derived_archive(path, str(tmp_path_factory.mktemp("nonutf8") / "nonutf8.tar"),
+                           {"checkpoint/core-1.img": core_bytes, "checkpoint/files.img": files_bytes})
+
+
+def test_non_utf8_names_reach_the_core_as_bytes_and_the_result_escaped(non_utf8_archive, tmp_path):
+    """The core holds what the kernel had (raw bytes in NT_FILE and pr_fname); the module's result
+    and warnings show them escaped by text.escape (\\xff), one line each, no traceback."""
+    result = module_outputs.run_module("checkpoint_coredump", {"path": non_utf8_archive, "dest": str(tmp_path)})
+    assert not result.get("failed"), result.get("msg")
+    core, = result["cores"]
+    assert core["comm"] == "py\\xffhon3"
+    assert any("/usr/lib/x86_64-linux-gnu/l\\xe9\\xffz.so.1.2.13" in warning for warning in result["warnings"])
+    assert "Traceback" not in json.dumps(result) and all("\n" not in warning for warning in result["warnings"])
+    nt_file = raw_note(core["path"], layout.NT_FILE)
+    count = struct.unpack_from("<Q", nt_file)[0]
+    assert BAD_LIBZ + b"\0" in nt_file[16 + 24 * count:]
+    with open(core["path"], "rb") as handle:
+        info = [n for s in ELFFile(handle).iter_segments() if s.header.p_type == "PT_NOTE" for n in s.iter_notes()
+                if n["n_type"] == "NT_PRPSINFO"][0]["n_desc"]
+    assert info["pr_fname"].rstrip(b"\0") == b"py\xffhon3"
+
+
+def test_a_non_utf8_path_is_read_from_root_by_its_bytes(non_utf8_archive, tmp_path):
+    """root: the mapped file is found under its raw byte name (no warning that it is unreadable)."""
+    root = tmp_path / "root"
+    os.makedirs(os.fsencode(str(root)) + b"/usr/lib/x86_64-linux-gnu")
+    with open(os.fsencode(str(root)) + BAD_LIBZ, "wb") as handle:
+        handle.write(b"\x7fELF" + bytes(200000))
+    (core,), warnings = coredump.write_cores(non_utf8_archive, str(tmp_path / "cores"), root=str(root))
+    assert not [w for w in warnings if "l\udce9\udcffz.so" in w and "not readable" in w]
+    assert [w for w in warnings if "/usr/lib/x86_64-linux-gnu/libc.so.6 is not readable" in w]
+    assert not [w for w in warnings if "l\udce9\udcffz.so" in w and "are not in the checkpoint" in w]
+
+
+def test_non_utf8_names_in_the_memory_maps_are_escaped(non_utf8_archive):
+    """The same names through the process tree's file table, in checkpoint_memory's maps."""
+    result = module_outputs.run_module("checkpoint_memory", {"path": non_utf8_archive})
+    assert not result.get("failed"), result.get("msg")
+    proc, = [proc for proc in result["processes"] if proc["pid"] == 1]
+    assert proc["comm"] == "py\\xffhon3"
+    assert "/usr/lib/x86_64-linux-gnu/l\\xe9\\xffz.so.1.2.13" in [vma["path"] for vma in proc["vmas"]]
+    json.dumps(result, ensure_ascii=False).encode("utf-8")  # no lone surrogate left to break the output

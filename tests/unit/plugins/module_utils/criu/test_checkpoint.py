@@ -23,6 +23,7 @@ import zstandard
 import repo_paths
 import module_outputs
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import archive as archive_mod
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import file_sha256
 from ansible_collections.forensic.checkpoint.plugins.module_utils.findings import engine as findings_engine
 
 
@@ -130,3 +131,38 @@ def test_bigmem_in_one_pass(reads):
     result = module_outputs.run_module("checkpoint_analyze", {"path": path})
     assert reads == {"streams": 1, "plain_indexes": 0}
     assert sum(reads.scanned) == result["analysis"]["processes"][0]["memory_size"] > 768 << 20
+
+
+@pytest.fixture
+def rehashes(monkeypatch):
+    """Calls of the whole-file hasher: reading an archive again just to hash it."""
+    calls = []
+    sha256_fd = archive_mod._sha256_fd  # pylint: disable=protected-access
+
+    def counted(fd):
+        calls.append(fd)
+        return sha256_fd(fd)
+
+    monkeypatch.setattr(archive_mod, "_sha256_fd", counted)
+    return calls
+
+
+@pytest.mark.parametrize("args", [{"pattern": "RANDOM_1432_KEY"}, {}])
+def test_memory_checksum_comes_from_its_one_pass(archives, reads, rehashes, args):
+    result = module_outputs.run_module("checkpoint_memory", dict(args, path=archives["counters_zst"], checksum=True))
+    assert "failed" not in result and reads == {"streams": 1, "plain_indexes": 0} and rehashes == []
+    assert result["archive_sha256"] == file_sha256(archives["counters_zst"])
+
+
+def test_coredump_checksum_from_the_index_pass_and_pages_in_one_more(archives, reads, rehashes, tmp_path):
+    """Compressed: the indexing pass hashes the archive; the pages stream by once more, because
+    pstree.img (ids and threads for the headers) comes after them (see coredump/core.py)."""
+    result = module_outputs.run_module("checkpoint_coredump", {"path": archives["counters_zst"], "dest": str(tmp_path)})
+    assert "failed" not in result and reads == {"streams": 2, "plain_indexes": 0} and rehashes == []
+    assert result["archive_sha256"] == file_sha256(archives["counters_zst"])
+
+
+def test_coredump_of_a_plain_tar_reads_by_offset(archives, reads, rehashes, tmp_path):
+    result = module_outputs.run_module("checkpoint_coredump", {"path": archives["counters"], "dest": str(tmp_path)})
+    assert "failed" not in result and reads == {"streams": 0, "plain_indexes": 1} and len(rehashes) == 1
+    assert result["archive_sha256"] == file_sha256(archives["counters"])

@@ -64,3 +64,27 @@ def test_nice_out_of_range_is_written_as_zero_with_a_warning(helpers, archives, 
     assert not result.get("failed"), result.get("msg")
     assert any("sched_nice %d" % nice in warning for warning in result["warnings"])
     assert h2.files_below(str(dest))
+
+
+def test_a_terabyte_of_untouched_memory_costs_nothing_with_checksum(helpers, archives, tmp_path):
+    """A 1 TiB anonymous VMA the pagemap never mentions (a reservation the process never touched):
+    its PT_LOAD keeps memsz 1 TiB with filesz 0, so the core, its writing and its SHA-256 cost what
+    the pages present cost (the same core without that VMA is the yardstick), in under 200 MB."""
+    path = archives["counters"]
+    header, (mm,) = helpers.header_and_entries(path, "checkpoint/mm-1.img")
+    vma = mm.vmas.add()
+    vma.start, vma.end = 0x200000000000, 0x200000000000 + (1 << 40)
+    vma.prot, vma.flags, vma.status = 3, 0x22, 513  # rw-, MAP_PRIVATE|MAP_ANONYMOUS, REGULAR|ANON_PRIVATE
+    vma.shmid = vma.pgoff = 0
+    vma.fd = -1
+    forged = helpers.derived_archive(path, str(tmp_path / "huge.tar"), {"checkpoint/mm-1.img": helpers.image_bytes(header, [mm])})
+    base, _rss, base_seconds = h2.measure("checkpoint_coredump", {"path": path, "dest": str(tmp_path / "base"), "pid": [1]})
+    result, peak_mb, seconds = h2.measure("checkpoint_coredump", {"path": forged, "dest": str(tmp_path / "huge"), "pid": [1]})
+    assert not result.get("failed"), result.get("msg")
+    core, = result["cores"]
+    assert core["size"] == os.path.getsize(core["path"]) < base["cores"][0]["size"] + 4096
+    assert core["sha256"] == h2.sha256(core["path"])
+    with open(core["path"], "rb") as handle:
+        segment, = [s.header for s in helpers.ELFFile(handle).iter_segments() if s.header.p_vaddr == 0x200000000000]
+    assert (segment.p_memsz, segment.p_filesz) == (1 << 40, 0)
+    assert seconds < 2 * base_seconds + 2 and peak_mb < 200, (seconds, base_seconds, peak_mb)

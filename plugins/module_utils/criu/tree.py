@@ -1,0 +1,159 @@
+# -*- coding: utf-8 -*-
+# Copyright: forensic.checkpoint contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The process tree of one opened checkpoint archive, loaded lazily and once.
+
+``pstree.img`` gives the tasks (pid, parent, process group, session, threads); ``core-<pid>.img``
+each one's name and state; ``mm-<pid>.img`` its memory map; ``pagemap-<pid>.img`` where its pages
+are. Each image is decoded at most once per opened archive, by whoever asks first (the
+Checkpoint's memory pass, the analysis, memory queries, core dumps), and shared by all of them;
+so are the pagemaps built from them (memory/pagemap.py's ``PageMap.of``) and the table of regular
+files that memory maps and core dumps name mappings by (``regular_files``). A missing image is not
+remembered as missing: during a compressed archive's indexing pass it may still come.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
+
+
+def raw_text(value):
+    """A protobuf string field as str keeping every byte: protobuf hands back bytes for invalid
+    UTF-8, which surrogateescape round-trips (text.escape shows them as \\xNN)."""
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+
+
+class Task(object):
+    """One pstree entry; its images are read through the tree when first asked for."""
+
+    __slots__ = ("pid", "ppid", "pgid", "sid", "threads", "_tree")
+
+    def __init__(self, tree, entry):
+        self._tree = tree
+        self.pid, self.ppid, self.pgid, self.sid = entry.pid, entry.ppid, entry.pgid, entry.sid
+        self.threads = list(entry.threads)  # as CRIU listed them; empty in some images
+
+    @property
+    def core(self):
+        """The leader's core entry, None when the archive lacks it."""
+        return self._tree.first(names.core(self.pid), "CORE")
+
+    @property
+    def state(self):
+        """core.tc.task_state, None when unknown."""
+        core = self.core
+        return core.tc.task_state if core is not None and core.HasField("tc") else None
+
+    @property
+    def zombie(self):
+        return self.state in names.ZOMBIE_STATES
+
+    @property
+    def comm(self):
+        core = self.core
+        if core is None:
+            return None
+        return raw_text(core.tc.comm if core.HasField("tc") else core.thread_core.comm)
+
+    @property
+    def mm(self):
+        """The mm entry (VMAs, argv/environ addresses, auxv), None when the archive lacks it."""
+        return self._tree.first(names.mm(self.pid), "MM")
+
+
+class ProcessTree(object):
+    """See the module docstring; ``ProcessTree.of(archive)`` is the one tree of that archive."""
+
+    def __init__(self, archive):
+        self.archive = archive
+        self.memo = {}  # derived models keyed by (kind, pid): PageMap.of's pagemaps
+        self._images = {}
+        self._tasks = None
+        self._by_pid = None
+
+    @classmethod
+    def of(cls, archive):
+        tree = archive.models.get(cls)
+        if tree is None:
+            tree = archive.models[cls] = cls(archive)
+        return tree
+
+    def image(self, member, expect):
+        """The decoded image ``member`` (ImageError when missing or corrupt), decoded once."""
+        image = self._images.get(member)
+        if image is None:
+            image = self._images[member] = criu_images.load(self.archive, member, expect=expect)
+        return image
+
+    def decoded(self, member):
+        """``member`` if some consumer decoded it already, else None."""
+        return self._images.get(member)
+
+    def keep(self, member, image):
+        """Share ``image``, decoded by another reader (the analysis' ImageSet), and return it."""
+        self._images[member] = image
+        return image
+
+    def forget(self, member):
+        """Drop a decoded image once what was built from it is kept (a pagemap's runs, say)."""
+        self._images.pop(member, None)
+
+    def first(self, member, expect):
+        """The first entry of ``member``, None when the archive lacks it."""
+        return self.image(member, expect).first() if self.archive.has(member) else None
+
+    @property
+    def tasks(self):
+        """Every task in the order CRIU wrote pstree.img (the container's first process first)."""
+        if self._tasks is None:
+            self._tasks = [Task(self, entry) for entry in self.image(names.PSTREE, "PSTREE").entries]
+        return self._tasks
+
+    def pids(self):
+        return [task.pid for task in self.tasks]
+
+    def task(self, pid):
+        """The task ``pid``, None when pstree.img does not list it."""
+        if self._by_pid is None:
+            self._by_pid = dict((task.pid, task) for task in self.tasks)
+        return self._by_pid.get(pid)
+
+    def core(self, tid):
+        """The core entry of thread ``tid`` (ImageError when missing)."""
+        return self.image(names.core(tid), "CORE").first()
+
+    def pages_of(self, pid):
+        """The pages image member holding the memory of ``pid``, from its pagemap's head."""
+        key = ("pages", pid)
+        if key not in self.memo:
+            self.memo[key] = names.pages(self.image(names.pagemap(pid), "PAGEMAP").first().pages_id)
+        return self.memo[key]
+
+    def regular_files(self):
+        """{file id: (path, recorded size or None, deleted)} of the regular files the dump knows:
+        files.img, or reg-files.img before CRIU 3.x merged them; deleted when remap-fpath.img
+        records a linked or ghost remap (the process had it open after its unlink)."""
+        key = ("files", None)
+        if key not in self.memo:
+            files = {}
+            if self.archive.has(names.FILES):
+                for entry in self.image(names.FILES, "FILES").entries:
+                    if entry.HasField("reg"):
+                        files[entry.id] = (raw_text(entry.reg.name), _size(entry.reg), False)
+            elif self.archive.has(names.REG_FILES):
+                for entry in self.image(names.REG_FILES, "REG_FILES").entries:
+                    files[entry.id] = (raw_text(entry.name), _size(entry), False)
+            if self.archive.has(names.REMAP_FPATH):
+                for remap in self.image(names.REMAP_FPATH, "REMAP_FPATH").entries:
+                    if remap.orig_id in files and remap.remap_type in (names.REMAP_LINKED, names.REMAP_GHOST):
+                        path, size, _deleted = files[remap.orig_id]
+                        files[remap.orig_id] = (path, size, True)
+            self.memo[key] = files
+        return self.memo[key]
+
+
+def _size(reg):
+    return reg.size if reg.HasField("size") else None

@@ -1,0 +1,53 @@
+# -*- coding: utf-8 -*-
+# Copyright: forensic.checkpoint contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Issue 16, bounds still open after round two: a few MB of archive holding hundreds of thousands
+of VMAs, in-parent pagemap entries or file descriptors. Built from a real fixture's members."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hostile_archives as hostile
+import hostile_bounds as hb
+
+PAGE = 4096
+
+
+def _mm(members, pid):
+    from pycriu.images import pb
+    data = hostile.content(members, "checkpoint/mm-%d.img" % pid)
+    entry = pb.mm_entry()
+    entry.ParseFromString(data[12:])  # IMG_COMMON, magic, length: one mm_entry
+    return entry
+
+
+def many_vmas(dest, members, count, pid=1, base=0x100000000000):
+    """pid's mm image with ``count`` more one-page anonymous VMAs (no pages dumped for them)."""
+    entry = _mm(members, pid)
+    template = entry.vmas[0]
+    for index in range(count):
+        vma = entry.vmas.add()
+        vma.CopyFrom(template)
+        vma.start, vma.end = base + 2 * index * PAGE, base + (2 * index + 1) * PAGE
+        vma.pgoff, vma.shmid, vma.fd = 0, 0, -1
+    return hb.replaced_images(dest, members, {"checkpoint/mm-%d.img" % pid: ("MM", [entry])})
+
+
+def in_parent_pagemap(dest, members, count, pid=1, base=0x7ffe00000000):
+    """pid's mm image with one VMA of ``count`` pages and a pagemap of ``count`` one-page entries
+    each in the parent checkpoint (flag PE_PARENT), every other page: no pages image grows."""
+    entry = _mm(members, pid)
+    vma = entry.vmas.add()
+    vma.CopyFrom(entry.vmas[0])
+    vma.start, vma.end, vma.pgoff, vma.shmid, vma.fd = base, base + 2 * count * PAGE, 0, 0, -1
+    name = "checkpoint/pagemap-%d.img" % pid
+    old = hostile.content(members, name)
+    extra = b"".join(_entry(hostile.pagemap_entry(base + 2 * index * PAGE, 1, flags=1)) for index in range(count))
+    members = hostile.replace(members, name, old + extra)
+    return hb.replaced_images(dest, members, {"checkpoint/mm-%d.img" % pid: ("MM", [entry])})
+
+
+def _entry(raw):
+    import struct
+    return struct.pack("<I", len(raw)) + raw
