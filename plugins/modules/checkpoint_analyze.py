@@ -108,6 +108,13 @@ options:
       - Findings cover every file; RV(analysis.omitted.files) and a warning count those left out.
     type: int
     default: 1000
+  max_rootfs_entries:
+    description:
+      - The most entries listed in RV(analysis.rootfs.changed) and in RV(analysis.rootfs.deleted) each;
+        V(0) lists all.
+      - Findings cover every entry; RV(analysis.omitted.rootfs) and a warning count those left out.
+    type: int
+    default: 10000
   checksum:
     description:
       - Also compute the archive's SHA-256 (C(analysis.container.archive.sha256)), for chain-of-custody
@@ -679,6 +686,10 @@ analysis:
           description: Open files not listed in RV(analysis.processes[].files), all processes together.
           type: int
           sample: 0
+        rootfs:
+          description: Entries not listed in RV(analysis.rootfs.changed) and RV(analysis.rootfs.deleted).
+          type: int
+          sample: 0
         warnings:
           description: Warnings not listed in RV(analysis.warnings).
           type: int
@@ -711,6 +722,7 @@ def main():
             export_limit=dict(type="int", default=1073741824),
             max_processes=dict(type="int", default=1000),
             max_files=dict(type="int", default=1000),
+            max_rootfs_entries=dict(type="int", default=10000),
             checksum=dict(type="bool", default=False),
             scan_memory=dict(type="bool", default=True),
             **FINDINGS_OPTIONS

@@ -581,13 +581,16 @@ def _yara_offsets(match):
     return sorted(offsets)
 
 
-def _multiscanner(patterns):
-    """One multiscan Scanner for [(rule, spec, compiled regex, where)], pattern ids their indexes."""
-    if not patterns:
+def _multiscanner(patterns, where=None):
+    """One multiscan Scanner for those of [(rule, spec, compiled regex, wheres)] that apply ``where``
+    (all when None), pattern ids their indexes in ``patterns``."""
+    chosen = [(index, pattern) for index, (_rule, _spec, pattern, wheres) in enumerate(patterns)
+              if where is None or where in wheres]
+    if not chosen:
         return None
     return multiscan.compile_patterns([
         multiscan.Pattern(index, regex=pattern.pattern, ignore_case=bool(pattern.flags & re.IGNORECASE))
-        for index, (_rule, _spec, pattern, _where) in enumerate(patterns)], max_width=SPAN)
+        for index, pattern in chosen], max_width=SPAN)
 
 
 class _Scanner(Consumer):
@@ -607,7 +610,9 @@ class _Scanner(Consumer):
                          for rule in secret_rules if rule.get("pattern")
                          if set(("memory", "files")) & set(rule.get("scope") or SCOPES)] + \
             [(None, spec, spec["pattern"], set(("memory", "file"))) for spec in indicators]
-        self.scanner = _multiscanner(self.patterns)
+        # Memory and files each get their own: a files-only rule (password assignments, common
+        # words in memory) costs the memory scan nothing.
+        self.scanners = {"memory": _multiscanner(self.patterns, "memory"), "file": _multiscanner(self.patterns, "file")}
         self.yara = yara_rules
         self.memory_bytes = 0  # announced by the Checkpoint: lets multiscan compile hyperscan at once
         self.secrets = _Hits()
@@ -646,7 +651,7 @@ class _Scanner(Consumer):
         """Matches starting in data[start:stop] (at address ``base`` + offset), each pattern's as
         finditer gives them over the whole segment: one that began in the previous window is not
         found again inside this one."""
-        scanner = self.scanner
+        scanner = self.scanners[where[0]]
         if scanner is not None:
             # The run starts at the look-behind (for lookbehind assertions); hits must start in
             # data[start:stop], and after the previous window's last match of the same pattern.
@@ -657,8 +662,8 @@ class _Scanner(Consumer):
             hint = self.memory_bytes if where[0] == "memory" else None
             for found in scanner.scan([(base + low, [run])], size_hint=hint or None):
                 first, last = found.start - base, found.end - base
-                rule, spec, _pattern, wheres = self.patterns[found.pattern]
-                if where[0] not in wheres or not start <= first < stop or base + first < self._resume.get(found.pattern, 0):
+                rule, spec, _pattern, _wheres = self.patterns[found.pattern]
+                if not start <= first < stop or base + first < self._resume.get(found.pattern, 0):
                     continue
                 self._resume[found.pattern] = found.end
                 hit = {"where": where, "context": _context(data, first, last, end)}

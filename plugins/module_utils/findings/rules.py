@@ -61,22 +61,29 @@ AWS_KEY_NAME = r"secret_?access_?key[\"']?\s*[=:]\s*[\"']?"
 # where a secret is, not the secret.
 ASSIGNED = r"%s[\"']?\s*[=:]\s*[\"']?(?!/)" % KEYWORDS
 KEYWORD_SHAPE = r"(?i)%s(?P<v>[A-Za-z0-9+=._~!@#$%%^*-][^\s\"'&,;<>\\]{0,4095})" % ASSIGNED
-# An Authorization header's scheme, any case (RFC 9110: schemes are case-insensitive).
-AUTH_SCHEME = r"\b(?:[Bb]earer|[Bb]asic|BEARER|BASIC)[ \t]+"
 # A shape needs this many characters of a token's body: a piece cut by a window edge still shows.
 CUT = 6
 
 
-def _token(prefixes, body, least, most, other=(), other_body=None, other_least=None):
+def _token(prefixes, body, least, most, other=(), other_body=None, other_least=None, tail=""):
     """(pattern, shape) of a prefixed token: ``prefixes`` then ``body`` characters, ``least`` to
     ``most`` of them for detection, CUT or more for redaction; ``other`` prefixes take
-    ``other_body`` (``other_least``) instead."""
+    ``other_body`` (``other_least``) instead; ``tail`` ends the pattern."""
     parts = [("|".join(prefixes), body, least)]
     if other:
         parts.append(("|".join(other), other_body, other_least))
     pattern = "|".join("(?:%s)%s{%d,%d}" % (prefix, chars, low, most) for prefix, chars, low in parts)
     shape = "|".join(r"\b(?:%s)%s{%d,%d}" % (prefix, chars, CUT, most) for prefix, chars, _low in parts)
-    return "(?:%s)(?![A-Za-z0-9])" % pattern, "(?P<v>%s)" % shape
+    # Lookaround only where needed (``tail``): without it hyperscan matches exactly, with no re
+    # confirmation per candidate.
+    return ("(?:%s)" % pattern if len(parts) > 1 else pattern) + tail, "(?P<v>%s)" % shape
+
+
+def _credentials(scheme):
+    """(pattern, shape) of an Authorization header's credentials after ``scheme`` (capitalised or
+    not: one literal tail keeps re's substring prefilter, which an alternation of spellings loses)."""
+    return (r"%s[ \t]+([A-Za-z0-9._~+/-]{16,2048}=*)" % scheme,
+            r"%s[ \t]+(?P<v>[A-Za-z0-9/+=._~-]{8,4096})" % scheme)
 
 
 def _secret(rule_id, severity, title, description, pattern, shape, literals, attack="T1552", scope=None):
@@ -225,7 +232,7 @@ BUILTIN_RULES = [
                  ["(?i)secretaccesskey", "(?i)secret_access_key"]),
     _secret("secret.aws-access-key-id", "high", "AWS access key id",
                  "An AWS access key id; its secret key is usually nearby.",
-                 *_token(["A[KS]IA"], "[A-Z2-7]", 16, 16), literals=["AKIA", "ASIA"]),
+                 *_token(["A[KS]IA"], "[A-Z2-7]", 16, 16, tail="(?![A-Z0-9])"), literals=["AKIA", "ASIA"]),
     _secret("secret.github-token", "high", "GitHub token",
                  "A GitHub personal access, OAuth or app token.",
                  *_token(["gh[pousr]_"], "[A-Za-z0-9]", 30, 255, ["github_pat_"], "[A-Za-z0-9_]", 22),
@@ -247,10 +254,11 @@ BUILTIN_RULES = [
                  r"-----BEGIN [A-Z ]{0,20}PRIVATE KEY(?: BLOCK)?-----\s*([A-Za-z0-9+/=\r\n]{64,4096})",
                  r"-----BEGIN [A-Z ]{0,20}PRIVATE KEY(?: BLOCK)?-----\s*(?P<v>[A-Za-z0-9+/=\s]{1,16384})",
                  ["-----BEGIN "], attack="T1552.004"),
-    _secret("secret.bearer-token", "high", "HTTP credentials",
-                 "An HTTP bearer token or basic credentials (Authorization: Bearer/Basic ...).",
-                 AUTH_SCHEME + r"([A-Za-z0-9._~+/-]{16,2048}=*)", AUTH_SCHEME + r"(?P<v>[A-Za-z0-9/+=._~-]{8,4096})",
-                 ["(?i)bearer", "(?i)basic"]),
+    _secret("secret.bearer-token", "high", "Bearer token", "An HTTP bearer token (Authorization: Bearer ...).",
+                 *_credentials("[Bb]earer"), literals=["earer"]),
+    _secret("secret.basic-auth", "high", "HTTP basic credentials",
+            "A user name and password in an HTTP Authorization: Basic header (base64, not encrypted).",
+            *_credentials("[Bb]asic"), literals=["asic"]),
     _secret("secret.jwt", "medium", "JSON Web Token",
                  "A signed JWT, such as a Kubernetes service account token: it authenticates whoever holds it.",
                  r"eyJ[A-Za-z0-9_-]{10,4096}\.eyJ[A-Za-z0-9_-]{10,8192}\.[A-Za-z0-9_-]{10,1024}",

@@ -40,12 +40,12 @@ def analyze_with_findings(path, options, checksum=False, include=None, export_di
     return analysis, result
 
 
-def capped(analysis, max_processes=None, max_files=None):
+def capped(analysis, max_processes=None, max_files=None, max_rootfs=None):
     """What of ``analysis`` is returned: at most ``max_processes`` processes (tree order), each with at
-    most ``max_files`` files, and MAX_WARNINGS warnings; ``analysis["omitted"]`` counts what was left
+    most ``max_files`` files, ``max_rootfs`` changed and deleted rootfs entries, and MAX_WARNINGS warnings; ``analysis["omitted"]`` counts what was left
     out, and a warning says it. Findings were computed on everything: a 50k-process tree or 300k
     open files would otherwise make a result of hundreds of MB for Ansible to carry (1.1 GB RSS)."""
-    omitted = {"processes": 0, "files": 0, "warnings": 0}
+    omitted = {"processes": 0, "files": 0, "rootfs": 0, "warnings": 0}
     processes = analysis.get("processes")
     if max_processes and processes and len(processes) > max_processes:
         omitted["processes"] = len(processes) - max_processes
@@ -55,7 +55,16 @@ def capped(analysis, max_processes=None, max_files=None):
         if max_files and files and len(files) > max_files:
             omitted["files"] += len(files) - max_files
             proc["files"] = files[:max_files]
+    rootfs = analysis.get("rootfs") or {}
+    for key in ("changed", "deleted"):
+        entries = rootfs.get(key)
+        if max_rootfs and entries and len(entries) > max_rootfs:
+            omitted["rootfs"] += len(entries) - max_rootfs
+            rootfs[key] = entries[:max_rootfs]
     notes = []
+    if omitted["rootfs"]:
+        notes.append("%d entries left out of analysis.rootfs.changed/deleted (max_rootfs_entries: %d each); findings "
+                     "cover all" % (omitted["rootfs"], max_rootfs))
     if omitted["processes"]:
         notes.append("analysis.processes lists the first %d of %d processes (max_processes); findings cover all"
                      % (max_processes, max_processes + omitted["processes"]))
@@ -73,7 +82,7 @@ def run_analyze(params, check_mode):
     export = params["export"] if params["export"] is not None else (list(EXPORTS) if params["export_dir"] else [])
     analysis, result = analyze_with_findings(path, findings_options(params), params["checksum"], params["include"],
                                              params["export_dir"], export, check_mode, params.get("export_limit"))
-    analysis = capped(analysis, params.get("max_processes"), params.get("max_files"))
+    analysis = capped(analysis, params.get("max_processes"), params.get("max_files"), params.get("max_rootfs_entries"))
     result["warnings"] = cap_warnings(result["warnings"])[0]
     analysis["findings"] = result["findings"]
     analysis["findings_summary"] = result["summary"]

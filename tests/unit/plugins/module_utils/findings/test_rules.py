@@ -36,7 +36,7 @@ def _samples():
         ('{"AccessKeyId": "AKIA%s", "x": 1}' % b32, "AKIA" + b32), ("ASIA%s" % b32, "ASIA" + b32),
         ('{"SecretAccessKey": "%s"}' % aws, aws), ("aws_secret_access_key = %s" % aws, aws),
         ("AWS_SECRET_ACCESS_KEY=%s" % aws, aws),
-        ("Authorization: Bearer %s" % tok, tok), ("authorization: basic %s" % tok, tok),
+        ("Authorization: Bearer %s" % tok, tok), ("authorization: basic %s" % tok, tok), ("Basic %s" % tok, tok),
         ("kind: Config\nusers:\n- user:\n    token: %s\n" % tok, tok), ("x %s y" % jwt, jwt),
         ("-----BEGIN EC PRIVATE KEY-----\n%s\n-----END" % pem, pem),
         ("ghp_%s" % tok, "ghp_" + tok), ("github_pat_%s" % tok, "github_pat_" + tok),

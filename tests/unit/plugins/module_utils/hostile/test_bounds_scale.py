@@ -101,3 +101,19 @@ def test_process_facts_are_capped_through_ansible(counters_members, tmp_path):
     assert len(output) < 20 << 20, len(output)
     assert rss <= hb.RSS_LIMIT_MB, rss
     assert "Traceback" not in output and hb.sha256(path) == before
+
+
+def test_rootfs_lists_are_capped_through_ansible(counters_members, tmp_path):
+    """20k changed files and 300k deleted paths: the result lists max_rootfs_entries of each (the
+    whole lists made a 48 MB result and 297 MB RSS), counts the rest, and the findings see all."""
+    path = hb.many_entries_rootfs(str(tmp_path / "rootfs.tar"), counters_members, 20000, deleted_count=300000)
+    before = hb.sha256(path)
+    task, output, rss, _secs = hb.run_module("checkpoint_analyze", {"path": path, "include": ["rootfs"],
+                                                                    "max_rootfs_entries": 5000})
+    assert not task.get("failed"), task.get("msg")
+    rootfs, omitted = task["analysis"]["rootfs"], task["analysis"]["omitted"]
+    assert len(rootfs["changed"]) == len(rootfs["deleted"]) == 5000
+    assert omitted["rootfs"] >= (20000 - 5000) + (200000 - 5000)  # deleted.files itself keeps 200k at most
+    assert any("left out of analysis.rootfs" in warning for warning in task["warnings"])
+    assert rss <= hb.RSS_LIMIT_MB, rss
+    assert "Traceback" not in output and hb.sha256(path) == before
