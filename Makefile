@@ -34,7 +34,7 @@ packaging: setup
 versions: setup
 	@scripts/test.sh versions
 
-# ansible-lint --profile production and antsibull-changelog lint (only the latter is in `make test` yet).
+# ansible-lint --profile production and antsibull-changelog lint (both also in `make test`).
 lint: setup
 	@scripts/test.sh lint
 

@@ -45,8 +45,8 @@ run_sanity() {
   scripts/docs.sh --check
 }
 
-# Changelog fragments are checked in every run; ansible-lint (slower, and not yet clean in roles/ and
-# playbooks/) only by `make lint` until it is.
+# Changelog fragments and ansible-lint (production profile, as Automation Hub certification applies
+# it) in every run; any finding fails the run.
 run_changelog_lint() {
   echo "==> antsibull-changelog lint"
   "$venv/bin/antsibull-changelog" lint
@@ -118,6 +118,7 @@ case $what in
   versions-sanity) shift; run_versions sanity "$@" ;;
   all)
     run_changelog_lint
+    run_ansible_lint
     run_sanity
     run_pytest tests/unit tools/simcluster/tests tests/integration tests/packaging
     run_integration_targets
