@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: forensic.checkpoint contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """docs/findings.md, the catalogue of built-in findings rules, generated from the rules themselves.
