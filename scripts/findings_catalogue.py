@@ -6,21 +6,34 @@ Usage: findings_catalogue.py OUTPUT (scripts/docs.sh runs it; ``--check`` there 
 Needs the collection importable (PYTHONPATH=.collections, as scripts/docs.sh sets it).
 """
 
+import re
 import sys
 
 # The one place that knows where the built-in rules live.
-from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.engine import BUILTIN_RULES
+from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.rules import BUILTIN_RULES
 
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
 SCOPE_WORDS = {"env": "process environments", "memory": "process memory", "files": "recovered and changed files"}
 
 
 def builtin_rules():
-    """Catalogue entries (id, severity, attack, tactic, title, description, trigger, silence) of the
-    built-in rules, in the engine's order. A rule's own ``trigger``/``silence`` text wins; otherwise
-    they are read off what the rule evaluates (its ``select``, ``pattern``, ``names`` or ``check``)."""
-    return [dict(rule, trigger=rule.get("trigger") or trigger(rule), silence=rule.get("silence") or silence(rule))
-            for rule in BUILTIN_RULES]
+    """Catalogue entries of the built-in rules, in the engine's order: the rule's own fields plus
+    ``trigger``, ``silence`` and ``matches`` as markdown. A rule's own ``triggers``/``silence`` prose
+    wins (escaped); otherwise they are read off what the rule evaluates. ``matches`` is that
+    expression itself (its ``select``, ``pattern`` or ``names``), as code."""
+    entries = []
+    for rule in BUILTIN_RULES:
+        own_trigger, own_silence = rule.get("triggers") or rule.get("trigger"), rule.get("silence")
+        expression = rule.get("select") or rule.get("pattern") or rule.get("names")
+        entries.append(dict(rule, trigger=_prose(own_trigger) if own_trigger else trigger(rule),
+                            silence=_prose(own_silence) if own_silence else silence(rule),
+                            matches=_code(expression) if expression else None))
+    return entries
+
+
+def _prose(text):
+    """Plain text shown as such in markdown: its syntax characters escaped."""
+    return re.sub(r"([\\`*_\[\]<>#|{}])", r"\\\1", text)
 
 
 def trigger(rule):
@@ -88,6 +101,8 @@ def catalogue(rules):
                 rule.get("description") or "", "",
                 "- **Triggers:** %s" % rule["trigger"],
                 "- **Silence:** %s" % rule["silence"]]
+        if rule.get("matches"):
+            out.append("- **Matches:** %s" % rule["matches"])
     return "\n".join(out) + "\n"
 
 

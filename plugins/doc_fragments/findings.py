@@ -30,6 +30,15 @@ options:
     type: list
     elements: raw
     default: []
+  secret_indicators:
+    description:
+      - Strings searched for exactly as O(indicators) of type C(string), for secrets of your own (a
+        leaked token, a password) that must never be shown. Findings name them in their redacted
+        form C(<first 4 characters>...sha256:<hex>) in the result, the report and warnings, whatever
+        O(redact_secrets) says, and Ansible never logs or echoes them (the option is C(no_log)).
+    type: list
+    elements: str
+    default: []
   yara_rules:
     description:
       - YARA rule files or directories (C(*.yar), C(*.yara)) matched against process memory and files.

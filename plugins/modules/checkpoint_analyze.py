@@ -38,7 +38,12 @@ options:
   redact_secrets:
     description:
       - Redact environment values whose variable name contains C(KEY), C(SECRET), C(TOKEN),
-        C(PASSWORD), C(PASSWD) or C(CREDENTIAL) (any case).
+        C(PASS) (C(PASSWORD), C(PASSWD)) or C(CREDENTIAL) (any case), the variables the
+        C(secret.env-variable) rule reports.
+      - Every credential shape a C(secret.*) rule detects (AWS keys, C(Authorization) headers, JWTs,
+        PEM private keys, GitHub, GitLab, Slack, Stripe and Vault tokens, C(password=)/C(token:)
+        assignments) is redacted the same way wherever it shows in the result, the report and
+        warnings, also when a context window cuts it short.
       - A redacted value reads C(<first 4 characters>...sha256:<64 hex digits>), the hash being the
         SHA-256 of the whole value encoded as UTF-8; values of 8 characters or fewer show no
         characters, only C(...sha256:<hex>).
@@ -88,6 +93,21 @@ options:
         deleted file), hence a limit by default.
     type: int
     default: 1073741824
+  max_processes:
+    description:
+      - The most processes listed in RV(analysis.processes) (the first ones of the process tree);
+        V(0) lists all.
+      - Findings, the report's counts and RV(analysis.omitted) cover every process; a warning says
+        how many were left out. A crafted process tree of 50,000 entries would otherwise make a
+        result of hundreds of MB, which Ansible holds several times over.
+    type: int
+    default: 1000
+  max_files:
+    description:
+      - The most open files listed for one process in RV(analysis.processes[].files); V(0) lists all.
+      - Findings cover every file; RV(analysis.omitted.files) and a warning count those left out.
+    type: int
+    default: 1000
   checksum:
     description:
       - Also compute the archive's SHA-256 (C(analysis.container.archive.sha256)), for chain-of-custody
@@ -641,10 +661,29 @@ analysis:
           description: Number of findings.
           type: int
     warnings:
-      description: What could not be read (missing images give a partial result) or looked odd.
+      description:
+        - What could not be read (missing images give a partial result) or looked odd.
+        - At most 100, then one saying how many more there were (RV(analysis.omitted.warnings)).
       type: list
       elements: str
       returned: always
+    omitted:
+      description: What the result leaves out to stay small (see O(max_processes) and O(max_files)).
+      type: dict
+      returned: always
+      contains:
+        processes:
+          description: Processes not listed in RV(analysis.processes).
+          type: int
+          sample: 0
+        files:
+          description: Open files not listed in RV(analysis.processes[].files), all processes together.
+          type: int
+          sample: 0
+        warnings:
+          description: Warnings not listed in RV(analysis.warnings).
+          type: int
+          sample: 0
 report:
   description: The report written (path, format, size, sha256, changed); null without O(report).
   returned: always
@@ -671,6 +710,8 @@ def main():
             export_dir=dict(type="path"),
             export=dict(type="list", elements="str", choices=list(EXPORTS)),
             export_limit=dict(type="int", default=1073741824),
+            max_processes=dict(type="int", default=1000),
+            max_files=dict(type="int", default=1000),
             checksum=dict(type="bool", default=False),
             scan_memory=dict(type="bool", default=True),
             **FINDINGS_OPTIONS

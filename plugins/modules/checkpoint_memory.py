@@ -61,13 +61,31 @@ options:
       - A Python regular expression over bytes (C(re) syntax; escapes such as C(\x00) work).
       - Matches are found whole up to 64 KiB long; longer ones may be cut where the search's
         windows meet. An expression that matches the empty string is refused.
+      - With the C(hyperscan) Python package installed, memory is scanned by hyperscan in linear
+        time and Python's C(re) only confirms the candidates it finds (for C(re)'s exact match).
+        Expressions hyperscan cannot compile (for example C(.{1,65536})), and every expression
+        without hyperscan, run on C(re) under a time budget of 10 seconds per stretch of memory; an
+        expression that backtracks past it fails the task with one line naming it.
     type: str
   ignore_case:
     description:
       - Match ASCII letters regardless of case (O(pattern), O(hex), O(regex)).
-      - A literal search then runs through the regular-expression engine, which is slower.
     type: bool
     default: false
+  redact_secrets:
+    description:
+      - Redact every credential shape (AWS keys, C(Authorization) headers, JWTs, PEM private keys,
+        GitHub, GitLab, Slack, Stripe and Vault tokens, C(password=)/C(token:) assignments...) in
+        what the module returns (match contexts, matched text, strings, hexdump text, warnings and
+        error messages). The shapes are those of the C(secret.*) findings rules of
+        M(forensic.checkpoint.checkpoint_analyze); a redacted value reads
+        C(<first 4 characters>...sha256:<64 hex digits>) (the SHA-256 of the whole value), even when
+        the context window cuts it short.
+      - The same redaction also applies to this module's echo of its own arguments
+        (C(invocation)), so a secret searched for is not shown in verbose output.
+      - Files written with O(dest) are evidence and are never redacted.
+    type: bool
+    default: true
   context:
     description:
       - Bytes of context returned on each side of a match (clipped where the dumped memory stops).
@@ -187,6 +205,13 @@ EXAMPLES = r"""
     path: /evidence/lookup-compromised.tar.gz
     regex: 'AKIA[0-9A-Z]{16}'
     max_matches: 10
+
+- name: The same keys in clear text (keep this output off shared logs)
+  forensic.checkpoint.checkpoint_memory:
+    path: /evidence/lookup-compromised.tar.gz
+    regex: 'AKIA[0-9A-Z]{16}'
+    redact_secrets: false
+  no_log: true
 
 - name: Hexdump 256 bytes around the match
   forensic.checkpoint.checkpoint_memory:
@@ -315,11 +340,15 @@ matches:
       description: Bytes matched.
       type: int
     match:
-      description: The bytes matched, printable ASCII as is and anything else as C(\xNN).
+      description:
+        - The bytes matched, printable ASCII as is and anything else as C(\xNN).
+        - With O(redact_secrets), a credential shape in it reads C(<first 4 characters>...sha256:<hex>).
       type: str
       sample: RANDOM_1432_KEY
     context:
-      description: The match with up to O(context) bytes on each side, escaped the same way.
+      description:
+        - The match with up to O(context) bytes on each side, escaped the same way.
+        - With O(redact_secrets), every credential shape in it is redacted, also one cut short by the window's edge.
       type: str
     context_address:
       description: Address of the first byte of RV(matches[].context).
@@ -390,7 +419,7 @@ strings:
       description: The address in hex.
       type: str
     string:
-      description: The text.
+      description: The text (with O(redact_secrets), its credential shapes redacted).
       type: str
 written:
   description: The files written (or, in check mode, that would be written) by O(write).
@@ -437,6 +466,7 @@ def main():
             hex=dict(type="str"),
             regex=dict(type="str"),
             ignore_case=dict(type="bool", default=False),
+            redact_secrets=dict(type="bool", default=True),
             context=dict(type="int", default=32),
             max_matches=dict(type="int", default=100),
             read=dict(type="dict", options=dict(

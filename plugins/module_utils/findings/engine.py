@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Findings: rules over a checkpoint's analysis, its memory and its files, sorted by severity.
 
-Built-in rules are data in the shape users write in YAML: ``id``, ``severity``, ``title``,
+Built-in rules (findings/rules.py) are data in the shape users write in YAML: ``id``, ``severity``, ``title``,
 ``description``, ``attack`` (an ATT&CK technique id), ``tactic`` (its ATT&CK tactic), ``select`` (a JMESPath expression over the
 facts below, giving the matching items) and ``evidence``/``subject`` templates (``{expr}`` is a
 JMESPath expression evaluated on the matched item). Rules that need more than a query name a
@@ -57,6 +57,7 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.memory import 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.checkpoint import scan
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.scan import Consumer
 from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.redact import redact_value, scrub_all, seen_secrets
+from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.rules import BUILTIN_RULES
 
 try:
     import jmespath
@@ -84,7 +85,6 @@ except ImportError:
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 RANK = dict((name, index) for index, name in enumerate(SEVERITIES))
 
-TEMP_DIRS = ("/tmp/", "/var/tmp/", "/dev/shm/")
 SHELLS = frozenset(("sh", "ash", "bash", "dash", "ksh", "mksh", "zsh", "csh", "tcsh", "fish", "rbash", "hush"))
 NETCATS = frozenset(("nc", "ncat", "netcat", "nc.openbsd", "nc.traditional", "socat", "telnet", "pwncat"))
 DOWNLOADERS = frozenset(("curl", "wget", "tftp", "ftp", "lftp", "aria2c", "axel", "fetch"))
@@ -99,224 +99,9 @@ HEAD_BYTES = 400
 MAX_ADDRESSES = 16
 
 RULE_KEYS = frozenset(("id", "severity", "title", "description", "attack", "tactic", "select", "evidence", "subject",
-                       "check", "pattern", "names", "scope", "enabled"))
+                       "check", "pattern", "names", "scope", "enabled", "triggers", "silence", "shape", "literals"))
 SCOPES = ("env", "memory", "files")
 CHECKS = ("secret", "indicators", "yara")
-
-
-def _any_prefix(field, prefixes):
-    return "(" + " || ".join("starts_with(%s || '', '%s')" % (field, prefix) for prefix in prefixes) + ")"
-
-
-_IN_TEMP_EXE = _any_prefix("exe", TEMP_DIRS)
-_IN_TEMP_PATH = _any_prefix("path", TEMP_DIRS)
-_LOG_FILE = "(starts_with(path || '', '/var/log/') || ends_with(path || '', '.log') || contains(path || '', 'audit'))"
-_ACCOUNT_FILES = ("/etc/passwd", "/etc/shadow", "/etc/group", "/etc/gshadow", "/etc/sudoers")
-_SYSTEM_DIRS = ("/etc/", "/bin/", "/sbin/", "/usr/", "/lib", "/boot/", "/var/log/")
-
-# The built-in rules, as users would write them in YAML (see the module's ``rules`` option).
-BUILTIN_RULES = [
-    # Process lineage: what a service should never start.
-    {"id": "process.shell-from-netcat", "tactic": "execution", "severity": "critical", "attack": "T1059.004",
-     "title": "Shell served over the network by netcat",
-     "description": "A shell whose parent is a netcat-like tool: a bind or reverse shell (nc -e /bin/sh).",
-     "select": "processes[?tool=='shell' && parent.tool=='netcat']",
-     "subject": "{program} under {parent.command}",
-     "evidence": "pid {pid} `{command}` was started by pid {parent.pid} `{parent.command}`"},
-    {"id": "process.netcat-from-service", "tactic": "command-and-control", "severity": "critical", "attack": "T1095",
-     "title": "Netcat-like tool started by a service",
-     "description": "A service that is not a shell started netcat, socat or telnet: the usual backdoor after a "
-                    "command injection.",
-     "select": "processes[?tool=='netcat' && parent && parent.tool != 'shell']",
-     "subject": "{command} under {parent.program}",
-     "evidence": "pid {pid} `{command}` was started by pid {parent.pid} `{parent.command}`"},
-    {"id": "process.shell-from-service", "tactic": "execution", "severity": "high", "attack": "T1059.004",
-     "title": "Shell started by a service",
-     "description": "A service that is not a shell runs a shell: command execution from the application.",
-     "select": "processes[?tool=='shell' && parent && parent.tool == `null`]",
-     "subject": "{program} under {parent.command}",
-     "evidence": "pid {pid} `{command}` was started by pid {parent.pid} `{parent.command}`"},
-    {"id": "process.download-from-service", "tactic": "command-and-control", "severity": "high", "attack": "T1105",
-     "title": "Download tool started by a service",
-     "description": "curl, wget or a similar tool started by a service that is not a shell: tool transfer.",
-     "select": "processes[?tool=='download' && parent && parent.tool != 'shell']",
-     "subject": "{command}",
-     "evidence": "pid {pid} `{command}` was started by pid {parent.pid} `{parent.command}`"},
-    {"id": "process.runtime-listener", "tactic": "command-and-control", "severity": "high", "attack": "T1095",
-     "title": "Listening socket opened by a process spawned at run time",
-     "description": "A process other than the container's first one listens on a port its parent does not: "
-                    "a listener started after the container did, as a backdoor would be.",
-     "select": "processes[?!is_root && length(new_listeners) > `0`]",
-     "subject": "{program} listening on {new_listeners[].local}",
-     "evidence": "pid {pid} `{command}` (started by pid {parent.pid} `{parent.command}`) listens on "
-                 "{new_listeners[].local}"},
-    {"id": "process.deleted-executable", "tactic": "defense-evasion", "severity": "high", "attack": "T1070.004",
-     "title": "Process running a deleted executable",
-     "description": "The executable was deleted after the process started, which hides it from the file system.",
-     "select": "processes[?exe_deleted]",
-     "subject": "{exe}",
-     "evidence": "pid {pid} `{command}` runs {exe}, deleted from disk"},
-    {"id": "process.temp-executable", "tactic": "execution", "severity": "high", "attack": "T1105",
-     "title": "Process running an executable from a temporary directory",
-     "description": "Software is installed in the image; an executable in /tmp, /var/tmp or /dev/shm was dropped there.",
-     "select": "processes[?%s]" % _IN_TEMP_EXE,
-     "subject": "{exe}",
-     "evidence": "pid {pid} `{command}` runs {exe}"},
-    # Network.
-    {"id": "net.shell-connection", "tactic": "execution", "severity": "critical", "attack": "T1059.004",
-     "title": "Shell with a network connection",
-     "description": "A shell holds an established connection: someone is typing commands into it remotely.",
-     "select": "connections[?tool=='shell' && state=='ESTABLISHED']",
-     "subject": "{program} {local} <-> {remote}",
-     "evidence": "pid {pid} `{command}` fd {fd}: {protocol} {local} <-> {remote}"},
-    {"id": "net.shell-listener", "tactic": "execution", "severity": "high", "attack": "T1059.004",
-     "title": "Shell with a listening socket",
-     "description": "A shell holds a listening socket, as a bind shell does.",
-     "select": "connections[?tool=='shell' && state=='LISTEN']",
-     "subject": "{program} {local}",
-     "evidence": "pid {pid} `{command}` fd {fd}: {protocol} listening on {local}"},
-    {"id": "net.listening", "tactic": "discovery", "severity": "info", "attack": None,
-     "title": "Listening port",
-     "description": "A process listens on a port.",
-     "select": "connections[?state=='LISTEN' && tool != 'shell']",
-     "subject": "{program} {local}",
-     "evidence": "pid {pid} `{command}` fd {fd}: {protocol} listening on {local}"},
-    {"id": "net.established", "tactic": "discovery", "severity": "info", "attack": None,
-     "title": "Established connection",
-     "description": "A process holds an established connection.",
-     "select": "connections[?state=='ESTABLISHED' && tool != 'shell']",
-     "subject": "{program} {local} <-> {remote}",
-     "evidence": "pid {pid} `{command}` fd {fd}: {protocol} {local} <-> {remote}"},
-    # Deleted but still open files.
-    {"id": "file.deleted-log", "tactic": "defense-evasion", "severity": "high", "attack": "T1070.002",
-     "title": "Log file deleted while still open",
-     "description": "A log was deleted while its writer still had it open: log tampering. CRIU kept its content.",
-     "select": "open_files[?deleted && type=='REG' && type(fd)=='number' && %s]" % _LOG_FILE,
-     "subject": "{path}",
-     "evidence": "pid {pid} `{command}` fd {fd} holds {path} (deleted); recovered {size} bytes, sha256 {sha256}; "
-                 "content:\n{content_head}"},
-    {"id": "file.deleted-open", "tactic": "defense-evasion", "severity": "medium", "attack": "T1070.004",
-     "title": "File deleted while still open",
-     "description": "A process holds a regular file that was deleted. CRIU kept its content.",
-     "select": "open_files[?deleted && type=='REG' && type(fd)=='number' && !%s]" % _LOG_FILE,
-     "subject": "{path}",
-     "evidence": "pid {pid} `{command}` fd {fd} holds {path} (deleted); recovered {size} bytes, sha256 {sha256}; "
-                 "content:\n{content_head}"},
-    # Persistence and tampering in the container's file system (the rootfs diff).
-    {"id": "rootfs.cron", "tactic": "persistence", "severity": "high", "attack": "T1053.003",
-     "title": "Cron entry written",
-     "description": "A cron table or cron.d entry was created or changed in the container.",
-     "select": "rootfs.changed[?regular && (%s || path=='/etc/crontab')]"
-               % _any_prefix("path", ("/etc/cron", "/var/spool/cron/")),
-     "subject": "{path}", "evidence": "{path} ({size} bytes, mode {mode}):\n{head}"},
-    {"id": "rootfs.systemd-unit", "tactic": "persistence", "severity": "high", "attack": "T1543.002",
-     "title": "Systemd unit written",
-     "description": "A systemd unit or timer was created or changed in the container.",
-     "select": "rootfs.changed[?regular && %s]"
-               % _any_prefix("path", ("/etc/systemd/", "/lib/systemd/system/", "/usr/lib/systemd/system/",
-                                      "/root/.config/systemd/")),
-     "subject": "{path}", "evidence": "{path} ({size} bytes, mode {mode}):\n{head}"},
-    {"id": "rootfs.init-script", "tactic": "persistence", "severity": "high", "attack": "T1037.004",
-     "title": "Init script written",
-     "description": "An rc or init.d script was created or changed in the container.",
-     "select": "rootfs.changed[?regular && (%s || path=='/etc/rc.local')]"
-               % _any_prefix("path", ("/etc/init.d/", "/etc/rc.d/")),
-     "subject": "{path}", "evidence": "{path} ({size} bytes, mode {mode}):\n{head}"},
-    {"id": "rootfs.authorized-keys", "tactic": "persistence", "severity": "high", "attack": "T1098.004",
-     "title": "SSH authorized_keys written",
-     "description": "An ssh authorized_keys file was created or changed: remote access for whoever holds the key.",
-     "select": "rootfs.changed[?regular && (ends_with(path, '/authorized_keys') || ends_with(path, '/authorized_keys2'))]",
-     "subject": "{path}", "evidence": "{path} ({size} bytes, mode {mode}):\n{head}"},
-    {"id": "rootfs.ld-preload", "tactic": "persistence", "severity": "critical", "attack": "T1574.006",
-     "title": "Dynamic linker preload configured",
-     "description": "/etc/ld.so.preload makes every dynamically linked program load a library: a user-mode rootkit.",
-     "select": "rootfs.changed[?path=='/etc/ld.so.preload']",
-     "subject": "{path}", "evidence": "{path} ({size} bytes, mode {mode}):\n{head}"},
-    {"id": "rootfs.shell-profile", "tactic": "persistence", "severity": "medium", "attack": "T1546.004",
-     "title": "Shell start-up file written",
-     "description": "A shell profile or rc file was created or changed: commands run at each login.",
-     "select": "rootfs.changed[?regular && (%s || ends_with(path, '/.bashrc') || ends_with(path, '/.profile') || "
-               "ends_with(path, '/.bash_profile') || ends_with(path, '/.zshrc') || path=='/etc/bash.bashrc')]"
-               % _any_prefix("path", ("/etc/profile",)),
-     "subject": "{path}", "evidence": "{path} ({size} bytes, mode {mode}):\n{head}"},
-    {"id": "rootfs.accounts", "tactic": "persistence", "severity": "high", "attack": "T1098",
-     "title": "Account or privilege file changed",
-     "description": "passwd, shadow, group or sudoers was changed in the container.",
-     "select": "rootfs.changed[?regular && (%s || %s)]" % (
-         " || ".join("path=='%s'" % path for path in _ACCOUNT_FILES),
-         _any_prefix("path", ("/etc/sudoers.d/",))),
-     "subject": "{path}", "evidence": "{path} ({size} bytes, mode {mode}):\n{head}"},
-    {"id": "rootfs.temp-executable", "tactic": "execution", "severity": "high", "attack": "T1105",
-     "title": "Executable dropped in a temporary directory",
-     "description": "A new executable file in /tmp, /var/tmp or /dev/shm.",
-     "select": "rootfs.changed[?executable && %s]" % _IN_TEMP_PATH,
-     "subject": "{path}", "evidence": "{path} ({size} bytes, mode {mode}):\n{head}"},
-    {"id": "rootfs.temp-file", "tactic": "execution", "severity": "low", "attack": None,
-     "title": "New file in a temporary directory",
-     "description": "A file was written to /tmp, /var/tmp or /dev/shm.",
-     "select": "rootfs.changed[?regular && !executable && %s]" % _IN_TEMP_PATH,
-     "subject": "{path}", "evidence": "{path} ({size} bytes, mode {mode}):\n{head}"},
-    {"id": "rootfs.new-executable", "tactic": "execution", "severity": "medium", "attack": "T1105",
-     "title": "New executable in the container",
-     "description": "An executable file was created or changed after the container started; images are meant "
-                    "to be immutable.",
-     "select": "rootfs.changed[?executable && !%s]" % _IN_TEMP_PATH,
-     "subject": "{path}", "evidence": "{path} ({size} bytes, mode {mode}):\n{head}"},
-    {"id": "rootfs.deleted-system-file", "tactic": "defense-evasion", "severity": "high", "attack": "T1070.004",
-     "title": "System file deleted",
-     "description": "A file of the image's system directories was deleted in the container.",
-     "select": "rootfs.deleted[?%s]" % " || ".join("starts_with(@, '%s')" % prefix for prefix in _SYSTEM_DIRS),
-     "subject": "{path}", "evidence": "{path} was deleted from the container's file system"},
-    # Secrets: ``pattern``'s first group (or the whole match) is the secret; ``scope`` says where to
-    # look (env, memory, files). Memory patterns begin with a literal: re then finds candidates with
-    # a fast substring search, so a scan runs at hundreds of MB/s instead of tens.
-    {"id": "secret.aws-secret-key", "tactic": "credential-access", "severity": "high", "attack": "T1552", "check": "secret",
-     "title": "AWS secret access key",
-     "description": "An AWS (or S3-compatible) secret access key: whoever reads this checkpoint, or took over the "
-                    "container, can use it. Rotate it.",
-     "pattern": r"_(?:SECRET_ACCESS_KEY|secret_access_key)[\"']?\s*[=:]\s*[\"']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])"},
-    {"id": "secret.aws-access-key-id", "tactic": "credential-access", "severity": "high", "attack": "T1552", "check": "secret",
-     "title": "AWS access key id",
-     "description": "An AWS access key id; its secret key is usually nearby.",
-     "pattern": r"A[KS]IA[A-Z2-7]{16}(?![A-Z0-9])"},
-    {"id": "secret.github-token", "tactic": "credential-access", "severity": "high", "attack": "T1552", "check": "secret",
-     "title": "GitHub token",
-     "description": "A GitHub personal access, OAuth or app token.",
-     "pattern": r"g(?:h[pousr]_[A-Za-z0-9]{30,255}|ithub_pat_[A-Za-z0-9_]{22,255})"},
-    {"id": "secret.gitlab-token", "tactic": "credential-access", "severity": "high", "attack": "T1552", "check": "secret",
-     "title": "GitLab token", "description": "A GitLab personal access token.",
-     "pattern": r"glpat-[A-Za-z0-9_-]{20,64}"},
-    {"id": "secret.slack-token", "tactic": "credential-access", "severity": "high", "attack": "T1552", "check": "secret",
-     "title": "Slack token", "description": "A Slack bot, user or app token.",
-     "pattern": r"xox[abposr]-[A-Za-z0-9-]{10,250}"},
-    {"id": "secret.private-key", "tactic": "credential-access", "severity": "high", "attack": "T1552.004", "check": "secret",
-     "title": "Private key", "description": "A PEM private key block.",
-     "pattern": r"-----BEGIN [A-Z ]{0,20}PRIVATE KEY(?: BLOCK)?-----\s*([A-Za-z0-9+/=\r\n]{64,4096})"},
-    {"id": "secret.bearer-token", "tactic": "credential-access", "severity": "high", "attack": "T1552", "check": "secret",
-     "title": "Bearer token", "description": "An HTTP bearer token (Authorization: Bearer ...).",
-     "pattern": r"Bearer +([A-Za-z0-9._~+/-]{20,2048}=*)"},
-    {"id": "secret.jwt", "tactic": "credential-access", "severity": "medium", "attack": "T1552", "check": "secret",
-     "title": "JSON Web Token",
-     "description": "A signed JWT, such as a Kubernetes service account token: it authenticates whoever holds it.",
-     "pattern": r"eyJ[A-Za-z0-9_-]{10,4096}\.eyJ[A-Za-z0-9_-]{10,8192}\.[A-Za-z0-9_-]{10,1024}"},
-    {"id": "secret.password-assignment", "tactic": "credential-access", "severity": "medium", "attack": "T1552", "check": "secret",
-     "title": "Password-like value in a file",
-     "description": "A password, secret, token or API key assigned in a file the container wrote or deleted.",
-     "scope": ["files"],
-     "pattern": r"(?i)(?<![A-Za-z0-9_])(?:password|passwd|secret|token|api_?key)[\"']?\s*[=:]\s*[\"']?"
-                r"([A-Za-z0-9!#$%*+./@^_~-]*[0-9][A-Za-z0-9!#$%*+./@^_~-]*)(?![A-Za-z0-9!#$%*+./@^_~-])"},
-    {"id": "secret.env-variable", "tactic": "credential-access", "severity": "medium", "attack": "T1552", "check": "secret",
-     "title": "Password-like environment variable",
-     "description": "An environment variable whose name says it holds a secret.",
-     "names": r"(?i)(pass(word|wd)?|secret|token|api_?key|access_?key|private_?key|credential)"},
-    # User indicators and YARA (options ``indicators`` and ``yara_rules``).
-    {"id": "indicator.match", "tactic": None, "severity": "high", "attack": None, "check": "indicators",
-     "title": "Indicator of compromise",
-     "description": "A user-supplied indicator (string, regex, IP or domain) was found."},
-    {"id": "yara.match", "tactic": None, "severity": "high", "attack": None, "check": "yara",
-     "title": "YARA rule matched",
-     "description": "A user-supplied YARA rule matched process memory or a file (meta severity/attack override)."},
-]
 
 
 # -- severities and redaction -------------------------------------------------------------------

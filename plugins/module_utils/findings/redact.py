@@ -3,15 +3,16 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Redaction of secret-looking environment values, so analysis output can be shared.
 
-A variable whose *name* contains KEY, SECRET, TOKEN, PASSWORD, PASSWD or CREDENTIAL (any case)
-is secret. Its value becomes ``<first 4 characters>...sha256:<hex>``: the SHA-256 of the whole
+A variable whose *name* matches ``rules.SECRET_NAMES`` (KEY, SECRET, TOKEN, PASS, CREDENTIAL, any
+case; the same names the ``secret.env-variable`` rule reports) is secret. Its value becomes ``<first 4 characters>...sha256:<hex>``: the SHA-256 of the whole
 value (UTF-8) lets an investigator confirm a suspected value without the output revealing it;
 values of 8 characters or fewer show no characters at all (4 would be half the secret or more).
 Secrets travel: an attacker copying the environment into another variable (``LOOT=...``), a
 command line or an annotation would carry them past a name check, so every occurrence of a secret
 value (of at least 6 characters) in any other string is replaced the same way.
 
-``SHAPES`` are the credential shapes redacted wherever they show in output, whoever found them:
+``SHAPES`` are the credential shapes redacted wherever they show in output, whoever found them,
+taken from the secret rules' ``shape`` (findings/rules.py), so the two cannot drift apart:
 the secret part of each (group ``v``) is replaced, even cut short by the edge of a context window.
 ``scrub_all`` is the one pass over a whole result (keys, values, lists) before it leaves a module.
 """
@@ -20,37 +21,37 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import collections
 import hashlib
 import re
 
-SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
+from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.rules import BUILTIN_RULES, SECRET_NAMES
+
+SECRET_NAME = re.compile(SECRET_NAMES)
 SHOWN = 4
 MIN_SHOWN_LENGTH = 9
 MIN_SCRUB_LENGTH = 6
 EDGE_PIECE = 8  # a known secret cut by a window edge: a piece this long at the edge is still redacted
 
-# Value characters of a token (base64, base64url, hex, JWT dots).
-_TOKEN = r"[A-Za-z0-9/+=._~-]"
-_KEYWORD = (r"(?:secret_?access_?key|secret_?key|access_?token|refresh_?token|client_?secret|api_?key|apikey"
-            r"|auth_?token|token|password|passwd|pwd|secret|credentials?|private_?key)")
-SHAPES = [
-    # "key": "value", key=value, key: value (JSON, INI, YAML incl. kubeconfig ``token:``, env,
-    # query strings), any case incl. camelCase ``SecretAccessKey``; the value may be cut short.
-    r"(?i)%s[\"']?\s*[=:]\s*[\"']?(?P<v>[A-Za-z0-9/+=._~!@#$%%^*-][^\s\"'&,;<>\\]{0,4095})" % _KEYWORD,
-    r"(?i)\b(?:Bearer|Basic)\s+(?P<v>%s{8,4096})" % _TOKEN,
-    r"(?P<v>eyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{0,8192}\.?[A-Za-z0-9_-]{0,1024})",
-    r"-----BEGIN [A-Z ]{0,20}PRIVATE KEY(?: BLOCK)?-----\s*(?P<v>[A-Za-z0-9+/=\s]{1,16384})",
-    r"(?P<v>\bgh[pousr]_[A-Za-z0-9]{6,255}|\bgithub_pat_[A-Za-z0-9_]{6,255})",
-    r"(?P<v>\bglpat-[A-Za-z0-9_-]{6,64}|\bgl(?:dt|rt|ptt|cbt|oas)-[A-Za-z0-9_-]{6,64})",
-    r"(?P<v>\bxox[abposr]-[A-Za-z0-9-]{6,250}|\bxapp-[A-Za-z0-9-]{6,250})",
-    r"(?P<v>\b[rs]k_(?:live|test)_[A-Za-z0-9]{6,255}|\bwhsec_[A-Za-z0-9]{6,255})",
-    r"(?P<v>\bhv[sbr]\.[A-Za-z0-9_-]{6,255})",
-]
+# The shapes of the secret rules (findings/rules.py), each once: what a rule detects, redaction hides.
+SHAPES = list(collections.OrderedDict((rule["shape"], None) for rule in BUILTIN_RULES if rule.get("shape")))
 _COMPILED = [re.compile(shape) for shape in SHAPES]
 # One search first: most strings (paths, names) hold no shape, and then one pass is all they cost.
 _ANY = re.compile("|".join("(?:%s)" % shape.replace("(?i)", "").replace("?P<v>", "") for shape in SHAPES),
                   re.IGNORECASE)
 _REDACTED = re.compile(r"[^\s]{0,4}\.\.\.sha256:[0-9a-f]{64}")
+# Every shape holds one of its rule's literals (tests/.../findings/test_rules.py checks): a
+# substring test on them rules out most strings (paths, names, states) at a few microseconds, where
+# _ANY alone takes tens.
+_LITERALS = tuple(sorted(set(literal[4:].lower() if literal.startswith("(?i)") else literal.lower()
+                             for rule in BUILTIN_RULES for literal in rule.get("literals") or ())))
+
+
+def _shaped(text):
+    """Whether ``text`` may hold a credential shape (then _ANY says)."""
+    low = text.lower()
+    return any(literal in low for literal in _LITERALS) and _ANY.search(text) is not None
+
 
 
 def is_secret_name(name):
@@ -107,7 +108,7 @@ class Redactor(object):
 
 def shaped_values(text):
     """The secret parts of the credential shapes in ``text`` (not yet redacted)."""
-    if not _ANY.search(text):
+    if not _shaped(text):
         return
     for pattern in _COMPILED:
         for match in pattern.finditer(text):
@@ -119,7 +120,7 @@ def shaped_values(text):
 def scrub_shapes(text):
     """``text`` with the secret part of every credential shape redacted (already-redacted values
     are left alone, so the pass can run twice)."""
-    if not _ANY.search(text):
+    if not _shaped(text):
         return text
     for pattern in _COMPILED:
         pieces, last = [], 0
@@ -152,6 +153,7 @@ def scrub_edges(text, secrets):
     return text
 
 
+MEMO_LENGTH = 256
 PIECE = 16  # a run this long of a known secret is the secret, wherever it shows
 
 
@@ -186,30 +188,44 @@ class _Pieces(object):
 def seen_secrets(value, secrets=()):
     """``secrets`` and the shaped values in ``value`` long enough to be a secret (PIECE), longest first."""
     found = set(item for item in secrets if item and len(item) >= MIN_SCRUB_LENGTH)
-    for text in _strings(value):
+    for text in set(_strings(value)):  # each once: keys and values repeat across processes
         found.update(item for item in shaped_values(text) if len(item) >= PIECE)
     return sorted(found, key=len, reverse=True)
 
 
-def scrub_all(value, secrets=()):
+def scrub_all(value, secrets=(), shapes=True):
     """One pass over a whole result (dicts, lists, strings; keys too): every known secret value
-    (``secrets``) whole, in part (PIECE characters) or cut by an edge, and every credential shape
-    redacted. A shaped value long enough to be a secret (PIECE) is then known too: the camelCase
-    AWS key in a file is redacted in the file names that carry it."""
-    known = seen_secrets(value, secrets)
+    (``secrets``) whole, in part (PIECE characters) or cut by an edge, and (``shapes``) every
+    credential shape redacted. A shaped value long enough to be a secret (PIECE) is then known too:
+    the camelCase AWS key in a file is redacted in the file names that carry it."""
+    known = seen_secrets(value, secrets) if shapes else sorted(set(secrets), key=len, reverse=True)
     runs = _Pieces(known)
+    shaped = scrub_shapes if shapes else (lambda text: text)
+
+    memo = {}  # short strings (keys, names, states) repeat across thousands of processes
 
     def clean(item):
         if isinstance(item, str):
-            return scrub_shapes(scrub_edges(runs.scrub(item), known)) if item else item
-        if isinstance(item, list):
-            return [clean(part) for part in item]
-        if isinstance(item, tuple):
-            return tuple(clean(part) for part in item)
+            done = memo.get(item)
+            if done is None:
+                done = shaped(scrub_edges(runs.scrub(item), known)) if item else item
+                if len(item) <= MEMO_LENGTH:
+                    memo[item] = done
+            return done
+        if isinstance(item, (list, tuple)):
+            parts = [clean(part) for part in item]
+            return item if _same(parts, item) else type(item)(parts)
         if isinstance(item, dict):
-            return dict((clean(key), clean(part)) for key, part in item.items())
+            pairs = [(clean(key), clean(part)) for key, part in item.items()]
+            return item if all(new[0] is key and new[1] is part for new, (key, part) in zip(pairs, item.items())) \
+                else dict(pairs)
         return item
     return clean(value)
+
+
+def _same(new, old):
+    """Whether nothing changed: a result is then the original (no copy of 50k processes held twice)."""
+    return all(one is other for one, other in zip(new, old))
 
 
 def _strings(value):

@@ -50,14 +50,15 @@ _PAGEMAP_RE = names.PAGEMAP_RE
 
 
 class Query(object):
-    """A compiled search: ``literal`` bytes (found with bytes.find; lower case and looked for in
-    lowered memory when ``fold``) or a bytes ``regex``."""
+    """A compiled search: one multiscan ``pattern`` (literal bytes, case-folded when ``fold``, or a
+    bytes ``regex``), its longest match found whole being ``span`` bytes."""
 
-    def __init__(self, literal=None, regex=None, span=None, fold=False):
-        self.literal = literal.lower() if fold else literal
-        self.regex = regex
-        self.fold = fold
-        self.span = len(literal) if literal is not None else (span or REGEX_SPAN)
+    def __init__(self, pattern, span=None):
+        self.pattern = pattern
+        self.fold = pattern.ignore_case
+        self.literal = pattern.literal.lower() if self.fold and pattern.literal is not None else pattern.literal
+        self.regex = pattern.regex if pattern.literal is None else None
+        self.span = len(pattern.literal) if pattern.literal is not None else (span or REGEX_SPAN)
 
 
 def compile_query(pattern=None, hex=None, regex=None, ignore_case=False):  # pylint: disable=redefined-builtin
@@ -70,13 +71,14 @@ def compile_query(pattern=None, hex=None, regex=None, ignore_case=False):  # pyl
         raise CheckpointError("pattern", "give exactly one of pattern, hex or regex (got %s)"
                               % (", ".join(given) or "none"))
     if regex:
+        source = regex.encode("utf-8", "surrogateescape")
         try:
-            compiled = re.compile(regex.encode("utf-8", "surrogateescape"), re.IGNORECASE if ignore_case else 0)
+            compiled = re.compile(source, re.IGNORECASE if ignore_case else 0)
         except (re.error, OverflowError, RecursionError) as exc:
             raise CheckpointError("regex", "invalid regular expression (%s)" % str(exc).splitlines()[0])
         if compiled.search(b"") is not None:
             raise CheckpointError("regex", "matches the empty string, which would match everywhere")
-        return Query(regex=compiled)
+        return Query(multiscan.Pattern("regex", regex=source, ignore_case=ignore_case))
     if hex:
         cleaned = re.sub(r"0x|\\x|[\s:,-]", "", hex, flags=re.IGNORECASE)
         try:
@@ -89,8 +91,8 @@ def compile_query(pattern=None, hex=None, regex=None, ignore_case=False):  # pyl
         name = "pattern"
     if not data or len(data) > MAX_PATTERN:
         raise CheckpointError(name, "must be 1 to %d bytes long" % MAX_PATTERN)
-    # bytes.lower() folds ASCII only, as re.IGNORECASE does for bytes, but runs at memory speed.
-    return Query(literal=data, fold=ignore_case)
+    # Case folding is ASCII only, as re.IGNORECASE does for bytes.
+    return Query(multiscan.Pattern(name, literal=data, ignore_case=ignore_case))
 
 
 # -- consumers --------------------------------------------------------------------------------
@@ -124,80 +126,69 @@ class Consumer(object):
 
 
 class Search(Consumer):
-    """Matches of a Query, non-overlapping within each segment, as finditer would give them."""
+    """Matches of a Query, non-overlapping within each segment, as finditer would give them.
+
+    Each window is one multiscan run (memory/multiscan.py): hyperscan when installed (linear
+    time, whatever the regex), else bytes.find and re; every re call under multiscan's time
+    budget, so catastrophic backtracking fails with one line naming the pattern."""
 
     def __init__(self, query, context=0, max_matches=1000):
         self.query = query
+        self.scanner = multiscan.compile_patterns([query.pattern], max_width=REGEX_SPAN)
         self.context = context
         self.max_matches = max_matches
-        self.before = context
+        self.before = max(context, multiscan.LOOKBEHIND)
         self.after = query.span - 1 + context
         self.matches = []
         self.truncated = False
+        self.expected = 0
         self._segment = None
         self._resume = 0
         self._stored = 0
-        # A user regex runs under multiscan's time budget: catastrophic backtracking fails with one
-        # line naming the pattern instead of hanging (the budget is spent across the whole search).
-        self._budget = multiscan._Budget(multiscan.TIME_BUDGET)  # pylint: disable=protected-access
-        self._timed = _Timed(query.regex.pattern if query.regex is not None else b"")
+
+    def expect(self, size):
+        """The memory bytes to come (the Checkpoint says): hyperscan compiles at once when it pays."""
+        self.expected += size
 
     def feed(self, window):
         key = (window.pid, window.segment, self.source)
         if key != self._segment:
             self._segment, self._resume = key, 0
-        pos = max(window.start, self._resume - window.address)
+        low = max(0, window.start - self.before)
         data = window.data
-        literal = self.query.literal
-        if literal is not None:
-            if self.query.fold:
-                data = data.lower()  # same length, so offsets hold; _hit copies the original bytes
-            limit = min(window.end, window.stop + len(literal) - 1)
-            index = data.find(literal, pos, limit)
-            while index >= 0 and not self.done:
-                self._hit(window, index, index + len(literal))
-                index = data.find(literal, index + len(literal), limit)
-            return
-        matches = self.query.regex.finditer(data, pos, window.end)
-        with self._budget:
-            while not self.done:
-                match = self._budget.run(self._timed, next, matches, None)
-                if match is None or match.start() >= window.stop:
-                    break
-                if match.end() > match.start():
-                    self._hit(window, match.start(), match.end())
+        run = data if low == 0 and window.end == len(data) else memoryview(data)[low:window.end]
+        # Hits in the look-behind are the previous window's: room for them beyond the cap.
+        found = self.scanner.scan([(window.address + low, [run])], context=self.context,
+                                  max_matches=self.max_matches - len(self.matches) + window.start - low,
+                                  size_hint=self.expected or None)
+        first = window.address + window.start
+        for hit in found:
+            if hit.start >= window.address + window.stop:
+                return
+            if hit.start < max(first, self._resume):
+                continue
+            self._hit(window, hit)
+            if self.done:
+                return
+        if found.truncated:
+            self.truncated = self.done = True
 
-    def _hit(self, window, start, end):
+    def _hit(self, window, hit):
         if len(self.matches) >= self.max_matches or self._stored > RESULT_BUDGET:
             self.truncated = self.done = True
             return
-        self._resume = window.address + end
-        low, high = max(0, start - self.context), min(window.end, end + self.context)
-        self._stored += 4 * (end - start + high - low) + MATCH_OVERHEAD
+        self._resume = hit.end
+        self._stored += 4 * (len(hit.data) + len(hit.context)) + MATCH_OVERHEAD
         self.matches.append({
-            "pid": window.pid, "address": window.address + start, "data": bytes(window.data[start:end]),
-            "context": bytes(window.data[low:high]), "context_address": window.address + low,
-            "image": window.pages, "image_offset": window.offset + start, "source": self.source,
+            "pid": window.pid, "address": hit.start, "data": hit.data,
+            "context": hit.context, "context_address": hit.context_start,
+            "image": window.pages, "image_offset": window.offset + hit.start - window.address, "source": self.source,
         })
-
-
-class _Timed(object):
-    """What multiscan's budget keeps per pattern: the time spent, and the pattern to name."""
-
-    class _Pattern(object):
-        id = "regex"
-
-        def __init__(self, source):
-            self.source = source
-
-    def __init__(self, source):
-        self.spent = 0.0
-        self.pattern = self._Pattern(source)
 
 
 def strings_query(min_length):
     """Runs of printable ASCII (and tabs), as ``strings`` finds them."""
-    return Query(regex=re.compile(b"[\\t\\x20-\\x7e]{%d,}" % min_length), span=REGEX_SPAN)
+    return Query(multiscan.Pattern("strings", regex=b"[\\t\\x20-\\x7e]{%d,}" % min_length), span=REGEX_SPAN)
 
 
 class Copy(Consumer):

@@ -14,6 +14,7 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.report import 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.redact import scrub_all
 from ansible_collections.forensic.checkpoint.plugins.module_utils.runners.common import (
     Outcome,
+    cap_warnings,
     findings_options,
     severity_gate,
 )
@@ -32,9 +33,39 @@ def analyze_with_findings(path, options, checksum=False, include=None, export_di
     with open_checkpoint(path, [plan, pending], checksum) as checkpoint:
         analysis = plan.run(checkpoint)
         result = pending.evaluate(analysis, checkpoint)
-    if options.get("redact_secrets", True):  # the final pass: any secret seen anywhere, redacted everywhere
-        analysis, result = scrub_all([analysis, result], pending.secrets + plan.redactor.secrets)
+    redact, hidden = options.get("redact_secrets", True), options.get("secret_values") or []
+    if redact or hidden:  # the final pass: any secret seen anywhere (or marked), redacted everywhere
+        analysis, result = scrub_all([analysis, result], (pending.secrets + plan.redactor.secrets if redact else [])
+                                     + hidden, shapes=redact)
     return analysis, result
+
+
+def capped(analysis, max_processes=None, max_files=None):
+    """What of ``analysis`` is returned: at most ``max_processes`` processes (tree order), each with at
+    most ``max_files`` files, and MAX_WARNINGS warnings; ``analysis["omitted"]`` counts what was left
+    out, and a warning says it. Findings were computed on everything: a 50k-process tree or 300k
+    open files would otherwise make a result of hundreds of MB for Ansible to carry (1.1 GB RSS)."""
+    omitted = {"processes": 0, "files": 0, "warnings": 0}
+    processes = analysis.get("processes")
+    if max_processes and processes and len(processes) > max_processes:
+        omitted["processes"] = len(processes) - max_processes
+        analysis["processes"] = processes = processes[:max_processes]
+    for proc in processes or []:
+        files = proc.get("files")
+        if max_files and files and len(files) > max_files:
+            omitted["files"] += len(files) - max_files
+            proc["files"] = files[:max_files]
+    notes = []
+    if omitted["processes"]:
+        notes.append("analysis.processes lists the first %d of %d processes (max_processes); findings cover all"
+                     % (max_processes, max_processes + omitted["processes"]))
+    if omitted["files"]:
+        notes.append("%d open files left out of analysis.processes[].files (max_files: %d a process); findings cover all"
+                     % (omitted["files"], max_files))
+    kept, omitted["warnings"] = cap_warnings(analysis.get("warnings") or [])
+    analysis["warnings"] = notes + kept
+    analysis["omitted"] = omitted
+    return analysis
 
 
 def run_analyze(params, check_mode):
@@ -42,6 +73,8 @@ def run_analyze(params, check_mode):
     export = params["export"] if params["export"] is not None else (list(EXPORTS) if params["export_dir"] else [])
     analysis, result = analyze_with_findings(path, findings_options(params), params["checksum"], params["include"],
                                              params["export_dir"], export, check_mode, params.get("export_limit"))
+    analysis = capped(analysis, params.get("max_processes"), params.get("max_files"))
+    result["warnings"] = cap_warnings(result["warnings"])[0]
     analysis["findings"] = result["findings"]
     analysis["findings_summary"] = result["summary"]
     written = None

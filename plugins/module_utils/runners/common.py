@@ -21,6 +21,7 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.text import es
 FINDINGS_OPTIONS = dict(
     rules=dict(type="list", elements="raw", default=[]),
     indicators=dict(type="list", elements="raw", default=[]),
+    secret_indicators=dict(type="list", elements="str", default=[], no_log=True),
     yara_rules=dict(type="list", elements="path", default=[]),
     fail_on_severity=dict(type="str", choices=list(SEVERITIES)),
     report=dict(type="path"),
@@ -32,7 +33,17 @@ FINDINGS_ENGINE_KEYS = ("redact_secrets", "rules", "indicators", "yara_rules", "
 
 
 def findings_options(params):
-    return dict((key, params[key]) for key in FINDINGS_ENGINE_KEYS if params.get(key) is not None)
+    options = dict((key, params[key]) for key in FINDINGS_ENGINE_KEYS if params.get(key) is not None)
+    hidden = params.get("secret_indicators") or []
+    if hidden:
+        options["indicators"] = list(options.get("indicators") or []) + [{"value": item, "type": "string"} for item in hidden]
+        options["secret_values"] = secret_values(params)
+    return options
+
+
+def secret_values(params):
+    """The values the user marked secret (``secret_indicators``): searched for, never shown."""
+    return [item for item in params.get("secret_indicators") or [] if item]
 
 
 def severity_gate(findings, threshold, label="finding(s)"):
@@ -45,6 +56,18 @@ def severity_gate(findings, threshold, label="finding(s)"):
         return None
     return "%d %s at or above %s severity: %s" % (
         len(hits), label, threshold, ", ".join(sorted(set(item["id"] for item in hits))))
+
+
+# Warnings shown by one run: a hostile archive can make one a process (150k for a 50k-pid tree).
+MAX_WARNINGS = 100
+
+
+def cap_warnings(warnings, limit=MAX_WARNINGS):
+    """(the first ``limit`` warnings plus one saying how many more there were, that count)."""
+    if len(warnings) <= limit:
+        return list(warnings), 0
+    more = len(warnings) - limit
+    return list(warnings[:limit]) + ["%d more warnings like these are not shown" % more], more
 
 
 class Outcome(object):
@@ -61,8 +84,17 @@ def _inputs(params):
     return " / ".join(str(item) for item in named) or "the module's input"
 
 
-def _message(module, text):
-    return escape(scrub_all(text) if module.params.get("redact_secrets") else text)
+def _scrub(module, value, secrets):
+    """``value`` without the secrets the user marked and, with redact_secrets, any credential shape."""
+    if module.params.get("redact_secrets") or secrets:
+        return scrub_all(value, secrets, shapes=bool(module.params.get("redact_secrets")))
+    return value
+
+
+def _finish(module, method, secrets, **result):
+    """exit_json or fail_json, echoing the module's arguments (``invocation``, shown at -vvv)
+    scrubbed like its result: a secret the user searched for is not printed back."""
+    method(invocation={"module_args": _scrub(module, module.params, secrets)}, **result)
 
 
 def execute(module, run):
@@ -70,17 +102,22 @@ def execute(module, run):
     is the module's one-line failure. Any other exception is a bug meeting a hostile input: still
     one line naming the input (no traceback of attacker-chosen data), the specific classes being
     handled where they arise. Every message is escaped: evidence names reach the terminal."""
+    secrets = secret_values(module.params)
+    for value in secrets:  # Ansible masks these wherever they are left (logs included)
+        module.no_log_values.add(value)
     try:
         outcome = run(module.params, module.check_mode)
     except CheckpointError as exc:
-        module.fail_json(msg=_message(module, str(exc)))
+        _finish(module, module.fail_json, secrets, msg=escape(_scrub(module, str(exc), secrets)))
     except Exception as exc:  # pylint: disable=broad-except
-        module.fail_json(msg=_message(module, "%s: %s" % (_inputs(module.params), unexpected(exc))))
-    if module.params.get("redact_secrets"):  # the last pass: no credential shape leaves the module
-        outcome.result, outcome.warnings, outcome.failure = scrub_all(
-            [outcome.result, outcome.warnings, outcome.failure])
+        text = "%s: %s" % (_inputs(module.params), unexpected(exc))
+        _finish(module, module.fail_json, secrets, msg=escape(_scrub(module, text, secrets)))
+    # The last pass: no credential shape (with redact_secrets) nor marked secret leaves the module.
+    outcome.warnings = cap_warnings(outcome.warnings, 2 * MAX_WARNINGS)[0]  # room for a runner's own cap
+    outcome.result, outcome.warnings, outcome.failure = _scrub(
+        module, [outcome.result, outcome.warnings, outcome.failure], secrets)
     for warning in outcome.warnings:
         module.warn(escape(warning))
     if outcome.failure:
-        module.fail_json(msg=escape(outcome.failure), **outcome.result)
-    module.exit_json(**outcome.result)
+        _finish(module, module.fail_json, secrets, msg=escape(outcome.failure), **outcome.result)
+    _finish(module, module.exit_json, secrets, **outcome.result)

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 import hostile_archives as hostile
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory import queries as memory_queries
+from ansible_collections.forensic.checkpoint.plugins.module_utils.memory import multiscan
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory import scan as memory_search
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import CheckpointArchive
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
@@ -229,9 +230,9 @@ def test_windows_agree_with_a_whole_segment_search(data, cuts, literal, window, 
     original = memory_search.WINDOW
     memory_search.WINDOW = window
     try:
-        search = Search(Query(literal=literal), context=context, max_matches=10 ** 6)
+        search = Search(Query(multiscan.Pattern("pattern", literal=literal)), context=context, max_matches=10 ** 6)
         feed(lambda view, offset: _copy(data, view, offset), [s + (1,) for s in segments], [search], "pages")
-        regex = Search(Query(regex=re.compile(re.escape(literal)), span=len(literal)), context=context, max_matches=10 ** 6)
+        regex = Search(Query(multiscan.Pattern("regex", regex=re.escape(literal)), span=len(literal)), context=context, max_matches=10 ** 6)
         feed(lambda view, offset: _copy(data, view, offset), [s + (1,) for s in segments], [regex], "pages")
     finally:
         memory_search.WINDOW = original
@@ -249,7 +250,7 @@ def test_copies_agree_with_the_segments(data, cuts, ranges, window):
     segments = [(0x10000 * (i + 1) + 7 * i, start, end - start) for i, (start, end) in enumerate(zip(edges, edges[1:]))]
     targets = [(start, start + length, memory_queries._Buffer(start, length)) for start, length in ranges]  # pylint: disable=protected-access
     copy = memory_search.Copy(1, targets)
-    search = Search(Query(literal=data[:3]), context=2, max_matches=10 ** 6)  # fed alongside: windows are shared
+    search = Search(Query(multiscan.Pattern("pattern", literal=data[:3])), context=2, max_matches=10 ** 6)  # fed alongside: windows are shared
     original = memory_search.WINDOW
     memory_search.WINDOW = window
     try:

@@ -13,7 +13,7 @@ import re
 
 from repo_paths import REPO as ROOT
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils.findings import engine
+from ansible_collections.forensic.checkpoint.plugins.module_utils.findings import rules as engine
 
 SCRIPT = os.path.join(ROOT, "scripts", "findings_catalogue.py")
 
@@ -40,22 +40,25 @@ def test_every_builtin_rule_has_an_entry_with_trigger_and_silence():
         body = found[rule["id"]]
         assert "Severity %s" % rule["severity"] in body
         assert (rule["attack"] or "no attack") in body if rule.get("attack") else "ATT&CK" not in body
-        assert "- **Triggers:** " in body and "enabled: false" in body and rule["id"] in body
-        # what triggers it is read off the rule itself, not written by hand
-        evaluated = rule.get("select") or rule.get("names") or rule.get("pattern") or rule.get("check")
-        assert evaluated in body
+        assert "- **Silence:** %s\n" % generator._prose(rule["silence"]) in body
+        # what triggers it is the rule's own: its prose and the very expression it evaluates
+        assert generator._prose(rule["triggers"]) in body
+        expression = rule.get("select") or rule.get("pattern") or rule.get("names")
+        assert ("- **Matches:** %s" % generator._code(expression)) in body if expression else "Matches" not in body
         # its row in the summary table links to the section
         assert "| [`%s`](#%s) | %s |" % (rule["id"], rule["id"].replace(".", ""), rule["severity"]) in text
 
 
 def test_a_rules_own_trigger_and_silence_text_wins(monkeypatch):
-    """The rules' new home (findings/rules.py) gives them ``trigger`` and ``silence`` fields."""
+    """findings/rules.py gives rules ``triggers`` and ``silence`` prose; without it, the catalogue
+    says it from the rule's expression."""
     generator = load_generator()
     first, second = engine.BUILTIN_RULES[:2]
-    monkeypatch.setattr(generator, "BUILTIN_RULES", [dict(first, trigger="when X", silence="do Y"), second])
+    bare = dict((key, value) for key, value in second.items() if key not in ("triggers", "silence"))
+    monkeypatch.setattr(generator, "BUILTIN_RULES", [dict(first, triggers="when *X*", silence="do Y"), bare])
     found = sections(generator.catalogue(generator.builtin_rules()))
-    assert "- **Triggers:** when X" in found[first["id"]] and "- **Silence:** do Y" in found[first["id"]]
-    assert "when X" not in found[second["id"]] and second["select"] in found[second["id"]]
+    assert "- **Triggers:** when \\*X\\*" in found[first["id"]] and "- **Silence:** do Y" in found[first["id"]]
+    assert "- **Triggers:** The JMESPath query %s" % generator._code(second["select"]) in found[second["id"]]
 
 
 def test_backticks_in_a_query_stay_inside_its_code_span():
