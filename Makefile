@@ -30,11 +30,11 @@ integration: setup
 packaging: setup
 	@scripts/test.sh packaging
 
-# Sanity and unit tests on ansible-core 2.16, 2.17 and 2.18 (`make test` runs only their unit tests).
+# Sanity and unit tests on ansible-core 2.16, 2.17 and 2.18 only (`make test` runs them too, in the background).
 versions: setup
 	@scripts/test.sh versions
 
-# ansible-lint --profile production and antsibull-changelog lint (only the latter is in `make test` yet).
+# ansible-lint --profile production and antsibull-changelog lint (both also in `make test`).
 lint: setup
 	@scripts/test.sh lint
 

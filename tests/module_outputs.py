@@ -30,7 +30,7 @@ VOLATILE_KEYS = ("duration", "duration_seconds", "elapsed", "seconds", "invocati
 
 def run_module(name, args, check_mode=False):
     from ansible.module_utils.basic import AnsibleModule
-    from ansible.module_utils.testing import patch_module_args
+    from module_args import module_args
 
     module = importlib.import_module(MODULES + name)
     if check_mode:
@@ -39,7 +39,7 @@ def run_module(name, args, check_mode=False):
     # Warnings are recorded as the module gives them: Ansible's own store is process-global and,
     # once controller code is loaded in the process (a filter's test), goes to the display.
     warned = []
-    with patch_module_args(args), contextlib.redirect_stdout(out), \
+    with module_args(args), contextlib.redirect_stdout(out), \
             mock.patch.object(AnsibleModule, "warn", lambda _self, warning: warned.append(warning)):
         try:
             module.main()

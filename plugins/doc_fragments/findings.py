@@ -56,7 +56,19 @@ options:
   report:
     description:
       - Write a report to this file (mode 0600; an existing file is replaced, a symbolic link is refused).
+      - The HTML and markdown reports show the verdict; each finding linked to the process, socket,
+        file and memory rows that show it; a timeline of the times the archive records (container
+        created, files changed, checkpoint taken); SHA-256 of recovered files, and of changed files
+        exported with C(export_dir) (M(forensic.checkpoint.checkpoint_analyze)); memory hits with their VMA and a hexdump of their context;
+        Python bytecode caches and rows repeated on several fds folded; and who generated the report,
+        when, with which version of the collection, for which O(case_id).
+      - A report that differs from the existing file only by its generation time is left as it is.
+      - Every built-in finding is described in the collection's C(docs/findings.md).
     type: path
+  case_id:
+    description:
+      - The incident or case identifier to show in the report's header (HTML and markdown).
+    type: str
   report_format:
     description: The report's format. HTML is one self-contained file with no network resources.
     type: str

@@ -62,7 +62,8 @@ EXAMPLES = r"""
   ansible.builtin.set_fact:
     criu_mc: "{{ butane_config | forensic.checkpoint.butane }}"
   vars:
-    butane_config:
+    # Butane text, as a .bu file holds it: the file mode stays octal as butane documents it.
+    butane_config: |
       variant: openshift
       version: 4.13.0
       metadata:

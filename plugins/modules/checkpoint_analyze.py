@@ -189,6 +189,7 @@ EXAMPLES = r"""
   forensic.checkpoint.checkpoint_analyze:
     path: /evidence/lookup-compromised.tar.gz
     report: /evidence/lookup-report.html
+    case_id: IR-2026-117
     indicators: [10.88.0.1, evil.example.com]
     fail_on_severity: high
 

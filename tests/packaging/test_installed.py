@@ -114,9 +114,14 @@ def test_checkpoint_analyze_finds_the_intrusion(readme_install, tmp_path, eviden
 
 
 def test_checkpoint_memory_finds_the_secret(readme_install, tmp_path, evidence):
+    # redact_secrets (on by default) would hide the key found: ask for it in clear, as a responder may
     status, result = adhoc(readme_install, tmp_path, "forensic.checkpoint.checkpoint_memory",
-                           "path=%s pattern=wJalrXUtnFEMI/K7MDENG pid=1" % evidence)
+                           "path=%s pattern=wJalrXUtnFEMI/K7MDENG pid=1 redact_secrets=false" % evidence)
     assert status == "SUCCESS", result.get("msg")
     assert result["matches"] and all(m["pid"] == 1 and m["match"] == "wJalrXUtnFEMI/K7MDENG"
                                      for m in result["matches"])
     assert {m["source"] for m in result["matches"]} >= {"dump"}
+    status, redacted = adhoc(readme_install, tmp_path, "forensic.checkpoint.checkpoint_memory",
+                             "path=%s pattern=wJalrXUtnFEMI/K7MDENG pid=1" % evidence)
+    assert status == "SUCCESS" and len(redacted["matches"]) == len(result["matches"])
+    assert "wJalrXUtnFEMI/K7MDENG" not in json.dumps(redacted)

@@ -9,22 +9,41 @@ viewers render inline HTML). The HTML is one self-contained file: inline CSS, no
 network resource, and a Content-Security-Policy that forbids loading any. Long command lines and
 paths wrap, and tables have fixed layouts, so the page reads without scrolling sideways.
 
-Reports are written 0600 to exactly the path given, never following a symlink there.
+An incident responder reads it top down: verdict, findings (each linked to the process, socket,
+file and memory rows that support it), a timeline of what the archive dates, the rows themselves
+(noise such as Python bytecode caches folded, repeated rows folded with their fds), memory hits
+with a hexdump of their context, and who generated it, when, with which version, for which case.
+
+Reports are written 0600 to exactly the path given, never following a symlink there. The
+generation time is the only part of a report that changes between runs of the same input: a
+report that differs from the file on disk by that alone is left as it is (idempotence).
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import datetime
 import html
 import json
 import os
 import re
+import socket
+import stat
+
+try:
+    import pwd
+except ImportError:  # not a POSIX system: the report names the uid
+    pwd = None
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
+from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap import hexdump
 from ansible_collections.forensic.checkpoint.plugins.module_utils.output import Destination
 from ansible_collections.forensic.checkpoint.plugins.module_utils.text import escape
 
+# The collection's version, as galaxy.yml says (tests/packaging checks they agree): module_utils
+# run inside AnsiballZ on the managed node, where no galaxy.yml or MANIFEST.json can be read.
+VERSION = "0.1.0"
 FORMATS = ("html", "markdown", "json")
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
 
@@ -57,6 +76,10 @@ ul.tree li{margin:4px 0;overflow-wrap:anywhere;word-break:break-word}
 ul.tree ul{border-left:2px solid #d5dbe1;margin-left:6px}
 .flag{display:inline-block;background:#fdecea;color:#8b1a12;border-radius:4px;padding:0 5px;font-size:12px;margin-left:4px}
 footer{margin-top:32px;color:#5a6672;font-size:12px}
+a{color:#1a56a8}a.ref{display:inline-block;margin:2px 6px 0 0;font-size:12px}
+tr:target,li:target{outline:3px solid #e08a00}
+details summary{cursor:pointer}
+.late{color:#8b1a12;font-weight:600}
 """
 
 
@@ -94,20 +117,33 @@ def _severity_counts(summary):
     return [(name, counts.get(name, 0)) for name in SEVERITY_ORDER]
 
 
-def _findings_table(findings):
+def _findings_table(findings, supports=None):
+    """Findings, worst first; with ``supports`` (finding index -> [(label, anchor)]) each row links
+    to the rows that prove it, and is itself the target ``finding-<index>``."""
     rows = []
-    for item in findings or []:
+    for index, item in enumerate(findings or []):
         about = [item.get("title"), "%s" % item.get("id")]
         if item.get("attack"):
             about.append("ATT&CK %s%s" % (item["attack"], " (%s)" % item["tactic"] if item.get("tactic") else ""))
         if item.get("pid") is not None:
             about.append("pid %s" % item["pid"])
-        rows.append([cell(item.get("severity"), "sev"), cell("\n".join(_text(part) for part in about), "lines"),
-                     cell(item.get("evidence"), "pre")])
-    return ("table", ["Severity", "Finding", "Evidence"], rows, (11, 30, 59))
+        cells = [cell(item.get("severity"), "sev"), cell("\n".join(_text(part) for part in about), "lines"),
+                 cell(item.get("evidence"), "pre")]
+        if supports is None:
+            rows.append(cells)
+        else:
+            rows.append({"id": "finding-%d" % index, "cells": cells + [cell(supports.get(index) or [], "links")]})
+    if supports is None:
+        return ("table", ["Severity", "Finding", "Evidence"], rows, (11, 30, 59))
+    return ("table", ["Severity", "Finding", "Evidence", "Shown by"], rows, (10, 25, 47, 18))
 
 
 MAX_TREE_DEPTH = 64
+
+
+def _anchor(kind, *parts):
+    """An element id from evidence values, reduced to [A-Za-z0-9_-] so no name can leave the attribute."""
+    return "-".join([kind] + [re.sub(r"[^A-Za-z0-9]", "_", str(part)) for part in parts])
 
 
 def _process_tree(processes):
@@ -131,8 +167,9 @@ def _process_tree(processes):
             proc.get("pid"), _text(proc.get("comm")), _text(proc.get("uid")), _size(proc.get("memory_size")))
         children = [] if depth >= MAX_TREE_DEPTH else [
             node(child, depth + 1, ()) for child in by_parent.get(proc.get("pid"), []) if id(child) not in shown]
-        return {"label": label, "code": proc.get("cmdline") or _text(proc.get("argv")), "detail": "exe %s, cwd %s" % (
-            _text(proc.get("exe")), _text(proc.get("cwd"))), "flags": flags, "children": children}
+        return {"id": _anchor("proc", proc.get("pid")), "label": label,
+                "code": proc.get("cmdline") or _text(proc.get("argv")), "detail": "exe %s, cwd %s" % (
+                    _text(proc.get("exe")), _text(proc.get("cwd"))), "flags": flags, "children": children}
     roots = [node(proc, 0, ()) for proc in by_parent.get(None, [])]
     for proc in processes:  # what no root reaches: a ppid cycle, or below the depth shown
         if id(proc) not in shown:
@@ -141,39 +178,213 @@ def _process_tree(processes):
     return ("tree", roots)
 
 
-def _network(processes):
+def _endpoint(address, port):
+    """``address:port`` as the findings write it (IPv6 in brackets)."""
+    return "%s:%s" % ("[%s]" % address if ":" in str(address) else address, port)
+
+
+def _folded(rows, key_of):
+    """Rows that differ only by fd folded into one (fds 0, 1 and 2 on /dev/null, one socket on
+    three fds): [(row data, [fds])], first-seen order."""
+    groups, order = {}, []
+    for key, fd, data in rows:
+        key = key_of(key)
+        if key not in groups:
+            groups[key] = (data, [])
+            order.append(key)
+        groups[key][1].append(fd)
+    return [groups[key] for key in order]
+
+
+def _network(processes, index):
     rows = []
     for proc in processes:
         for sock in proc.get("sockets") or []:
-            local = sock.get("path") if sock.get("family") == "unix" else "%s:%s" % (
-                _text(sock.get("local_address")), _text(sock.get("local_port")))
-            remote = sock.get("peer_path") if sock.get("family") == "unix" else (
+            unix = sock.get("family") == "unix"
+            local = sock.get("path") if unix else "%s:%s" % (_text(sock.get("local_address")), _text(sock.get("local_port")))
+            remote = sock.get("peer_path") if unix else (
                 "%s:%s" % (_text(sock.get("remote_address")), _text(sock.get("remote_port")))
                 if sock.get("remote_port") else "-")
             # An IPv6 socket talking to IPv4 peers shows IPv4 addresses: name the family they are in.
             family = "ipv4" if sock.get("ipv4_mapped") else sock.get("family")
-            rows.append([proc.get("pid"), proc.get("comm"), sock.get("fd"),
-                         "%s %s" % (_text(family), _text(sock.get("protocol") or sock.get("type"))),
-                         sock.get("state"), local, remote])
-    return ("table", ["pid", "process", "fd", "kind", "state", "local", "remote"], rows, (7, 13, 6, 14, 14, 23, 23))
+            data = (proc.get("pid"), proc.get("comm"), "%s %s" % (_text(family), _text(sock.get("protocol") or sock.get("type"))),
+                    sock.get("state"), local, remote)
+            rows.append((repr(data), sock.get("fd"), data))
+            if not unix:
+                index.setdefault(("socket", proc.get("pid")), []).append((
+                    _anchor("sock", proc.get("pid"), sock.get("fd")), sock.get("fd"),
+                    _endpoint(sock.get("local_address"), sock.get("local_port")),
+                    _endpoint(sock.get("remote_address"), sock.get("remote_port")) if sock.get("remote_port") else None))
+    table = []
+    for data, fds in _folded(rows, lambda key: key):
+        anchors = [_anchor("sock", data[0], fd) for fd in fds]
+        table.append({"id": anchors[0], "anchors": anchors[1:],
+                      "cells": [data[0], data[1], ", ".join(_text(fd) for fd in fds)] + list(data[2:])})
+    return ("table", ["pid", "process", "fd", "kind", "state", "local", "remote"], table, (7, 13, 6, 14, 14, 23, 23))
 
 
-def _files(processes):
+def _files(processes, index):
     rows = []
     for proc in processes:
         for entry in proc.get("files") or []:
             flags = "deleted" if entry.get("deleted") else ""
             if entry.get("deleted") and entry.get("recoverable"):
                 flags += ", recovered %s" % _size(entry.get("size"))
-            rows.append([proc.get("pid"), proc.get("comm"), entry.get("fd"), entry.get("type"),
-                         cell(entry.get("path"), "code"), cell(flags, "flag" if flags else None)])
-    return ("table", ["pid", "process", "fd", "type", "path", "note"], rows, (7, 13, 7, 10, 45, 18))
+            data = (proc.get("pid"), proc.get("comm"), entry.get("type"), entry.get("path"), flags)
+            rows.append((repr(data), entry.get("fd"), data))
+            index.setdefault(("file", entry.get("path")), []).append(
+                (proc.get("pid"), entry.get("fd"), _anchor("file", proc.get("pid"), entry.get("fd"))))
+    table = []
+    for data, fds in _folded(rows, lambda key: key):
+        anchors = [_anchor("file", data[0], fd) for fd in fds]
+        table.append({"id": anchors[0], "anchors": anchors[1:], "cells": [
+            data[0], data[1], ", ".join(_text(fd) for fd in fds), data[2], cell(data[3], "code"),
+            cell(data[4], "flag" if data[4] else None)]})
+    return ("table", ["pid", "process", "fd", "type", "path", "note"], table, (7, 13, 7, 10, 45, 18))
 
 
-def _rootfs_table(entries):
-    rows = [[cell(entry.get("path"), "code"), entry.get("type"), _size(entry.get("size")), entry.get("mode"),
-             entry.get("mtime")] for entry in entries or []]
-    return ("table", ["path", "type", "size", "mode", "modified"], rows, (48, 10, 12, 10, 20))
+# Rows that are noise to a responder unless a finding points at them, folded into one row each.
+NOISE = (("Python bytecode caches (__pycache__, *.pyc)",
+          lambda path: "/__pycache__" in path or path.endswith((".pyc", ".pyo"))),)
+
+
+def _rootfs_table(entries, hashes, cited, index):
+    """The rootfs diff: each changed entry with its SHA-256 when export computed one; noise (NOISE)
+    that no finding cites folded into one row per kind, listing what it holds."""
+    rows, folds = [], {}
+    for number, entry in enumerate(entries or []):
+        path = entry.get("path")
+        noise = next((name for name, match in NOISE if isinstance(path, str) and match(path)), None)
+        if noise and path not in cited:
+            folds.setdefault(noise, []).append(entry)
+            continue
+        anchor = _anchor("fs", number)
+        index[("rootfs", path)] = anchor
+        rows.append({"id": anchor, "cells": [
+            cell(path, "code"), entry.get("type"), _size(entry.get("size")), entry.get("mode"), entry.get("mtime"),
+            cell(hashes.get(path) or "-", "code")]})
+    for name, folded in sorted(folds.items()):
+        times = sorted(str(item.get("mtime")) for item in folded if item.get("mtime"))
+        total = sum(item.get("size") for item in folded if isinstance(item.get("size"), int))
+        rows.append({"cells": [cell({"summary": "%d %s" % (len(folded), name),
+                                     "items": [item.get("path") for item in folded]}, "fold"),
+                               "folded", _size(total), "-", " to ".join(sorted(set([times[0], times[-1]])))
+                               if times else "-", "-"]})
+    return ("table", ["path", "type", "size", "mode", "modified", "sha256 (when exported)"], rows, (34, 8, 9, 7, 17, 25))
+
+
+def _parse_time(value):
+    """A timestamp of the archive (RFC 3339, nanoseconds allowed) as an aware datetime, or None."""
+    match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$", str(value or ""))
+    if not match:
+        return None
+    try:
+        stamp = datetime.datetime.strptime(match.group(1), "%Y-%m-%dT%H:%M:%S")
+    except ValueError:
+        return None
+    zone = match.group(3)
+    offset = datetime.timedelta(0) if zone == "Z" else datetime.timedelta(
+        hours=int(zone[1:3]), minutes=int(zone[4:6])) * (1 if zone[0] == "+" else -1)
+    micro = int((match.group(2) or "0")[:6].ljust(6, "0"))
+    return (stamp.replace(microsecond=micro) - offset).replace(tzinfo=datetime.timezone.utc)
+
+
+def _timeline(container, entries, index, cited_by):
+    """Events of the archive's own times: container created, files changed, checkpoint taken.
+    A file dated outside the container's life (before it was created, after the checkpoint) is
+    marked: its mtime was set, not earned."""
+    created, taken = _parse_time(container.get("created")), _parse_time(container.get("checkpointed"))
+    events = [(created, container.get("created"), "container created", None, []),
+              (taken, container.get("checkpointed"), "checkpoint taken", None, [])]
+    folds = {}
+    for entry in entries or []:
+        anchor = index.get(("rootfs", entry.get("path")))
+        if anchor is None:  # folded noise: one event per kind and time
+            folds.setdefault(entry.get("mtime"), []).append(entry)
+            continue
+        events.append((_parse_time(entry.get("mtime")), entry.get("mtime"), "%s %s changed" % (
+            _text(entry.get("type")), _text(entry.get("path"))), anchor, cited_by.get(entry.get("path"), [])))
+    for mtime, folded in folds.items():
+        events.append((_parse_time(mtime), mtime, "%d folded entries changed (%s)" % (
+            len(folded), ", ".join(name for name, _match in NOISE)), None, []))
+    undated = [event for event in events if event[0] is None]
+    rows = []
+    for when, raw, what, anchor, findings in sorted((e for e in events if e[0] is not None), key=lambda e: e[0]) + undated:
+        note = ""
+        if when is not None and anchor and ((created and when < created.replace(microsecond=0)) or (taken and when > taken)):
+            note = "outside the container's life"
+        links = ([("file system row", anchor)] if anchor else []) + findings
+        rows.append([raw if raw is not None else "not recorded", what, cell(note, "flag" if note else None),
+                     cell(links, "links")])
+    return ("table", ["time (UTC)", "event", "note", "shown by"], rows, (22, 48, 12, 18))
+
+
+def _hit_context(finding):
+    """The printable bytes the scan kept around a memory hit (already redacted), from its evidence."""
+    evidence, marker = finding.get("evidence") or "", " at %s" % finding.get("address_hex")
+    if finding.get("vma"):
+        marker += " (%s)" % finding["vma"]
+    where = evidence.find(marker + ": ")
+    context = evidence[where + len(marker) + 2:] if where >= 0 else evidence.partition(": ")[2]
+    return re.sub(r" \(\d+ occurrences\)$", "", context)
+
+
+def _memory_hits(findings, supports):
+    rows = []
+    for number, item in enumerate(findings or []):
+        if not item.get("address_hex"):
+            continue
+        anchor = "mem-%d" % number
+        supports.setdefault(number, []).append(("memory %s" % item["address_hex"], anchor))
+        places = ", ".join("%s (%s)" % (address, _text(vma)) for address, vma in zip(
+            item.get("addresses") or [item["address_hex"]], item.get("vmas") or [item.get("vma")]))
+        context = _hit_context(item).encode("utf-8", "replace")[:256]
+        rows.append({"id": anchor, "cells": [
+            cell([("%s" % item.get("id"), "finding-%d" % number)], "links"), item.get("pid"),
+            cell("%s\n%d occurrence(s): %s" % (item.get("vma") or "?", item.get("occurrences") or 1, places), "pre"),
+            cell("\n".join(hexdump(context, 0)), "pre")]})
+    if not rows:
+        return [("text", "No memory hits.")]
+    return [("text", "Each hit's context is the printable run the scan kept around it, secrets redacted; the "
+                     "hexdump's offsets count from its start."),
+            ("table", ["finding", "pid", "VMA and addresses", "context (hexdump)"], rows, (14, 6, 25, 55))]
+
+
+def _supports(findings, processes, index, recovered):
+    """For each finding (by index), the rows that show it: its process, its sockets (by the
+    endpoints its evidence names), the open-file, rootfs, deleted and recovered rows of its path."""
+    pids = set(proc.get("pid") for proc in processes)
+    recovered_paths = dict((item.get("path"), "rec-%d" % number) for number, item in enumerate(recovered or []))
+    out = {}
+    for number, item in enumerate(findings or []):
+        links, pid, path = [], item.get("pid"), item.get("path")
+        text = "%s\n%s" % (item.get("subject") or "", item.get("evidence") or "")
+        if pid is not None and pid in pids:
+            links.append(("process %s" % pid, _anchor("proc", pid)))
+        for anchor, fd, local, remote in index.get(("socket", pid), []) if pid is not None else []:
+            if local in text and (remote is None or remote in text):
+                links.append(("socket fd %s" % fd, anchor))
+        for owner, fd, anchor in index.get(("file", path), []) if path else []:
+            if pid is None or owner == pid:
+                links.append(("file pid %s fd %s" % (owner, fd), anchor))
+        if path and ("rootfs", path) in index:
+            links.append(("changed file", index[("rootfs", path)]))
+        if path and ("deleted", path) in index:
+            links.append(("deleted file", index[("deleted", path)]))
+        if path in recovered_paths:
+            links.append(("recovered file", recovered_paths[path]))
+        out[number] = links
+    return out
+
+
+def _provenance(generated, case_id, kind):
+    """Who generated the report, when, with which version, for which case."""
+    try:
+        user = pwd.getpwuid(os.geteuid()).pw_name
+    except (AttributeError, KeyError):  # no pwd module, or a uid without a passwd entry (containers)
+        user = "uid %s" % os.geteuid()
+    return [["generated at", generated], ["generated by", "%s@%s" % (user, socket.gethostname())],
+            ["tool", "forensic.checkpoint %s (%s)" % (VERSION, kind)], ["case id", case_id or "not given"]]
 
 
 def _container_rows(container, sha256):
@@ -188,7 +399,7 @@ def _container_rows(container, sha256):
     return ("kv", rows)
 
 
-def analysis_document(analysis, result):
+def analysis_document(analysis, result, generated=None, case_id=None):
     """The report of one checkpoint: ``analysis`` and findings.evaluate()'s ``result``."""
     result = result or {}
     container = analysis.get("container") or {}
@@ -197,18 +408,41 @@ def analysis_document(analysis, result):
     summary = result.get("summary") or {"verdict": "clean", "text": "No findings evaluated."}
     processes = analysis.get("processes") or []
     rootfs = analysis.get("rootfs") or {}
+    findings = result.get("findings") or []
+    recovered = result.get("recovered") or []
+    hashes = dict((item.get("source"), item.get("sha256")) for item in analysis.get("exported") or []
+                  if item.get("kind") == "rootfs")
+    cited = set(item.get("path") for item in findings if item.get("path"))
+    index = {}
+    network, files = _network(processes, index), _files(processes, index)
+    changed = _rootfs_table(rootfs.get("changed"), hashes, cited, index)
+    deleted = []
+    for number, path in enumerate(rootfs.get("deleted") or []):
+        index[("deleted", path)] = "del-%d" % number
+        deleted.append({"id": "del-%d" % number, "cells": [cell(path, "code")]})
+    supports = _supports(findings, processes, index, recovered)
+    memory = _memory_hits(findings, supports)
+    cited_by = {}
+    for number, item in enumerate(findings):
+        if item.get("path"):
+            cited_by.setdefault(item["path"], []).append((item.get("id"), "finding-%d" % number))
+    provenance = _provenance(generated or _now(), case_id, "checkpoint_analyze")
     sections = [
-        ("Findings", [_findings_table(result.get("findings"))] if result.get("findings")
-         else [("text", "No findings.")]),
+        ("Report", [("kv", provenance)]),
+        ("Findings", [_findings_table(findings, supports)] if findings else [("text", "No findings.")]),
+        ("Timeline", [_timeline(container, rootfs.get("changed"), index, cited_by),
+                      ("text", "Process start times: CRIU records none (its core images hold no start time).")]),
         ("Process tree", [_process_tree(processes)] if processes else [("text", "No process data.")]),
-        ("Network", [_network(processes)]),
-        ("Open files", [_files(processes)]),
+        ("Network", [network]),
+        ("Open files", [files]),
+        ("Memory hits", memory),
         ("Recovered deleted files", [("table", ["path", "size", "sha256", "content (head)"],
-                                      [[cell(item["path"], "code"), _size(item.get("size")), cell(item.get("sha256"), "code"),
-                                        cell(item.get("head"), "pre")] for item in result.get("recovered") or []],
-                                      (22, 10, 25, 43))] if result.get("recovered") else [("text", "None.")]),
-        ("File system changes", [_rootfs_table(rootfs.get("changed")), ("h", "Deleted"),
-                                 ("list", rootfs.get("deleted") or [])]),
+                                      [{"id": "rec-%d" % number, "cells": [
+                                          cell(item["path"], "code"), _size(item.get("size")), cell(item.get("sha256"), "code"),
+                                          cell(item.get("head"), "pre")]} for number, item in enumerate(recovered)],
+                                      (22, 10, 25, 43))] if recovered else [("text", "None.")]),
+        ("File system changes", [changed, ("h", "Deleted"),
+                                 ("table", ["path"], deleted, (100,))]),
         ("Container", [_container_rows(container, sha256)]),
     ]
     warnings = list(analysis.get("warnings") or []) + list(result.get("warnings") or [])
@@ -216,13 +450,18 @@ def analysis_document(analysis, result):
         sections.append(("Warnings", [("list", warnings)]))
     name = container.get("container") or container.get("name") or "checkpoint"
     return {"title": "Checkpoint report: %s" % name,
-            "subtitle": "%s, checkpointed %s, archive sha256 %s" % (
-                _text(container.get("image")), _text(container.get("checkpointed")), _text(sha256)),
+            "subtitle": "%s, checkpointed %s, archive sha256 %s%s" % (
+                _text(container.get("image")), _text(container.get("checkpointed")), _text(sha256),
+                ", case %s" % _text(case_id) if case_id else ""),
             "verdict": summary.get("verdict"), "verdict_text": summary.get("text"),
             "counts": _severity_counts(summary), "sections": sections}
 
 
-def diff_document(diff):
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def diff_document(diff, generated=None, case_id=None):
     """The report of checkpoint_diff's result."""
     before, after = diff.get("before") or {}, diff.get("after") or {}
     procs = diff.get("processes") or {}
@@ -273,11 +512,13 @@ def diff_document(diff):
                                  ["after", "%s (checkpointed %s)" % (_text(after.get("path")), _text(after.get("checkpointed")))],
                                  ["after sha256", cell(after.get("sha256"), "code")]])]),
     ]
+    sections.insert(0, ("Report", [("kv", _provenance(generated or _now(), case_id, "checkpoint_diff"))]))
     if diff.get("warnings"):
         sections.append(("Warnings", [("list", diff["warnings"])]))
     name = (diff.get("container") or {}).get("container") or "checkpoint"
     return {"title": "Checkpoint diff: %s" % name,
-            "subtitle": "%s -> %s" % (_text(before.get("checkpointed")), _text(after.get("checkpointed"))),
+            "subtitle": "%s -> %s%s" % (_text(before.get("checkpointed")), _text(after.get("checkpointed")),
+                                        ", case %s" % _text(case_id) if case_id else ""),
             "verdict": verdict, "verdict_text": "%d new finding(s) in the later checkpoint." % len(new),
             "counts": [(name, counts.get(name, 0)) for name in SEVERITY_ORDER], "sections": sections}
 
@@ -303,6 +544,11 @@ def _html_cell(value, tag="td"):
         inner = "<b>%s</b>" % _h(lines[0]) + "".join('<br><span class="muted">%s</span>' % _h(line) for line in lines[1:])
     elif style == "flag":
         inner = '<span class="flag">%s</span>' % _h(text)
+    elif style == "links":  # anchors are made by _anchor: [A-Za-z0-9_-] only
+        inner = "".join('<a class="ref" href="#%s">%s</a>' % (_h(anchor), _h(label)) for label, anchor in text)
+    elif style == "fold":
+        inner = "<details><summary>%s</summary><ul>%s</ul></details>" % (
+            _h(text["summary"]), "".join("<li><code>%s</code></li>" % _h(item) for item in text["items"]))
     else:
         inner = _h(text)
     return "<%s>%s</%s>" % (tag, inner, tag)
@@ -312,10 +558,21 @@ def _html_tree(nodes):
     out = []
     for node in nodes:
         flags = "".join('<span class="flag">%s</span>' % _h(flag) for flag in node["flags"])
-        out.append('<li><b>%s</b>%s<br><code>%s</code><br><span class="muted">%s</span>%s</li>' % (
-            _h(node["label"]), flags, _h(node["code"]), _h(node["detail"]),
+        out.append('<li id="%s"><b>%s</b>%s<br><code>%s</code><br><span class="muted">%s</span>%s</li>' % (
+            _h(node["id"]), _h(node["label"]), flags, _h(node["code"]), _h(node["detail"]),
             "<ul>%s</ul>" % _html_tree(node["children"]) if node["children"] else ""))
     return "".join(out)
+
+
+def _html_row(row):
+    """A table row: a list of cells, or {id, anchors (more ids: the fds folded into it), cells}."""
+    if not isinstance(row, dict):
+        return "<tr>%s</tr>" % "".join(_html_cell(value) for value in row)
+    marks = "".join('<span id="%s"></span>' % _h(anchor) for anchor in row.get("anchors") or [])
+    cells = "".join(_html_cell(value) for value in row["cells"])
+    if marks:
+        cells = cells.replace("<td>", "<td>" + marks, 1)
+    return "<tr%s>%s</tr>" % (' id="%s"' % _h(row["id"]) if row.get("id") else "", cells)
 
 
 def _html_block(block):
@@ -337,7 +594,7 @@ def _html_block(block):
         return "<p>None.</p>"
     cols = "".join('<col style="width:%d%%">' % width for width in widths)
     head = "".join(_html_cell(name, "th") for name in headers)
-    body = "".join("<tr>%s</tr>" % "".join(_html_cell(value) for value in row) for row in rows)
+    body = "".join(_html_row(row) for row in rows)
     return "<table><colgroup>%s</colgroup><thead><tr>%s</tr></thead><tbody>%s</tbody></table>" % (cols, head, body)
 
 
@@ -360,7 +617,12 @@ def to_html(doc):
 # -- markdown -----------------------------------------------------------------------------------
 
 def _md(value, multiline=False):
-    text = html.escape(_text(value.get("text") if isinstance(value, dict) else value), quote=False)
+    value = value.get("text") if isinstance(value, dict) else value
+    if isinstance(value, dict):  # a fold: its summary
+        value = value["summary"]
+    elif isinstance(value, list) and value and isinstance(value[0], tuple):  # links: their labels
+        value = ", ".join(label for label, _anchor in value)
+    text = html.escape(_text(value), quote=False)
     text = re.sub(r"([\\`*_\[\]|#])", r"\\\1", text)
     return text.replace("\n", "<br>") if not multiline else text
 
@@ -389,7 +651,8 @@ def _md_block(block):
     if not rows:
         return "None."
     out = ["| %s |" % " | ".join(_md(name) for name in headers), "|%s" % ("---|" * len(headers))]
-    out += ["| %s |" % " | ".join(_md(value) for value in row) for row in rows]
+    out += ["| %s |" % " | ".join(_md(value) for value in (row["cells"] if isinstance(row, dict) else row))
+            for row in rows]
     return "\n".join(out)
 
 
@@ -405,9 +668,10 @@ def to_markdown(doc):
 
 # -- writing ------------------------------------------------------------------------------------
 
-def render(fmt, analysis=None, result=None, diff=None):
+def render(fmt, analysis=None, result=None, diff=None, generated=None, case_id=None):
     """The report text. ``diff`` (checkpoint_diff's result) makes a diff report; otherwise the
-    report of ``analysis`` with findings.evaluate()'s ``result``."""
+    report of ``analysis`` with findings.evaluate()'s ``result``. ``generated`` (UTC, RFC 3339;
+    now when None) and ``case_id`` go into the HTML and markdown reports' provenance."""
     if fmt not in FORMATS:
         raise CheckpointError("report_format", "must be one of %s, not %r" % (", ".join(FORMATS), fmt))
     if fmt == "json":
@@ -415,16 +679,37 @@ def render(fmt, analysis=None, result=None, diff=None):
             "summary": (result or {}).get("summary"), "findings": (result or {}).get("findings"),
             "recovered": (result or {}).get("recovered"), "analysis": analysis}
         return json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
-    doc = diff_document(diff) if diff is not None else analysis_document(analysis or {}, result)
+    doc = diff_document(diff, generated, case_id) if diff is not None else analysis_document(
+        analysis or {}, result, generated, case_id)
     return to_html(doc) if fmt == "html" else to_markdown(doc)
 
 
-def write(path, fmt="html", analysis=None, result=None, diff=None, check_mode=False, protect=()):
+# The provenance row as to_html and to_markdown write it.
+_GENERATED = re.compile(r"generated at(?:</td><td>| \| )(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)")
+MAX_COMPARED = 64 * 1024 * 1024
+
+
+def _previous(path):
+    """The report already at ``path`` (a regular file, not followed through a link), or None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    info = os.fstat(fd)
+    if not (stat.S_ISREG(info.st_mode) and info.st_size <= MAX_COMPARED):
+        os.close(fd)
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
+
+
+def write(path, fmt="html", analysis=None, result=None, diff=None, check_mode=False, protect=(), case_id=None):
     """Write the report to ``path`` through a Destination (0600, atomic, never through a symlink,
-    never over one of the ``protect`` inputs); unchanged content is not rewritten.
+    never over one of the ``protect`` inputs); unchanged content is not rewritten, and a report
+    that differs from the one on disk only by its generation time is unchanged.
 
     Returns ``{path, format, size, sha256, changed}``."""
-    data = render(fmt, analysis, result, diff).encode("utf-8")
+    data = render(fmt, analysis, result, diff, case_id=case_id).encode("utf-8")
     if os.path.islink(path):
         raise CheckpointError(path, "is a symbolic link; refusing to write a report through it")
     if os.path.isdir(path):
@@ -432,6 +717,10 @@ def write(path, fmt="html", analysis=None, result=None, diff=None, check_mode=Fa
     parent, name = os.path.split(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise CheckpointError(path, "its directory %s does not exist" % parent)
+    previous = _previous(path) if fmt != "json" else None
+    stamp = _GENERATED.search(previous.decode("utf-8", "replace")) if previous else None
+    if stamp and render(fmt, analysis, result, diff, stamp.group(1), case_id).encode("utf-8") == previous:
+        data = previous
     with Destination(parent, check_mode, protect=protect) as destination:
         written = destination.write(name, data)
     return {"path": path, "format": fmt, "size": written["size"], "sha256": written["sha256"],

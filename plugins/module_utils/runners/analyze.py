@@ -89,7 +89,7 @@ def run_analyze(params, check_mode):
     written = None
     if params.get("report"):
         written = report_mod.write(params["report"], params.get("report_format") or "html", analysis, result,
-                                   check_mode=check_mode, protect=[path])
+                                   check_mode=check_mode, protect=[path], case_id=params.get("case_id"))
     failure = severity_gate(result["findings"], params.get("fail_on_severity"))
     changed = any(item["changed"] for item in analysis.get("exported", [])) or bool(written and written["changed"])
     return Outcome(dict(changed=changed, analysis=analysis, report=written, ansible_facts={"checkpoint_analysis": analysis}),
@@ -107,7 +107,7 @@ def run_diff(params, check_mode):
     written = None
     if params["report"]:
         written = report_mod.write(params["report"], params["report_format"], diff=result, check_mode=check_mode,
-                                   protect=[params["before"], params["after"]])
+                                   protect=[params["before"], params["after"]], case_id=params.get("case_id"))
     output = dict(changed=bool(written and written["changed"]), checkpoint_diff=result, report=written)
     if params["checksum"]:
         output["sha256"] = dict((side, sides[side][0]["container"]["archive"]["sha256"]) for side in ("before", "after"))

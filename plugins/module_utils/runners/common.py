@@ -26,6 +26,7 @@ FINDINGS_OPTIONS = dict(
     fail_on_severity=dict(type="str", choices=list(SEVERITIES)),
     report=dict(type="path"),
     report_format=dict(type="str", choices=list(FORMATS), default="html"),
+    case_id=dict(type="str"),
 )
 # What of the module's parameters the findings engine takes (as engine options, not params).
 FINDINGS_ENGINE_KEYS = ("redact_secrets", "rules", "indicators", "yara_rules", "scan_memory")

@@ -10,7 +10,7 @@ __metaclass__ = type
 import json
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
+from module_args import module_args
 
 from ansible_collections.forensic.checkpoint.plugins.modules import checkpoint_analyze
 
@@ -18,7 +18,7 @@ from ansible_collections.forensic.checkpoint.plugins.modules import checkpoint_a
 def run_module(capsys, args, check_mode=False):
     if check_mode:
         args = dict(args, _ansible_check_mode=True)
-    with patch_module_args(args):
+    with module_args(args):
         with pytest.raises(SystemExit):
             checkpoint_analyze.main()
     return json.loads(capsys.readouterr().out)
