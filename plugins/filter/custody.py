@@ -12,7 +12,8 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.custody import
 
 
 def custody_gather(hosts, names):
-    return record.gather(dict((n, hosts[n]) for n in names or [] if n in hosts))
+    # a host of the run without facts did not run its analysis: gather reports it as failed
+    return record.gather(dict((n, hosts[n] if n in hosts else {}) for n in names or []))
 
 
 class FilterModule(object):

@@ -24,8 +24,8 @@ def checkpoint_archives(checkpoints, pods, nodes, analyser_pods):
     return archives.match(checkpoints, pods, nodes, analyser_pods)
 
 
-def checkpoint_analyser_info(pod, container):
-    return archives.analyser(pod, container)
+def checkpoint_analyser_info(pod, container, checkpoint_dir=None):
+    return archives.analyser(pod, container, checkpoint_dir)
 
 
 def kubectl_connection(auth):

@@ -74,13 +74,17 @@ def local(found):
             for c in found or []]
 
 
-def analyser(pod, container):
-    """What the custody record says about the analyser pod that read the archives."""
+def analyser(pod, container, checkpoint_dir=None):
+    """What the custody record says about the analyser pod that read the archives, and whether
+    its container mounts ``checkpoint_dir`` writable (needed only to remove verified archives)."""
     status = _by_name(_get(pod, "status", "containerStatuses"), container)
+    spec = _by_name(_get(pod, "spec", "containers"), container)
+    mounts = [m for m in spec.get("volumeMounts") or [] if m.get("mountPath", "").rstrip("/") == (checkpoint_dir or "").rstrip("/")]
     return {"node": _get(pod, "spec", "nodeName"), "namespace": _get(pod, "metadata", "namespace"),
             "pod": _get(pod, "metadata", "name"), "pod_uid": _get(pod, "metadata", "uid"),
             "image": status.get("image") or (_get(pod, "spec", "containers") or [{}])[0].get("image"),
-            "image_id": status.get("imageID")}
+            "image_id": status.get("imageID"),
+            "checkpoint_dir_writable": bool(mounts) and not any(m.get("readOnly") for m in mounts)}
 
 
 def pods_summary(pods):

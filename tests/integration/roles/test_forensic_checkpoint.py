@@ -289,3 +289,16 @@ def test_verified_archives_are_removed_only_when_asked(workflow, cluster, ansibl
     (item,) = custody(run)["items"]
     assert item["checkpoint"]["removed_from_node"] is False
     assert os.path.basename(item["checkpoint"]["archive"]) in os.listdir(cluster.sim.checkpoint_dir(item["node"]["name"]))
+
+    # removal asked, but the analyser deployed before mounts the directory read-only: kept, and said why
+    readonly = dict(TARGET, forensic_deploy_analyser=False, forensic_checkpoint_fetch=True,
+                    forensic_checkpoint_remove_verified_archives=True, forensic_checkpoint_output_dir=str(tmp_path / "ro"))
+    result = ansible.playbook(playbook("checkpoint.yml"), readonly)
+    assert result.rc == 0, explain(result)
+    (said,) = [t for t in tasks_named(result, "Say why the verified archives stay", host="forensic-analyser-%s" % item["node"]["name"])
+               if t.get("msg")]
+    assert "read-only: nothing is removed" in said["msg"]
+    (run,) = run_dirs(tmp_path / "ro")
+    (item,) = custody(run)["items"]
+    assert item["transfers"][0]["verified"] is True and item["checkpoint"]["removed_from_node"] is False
+    assert os.path.basename(item["checkpoint"]["archive"]) in os.listdir(cluster.sim.checkpoint_dir(item["node"]["name"]))

@@ -82,5 +82,10 @@ def test_analyser_info_and_pods_summary():
     p = pod("analyser-x", "worker-0", ["analyser"], ns="forensic")
     assert archives.analyser(p, "analyser")["image_id"].startswith("img/analyser@sha256:")
     assert archives.analyser(p, "other")["image"] == "img/analyser:1"  # from the spec when no status
+    assert archives.analyser(p, "analyser", "/ckpt")["checkpoint_dir_writable"] is False  # not mounted at all
+    p["spec"]["containers"][0]["volumeMounts"] = [{"name": "c", "mountPath": "/ckpt/", "readOnly": True}]
+    assert archives.analyser(p, "analyser", "/ckpt")["checkpoint_dir_writable"] is False
+    p["spec"]["containers"][0]["volumeMounts"][0]["readOnly"] = False
+    assert archives.analyser(p, "analyser", "/ckpt")["checkpoint_dir_writable"] is True
     assert archives.pods_summary([p, {"metadata": {"name": "new"}}]) == [
         {"node": "worker-0", "pod": "analyser-x", "phase": "Running"}, {"node": "", "pod": "new", "phase": "Pending"}]
