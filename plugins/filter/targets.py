@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import yaml
 from ansible.errors import AnsibleFilterError
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 from ansible_collections.forensic.checkpoint.plugins.module_utils.targets import archives, connection, targets
@@ -28,8 +29,18 @@ def checkpoint_analyser_info(pod, container, checkpoint_dir=None):
     return archives.analyser(pod, container, checkpoint_dir)
 
 
+def load_kubeconfig(path):
+    """A kubeconfig (YAML) as a dict; {} when absent or unreadable (the URL is then ``unknown``)."""
+    try:
+        with open(path) as handle:
+            data = yaml.safe_load(handle)
+    except (IOError, OSError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def kubectl_connection(auth):
-    return connection.kubectl(auth)
+    return connection.kubectl(auth, load=load_kubeconfig)
 
 
 class FilterModule(object):

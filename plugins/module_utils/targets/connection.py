@@ -11,8 +11,6 @@ __metaclass__ = type
 
 import os
 
-import yaml
-
 # k8s_auth option -> environment variable, as kubernetes.core's k8s_auth_options document them
 ENV = {"kubeconfig": "K8S_AUTH_KUBECONFIG", "context": "K8S_AUTH_CONTEXT", "host": "K8S_AUTH_HOST",
        "api_key": "K8S_AUTH_API_KEY", "ca_cert": "K8S_AUTH_SSL_CA_CERT", "client_cert": "K8S_AUTH_CERT_FILE",
@@ -33,11 +31,12 @@ def _verify(value):
     return str(value).strip().lower() not in FALSE if not isinstance(value, bool) else value
 
 
-def kubectl(auth, environ=None):
+def kubectl(auth, environ=None, load=None):
     """``kubeconfig`` for the connection (a dict made from host and token or client certificate,
     which the connection writes to a private temporary file, keeping the token off kubectl's
     command line; or the kubeconfig path or dict; or ``""``: kubectl's own KUBECONFIG), its
-    ``context``, and the ``api_server`` URL."""
+    ``context``, and the ``api_server`` URL. ``load`` reads a kubeconfig file into a dict ({} when
+    it cannot; the caller brings the YAML parser: module_utils may not assume one)."""
     environ = os.environ if environ is None else environ
     c = settle(auth, environ)
     if c["host"] and (c["api_key"] or (c["client_cert"] and c["client_key"])):
@@ -57,7 +56,7 @@ def kubectl(auth, environ=None):
     if isinstance(kubeconfig, str):
         kubeconfig = os.path.realpath(kubeconfig)
     return {"kubeconfig": kubeconfig or "", "context": (c["context"] or "") if isinstance(kubeconfig, str) else "",
-            "api_server": c["host"] or server(kubeconfig, c["context"], environ)}
+            "api_server": c["host"] or server(kubeconfig, c["context"], environ, load)}
 
 
 def server(kubeconfig, context, environ, load=None):
@@ -66,7 +65,7 @@ def server(kubeconfig, context, environ, load=None):
     if not isinstance(kubeconfig, dict):
         path = kubeconfig or (environ.get("KUBECONFIG") or "").split(os.pathsep)[0] or \
             os.path.join(environ.get("HOME") or "~", ".kube", "config")
-        kubeconfig = (load or _load)(path)
+        kubeconfig = load(os.path.expanduser(path)) if load else {}
     contexts, clusters = _named(kubeconfig.get("contexts"), "context"), _named(kubeconfig.get("clusters"), "cluster")
     cluster = contexts.get(context or kubeconfig.get("current-context"), {}).get("cluster")
     return clusters.get(cluster, {}).get("server") or "unknown"
@@ -76,13 +75,3 @@ def _named(entries, field):
     """A kubeconfig's named list as a dict, ignoring malformed entries (the file is user input)."""
     entries = entries if isinstance(entries, list) else []
     return dict((e.get("name"), e[field]) for e in entries if isinstance(e, dict) and isinstance(e.get(field), dict))
-
-
-def _load(path):
-    """A kubeconfig (YAML, a superset of JSON) as a dict; {} when absent or unreadable."""
-    try:
-        with open(os.path.expanduser(path)) as handle:
-            data = yaml.safe_load(handle)
-    except (IOError, OSError, yaml.YAMLError):
-        return {}
-    return data if isinstance(data, dict) else {}

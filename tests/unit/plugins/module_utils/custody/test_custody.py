@@ -85,8 +85,8 @@ def node_results():
     fetch = results.fetch_items(ARCHIVES, INFO, [])
     registered = {
         "info": INFO,
-        "analyze": [{"item": APP, "analysis": {"findings": [{"severity": "high", "title": "shell"},
-                                                           {"severity": "low", "id": "x"}, {"severity": "high"}]}},
+        "analyze": [{"item": APP, "analysis": {"findings": [
+            {"severity": "high", "title": "shell"}, {"severity": "low", "id": "x"}, {"severity": "high"}]}},
                     {"item": SIDECAR, "analysis": {}}],
         "memory": [{"item": [APP, {"pattern": "KEY"}], "matches": [{"pid": 1}]}],
         "reports": [{"item": APP, "dest": "/out/reports/%s.html" % APP["slug"]}],
