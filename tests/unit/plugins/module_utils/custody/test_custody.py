@@ -81,12 +81,14 @@ def test_removal_stays_inside_the_checkpoint_directory():
     assert results.removable([], ARCHIVES, DIR) == []  # nothing fetched: nothing removed
 
 
+FINDINGS = [{"severity": "high", "title": "shell"}, {"severity": "low", "id": "x"}, {"severity": "high"}]
+
+
 def node_results():
     fetch = results.fetch_items(ARCHIVES, INFO, [])
     registered = {
         "info": INFO,
-        "analyze": [{"item": APP, "analysis": {"findings": [
-            {"severity": "high", "title": "shell"}, {"severity": "low", "id": "x"}, {"severity": "high"}]}},
+        "analyze": [{"item": APP, "analysis": {"findings": FINDINGS}},
                     {"item": SIDECAR, "analysis": {}}],
         "memory": [{"item": [APP, {"pattern": "KEY"}], "matches": [{"pid": 1}]}],
         "reports": [{"item": APP, "dest": "/out/reports/%s.html" % APP["slug"]}],
