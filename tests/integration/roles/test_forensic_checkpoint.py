@@ -302,3 +302,28 @@ def test_verified_archives_are_removed_only_when_asked(workflow, cluster, ansibl
     (item,) = custody(run)["items"]
     assert item["transfers"][0]["verified"] is True and item["checkpoint"]["removed_from_node"] is False
     assert os.path.basename(item["checkpoint"]["archive"]) in os.listdir(cluster.sim.checkpoint_dir(item["node"]["name"]))
+
+
+def test_skipped_target_is_in_the_record_and_the_summary(workflow, cluster, ansible, tmp_path):
+    """A pod the selector matches that cannot be checkpointed (Pending: no node fits) is skipped, and
+    the chain-of-custody record and the summary name it with the reason; the others are analyzed."""
+    body = {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "counters-unschedulable", "namespace": "demo", "labels": {"app": "counters"}},
+            "spec": {"nodeSelector": {"no-such-node": "x"},
+                     "containers": [{"name": "counter", "image": "quay.io/example/counters-app:main"}]}}
+    status, _headers, answer = cluster.request("POST", "/api/v1/namespaces/demo/pods", body)
+    assert status == 201, answer
+    try:
+        extra = dict(TARGET, forensic_deploy_analyser=False, forensic_checkpoint_output_dir=str(tmp_path))
+        result = ansible.playbook(playbook("checkpoint.yml"), extra)
+    finally:
+        cluster.request("DELETE", "/api/v1/namespaces/demo/pods/counters-unschedulable")
+    assert result.rc == 0, explain(result)
+    (run,) = run_dirs(tmp_path)
+    record = custody(run)
+    (skipped,) = record["skipped"]
+    assert skipped["pod"] == "counters-unschedulable" and skipped["reason"].startswith("is Pending"), skipped
+    assert [i["container"]["pod"] for i in record["items"]] != [] and \
+        "counters-unschedulable" not in [i["container"]["pod"] for i in record["items"]]
+    summary = open(os.path.join(run, "summary.md")).read()
+    assert "## Skipped" in summary and "counters-unschedulable" in summary and "None" not in summary
