@@ -10,6 +10,8 @@ __metaclass__ = type
 import json
 import os
 
+import jsonschema
+
 from harness.testing import REPO_ROOT
 
 PLAYBOOKS = os.path.join(REPO_ROOT, "playbooks")
@@ -68,3 +70,13 @@ def machine_config_names(cluster):
 def load_json(path):
     with open(path) as handle:
         return json.load(handle)
+
+
+CUSTODY_SCHEMA = os.path.join(REPO_ROOT, "plugins", "module_utils", "custody", "schema", "custody-v1.json")
+
+
+def custody(run):
+    """A run's chain-of-custody record, validated against the collection's JSON Schema."""
+    record = load_json(os.path.join(run, "chain-of-custody.json"))
+    jsonschema.validate(record, load_json(CUSTODY_SCHEMA))
+    return record

@@ -18,7 +18,7 @@ import sys
 
 import pytest
 
-from rolehelpers import FAST, explain, load_json, playbook, tasks_named
+from rolehelpers import FAST, custody, explain, load_json, playbook, tasks_named
 
 pytestmark = pytest.mark.simulated_only  # the counters workload and enabling are the simulator's
 
@@ -45,7 +45,7 @@ def archives_on_nodes(cluster):
 
 @pytest.fixture(scope="module")
 def workflow(cluster, ansible, tmp_path_factory):
-    """enable.yml, then forensic.yml once on a reset cluster: deploy the analyser, checkpoint, analyse."""
+    """enable.yml, then forensic.yml once on a reset cluster: deploy the analyser, checkpoint, analyze."""
     if cluster.sim is None:
         pytest.skip("needs the simulated cluster")
     cluster.sim.reset()
@@ -64,7 +64,7 @@ def workflow(cluster, ansible, tmp_path_factory):
 
 def test_custody_record_and_outputs(workflow, cluster):
     result, run = workflow
-    record = load_json(os.path.join(run, "chain-of-custody.json"))
+    record = custody(run)
     assert stat.S_IMODE(os.stat(os.path.join(run, "chain-of-custody.json")).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(run).st_mode) == 0o700
     assert record["collection"] == {"name": "forensic.checkpoint", "version": "0.1.0"}
@@ -126,7 +126,7 @@ def test_archive_altered_in_transit_fails_loudly(workflow, ansible, tmp_path):
     assert result.rc != 0, explain(result)
     assert "EVIDENCE ALTERED IN TRANSIT" in result.stdout, explain(result)
     (run,) = run_dirs(output)
-    (item,) = load_json(os.path.join(run, "chain-of-custody.json"))["items"]
+    (item,) = custody(run)["items"]
     (transfer,) = item["transfers"]
     assert transfer["verified"] is False and transfer["sha256"] != transfer["node_sha256"]
     assert transfer["path"].endswith(".sha256-MISMATCH") and os.path.exists(transfer["path"])
@@ -166,7 +166,7 @@ def test_role_in_one_play_with_a_pod_name(workflow, cluster, ansible, tmp_path):
     assert result.rc == 0, explain(result)
     assert tasks_named(result, "Expose the facts")[-1]["msg"] == ["demo/%s/counter" % pod]
     (run,) = run_dirs(tmp_path)
-    assert load_json(os.path.join(run, "chain-of-custody.json"))["items"][0]["transfers"] == []
+    assert custody(run)["items"][0]["transfers"] == []
 
 
 def test_analyze_local_archives(ansible, archives, tmp_path):
@@ -176,7 +176,7 @@ def test_analyze_local_archives(ansible, archives, tmp_path):
     result = ansible.playbook(playbook("analyze.yml"), extra)
     assert result.rc == 0, explain(result)
     (run,) = run_dirs(tmp_path)
-    record = load_json(os.path.join(run, "chain-of-custody.json"))
+    record = custody(run)
     assert sorted(i["checkpoint"]["archive"] for i in record["items"]) == sorted([archives["counters"], archives["crio"]])
     assert all(i["analysis"]["analyser"]["node"] == "controller" for i in record["items"])
     if has_module("checkpoint_memory"):
@@ -229,7 +229,7 @@ def test_archive_found_after_a_dropped_connection_is_analysed_and_fetched(workfl
     (polled,) = tasks_named(result, "Wait for the checkpoints")[-1]["results"]
     assert polled["attempts"] >= 3 and polled["finished"], polled
     (run,) = run_dirs(tmp_path)
-    (item,) = load_json(os.path.join(run, "chain-of-custody.json"))["items"]
+    (item,) = custody(run)["items"]
     dropped = item["checkpoint"]["connection_dropped"]
     assert dropped.startswith("connection dropped (") and "archive found at %s" % item["checkpoint"]["archive"] in dropped
     (transfer,) = item["transfers"]
@@ -238,3 +238,92 @@ def test_archive_found_after_a_dropped_connection_is_analysed_and_fetched(workfl
     assert os.path.getsize(transfer["path"]) == os.path.getsize(on_node)
     assert item["analysis"]["findings"] is not None
     assert "the archive was found on the node" in open(os.path.join(run, "summary.md")).read()
+
+
+def _checkpoint_mount(cluster):
+    ds = cluster.dynamic().resources.get(api_version="apps/v1", kind="DaemonSet").get(
+        namespace="forensic-checkpoint", name="checkpoint-analyser").to_dict()
+    (mount,) = [m for m in ds["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] if m["name"] == "checkpoints"]
+    return mount
+
+
+def test_unverified_archive_is_kept_when_removal_is_asked(workflow, cluster, ansible, tmp_path):
+    """Issue 13 §4, opt-in removal: a copy altered in transit is not verified, so its archive stays on
+    the node even with forensic_checkpoint_remove_verified_archives, and the record says so."""
+    assert _checkpoint_mount(cluster)["readOnly"] is True  # the workflow's default deployment
+    extra = dict(TARGET, forensic_checkpoint_fetch=True, forensic_checkpoint_remove_verified_archives=True,
+                 forensic_checkpoint_output_dir=str(tmp_path / "out"))
+    path = os.pathsep.join([_mitm_kubectl(tmp_path), ansible.bindir, os.environ.get("PATH", "")])
+    result = ansible.playbook(playbook("checkpoint.yml"), extra, env={"PATH": path})
+    assert result.rc != 0 and "EVIDENCE ALTERED IN TRANSIT" in result.stdout, explain(result)
+    assert _checkpoint_mount(cluster)["readOnly"] is False  # removal asked: the mount is writable
+    (run,) = run_dirs(tmp_path / "out")
+    (item,) = custody(run)["items"]
+    assert item["transfers"][0]["verified"] is False and item["checkpoint"]["removed_from_node"] is False
+    node_dir = cluster.sim.checkpoint_dir(item["node"]["name"])
+    assert os.path.basename(item["checkpoint"]["archive"]) in os.listdir(node_dir)
+
+
+def test_verified_archives_are_removed_only_when_asked(workflow, cluster, ansible, tmp_path):
+    """Opt-in removal: the archive fetched and verified (SHA-256 on the node == on arrival) is removed
+    from the node; the custody record and the summary say so. A run without the option leaves its
+    archive and mounts the checkpoint directory read-only again."""
+    extra = dict(TARGET, forensic_checkpoint_fetch=True, forensic_checkpoint_remove_verified_archives=True,
+                 forensic_checkpoint_output_dir=str(tmp_path / "removed"))
+    result = ansible.playbook(playbook("checkpoint.yml"), extra)
+    assert result.rc == 0, explain(result)
+    (run,) = run_dirs(tmp_path / "removed")
+    record = custody(run)
+    (item,) = record["items"]
+    assert item["transfers"][0]["verified"] is True and item["checkpoint"]["removed_from_node"] is True
+    node_dir = cluster.sim.checkpoint_dir(item["node"]["name"])
+    assert os.path.basename(item["checkpoint"]["archive"]) not in os.listdir(node_dir)
+    assert os.path.getsize(item["transfers"][0]["path"]) == item["checkpoint"]["size"]  # the evidence is kept here
+    assert "removed from the node after a verified fetch" in open(os.path.join(run, "summary.md")).read()
+
+    kept = dict(TARGET, forensic_checkpoint_fetch=True, forensic_checkpoint_output_dir=str(tmp_path / "kept"))
+    result = ansible.playbook(playbook("checkpoint.yml"), kept)
+    assert result.rc == 0, explain(result)
+    assert _checkpoint_mount(cluster)["readOnly"] is True
+    (run,) = run_dirs(tmp_path / "kept")
+    (item,) = custody(run)["items"]
+    assert item["checkpoint"]["removed_from_node"] is False
+    assert os.path.basename(item["checkpoint"]["archive"]) in os.listdir(cluster.sim.checkpoint_dir(item["node"]["name"]))
+
+    # removal asked, but the analyser deployed before mounts the directory read-only: kept, and said why
+    readonly = dict(TARGET, forensic_deploy_analyser=False, forensic_checkpoint_fetch=True,
+                    forensic_checkpoint_remove_verified_archives=True, forensic_checkpoint_output_dir=str(tmp_path / "ro"))
+    result = ansible.playbook(playbook("checkpoint.yml"), readonly)
+    assert result.rc == 0, explain(result)
+    (said,) = [t for t in tasks_named(result, "Say why the verified archives stay", host="forensic-analyser-%s" % item["node"]["name"])
+               if t.get("msg")]
+    assert "read-only: nothing is removed" in said["msg"]
+    (run,) = run_dirs(tmp_path / "ro")
+    (item,) = custody(run)["items"]
+    assert item["transfers"][0]["verified"] is True and item["checkpoint"]["removed_from_node"] is False
+    assert os.path.basename(item["checkpoint"]["archive"]) in os.listdir(cluster.sim.checkpoint_dir(item["node"]["name"]))
+
+
+def test_skipped_target_is_in_the_record_and_the_summary(workflow, cluster, ansible, tmp_path):
+    """A pod the selector matches that cannot be checkpointed (Pending: no node fits) is skipped, and
+    the chain-of-custody record and the summary name it with the reason; the others are analyzed."""
+    body = {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "counters-unschedulable", "namespace": "demo", "labels": {"app": "counters"}},
+            "spec": {"nodeSelector": {"no-such-node": "x"},
+                     "containers": [{"name": "counter", "image": "quay.io/example/counters-app:main"}]}}
+    status, _headers, answer = cluster.request("POST", "/api/v1/namespaces/demo/pods", body)
+    assert status == 201, answer
+    try:
+        extra = dict(TARGET, forensic_deploy_analyser=False, forensic_checkpoint_output_dir=str(tmp_path))
+        result = ansible.playbook(playbook("checkpoint.yml"), extra)
+    finally:
+        cluster.request("DELETE", "/api/v1/namespaces/demo/pods/counters-unschedulable")
+    assert result.rc == 0, explain(result)
+    (run,) = run_dirs(tmp_path)
+    record = custody(run)
+    (skipped,) = record["skipped"]
+    assert skipped["pod"] == "counters-unschedulable" and skipped["reason"].startswith("is Pending"), skipped
+    assert [i["container"]["pod"] for i in record["items"]] != [] and \
+        "counters-unschedulable" not in [i["container"]["pod"] for i in record["items"]]
+    summary = open(os.path.join(run, "summary.md")).read()
+    assert "## Skipped" in summary and "counters-unschedulable" in summary and "None" not in summary

@@ -17,7 +17,7 @@ import os
 
 import pytest
 
-from rolehelpers import FAST, explain, feature_gate, load_json, playbook, pools, tasks_named
+from rolehelpers import FAST, custody, explain, feature_gate, playbook, pools, tasks_named
 
 # enabling is irreversible on a real cluster, and the evidence-loss trap needs a cluster to lose
 pytestmark = pytest.mark.simulated_only
@@ -69,7 +69,7 @@ def test_opted_in_the_restarted_containers_archives_say_they_are_not_the_evidenc
     assert "RANDOM_1432_KEY: 0 match(es)" in shown, shown
     after = counters(sim_cluster)
     (run,) = glob.glob(str(tmp_path / "run-*"))
-    (item,) = load_json(os.path.join(run, "chain-of-custody.json"))["items"]
+    (item,) = custody(run)["items"]
     container = item["container"]
     # the baseline was recorded before enabling; the drain and reboot replaced the pod (a fresh
     # replica the label selector now matches) or restarted its container
@@ -94,7 +94,7 @@ def test_prepared_ahead_the_incident_run_passes_the_preflight_and_keeps_the_cont
     (verdict,) = tasks_named(result, "Say what the preflight found")
     assert verdict["msg"][0].startswith("checkpointing works on node(s) worker-")
     (run,) = glob.glob(str(tmp_path / "run-*"))
-    (item,) = load_json(os.path.join(run, "chain-of-custody.json"))["items"]
+    (item,) = custody(run)["items"]
     assert item["container"]["identity_changed"] == []
     assert (item["container"]["pod_uid"], item["container"]["container_id"]) == before[item["container"]["pod"]]
     assert counters(sim_cluster) == before

@@ -16,7 +16,7 @@ import os
 import pytest
 
 from harness.testing import TEST_SETTINGS, Ansible, SimulatedCluster
-from rolehelpers import FAST, explain, load_json, machine_config_names, playbook, tasks_named
+from rolehelpers import FAST, custody, explain, machine_config_names, playbook, tasks_named
 
 pytestmark = pytest.mark.simulated_only
 
@@ -45,5 +45,5 @@ def test_enabled_and_checkpointed_on_the_masters(topology, tmp_path):
         forensic_checkpoint_report=False, forensic_checkpoint_output_dir=str(tmp_path)))
     assert result.rc == 0, explain(result)
     (run,) = glob.glob(os.path.join(str(tmp_path), "run-*"))
-    (item,) = load_json(os.path.join(run, "chain-of-custody.json"))["items"]
+    (item,) = custody(run)["items"]
     assert item["node"]["name"] in masters and item["container"]["identity_changed"] == []
