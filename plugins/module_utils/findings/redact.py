@@ -53,7 +53,6 @@ def _shaped(text):
     return any(literal in low for literal in _LITERALS) and _ANY.search(text) is not None
 
 
-
 def is_secret_name(name):
     return bool(SECRET_NAME.search(name))
 

@@ -40,7 +40,6 @@ _ACCOUNT_FILES = ("/etc/passwd", "/etc/shadow", "/etc/group", "/etc/gshadow", "/
 _SYSTEM_DIRS = ("/etc/", "/bin/", "/sbin/", "/usr/", "/lib", "/boot/", "/var/log/")
 
 
-
 def _changed(rule_id, tactic, severity, attack, title, description, where):
     """A rule on files the container wrote (rootfs.changed items matching ``where``)."""
     return {"id": rule_id, "tactic": tactic, "severity": severity, "attack": attack, "title": title,
@@ -48,6 +47,7 @@ def _changed(rule_id, tactic, severity, attack, title, description, where):
             "subject": "{path}", "evidence": "{path} ({size} bytes, mode {mode}):\n{head}"}
 
 # -- credential families: detection and redaction from the same pieces -------------------------
+
 
 # Environment variable names that say their value is a secret.
 SECRET_NAMES = r"(?i)key|secret|token|pass(?:word|wd)?|credential"
@@ -189,7 +189,7 @@ BUILTIN_RULES = [
     _changed("rootfs.systemd-unit", "persistence", "high", "T1543.002", "Systemd unit written",
              "A systemd unit or timer was created or changed in the container.",
              "regular && %s" % _any_prefix("path", ("/etc/systemd/", "/lib/systemd/system/",
-                                                   "/usr/lib/systemd/system/", "/root/.config/systemd/"))),
+                                                    "/usr/lib/systemd/system/", "/root/.config/systemd/"))),
     _changed("rootfs.init-script", "persistence", "high", "T1037.004", "Init script written",
              "An rc or init.d script was created or changed in the container.",
              "regular && (%s || path=='/etc/rc.local')" % _any_prefix("path", ("/etc/init.d/", "/etc/rc.d/"))),
@@ -224,53 +224,53 @@ BUILTIN_RULES = [
      "subject": "{path}", "evidence": "{path} was deleted from the container's file system"},
     # Secrets: ``pattern``'s first group is the secret, ``shape`` its redaction (see the docstring).
     _secret("secret.aws-secret-key", "high", "AWS secret access key",
-                 "An AWS (or S3-compatible) secret access key: whoever reads this checkpoint, or took over the "
-                 "container, can use it. Rotate it.",
-                 # env, CLI/INI (aws_secret_access_key) and SDK JSON ("SecretAccessKey"), any case.
-                 r"(?i)%s([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])" % AWS_KEY_NAME,
-                 r"(?i)%s(?P<v>[A-Za-z0-9/+]{%d,40})" % (AWS_KEY_NAME, CUT),
-                 ["(?i)secretaccesskey", "(?i)secret_access_key"]),
+            "An AWS (or S3-compatible) secret access key: whoever reads this checkpoint, or took over the "
+            "container, can use it. Rotate it.",
+            # env, CLI/INI (aws_secret_access_key) and SDK JSON ("SecretAccessKey"), any case.
+            r"(?i)%s([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])" % AWS_KEY_NAME,
+            r"(?i)%s(?P<v>[A-Za-z0-9/+]{%d,40})" % (AWS_KEY_NAME, CUT),
+            ["(?i)secretaccesskey", "(?i)secret_access_key"]),
     _secret("secret.aws-access-key-id", "high", "AWS access key id",
-                 "An AWS access key id; its secret key is usually nearby.",
-                 *_token(["A[KS]IA"], "[A-Z2-7]", 16, 16, tail="(?![A-Z0-9])"), literals=["AKIA", "ASIA"]),
+            "An AWS access key id; its secret key is usually nearby.",
+            *_token(["A[KS]IA"], "[A-Z2-7]", 16, 16, tail="(?![A-Z0-9])"), literals=["AKIA", "ASIA"]),
     _secret("secret.github-token", "high", "GitHub token",
-                 "A GitHub personal access, OAuth or app token.",
-                 *_token(["gh[pousr]_"], "[A-Za-z0-9]", 30, 255, ["github_pat_"], "[A-Za-z0-9_]", 22),
-                 literals=["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"]),
+            "A GitHub personal access, OAuth or app token.",
+            *_token(["gh[pousr]_"], "[A-Za-z0-9]", 30, 255, ["github_pat_"], "[A-Za-z0-9_]", 22),
+            literals=["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"]),
     _secret("secret.gitlab-token", "high", "GitLab token",
-                 "A GitLab personal, deploy, runner, trigger, CI build or OAuth token.",
-                 *_token(["glpat-", "gl(?:dt|rt|ptt|cbt|oas)-"], "[A-Za-z0-9_-]", 20, 64),
-                 literals=["glpat-", "gldt-", "glrt-", "glptt-", "glcbt-", "gloas-"]),
+            "A GitLab personal, deploy, runner, trigger, CI build or OAuth token.",
+            *_token(["glpat-", "gl(?:dt|rt|ptt|cbt|oas)-"], "[A-Za-z0-9_-]", 20, 64),
+            literals=["glpat-", "gldt-", "glrt-", "glptt-", "glcbt-", "gloas-"]),
     _secret("secret.slack-token", "high", "Slack token", "A Slack bot, user or app token.",
-                 *_token(["xox[abposr]-", "xapp-"], "[A-Za-z0-9-]", 10, 250),
-                 literals=["xoxa-", "xoxb-", "xoxp-", "xoxo-", "xoxs-", "xoxr-", "xapp-"]),
+            *_token(["xox[abposr]-", "xapp-"], "[A-Za-z0-9-]", 10, 250),
+            literals=["xoxa-", "xoxb-", "xoxp-", "xoxo-", "xoxs-", "xoxr-", "xapp-"]),
     _secret("secret.stripe-key", "high", "Stripe key", "A Stripe secret or restricted API key, or a webhook "
-                 "signing secret.",
-                 *_token(["[rs]k_(?:live|test)_", "whsec_"], "[A-Za-z0-9]", 24, 255),
-                 literals=["sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_"]),
+            "signing secret.",
+            *_token(["[rs]k_(?:live|test)_", "whsec_"], "[A-Za-z0-9]", 24, 255),
+            literals=["sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_"]),
     _secret("secret.vault-token", "high", "HashiCorp Vault token", "A Vault service, batch or recovery token.",
-                 *_token([r"hv[sbr]\."], "[A-Za-z0-9_-]", 24, 255), literals=["hvs.", "hvb.", "hvr."]),
+            *_token([r"hv[sbr]\."], "[A-Za-z0-9_-]", 24, 255), literals=["hvs.", "hvb.", "hvr."]),
     _secret("secret.private-key", "high", "Private key", "A PEM private key block.",
-                 r"-----BEGIN [A-Z ]{0,20}PRIVATE KEY(?: BLOCK)?-----\s*([A-Za-z0-9+/=\r\n]{64,4096})",
-                 r"-----BEGIN [A-Z ]{0,20}PRIVATE KEY(?: BLOCK)?-----\s*(?P<v>[A-Za-z0-9+/=\s]{1,16384})",
-                 ["-----BEGIN "], attack="T1552.004"),
+            r"-----BEGIN [A-Z ]{0,20}PRIVATE KEY(?: BLOCK)?-----\s*([A-Za-z0-9+/=\r\n]{64,4096})",
+            r"-----BEGIN [A-Z ]{0,20}PRIVATE KEY(?: BLOCK)?-----\s*(?P<v>[A-Za-z0-9+/=\s]{1,16384})",
+            ["-----BEGIN "], attack="T1552.004"),
     _secret("secret.bearer-token", "high", "Bearer token", "An HTTP bearer token (Authorization: Bearer ...).",
-                 *_credentials("[Bb]earer"), literals=["earer"]),
+            *_credentials("[Bb]earer"), literals=["earer"]),
     _secret("secret.basic-auth", "high", "HTTP basic credentials",
             "A user name and password in an HTTP Authorization: Basic header (base64, not encrypted).",
             *_credentials("[Bb]asic"), literals=["asic"]),
     _secret("secret.jwt", "medium", "JSON Web Token",
-                 "A signed JWT, such as a Kubernetes service account token: it authenticates whoever holds it.",
-                 r"eyJ[A-Za-z0-9_-]{10,4096}\.eyJ[A-Za-z0-9_-]{10,8192}\.[A-Za-z0-9_-]{10,1024}",
-                 r"(?P<v>eyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{0,8192}\.?[A-Za-z0-9_-]{0,1024})", ["eyJ"]),
+            "A signed JWT, such as a Kubernetes service account token: it authenticates whoever holds it.",
+            r"eyJ[A-Za-z0-9_-]{10,4096}\.eyJ[A-Za-z0-9_-]{10,8192}\.[A-Za-z0-9_-]{10,1024}",
+            r"(?P<v>eyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{0,8192}\.?[A-Za-z0-9_-]{0,1024})", ["eyJ"]),
     _secret("secret.password-assignment", "medium", "Password-like value in a file",
-                 "A password, secret, token or API key assigned (key=value, key: value, JSON, INI, YAML such as "
-                 "a kubeconfig's token:) in a file the container wrote or deleted.",
-                 # A value holding a digit: ``password = get_password()`` in source code is not a secret.
-                 r"(?i)(?<![A-Za-z0-9])%s"
-                 r"([A-Za-z0-9!#$%%*+./@^_~-]*[0-9][A-Za-z0-9!#$%%*+./@^_~-]*)(?![A-Za-z0-9!#$%%*+./@^_~-])" % ASSIGNED,
-                 KEYWORD_SHAPE, ["(?i)" + word for word in ("key", "token", "pass", "pwd", "secret", "credential")],
-                 scope=["files"]),
+            "A password, secret, token or API key assigned (key=value, key: value, JSON, INI, YAML such as "
+            "a kubeconfig's token:) in a file the container wrote or deleted.",
+            # A value holding a digit: ``password = get_password()`` in source code is not a secret.
+            r"(?i)(?<![A-Za-z0-9])%s"
+            r"([A-Za-z0-9!#$%%*+./@^_~-]*[0-9][A-Za-z0-9!#$%%*+./@^_~-]*)(?![A-Za-z0-9!#$%%*+./@^_~-])" % ASSIGNED,
+            KEYWORD_SHAPE, ["(?i)" + word for word in ("key", "token", "pass", "pwd", "secret", "credential")],
+            scope=["files"]),
     {"id": "secret.env-variable", "tactic": "credential-access", "severity": "medium", "attack": "T1552", "check": "secret",
      "title": "Password-like environment variable",
      "description": "An environment variable whose name says it holds a secret.",
@@ -283,7 +283,6 @@ BUILTIN_RULES = [
      "title": "YARA rule matched",
      "description": "A user-supplied YARA rule matched process memory or a file (meta severity/attack override)."},
 ]
-
 
 
 def _explained(rule):
