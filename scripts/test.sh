@@ -94,7 +94,7 @@ run_versions() {
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
       echo "==> ansible-core $version: making $venv"
       rm -rf "$venv" && "${PYTHON:-python3}" -m venv "$venv"
-      local pins; mapfile -t pins < <(grep -E '^(pytest|hypothesis|pyelftools|yara-python|protobuf)==' requirements-dev.txt)
+      local pins; mapfile -t pins < <(grep -E '^(pytest|hypothesis|pyelftools|yara-python|protobuf|jsonschema)==' requirements-dev.txt)
       "$venv/bin/pip" install -q --disable-pip-version-check "ansible-core==$version.*" -r requirements.txt "${pins[@]}"
       # pycriu as in .venv (scripts/setup.sh): the distribution's package alone, for the tests that
       # import it themselves.
