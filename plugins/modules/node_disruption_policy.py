@@ -90,7 +90,7 @@ notes:
   - Needs C(get) and C(patch) on C(machineconfigurations.operator.openshift.io), C(get) on
     C(featuregates.config.openshift.io) (optional, used while the status is not written yet) and on C(/version).
   - Write the policy before the MachineConfig it is for reaches the nodes (pause the pool, or apply the
-    policy first): the daemon decides with the policy in force when it updates a node.
+    policy first), because the daemon decides with the policy in force when it updates a node.
   - The module belongs to the C(forensic.checkpoint.cluster) action group, so
     C(module_defaults) for C(group/forensic.checkpoint.cluster) can carry the auth options.
 attributes:
@@ -159,7 +159,7 @@ policies:
 effective_actions:
   description:
     - What the machine config daemon will do for a change of RV(path) alone, from the operator's
-      merged status (the policy whose path matches best; C([{type: Reboot}]) when the policy says so).
+      merged status (the policy whose path matches best), a single C(Reboot) action when the policy says so.
     - C(null) when no policy covers it (the daemon reboots) or the status is not known.
   returned: always
   type: list
