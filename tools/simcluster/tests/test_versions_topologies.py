@@ -9,6 +9,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import subprocess
+import sys
 import urllib.parse
 
 import pytest
@@ -110,6 +112,19 @@ def test_single_node_runs_everything_on_one_master(start_sim):
     assert pool(sim, "master")["status"]["machineCount"] == 1
     assert pool(sim, "worker")["status"]["machineCount"] == 0
     assert counters(sim)["spec"]["nodeName"] == "master-0"
+
+
+def test_one_worker_runs_the_workloads_on_it_and_zero_workers_is_refused(start_sim, tmp_path):
+    """Tests use one-worker clusters to keep rollouts short (a pool rolls node by node)."""
+    sim = start_sim("--workers", "1", "--workload", "lookup")
+    nodes = [n["metadata"]["name"] for n in sim.get("/api/v1/nodes")["items"]]
+    assert sorted(nodes) == ["master-0", "worker-0"]
+    assert pool(sim, "worker")["status"]["machineCount"] == 1
+    assert counters(sim)["spec"]["nodeName"] == "worker-0"
+    proc = subprocess.run([sys.executable, "-m", "simcluster", "start", "--state-dir",
+                           str(tmp_path / "none"), "--workers", "0"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 2 and "--workers: must be 1 or more" in proc.stderr
 
 
 def test_compact_masters_take_the_drop_in_only_through_the_master_pool(start_sim):

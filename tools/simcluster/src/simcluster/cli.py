@@ -93,6 +93,14 @@ def _config_from(args):
                      distribution=args.distribution)
 
 
+def _workers(text):
+    """--workers: a standard cluster needs one worker at least (its workloads run on workers)."""
+    count = int(text)
+    if count < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more (use --topology sno for one node)")
+    return count
+
+
 def _pool(text):
     name, _sep, members = text.partition("=")
     if not name or not members or name in ("master", "worker"):
@@ -295,7 +303,7 @@ def parser():
     start.add_argument("--host", default="127.0.0.1", help="loopback address to listen on")
     start.add_argument("--port", type=int, default=0, help="0 picks a free port")
     start.add_argument("--openshift-version", default="4.13.0")
-    start.add_argument("--workers", type=int, default=3, help="worker nodes (one master besides)")
+    start.add_argument("--workers", type=_workers, default=3, help="worker nodes (one master besides)")
     start.add_argument("--topology", default="standard", choices=("standard", "compact", "sno"),
                        help="standard: one master and --workers workers; compact: three "
                             "schedulable masters; sno: one schedulable master")

@@ -59,8 +59,10 @@ def nodes(workers, topology="standard"):
 
 
 def counters_node(config):
-    """Where the counters pod runs: worker-1 (its fixture's node), else a schedulable master."""
-    return {"compact": "master-1", "sno": "master-0"}.get(config.topology, "worker-1")
+    """Where the counters pod runs: worker-1 (its fixture's node; worker-0 in a one-worker
+    cluster), else a schedulable master."""
+    standard = "worker-1" if config.workers >= 2 else "worker-0"
+    return {"compact": "master-1", "sno": "master-0"}.get(config.topology, standard)
 
 
 NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "openshift",
