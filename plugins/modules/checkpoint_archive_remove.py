@@ -60,12 +60,9 @@ options:
         default: /var/lib/kubelet/checkpoints
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
-requirements:
-  - python >= 3.9
-  - kubernetes >= 24.2.0
+  - forensic.checkpoint.cluster
 notes:
   - Needs C(list) on C(pods) and C(create) on C(pods/exec) in O(analyser.namespace).
-  - Belongs to the C(forensic.checkpoint.cluster) action group.
 attributes:
   check_mode:
     support: full

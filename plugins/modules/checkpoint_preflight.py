@@ -55,15 +55,11 @@ options:
 extends_documentation_fragment:
   - forensic.checkpoint.pod_targets
   - kubernetes.core.k8s_auth_options
-requirements:
-  - python >= 3.9
-  - kubernetes >= 24.2.0
-  - PyYAML >= 5.1
+  - forensic.checkpoint.cluster
 notes:
   - Needs C(get)/C(list) on C(pods) in O(namespace), C(get) on C(nodes), C(create) on C(nodes/proxy)
     for the probe, and, on OpenShift, C(get) on C(machineconfigs) and C(list) on C(machineconfigpools).
     The free space needs C(get) on C(nodes/proxy) (the Summary API); without it, a warning says it is unknown.
-  - Belongs to the C(forensic.checkpoint.cluster) action group.
 attributes:
   check_mode:
     support: full

@@ -121,17 +121,13 @@ options:
 extends_documentation_fragment:
   - forensic.checkpoint.pod_targets
   - kubernetes.core.k8s_auth_options
-requirements:
-  - python >= 3.9
-  - kubernetes >= 24.2.0
-  - PyYAML >= 5.1
+  - forensic.checkpoint.cluster
 notes:
   - The caller needs C(get)/C(list) on C(pods) in O(namespace) and C(create) on C(nodes/proxy). The
     kubelet authorises the API server's client identity, not the caller, for C(create) on
     C(nodes/checkpoint), see M(forensic.checkpoint.kubelet_checkpoint_access).
   - The C(ContainerCheckpoint) gate (alpha in Kubernetes 1.25 to 1.29, on by default from 1.30) and
     CRIU support in the container runtime are needed on the pod's node.
-  - Belongs to the C(forensic.checkpoint.cluster) action group.
 attributes:
   check_mode:
     support: full

@@ -49,12 +49,9 @@ options:
     default: 3
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
-requirements:
-  - python >= 3.9
-  - kubernetes >= 24.2.0
+  - forensic.checkpoint.cluster
 notes:
   - Needs C(get) on C(daemonsets), C(list) on C(pods) and C(events) in O(namespace).
-  - Belongs to the C(forensic.checkpoint.cluster) action group.
 attributes:
   check_mode:
     support: full

@@ -64,15 +64,10 @@ options:
     default: false
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
-requirements:
-  - python >= 3.9
-  - kubernetes >= 24.2.0
-  - PyYAML >= 5.1
+  - forensic.checkpoint.cluster
 notes:
   - Needs C(get) and C(patch) on C(featuregates.config.openshift.io), C(get) on C(/version) and, for
     the kubelet check, C(list) on C(nodes) and C(get) on C(nodes/proxy) and C(nodes/metrics).
-  - The module belongs to the C(forensic.checkpoint.cluster) action group, so
-    C(module_defaults) for C(group/forensic.checkpoint.cluster) can carry the auth options.
 attributes:
   check_mode:
     support: full

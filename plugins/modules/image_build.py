@@ -86,15 +86,12 @@ options:
     default: 3
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
-requirements:
-  - python >= 3.9
-  - kubernetes >= 24.2.0
+  - forensic.checkpoint.cluster
 notes:
   - Needs C(get), C(create) and C(patch) on C(imagestreams) and C(buildconfigs), C(create) on
     C(buildconfigs/instantiatebinary) and C(get) on C(builds) in O(namespace).
   - The cluster needs its internal image registry (the C(ImageRegistry) capability) and, for the
     default base image, access to C(registry.fedoraproject.org); otherwise set O(base_image) to a mirror.
-  - Belongs to the C(forensic.checkpoint.cluster) action group.
 attributes:
   check_mode:
     support: full

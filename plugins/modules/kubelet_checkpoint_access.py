@@ -48,15 +48,11 @@ options:
     default: true
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
-requirements:
-  - python >= 3.9
-  - kubernetes >= 24.2.0
-  - PyYAML >= 5.1
+  - forensic.checkpoint.cluster
 notes:
   - Needs C(create) on C(subjectaccessreviews.authorization.k8s.io) and, to grant, C(create) and
     C(update) on C(clusterroles) and C(clusterrolebindings) (and the permission granted, as RBAC
     requires of whoever grants it).
-  - Belongs to the C(forensic.checkpoint.cluster) action group.
 attributes:
   check_mode:
     support: full

@@ -80,13 +80,9 @@ options:
     default: false
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
-requirements:
-  - python >= 3.9
-  - kubernetes >= 24.2.0
-  - PyYAML >= 5.1
+  - forensic.checkpoint.cluster
 notes:
   - Needs C(get), C(create), C(update) and C(delete) on C(machineconfigs.machineconfiguration.openshift.io).
-  - Belongs to the C(forensic.checkpoint.cluster) action group.
 attributes:
   check_mode:
     support: full

@@ -89,16 +89,12 @@ options:
     default: 900
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
-requirements:
-  - python >= 3.9
-  - kubernetes >= 24.2.0
-  - PyYAML >= 5.1
+  - forensic.checkpoint.cluster
 notes:
   - Needs C(get) and C(patch) on C(machineconfigpools.machineconfiguration.openshift.io), C(list)
     and C(get) on C(machineconfigs), and C(list) on C(nodes) for the degraded node's reason.
   - The kubernetes client itself retries only some connection errors; this module's wait rides out
     longer outages within O(outage_budget).
-  - Belongs to the C(forensic.checkpoint.cluster) action group.
 attributes:
   check_mode:
     support: full

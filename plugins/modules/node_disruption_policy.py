@@ -82,17 +82,12 @@ options:
     default: 2
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
-requirements:
-  - python >= 3.9
-  - kubernetes >= 24.2.0
-  - PyYAML >= 5.1
+  - forensic.checkpoint.cluster
 notes:
   - Needs C(get) and C(patch) on C(machineconfigurations.operator.openshift.io), C(get) on
     C(featuregates.config.openshift.io) (optional, used while the status is not written yet) and on C(/version).
   - Write the policy before the MachineConfig it is for reaches the nodes (pause the pool, or apply the
     policy first), because the daemon decides with the policy in force when it updates a node.
-  - The module belongs to the C(forensic.checkpoint.cluster) action group, so
-    C(module_defaults) for C(group/forensic.checkpoint.cluster) can carry the auth options.
 attributes:
   check_mode:
     support: full
