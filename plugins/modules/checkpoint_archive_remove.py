@@ -110,7 +110,6 @@ msg:
 """
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster import client, node_archives
-from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 
 
 def main():
@@ -122,14 +121,9 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    try:
-        lister = node_archives.AnalyserLister(client.connect(module), p["analyser"])
-        result = node_archives.remove(lister, p["archives"], module.check_mode)
-    except CheckpointError as err:
-        module.fail_json(msg=str(err), removed=[], absent=[], kept=[])
-    if result.pop("failed"):
-        module.fail_json(**result)
-    client.exit_module(module, result)
+    client.run_module(module, lambda: node_archives.remove(
+        node_archives.AnalyserLister(client.connect(module), p["analyser"]), p["archives"], module.check_mode),
+        partial=dict(removed=[], absent=[], kept=[]))
 
 
 if __name__ == "__main__":

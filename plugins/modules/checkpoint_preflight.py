@@ -134,7 +134,6 @@ msg:
 """
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster import checkpoint, client, preflight
-from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 
 
 def main():
@@ -148,14 +147,9 @@ def main():
         **checkpoint.TARGET_RULES
     )
     p = module.params
-    try:
-        result = preflight.check(lambda: client.connect(module), p["namespace"], p["pod"], p["label_selectors"],
-                                 p["containers"], p["probe"], p["fail_when_not_ready"])
-    except CheckpointError as err:
-        module.fail_json(msg=str(err))
-    if result.pop("failed", False):
-        module.fail_json(**result)
-    client.exit_module(module, result)
+    client.run_module(module, lambda: preflight.check(lambda: client.connect(module), p["namespace"], p["pod"],
+                                                      p["label_selectors"], p["containers"], p["probe"],
+                                                      p["fail_when_not_ready"]))
 
 
 if __name__ == "__main__":

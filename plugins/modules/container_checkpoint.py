@@ -271,7 +271,6 @@ msg:
 from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster import client
 from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster import checkpoint
 from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster import node_archives
-from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 
 
 def main():
@@ -290,15 +289,9 @@ def main():
     p = module.params
     if p["parallel"] < 1 or (p["timeout"] is not None and p["timeout"] < 1):
         module.fail_json(msg="parallel and timeout must be positive numbers")
-    try:
-        result = checkpoint.checkpoint(lambda: client.connect(module), p["namespace"], p["pod"], p["label_selectors"],
-                                       p["containers"], p["timeout"], p["parallel"], module.check_mode,
-                                       p["all_or_nothing"], p["baseline"], p["recover"])
-    except checkpoint.CheckpointFailed as err:
-        module.fail_json(msg=str(err), **err.result)
-    except CheckpointError as err:
-        module.fail_json(msg=str(err), checkpoints=[])
-    client.exit_module(module, result)
+    client.run_module(module, lambda: checkpoint.checkpoint(
+        lambda: client.connect(module), p["namespace"], p["pod"], p["label_selectors"], p["containers"], p["timeout"],
+        p["parallel"], module.check_mode, p["all_or_nothing"], p["baseline"], p["recover"]), partial=dict(checkpoints=[]))
 
 
 if __name__ == "__main__":

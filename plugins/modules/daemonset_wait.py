@@ -96,7 +96,6 @@ msg:
 """
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster import client, daemonset
-from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 
 
 def main():
@@ -111,14 +110,8 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    try:
-        result = daemonset.wait(client.connect(module), p["namespace"], p["name"], p["nodes"], p["wait_timeout"],
-                                p["wait_sleep"])
-    except daemonset.NotRunning as err:
-        module.fail_json(msg=str(err), **err.result)
-    except CheckpointError as err:
-        module.fail_json(msg=str(err))
-    client.exit_module(module, result)
+    client.run_module(module, lambda: daemonset.wait(client.connect(module), p["namespace"], p["name"], p["nodes"],
+                                                     p["wait_timeout"], p["wait_sleep"]))
 
 
 if __name__ == "__main__":

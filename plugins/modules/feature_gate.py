@@ -156,7 +156,6 @@ msg:
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster import client
 from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster.feature_gate import ensure
-from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 
 
 def main():
@@ -171,12 +170,9 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    try:
-        result = ensure(client.connect(module), params["gates"], params["state"], params["allow_unknown"],
-                        params["accept_irreversible"], params["force"], module.check_mode)
-    except CheckpointError as err:
-        module.fail_json(msg=str(err))
-    client.exit_module(module, result)
+    client.run_module(module, lambda: ensure(client.connect(module), params["gates"], params["state"],
+                                             params["allow_unknown"], params["accept_irreversible"], params["force"],
+                                             module.check_mode))
 
 
 if __name__ == "__main__":

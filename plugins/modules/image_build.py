@@ -172,7 +172,6 @@ msg:
 """
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster import client, image_build
-from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 
 
 def main():
@@ -192,13 +191,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    try:
-        result = image_build.run(client.connect(module), module.params, module.check_mode)
-    except image_build.BuildFailed as err:
-        module.fail_json(msg=str(err), **err.result)
-    except CheckpointError as err:
-        module.fail_json(msg=str(err))
-    client.exit_module(module, result)
+    client.run_module(module, lambda: image_build.run(client.connect(module), module.params, module.check_mode))
 
 
 if __name__ == "__main__":

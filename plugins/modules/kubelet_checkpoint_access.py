@@ -102,7 +102,6 @@ msg:
 """
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster import client, kubelet_access
-from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 
 
 def main():
@@ -115,11 +114,8 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    try:
-        result = kubelet_access.ensure(client.connect(module), p["user"], p["groups"], p["grant"], module.check_mode)
-    except CheckpointError as err:
-        module.fail_json(msg=str(err))
-    client.exit_module(module, result)
+    client.run_module(module, lambda: kubelet_access.ensure(client.connect(module), p["user"], p["groups"], p["grant"],
+                                                            module.check_mode))
 
 
 if __name__ == "__main__":

@@ -171,7 +171,6 @@ msg:
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster import client
 from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster import machine_config as mc
-from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 
 
 def main():
@@ -192,12 +191,9 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    try:
-        result = mc.apply(lambda: client.connect(module), p["state"], p["name"], p["role"], p["preset"], p["butane"],
-                          p["files_dir"], p["spec_version"], p["force"], module.check_mode)
-    except CheckpointError as err:
-        module.fail_json(msg=str(err))
-    client.exit_module(module, result)
+    client.run_module(module, lambda: mc.apply(lambda: client.connect(module), p["state"], p["name"], p["role"],
+                                               p["preset"], p["butane"], p["files_dir"], p["spec_version"], p["force"],
+                                               module.check_mode))
 
 
 if __name__ == "__main__":

@@ -207,8 +207,7 @@ msg:
 """
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster import client
-from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster.pools import RolloutError, ensure
-from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
+from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster.pools import ensure
 
 
 def main():
@@ -226,15 +225,9 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    try:
-        result = ensure(client.connect(module), p["names"], p["state"], p["wait"], p["machine_configs"],
-                        p["wait_timeout"], p["wait_sleep"], module.check_mode, feature_gates=p["feature_gates"],
-                        outage_budget=p["outage_budget"])
-    except RolloutError as err:
-        module.fail_json(msg=str(err), **err.result)
-    except CheckpointError as err:
-        module.fail_json(msg=str(err))
-    client.exit_module(module, result)
+    client.run_module(module, lambda: ensure(client.connect(module), p["names"], p["state"], p["wait"], p["machine_configs"],
+                                             p["wait_timeout"], p["wait_sleep"], module.check_mode,
+                                             feature_gates=p["feature_gates"], outage_budget=p["outage_budget"]))
 
 
 if __name__ == "__main__":

@@ -181,7 +181,6 @@ msg:
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster import client
 from ansible_collections.forensic.checkpoint.plugins.module_utils.cluster import disruption_policy
-from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 
 
 def main():
@@ -199,17 +198,13 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    try:
-        service = params["service"]
-        if service is None and params["action"] in disruption_policy.WITH_SERVICE:
-            service = "crio.service"
-        actions = disruption_policy.wanted_actions(params["action"], service)
-        result = disruption_policy.ensure(
-            client.connect(module), params["path"], actions, params["state"], params["fail_unsupported"],
-            params["wait"], params["wait_timeout"], params["wait_sleep"], module.check_mode)
-    except CheckpointError as err:
-        module.fail_json(msg=str(err))
-    client.exit_module(module, result)
+    service = params["service"]
+    if service is None and params["action"] in disruption_policy.WITH_SERVICE:
+        service = "crio.service"
+    client.run_module(module, lambda: disruption_policy.ensure(
+        client.connect(module), params["path"], disruption_policy.wanted_actions(params["action"], service),
+        params["state"], params["fail_unsupported"], params["wait"], params["wait_timeout"], params["wait_sleep"],
+        module.check_mode))
 
 
 if __name__ == "__main__":

@@ -94,6 +94,19 @@ def new_module(**kwargs):
     return AnsibleK8SModule(**kwargs)
 
 
+def run_module(module, action, partial=None):
+    """End ``module`` with what ``action()`` returns. A CheckpointError fails it in one line, with
+    the partial result the error carries (``result``), else ``partial``; a result that says
+    ``failed`` (some targets were not served) fails it with everything it holds."""
+    try:
+        result = action()
+    except CheckpointError as err:
+        module.fail_json(msg=str(err), **(getattr(err, "result", None) or partial or {}))
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    exit_module(module, result)
+
+
 def exit_module(module, result):
     """Warnings to Ansible, the diff only in diff mode, then exit_json."""
     for warning in result.pop("warnings", []):
