@@ -57,14 +57,15 @@ def test_enable_changes_no_node_grants_the_kubeadm_identity_and_reports_every_no
 
     state = tasks_named(first, "Record the state (enable_checkpointing_state)")[0]["ansible_facts"]["enable_checkpointing_state"]
     assert state["distribution"] == "kubernetes" and state["ready"] is True
-    assert sorted(state["nodes"]) == _nodes(cluster)
+    assert sorted(list(state["nodes"]) + list(state["unchecked"])) == _nodes(cluster)
     lines = tasks_named(first, SUMMARY)[-1]["msg"]
     assert lines[0].startswith("Plain Kubernetes (kubelet v1.") and "no node rebooted" in lines[0], lines
-    checked = [name for name, node in state["nodes"].items() if node["ready"] is not None]
-    assert checked, state
-    for name in checked:
-        assert state["nodes"][name]["gate"]["enabled"] is True and state["nodes"][name]["criu"]["enabled"] is True
+    assert state["nodes"], state
+    for name, node in state["nodes"].items():
+        assert node["ready"] is True and node["gate"]["enabled"] is True and node["criu"]["enabled"] is True
         assert "Node %s: checkpointing works" % name in lines
+    for name, why in state["unchecked"].items():
+        assert "Node %s: not checked: %s" % (name, why) in lines
 
     again = ansible.playbook(playbook("enable.yml"), FAST)
     assert again.rc == 0 and changed_tasks(again) == [], changed_tasks(again) or explain(again)
@@ -112,3 +113,24 @@ def test_a_kubelet_older_than_1_30_stops_the_role_before_anything_changes(plain)
     assert "Upgrade those nodes to Kubernetes 1.30 or newer" in failed["msg"] and "\n" not in failed["msg"]
     assert not _ran(result, "Let the kubelets accept checkpoints")
     assert not _exists(cluster, "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/%s" % OURS)
+
+
+@pytest.mark.simulated_only
+def test_a_node_that_cannot_checkpoint_fails_the_role_naming_it(plain):
+    """The per-node verdict is checkpoint_preflight's: a node whose kubelet stopped (NotReady) is
+    reported as not working and the role fails naming it."""
+    cluster, ansible = plain
+    pods = cluster.dynamic().resources.get(api_version="v1", kind="Pod").get(namespace="demo", label_selector="app=counters")
+    node = pods.items[0].spec.nodeName
+    cluster.sim.set_kubelet_ready(node, False)
+    try:
+        result = ansible.playbook(playbook("enable.yml"), FAST)
+    finally:
+        cluster.sim.set_kubelet_ready(node, True)
+    lines = tasks_named(result, SUMMARY)[-1]["msg"]
+    assert result.rc != 0, lines
+    (line,) = [x for x in lines if x.startswith("Node %s: " % node)]
+    assert line.startswith("Node %s: checkpointing does NOT work: " % node), lines
+    (failed,) = [t for t in tasks_named(result, "Stop when checkpointing does not work on a node") if t.get("failed")]
+    assert failed["msg"].startswith("Checkpointing does not work on node(s) %s: " % node), failed["msg"]
+    assert "changes no node configuration" in failed["msg"]
