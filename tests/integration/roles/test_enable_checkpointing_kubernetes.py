@@ -22,7 +22,7 @@ import os
 
 import pytest
 
-from rolehelpers import FAST, changed_tasks, custody, explain, playbook, tasks_named
+from rolehelpers import FAST, changed_tasks, custody, documented_rules, explain, playbook, tasks_named
 
 ACCESS_BINDING = "system:kube-apiserver-kubelet-api-admin"  # the simulator's kubeadm-like grant
 OURS = "forensic-checkpoint-kube-apiserver-kubelet-checkpoint"  # kubelet_checkpoint_access's objects
@@ -134,3 +134,15 @@ def test_a_node_that_cannot_checkpoint_fails_the_role_naming_it(plain):
     (failed,) = [t for t in tasks_named(result, "Stop when checkpointing does not work on a node") if t.get("failed")]
     assert failed["msg"].startswith("Checkpointing does not work on node(s) %s: " % node), failed["msg"]
     assert "changes no node configuration" in failed["msg"]
+
+
+@pytest.mark.simulated_only
+def test_enable_runs_with_only_the_documented_enabler_rules(plain):
+    """docs/roles/enable_checkpointing.md's least-privilege ClusterRole covers the plain path too
+    (the pod list and the kubelet probe of the per-node check)."""
+    cluster, ansible = plain
+    token = cluster.sim.add_identity("documented-enabler-plain", documented_rules("enable_checkpointing", "## Least privilege"))
+    result = ansible.playbook(playbook("enable.yml"), FAST, identity="enabler", env={"K8S_AUTH_API_KEY": token})
+    assert result.rc == 0, explain(result)
+    assert "checkpointing works" in " ".join(tasks_named(result, SUMMARY)[-1]["msg"])
+    assert token not in result.stdout + result.stderr
