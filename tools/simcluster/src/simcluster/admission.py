@@ -205,6 +205,65 @@ def _mcp_errors(obj):
     return errs
 
 
+# openshift/api operator/v1 MachineConfiguration CRD (release-4.17): the action enum, CEL rules
+# and list limits of spec.nodeDisruptionPolicy
+_NDP_ACTIONS = ("Reboot", "Drain", "Reload", "Restart", "DaemonReload", "None")
+_UNIT_SUFFIX = r"\.(service|socket|device|mount|automount|swap|target|path|timer|snapshot|slice|scope)$"
+_UNIT_NAME = r"^[a-zA-Z0-9:._\\-]+\.."
+
+
+def _ndp_actions_errors(actions, path):
+    errs = []
+    if not isinstance(actions, list):
+        return [FieldError("Required", path)]
+    if len(actions) > 10:
+        errs.append(FieldError("TooMany", path, len(actions), "must have at most 10 items"))
+    for index, action in enumerate(actions):
+        where = "%s[%d]" % (path, index)
+        kind = (action or {}).get("type")
+        if kind not in _NDP_ACTIONS:
+            errs.append(FieldError("NotSupported", where + ".type", kind,
+                                   ", ".join('"%s"' % a for a in _NDP_ACTIONS)))
+        for needs in ("Reload", "Restart"):
+            field = needs.lower()
+            if (kind == needs) != (field in (action or {})):
+                errs.append(FieldError("Invalid", where, raw('"object"'), "%s is required when "
+                                       "type is %s, and forbidden otherwise" % (field, needs)))
+            name = ((action or {}).get(field) or {}).get("serviceName")
+            if field in (action or {}) and (not isinstance(name, str) or len(name) > 255 or not
+                                            re.search(_UNIT_SUFFIX, name) or
+                                            not re.match(_UNIT_NAME, name)):
+                errs.append(FieldError("Invalid", "%s.%s.serviceName" % (where, field), raw(
+                    '"string"'), "Invalid ${SERVICETYPE} in service name. Expected format is "
+                    "${NAME}${SERVICETYPE}"))
+    for standalone in ("Reboot", "None"):
+        if len(actions) > 1 and any((a or {}).get("type") == standalone for a in actions):
+            errs.append(FieldError("Invalid", path, raw('"array"'), "%s action can only be "
+                                   "specified standalone, as it will override any other actions"
+                                   % standalone))
+    return errs
+
+
+def machineconfiguration_errors(obj):
+    errs = []
+    policy = (obj.get("spec") or {}).get("nodeDisruptionPolicy") or {}
+    files = policy.get("files") or []
+    if len(files) > 50:
+        errs.append(FieldError("TooMany", "spec.nodeDisruptionPolicy.files", len(files),
+                               "must have at most 50 items"))
+    seen = set()
+    for index, entry in enumerate(files):
+        where = "spec.nodeDisruptionPolicy.files[%d]" % index
+        path = (entry or {}).get("path")
+        if not path:
+            errs.append(FieldError("Required", where + ".path"))
+        elif path in seen:  # x-kubernetes-list-type: map, key path
+            errs.append(FieldError("Duplicate", where, {"path": path}))
+        seen.add(path)
+        errs.extend(_ndp_actions_errors((entry or {}).get("actions"), where + ".actions"))
+    return errs
+
+
 def default(rt, obj):
     """Mutating admission/defaulting done before validation."""
     if rt.plural == "secrets":
@@ -261,6 +320,8 @@ def validate(rt, obj, old=None, openshift_minor=13):
         errs.extend(featuregate_errors(obj, old, openshift_minor))
     elif rt.plural == "machineconfigpools":
         errs.extend(_mcp_errors(obj))
+    elif rt.plural == "machineconfigurations":
+        errs.extend(machineconfiguration_errors(obj))
     if errs:
         raise errors.invalid(rt, (obj.get("metadata") or {}).get("name", ""), errs)
 

@@ -14,8 +14,12 @@ ActionFromMCDiffs``), pkg/daemon/drain.go (``isDrainRequired*``), pkg/controller
   policy.json, the no-reboot GPG key, registries.d: reload CRI-O; the user CA bundle: restart
   CRI-O). A ``/etc/crio/crio.conf.d`` drop-in or ``kubelet.conf`` is not on it: reboot.
 * With node disruption policies (OpenShift 4.16 TechPreview, 4.17+): each changed file takes
-  the actions of the longest policy path equal to it or a parent directory of it, each changed
-  unit the actions of its unit policy; anything without a policy reboots; one Reboot wins.
+  the actions of the longest policy path equal to it or a parent directory of it (4.17+,
+  ``FindClosestFilePolicyPathMatch``; release-4.16's update.go compares paths for equality only,
+  with two hard-coded directories: registries.d reloads CRI-O, nmstate/openshift does nothing),
+  each changed unit the actions of its unit policy; anything without a policy reboots; one
+  Reboot wins. The cluster defaults grew by version (pkg/apihelpers/apihelpers.go
+  ``defaultClusterPolicies``: 4 files in release-4.16, 7 in 4.17, /etc/crio/policies from 4.18).
 * Drain only for Reboot/Drain (and registries.conf changes, "Special"); a service restart or
   reload keeps the node's containers running (conmon holds them across a CRI-O restart).
 """
@@ -35,8 +39,7 @@ def _svc(kind, name):
     return {"type": kind, kind.lower(): {"serviceName": name}}
 
 
-# docs/NodeDisruptionPolicy.md, status.nodeDisruptionPolicyStatus.clusterPolicies of a fresh
-# cluster
+# pkg/apihelpers/apihelpers.go defaultClusterPolicies (release-4.17), in its order
 CLUSTER_FILE_POLICIES = [
     {"path": "/var/lib/kubelet/config.json", "actions": [NONE]},
     {"path": "/etc/machine-config-daemon/no-reboot/containers-gpg.pub",
@@ -49,6 +52,21 @@ CLUSTER_FILE_POLICIES = [
      "actions": [_svc("Restart", "coreos-update-ca-trust.service"),
                  _svc("Restart", "crio.service")]},
 ]
+# release-4.18 adds the CRI-O policies directory after registries.d
+_CRIO_POLICIES = {"path": "/etc/crio/policies", "actions": [_svc("Reload", "crio.service")]}
+_DIRECTORY_MATCH_MINOR = 17
+
+
+def cluster_file_policies(openshift_minor):
+    """The defaults of this OpenShift minor (release-4.16 had only the first four)."""
+    if openshift_minor < 17:
+        return copy.deepcopy(CLUSTER_FILE_POLICIES[:4])
+    files = copy.deepcopy(CLUSTER_FILE_POLICIES)
+    if openshift_minor >= 18:
+        files.insert(5, copy.deepcopy(_CRIO_POLICIES))
+    return files
+
+
 CLUSTER_SSH_POLICY = {"actions": [NONE]}
 
 # update.go calculatePostConfigChangeActionFromMCDiffs (no node disruption policies)
@@ -61,11 +79,12 @@ _LEGACY_RELOAD_CRIO_DIRS = ("/etc/containers/registries.d",)
 _LEGACY_RESTART_CRIO = ("/etc/pki/ca-trust/source/anchors/openshift-config-user-ca-bundle.crt",)
 
 
-def merged_policies(spec_policy):
+def merged_policies(spec_policy, openshift_minor=17):
     """status.nodeDisruptionPolicyStatus.clusterPolicies: the defaults with the user's
-    spec.nodeDisruptionPolicy over them (a user policy for the same path or unit wins)."""
+    spec.nodeDisruptionPolicy over them (MergeClusterPolicies: a user policy for a default's
+    path replaces it in place, others follow in spec order)."""
     spec_policy = spec_policy or {}
-    files = {p["path"]: copy.deepcopy(p) for p in CLUSTER_FILE_POLICIES}
+    files = {p["path"]: p for p in cluster_file_policies(openshift_minor)}
     for entry in spec_policy.get("files") or []:
         files[entry.get("path", "")] = copy.deepcopy(entry)
     units = {}
@@ -121,14 +140,26 @@ def _legacy_actions(files, units):
     return actions
 
 
-def _policy_actions(files, units, policies):
+def _policy_for(path, policies, directories):
+    best = None
+    for policy in policies.get("files") or []:
+        if (policy.get("path") == path or directories and _under(policy.get("path", "\0"), path)) and (
+                best is None or len(policy["path"]) > len(best["path"])):
+            best = policy
+    if best is None and not directories:
+        # release-4.16 update.go: "Hack for ... registries.d", "... nmstate" (exact match only)
+        parent = os.path.dirname(path)
+        if parent in _LEGACY_RELOAD_CRIO_DIRS:
+            return {"actions": [_svc("Reload", "crio.service")]}
+        if parent in _LEGACY_NONE_DIRS:
+            return {"actions": []}
+    return best
+
+
+def _policy_actions(files, units, policies, directories=True):
     actions = []
     for path in files:
-        best = None
-        for policy in policies.get("files") or []:
-            if _under(policy.get("path", "\0"), path) and (
-                    best is None or len(policy["path"]) > len(best["path"])):
-                best = policy
+        best = _policy_for(path, policies, directories)
         if best is None:
             return [REBOOT]
         actions.extend(best.get("actions") or [])
@@ -143,7 +174,7 @@ def _policy_actions(files, units, policies):
     return others or [NONE]
 
 
-def actions(old_spec, new_spec, policies=None):
+def actions(old_spec, new_spec, policies=None, openshift_minor=17):
     """The post-config-change actions for moving a node from ``old_spec`` to ``new_spec``;
     ``policies`` is the merged node disruption policy, None where the feature is off."""
     files, units, forced = diff(old_spec, new_spec)
@@ -153,7 +184,7 @@ def actions(old_spec, new_spec, policies=None):
         return _legacy_actions(files, units)
     if not files and not units:
         return [NONE]
-    return _policy_actions(files, units, policies)
+    return _policy_actions(files, units, policies, openshift_minor >= _DIRECTORY_MATCH_MINOR)
 
 
 def drain_required(action_list):

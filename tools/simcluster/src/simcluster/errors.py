@@ -152,6 +152,7 @@ class FieldError:
             "NotSupported": "FieldValueNotSupported",
             "Duplicate": "FieldValueDuplicate",
             "TooLong": "FieldValueTooLong",
+            "TooMany": "FieldValueTooMany",
         }[self.kind]
 
     @property
@@ -167,6 +168,8 @@ class FieldError:
                 go_repr(self.value), self.detail)
         if self.kind == "TooLong":
             return "Too long: " + self.detail
+        if self.kind == "TooMany":
+            return "Too many: %s: %s" % (self.value, self.detail)
         text = "Invalid value: %s" % (self.value if self.kind == "Invalid" and isinstance(
             self.value, _Raw) else go_repr(self.value))
         return text + (": " + self.detail if self.detail else "")

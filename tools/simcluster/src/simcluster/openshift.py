@@ -633,7 +633,8 @@ class OpenShift(Controller):
         runtime = self.sim.node_runtime(node_name)
         node = self.store.peek(self.rt_node, "", node_name)
         actions = disruption.actions(self._spec_of(_ann(node, CURRENT)), self._spec_of(target),
-                                     self.disruption_policies())
+                                     self.disruption_policies(),
+                                     self.sim.config.openshift_minor)
         runtime.last_actions = actions
         log.info("node %s: updating to %s (%s)", node_name, target,
                  ", ".join(a["type"] for a in actions))
@@ -752,22 +753,39 @@ class OpenShift(Controller):
     # --- node disruption policies (MachineConfiguration "cluster") ------------------------
 
     def disruption_policies_enabled(self):
-        """TechPreview in 4.16, on by default from 4.17 (docs/NodeDisruptionPolicy.md)."""
+        """The NodeDisruptionPolicy gate (openshift/api features/features.go): enableIn
+        DevPreviewNoUpgrade and TechPreviewNoUpgrade in release-4.16, Default too from 4.17;
+        a CustomNoUpgrade set names it (or, from 4.17, may disable it)."""
         minor = self.sim.config.openshift_minor
-        if minor >= 17:
-            return True
         if minor < 16:
             return False
         spec = (self.store.peek(self.rt_fg, "", "cluster") or {}).get("spec") or {}
-        return spec.get("featureSet") == "TechPreviewNoUpgrade" or \
-            "NodeDisruptionPolicy" in ((spec.get("customNoUpgrade") or {}).get("enabled") or [])
+        custom = spec.get("customNoUpgrade") or {}
+        if spec.get("featureSet") == "CustomNoUpgrade":
+            if "NodeDisruptionPolicy" in (custom.get("disabled") or []):
+                return False
+            if "NodeDisruptionPolicy" in (custom.get("enabled") or []):
+                return True
+        return minor >= 17 or spec.get("featureSet") in ("TechPreviewNoUpgrade",
+                                                         "DevPreviewNoUpgrade")
 
     def disruption_policies(self):
         """The merged policy the daemon acts on, or None where the feature is off."""
         if not self.disruption_policies_enabled():
             return None
         mcop = self.store.peek(self.rt_mcop, "", "cluster")
-        return disruption.merged_policies(dig(mcop or {}, "spec", "nodeDisruptionPolicy"))
+        return disruption.merged_policies(dig(mcop or {}, "spec", "nodeDisruptionPolicy"),
+                                          self.sim.config.openshift_minor)
+
+    def prune_machineconfiguration(self, obj):
+        """release-4.16 installs one MachineConfiguration CRD per featureSet (install/0000_80_
+        machine-config_01_machineconfigurations-<set>.crd.yaml); only the Default one lacks
+        spec.nodeDisruptionPolicy (+openshift:enable:FeatureGate=NodeDisruptionPolicy), so there
+        the API server drops the field as an unknown one. 4.17 has a single CRD with it."""
+        spec = (self.store.peek(self.rt_fg, "", "cluster") or {}).get("spec") or {}
+        if self.sim.config.openshift_minor == 16 and not spec.get("featureSet") and \
+                isinstance(obj.get("spec"), dict):
+            obj["spec"].pop("nodeDisruptionPolicy", None)
 
     def sync_machineconfiguration(self):
         mcop = self.store.peek(self.rt_mcop, "", "cluster")

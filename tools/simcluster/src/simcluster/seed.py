@@ -388,7 +388,10 @@ def _seed_openshift(sim):
         store.create(reg.get("config.openshift.io", "clusteroperators"), co, keep_status=True)
     store.create(reg.get("config.openshift.io", "featuregates"), feature_gate)
     if config.openshift_minor >= 16:
-        # the MCO's knobs object; spec.nodeDisruptionPolicy from 4.16 (docs/NodeDisruptionPolicy.md)
+        # the MCO's knobs object: its CRD ships from release-4.16 (install/0000_80_machine-config_01_
+        # machineconfigurations*.crd.yaml) and pkg/operator/sync.go syncMachineConfiguration creates
+        # "cluster" whatever the NodeDisruptionPolicy gate says; the gate only decides whether the
+        # spec field exists (4.16 Default CRD: no) and whether the operator writes the merged status
         store.create(reg.get("operator.openshift.io", "machineconfigurations"), {
             "metadata": {"name": "cluster"},
             "spec": {"logLevel": "Normal", "managementState": "Managed",

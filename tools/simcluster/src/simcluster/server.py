@@ -467,18 +467,22 @@ class Api:
         dry = _dry_run(request)
         body = self._check_kind(info, await _body(request))
         self._check_namespace(info, body["metadata"].get("name", ""))
-        admission.default(rt, body)
-        admission.validate(rt, body, openshift_minor=self.sim.config.openshift_minor)
+        self._admit(rt, body)
         if rt.plural == "pods":
             images.scc_admit(self.sim, body, request.get("identity"))
         obj = self.store.create(rt, body, dry_run=dry)
         return self._object(request, rt, obj, 201)
 
+    def _admit(self, rt, obj, old=None):
+        admission.default(rt, obj)
+        if rt.plural == "machineconfigurations":
+            self.sim.openshift.prune_machineconfiguration(obj)
+        admission.validate(rt, obj, old, self.sim.config.openshift_minor)
+
     def _validate_update(self, rt, new, old, subresource):
         if subresource == "status":
             return
-        admission.default(rt, new)
-        admission.validate(rt, new, old, self.sim.config.openshift_minor)
+        self._admit(rt, new, old)
 
     async def update(self, request, info):
         rt = info.rt
@@ -562,8 +566,7 @@ class Api:
         if current is None:
             self._check_namespace(info, info.name)
             new = patch.apply_patch(None, body, rt.kind, rt.builtin)
-            admission.default(rt, new)
-            admission.validate(rt, new, openshift_minor=self.sim.config.openshift_minor)
+            self._admit(rt, new)
             obj = self.store.create(rt, new, dry_run=dry)
             return self._object(request, rt, obj, 201)
         current = copy.deepcopy(current)
