@@ -71,7 +71,6 @@ def test_enable_changes_no_node_grants_the_kubeadm_identity_and_reports_every_no
     assert again.rc == 0 and changed_tasks(again) == [], changed_tasks(again) or explain(again)
 
 
-
 def test_the_incident_run_works_end_to_end(plain, tmp_path):
     """forensic.yml after enable.yml: preflight, the analyser from a user image (no build API),
     checkpoint, analysis and the custody record."""
@@ -99,8 +98,11 @@ def test_a_kubelet_older_than_1_30_stops_the_role_before_anything_changes(plain)
     status, _headers, body = cluster.request("GET", path)
     assert status == 200
     version = json.loads(body)["status"]["nodeInfo"]["kubeletVersion"]
-    patch = lambda v: cluster.request("PATCH", path, {"status": {"nodeInfo": {"kubeletVersion": v}}},  # noqa: E731
-                                      content_type="application/merge-patch+json")
+
+    def patch(kubelet_version):
+        return cluster.request("PATCH", path, {"status": {"nodeInfo": {"kubeletVersion": kubelet_version}}},
+                               content_type="application/merge-patch+json")
+
     cluster.request("DELETE", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/%s" % OURS)
     assert patch("v1.29.3")[0] == 200
     try:
