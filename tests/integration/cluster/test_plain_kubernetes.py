@@ -13,8 +13,6 @@ __metaclass__ = type
 
 import os
 
-import pytest
-
 COUNTERS = {"namespace": "demo", "label_selectors": ["app=counters"]}
 ANALYSER_NS = "forensic-checkpoint-plain-test"
 

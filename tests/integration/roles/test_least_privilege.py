@@ -12,7 +12,6 @@ import copy
 import os
 
 import pytest
-import yaml
 
 from rolehelpers import FAST, documented_rules, explain, feature_gate, playbook, pools
 
