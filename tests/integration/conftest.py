@@ -28,6 +28,10 @@ runs ``ansible-playbook``, both from the repository root with ``cluster.env()`` 
 ``fresh_cluster`` (function): ``cluster`` reset to its initial state before and after the
 test (``cluster.sim.reset()``; simulator only, skipped on a real cluster).
 
+``plain`` (module): ``(cluster, ansible)`` on plain Kubernetes (>= 1.30, CRI-O): a simulator of
+its own started with ``--distribution kubernetes``, or the real cluster when it serves no
+OpenShift API group (skipped when it is OpenShift).
+
 Tests marked ``simulated_only`` are skipped against a real cluster; tests using ``cluster``
 are marked ``cluster`` automatically.
 """
@@ -40,7 +44,7 @@ import os
 
 import pytest
 
-from harness.testing import Ansible, RealCluster, SimulatedCluster
+from harness.testing import TEST_SETTINGS, Ansible, RealCluster, SimulatedCluster
 
 
 def _real_kubeconfig():
@@ -87,3 +91,20 @@ def ansible(cluster):
     runner = Ansible(cluster)
     yield runner
     runner.close()
+
+
+@pytest.fixture(scope="module")
+def plain(cluster, tmp_path_factory):
+    if cluster.sim is None:
+        if cluster.request("GET", "/apis/config.openshift.io")[0] != 404:
+            pytest.skip("the real cluster is OpenShift")
+        runner = Ansible(cluster)
+        yield cluster, runner
+        runner.close()
+        return
+    handle = SimulatedCluster.start(str(tmp_path_factory.mktemp("sim-kubernetes")),
+                                    tuple(TEST_SETTINGS) + ("--distribution", "kubernetes"))
+    runner = Ansible(handle)
+    yield handle, runner
+    runner.close()
+    handle.close()

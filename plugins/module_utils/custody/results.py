@@ -73,18 +73,19 @@ def transfers(stat_results):
 def removable(arrived, archives, checkpoint_dir):
     """Archives that may be removed from their node: fetched and verified (SHA-256 on the node ==
     on arrival), and inside the kubelet's checkpoint directory; nothing else, ever."""
-    verified = set(t["source"] for t in arrived or [] if t["verified"] and t["kind"] == "archive")
+    verified = dict((t["source"], t["sha256"]) for t in arrived or [] if t["verified"] and t["kind"] == "archive")
     root = posixpath.normpath(checkpoint_dir or "/nonexistent") + "/"
-    return [{"key": a["key"], "path": a["path"]} for a in archives or []
+    # node and sha256 for checkpoint_archive_remove, which checks the file on the node against it
+    return [{"key": a["key"], "node": a.get("node"), "path": a["path"], "sha256": verified[a["path"]]} for a in archives or []
             if a["path"] in verified and posixpath.normpath(a["path"]).startswith(root)]
 
 
 def node_results(archives, registered, analyser, now):
     """One result per archive of this node. ``registered`` holds the tasks' registered loops:
     info, analyze, memory, cores, reports, stats (the controller's stat of what arrived) and
-    removed (the removal task's results)."""
+    removed (checkpoint_archive_remove's result)."""
     arrived = transfers(registered.get("stats"))
-    removed = set(r["item"]["path"] for r in _ok(registered.get("removed")) if r.get("item"))
+    removed = set((r["node"], r["path"]) for r in (registered.get("removed") or {}).get("removed") or [])
     out = []
     for a in archives or []:
         info = _info(registered.get("info"), a)
@@ -107,6 +108,6 @@ def node_results(archives, registered, analyser, now):
                        "analysis": analyzed[0].get("analysis") if analyzed else None,
                        "memory": memory, "cores": cores, "report": reports[0] if reports else None,
                        "fetched": [t for t in arrived if t["key"] == a["key"]],
-                       "removed_from_node": a["path"] in removed})
+                       "removed_from_node": (a.get("node"), a["path"]) in removed})
         out.append(result)
     return out

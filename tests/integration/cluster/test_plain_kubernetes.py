@@ -13,28 +13,8 @@ __metaclass__ = type
 
 import os
 
-import pytest
-
-from harness.testing import TEST_SETTINGS, Ansible, SimulatedCluster
-
 COUNTERS = {"namespace": "demo", "label_selectors": ["app=counters"]}
 ANALYSER_NS = "forensic-checkpoint-plain-test"
-
-
-@pytest.fixture(scope="module")
-def plain(cluster, tmp_path_factory):
-    """(cluster, ansible) on plain Kubernetes."""
-    if cluster.sim is None:
-        if cluster.request("GET", "/apis/config.openshift.io")[0] != 404:
-            pytest.skip("the real cluster is OpenShift")
-        yield cluster, Ansible(cluster)
-        return
-    handle = SimulatedCluster.start(str(tmp_path_factory.mktemp("sim-kubernetes")),
-                                    tuple(TEST_SETTINGS) + ("--distribution", "kubernetes"))
-    runner = Ansible(handle)
-    yield handle, runner
-    runner.close()
-    handle.close()
 
 
 def _status(cluster, path):

@@ -11,6 +11,7 @@ import json
 import os
 
 import jsonschema
+import yaml
 
 from harness.testing import REPO_ROOT
 
@@ -80,3 +81,13 @@ def custody(run):
     record = load_json(os.path.join(run, "chain-of-custody.json"))
     jsonschema.validate(record, load_json(CUSTODY_SCHEMA))
     return record
+
+
+def documented_rules(role, heading):
+    """The rules of the RBAC objects docs/roles/<role>.md documents under ``heading``, read from
+    the doc itself so that the doc and the test cannot drift apart. (The simulator takes them
+    cluster-wide: a documented namespaced Role is tested as if bound everywhere.)"""
+    with open(os.path.join(REPO_ROOT, "docs", "roles", role + ".md")) as handle:
+        text = handle.read()
+    block = text.split(heading + "\n", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    return [rule for doc in yaml.safe_load_all(block) for rule in doc["rules"]]

@@ -134,9 +134,17 @@ def test_a_failed_build_fails_the_role_at_once_with_the_builds_reason(cluster, a
 
 
 @pytest.mark.simulated_only
+def _left_behind(cluster):
+    """What a failed deployment left in the cluster: the namespace, ServiceAccount, DaemonSet."""
+    return [kind for api_version, kind, name, ns in (("v1", "Namespace", NS, None), ("v1", "ServiceAccount", NAME, NS),
+                                                     ("apps/v1", "DaemonSet", NAME, NS))
+            if _get(cluster, api_version, kind, name, ns) is not None]
+
+
 def test_without_the_build_api_an_image_is_required_and_checked(cluster, ansible, values):
-    """Plain Kubernetes answers 404 for the OpenShift API groups (the simulator always serves
-    them, so the test hides them the same way)."""
+    """Plain Kubernetes answers 404 for the OpenShift API groups (the simulator's OpenShift mode
+    serves them, so the test hides them the same way). The image is resolved before anything is
+    created: both failures leave no namespace, ServiceAccount or DaemonSet behind."""
     hidden = [cluster.sim.fault(status=404, path=r"^/apis/%s(/|$)" % re.escape(group), message="the server could "
                                 "not find the requested resource")
               for group in ("build.openshift.io", "image.openshift.io")]
@@ -144,19 +152,22 @@ def test_without_the_build_api_an_image_is_required_and_checked(cluster, ansible
         started = time.monotonic()
         missing = ansible.playbook(PLAY, values)
         seconds = time.monotonic() - started
+        after_missing = _left_behind(cluster)
         invalid = ansible.playbook(PLAY, dict(values, checkpoint_analyser_image="Quay.io/Bad//Name"))
-        nothing_deployed = _get(cluster, "apps/v1", "DaemonSet", NAME, NS) is None
+        after_invalid = _left_behind(cluster)
         given = ansible.playbook(PLAY, dict(values, checkpoint_analyser_image="quay.io/example/analyser:0.1.0"))
     finally:
         for rule in hidden:
             rule.remove()
     assert missing.rc != 0, explain(missing)
-    assert seconds < 60
+    assert seconds < 30, "the missing image took %ds to report" % seconds
+    assert [t for t in tasks_named(missing, "Resolve the analyser image before creating anything") if t.get("failed")], \
+        explain(missing)
     assert "analyser image: none given, and this cluster serves no OpenShift build API" in missing.stdout, \
         explain(missing)
     assert "checkpoint_analyser_image" in missing.stdout
     assert invalid.rc != 0 and "'Quay.io/Bad//Name' is not a valid image reference" in invalid.stdout, explain(invalid)
-    assert nothing_deployed
+    assert after_missing == [] and after_invalid == [], (after_missing, after_invalid)
     assert given.rc == 0, explain(given)
     ds = _get(cluster, "apps/v1", "DaemonSet", NAME, NS)
     assert ds["spec"]["template"]["spec"]["containers"][0]["image"] == "quay.io/example/analyser:0.1.0"

@@ -247,10 +247,27 @@ def _checkpoint_mount(cluster):
     return mount
 
 
+def test_removal_asked_with_a_read_only_analyser_keeps_the_archives_and_says_why(workflow, cluster, ansible, tmp_path):
+    """Removal asked, but the analyser the workflow deployed mounts the checkpoint directory
+    read-only (the default) and is not redeployed: nothing is removed, and the run says why."""
+    assert _checkpoint_mount(cluster)["readOnly"] is True
+    readonly = dict(TARGET, forensic_deploy_analyser=False, forensic_checkpoint_fetch=True,
+                    forensic_checkpoint_remove_verified_archives=True, forensic_checkpoint_output_dir=str(tmp_path))
+    result = ansible.playbook(playbook("checkpoint.yml"), readonly)
+    assert result.rc == 0, explain(result)
+    (run,) = run_dirs(tmp_path)
+    (item,) = custody(run)["items"]
+    host = "forensic-analyser-%s" % item["node"]["name"]
+    (said,) = [t for t in tasks_named(result, "Say why the verified archives stay", host=host) if t.get("msg")]
+    assert "read-only: nothing is removed" in said["msg"]
+    assert all(t.get("skipped") for t in tasks_named(result, "Remove from the node the archives", host=host))
+    assert item["transfers"][0]["verified"] is True and item["checkpoint"]["removed_from_node"] is False
+    assert os.path.basename(item["checkpoint"]["archive"]) in os.listdir(cluster.sim.checkpoint_dir(item["node"]["name"]))
+
+
 def test_unverified_archive_is_kept_when_removal_is_asked(workflow, cluster, ansible, tmp_path):
     """Issue 13 §4, opt-in removal: a copy altered in transit is not verified, so its archive stays on
     the node even with forensic_checkpoint_remove_verified_archives, and the record says so."""
-    assert _checkpoint_mount(cluster)["readOnly"] is True  # the workflow's default deployment
     extra = dict(TARGET, forensic_checkpoint_fetch=True, forensic_checkpoint_remove_verified_archives=True,
                  forensic_checkpoint_output_dir=str(tmp_path / "out"))
     path = os.pathsep.join([_mitm_kubectl(tmp_path), ansible.bindir, os.environ.get("PATH", "")])
@@ -264,44 +281,42 @@ def test_unverified_archive_is_kept_when_removal_is_asked(workflow, cluster, ans
     assert os.path.basename(item["checkpoint"]["archive"]) in os.listdir(node_dir)
 
 
-def test_verified_archives_are_removed_only_when_asked(workflow, cluster, ansible, tmp_path):
-    """Opt-in removal: the archive fetched and verified (SHA-256 on the node == on arrival) is removed
-    from the node; the custody record and the summary say so. A run without the option leaves its
-    archive and mounts the checkpoint directory read-only again."""
+@pytest.fixture(scope="module")
+def removal(workflow, cluster, ansible, tmp_path_factory):
+    """One checkpoint.yml run with fetch and opt-in removal, shared by the tests below (each run
+    deploys, checkpoints, fetches: run it once)."""
+    output = tmp_path_factory.mktemp("removal")
+    before = archives_on_nodes(cluster)
     extra = dict(TARGET, forensic_checkpoint_fetch=True, forensic_checkpoint_remove_verified_archives=True,
-                 forensic_checkpoint_output_dir=str(tmp_path / "removed"))
+                 forensic_checkpoint_output_dir=str(output))
     result = ansible.playbook(playbook("checkpoint.yml"), extra)
     assert result.rc == 0, explain(result)
-    (run,) = run_dirs(tmp_path / "removed")
-    record = custody(run)
-    (item,) = record["items"]
+    (run,) = run_dirs(output)
+    (item,) = custody(run)["items"]
+    return result, run, item, before
+
+
+def test_verified_archive_is_removed_through_the_module(removal, cluster):
+    """The removal runs checkpoint_archive_remove (the file on the node is hashed again and must be
+    the verified one, a regular checkpoint-*.tar in the checkpoint directory), for this run's
+    archive only: every archive an earlier run left on the nodes is still there."""
+    result, _run, item, before = removal
+    node = item["node"]["name"]
+    (removed,) = tasks_named(result, "Remove from the node the archives", host="forensic-analyser-%s" % node)
+    asked = removed["invocation"]["module_args"]["archives"]
+    assert [dict((k, a[k]) for k in ("node", "path", "sha256")) for a in asked] == [
+        {"node": node, "path": item["checkpoint"]["archive"], "sha256": item["checkpoint"]["sha256"]}]
+    assert removed["removed"] == [{"node": node, "path": item["checkpoint"]["archive"]}] and removed["kept"] == []
+    assert removed["msg"] == "removed 1 archive(s)"
+    assert archives_on_nodes(cluster) == before  # only this run's archive went; the others stay
+
+
+def test_removal_is_in_the_record_and_the_summary_and_the_evidence_stays_here(removal, cluster):
+    _result, run, item, _before = removal
     assert item["transfers"][0]["verified"] is True and item["checkpoint"]["removed_from_node"] is True
-    node_dir = cluster.sim.checkpoint_dir(item["node"]["name"])
-    assert os.path.basename(item["checkpoint"]["archive"]) not in os.listdir(node_dir)
+    assert os.path.basename(item["checkpoint"]["archive"]) not in os.listdir(cluster.sim.checkpoint_dir(item["node"]["name"]))
     assert os.path.getsize(item["transfers"][0]["path"]) == item["checkpoint"]["size"]  # the evidence is kept here
     assert "removed from the node after a verified fetch" in open(os.path.join(run, "summary.md")).read()
-
-    kept = dict(TARGET, forensic_checkpoint_fetch=True, forensic_checkpoint_output_dir=str(tmp_path / "kept"))
-    result = ansible.playbook(playbook("checkpoint.yml"), kept)
-    assert result.rc == 0, explain(result)
-    assert _checkpoint_mount(cluster)["readOnly"] is True
-    (run,) = run_dirs(tmp_path / "kept")
-    (item,) = custody(run)["items"]
-    assert item["checkpoint"]["removed_from_node"] is False
-    assert os.path.basename(item["checkpoint"]["archive"]) in os.listdir(cluster.sim.checkpoint_dir(item["node"]["name"]))
-
-    # removal asked, but the analyser deployed before mounts the directory read-only: kept, and said why
-    readonly = dict(TARGET, forensic_deploy_analyser=False, forensic_checkpoint_fetch=True,
-                    forensic_checkpoint_remove_verified_archives=True, forensic_checkpoint_output_dir=str(tmp_path / "ro"))
-    result = ansible.playbook(playbook("checkpoint.yml"), readonly)
-    assert result.rc == 0, explain(result)
-    (said,) = [t for t in tasks_named(result, "Say why the verified archives stay", host="forensic-analyser-%s" % item["node"]["name"])
-               if t.get("msg")]
-    assert "read-only: nothing is removed" in said["msg"]
-    (run,) = run_dirs(tmp_path / "ro")
-    (item,) = custody(run)["items"]
-    assert item["transfers"][0]["verified"] is True and item["checkpoint"]["removed_from_node"] is False
-    assert os.path.basename(item["checkpoint"]["archive"]) in os.listdir(cluster.sim.checkpoint_dir(item["node"]["name"]))
 
 
 def test_skipped_target_is_in_the_record_and_the_summary(workflow, cluster, ansible, tmp_path):

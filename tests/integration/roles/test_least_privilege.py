@@ -12,12 +12,8 @@ import copy
 import os
 
 import pytest
-import yaml
 
-from rolehelpers import FAST, explain, feature_gate, playbook, pools
-from harness.testing import TESTS_DIR
-
-REPO = os.path.dirname(TESTS_DIR)
+from rolehelpers import FAST, documented_rules, explain, feature_gate, playbook, pools
 
 ENABLE = dict(FAST, enable_checkpointing_accept_irreversible=True)
 
@@ -47,16 +43,6 @@ def test_enable_without_pool_patch_names_the_missing_permission(sim_cluster, ans
     assert 'cannot patch resource \\"machineconfigpools\\"' in output, explain(result)
     assert not any(pool["spec"].get("paused") for pool in pools(sim_cluster).values())
     assert token not in output
-
-
-def documented_rules(role, heading):
-    """The rules of the RBAC objects docs/roles/<role>.md documents under ``heading``, read from
-    the doc itself so that the doc and the test cannot drift apart. (The simulator takes them
-    cluster-wide: a documented namespaced Role is tested as if bound everywhere.)"""
-    with open(os.path.join(REPO, "docs", "roles", role + ".md")) as handle:
-        text = handle.read()
-    block = text.split(heading + "\n", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
-    return [rule for doc in yaml.safe_load_all(block) for rule in doc["rules"]]
 
 
 def documented_responder_rules():

@@ -70,12 +70,14 @@ def test_sha256_mismatch_is_set_aside_and_never_removable():
     arrived = results.transfers([stat(fetch[0], SHA_A), stat(fetch[1], SHA_X)])
     assert [t["verified"] for t in arrived] == [True, False]
     assert arrived[1]["path"].endswith(".sha256-MISMATCH") and arrived[1]["node_sha256"] == SHA_B
-    assert results.removable(arrived, ARCHIVES, DIR) == [{"key": APP["key"], "path": APP["path"]}]
+    # what checkpoint_archive_remove checks on the node: the file there still has the verified SHA-256
+    assert results.removable(arrived, ARCHIVES, DIR) == [{"key": APP["key"], "node": APP["node"], "path": APP["path"],
+                                                          "sha256": SHA_A}]
 
 
 def test_removal_stays_inside_the_checkpoint_directory():
     evil = dict(APP, path=DIR + "/../../../etc/shadow")
-    arrived = [{"key": APP["key"], "kind": "archive", "source": evil["path"], "verified": True}]
+    arrived = [{"key": APP["key"], "kind": "archive", "source": evil["path"], "verified": True, "sha256": SHA_A}]
     assert results.removable(arrived, [evil], DIR) == []
     assert results.removable(arrived, [evil], None) == []
     assert results.removable([], ARCHIVES, DIR) == []  # nothing fetched: nothing removed
@@ -93,7 +95,7 @@ def node_results():
         "memory": [{"item": [APP, {"pattern": "KEY"}], "matches": [{"pid": 1}]}],
         "reports": [{"item": APP, "dest": "/out/reports/%s.html" % APP["slug"]}],
         "stats": [stat(fetch[0], SHA_A), stat(fetch[1], SHA_X)],
-        "removed": [{"item": {"key": APP["key"], "path": APP["path"]}, "changed": True}],
+        "removed": {"changed": True, "removed": [{"node": APP["node"], "path": APP["path"]}], "absent": [], "kept": []},
     }
     analyser = {"node": "worker-0", "namespace": "forensic", "pod": "analyser-x", "pod_uid": "u", "image": "i", "image_id": None}
     return results.node_results(ARCHIVES, registered, analyser, "2026-11-26T21:21:00Z")
