@@ -22,7 +22,7 @@ IMAGE_DIR = names.IMAGE_DIR
 # (CRIU's default --ghost-limit is 1 MiB). The bound holds per image and in total per run, so that
 # many images each under the first cannot add up to gigabytes: past it, an image is skipped with a
 # warning (what it would tell is then unknown, as for a missing image).
-MAX_IMAGE = 64 * 1024 * 1024
+MAX_IMAGE = criu_images.MAX_IMAGE
 MAX_IMAGES_TOTAL = 64 * 1024 * 1024
 
 
