@@ -74,8 +74,10 @@ class ImageSet(object):
                 self._decoded += size
                 image = tree.keep(member, criu_images.decode(member, self.archive.read(member, limit=MAX_IMAGE),
                                                              expect=expect))
-        elif image is None and missing:
-            self.warn("%s is missing: %s" % (member, missing))
+        elif image is None:
+            if missing:
+                self.warn("%s is missing: %s" % (member, missing))
+            return None  # not remembered: 100k pids each lacking four images made 400k entries
         self._cache[name] = image
         return image
 
