@@ -295,7 +295,7 @@ def _sock_key(sock):
 
 # What build_facts adds to each process of the analysis (restored afterwards: see lend_facts).
 DERIVED = ("argv", "command", "program", "tool", "listening", "established", "is_root", "parent", "new_listeners")
-_ABSENT = object()
+_NONE = []
 
 
 def build_facts(analysis, contents=None, loans=None):
@@ -312,7 +312,10 @@ def build_facts(analysis, contents=None, loans=None):
     for proc in (analysis or {}).get("processes") or []:
         if loans is not None and isinstance(proc, dict):
             item = proc
-            loans.append((proc, dict((key, proc.get(key, _ABSENT)) for key in DERIVED)))
+            # What to put back: nothing but an argv list, which _argv returns as is, is the usual case.
+            held = tuple((key, proc[key]) for key in DERIVED if key in proc)
+            loans.append((proc, None if held == (("argv", proc.get("argv")),) and isinstance(held[0][1], list)
+                          else held))
         else:
             item = dict(proc)
         argv = _argv(proc)
@@ -320,10 +323,12 @@ def build_facts(analysis, contents=None, loans=None):
         item["command"] = _command(proc, argv)
         item["program"] = program_of(argv, proc.get("comm"))
         item["tool"] = tool_of(item["program"])
-        inet = [sock for sock in proc.get("sockets") or [] if sock.get("family") in ("ipv4", "ipv6")]
+        inet = [sock for sock in proc.get("sockets") or () if sock.get("family") in ("ipv4", "ipv6")]
+        # Facts are read, never changed: processes without sockets share one empty list (50k of them).
         item["listening"] = [dict(sock, local=endpoint(sock.get("local_address"), sock.get("local_port")))
-                             for sock in inet if (sock.get("state") or "").upper() == "LISTEN"]
-        item["established"] = [sock for sock in inet if (sock.get("state") or "").upper() == "ESTABLISHED"]
+                             for sock in inet if (sock.get("state") or "").upper() == "LISTEN"] if inet else _NONE
+        item["established"] = [sock for sock in inet if (sock.get("state") or "").upper() == "ESTABLISHED"] \
+            if inet else _NONE
         procs.append(item)
     by_pid = dict((item.get("pid"), item) for item in procs)
     summaries = {}  # one summary per parent, shared by its children (read only): 50k children, one dict
@@ -337,7 +342,8 @@ def build_facts(analysis, contents=None, loans=None):
                 summaries[id(parent)] = dict((key, parent.get(key)) for key in ("pid", "comm", "program", "tool", "command"))
             item["parent"] = summaries[id(parent)]
         held = set(_sock_key(sock) for sock in parent.get("listening", [])) if parent is not None else set()
-        item["new_listeners"] = [sock for sock in item["listening"] if _sock_key(sock) not in held]
+        item["new_listeners"] = [sock for sock in item["listening"] if _sock_key(sock) not in held] \
+            if item["listening"] else _NONE
     facts["processes"] = procs
     owner_keys = ("pid", "comm", "program", "tool", "command")
     open_files, connections = [], []
@@ -379,12 +385,13 @@ def build_facts(analysis, contents=None, loans=None):
 
 def repay(loans):
     """Give the analysis its processes back as they were before build_facts lent them."""
-    for proc, saved in loans:
-        for key, value in saved.items():
-            if value is _ABSENT:
-                proc.pop(key, None)
+    for proc, held in loans:
+        held = dict(held or (("argv", proc["argv"]),))
+        for key in DERIVED:
+            if key in held:
+                proc[key] = held[key]
             else:
-                proc[key] = value
+                proc.pop(key, None)
     del loans[:]
 
 
@@ -993,7 +1000,9 @@ class FindingsPass(object):
             pids = _scanned_pids(analysis)
             if self.consumers and pids:
                 try:
-                    scanner.processes = dict((proc.pid, proc) for proc in load_processes(checkpoint.archive, pids))
+                    # Only processes with memory can hold a hit: 100k memoryless ones need no record here.
+                    scanner.processes = dict((proc.pid, proc) for proc in load_processes(checkpoint.archive, pids)
+                                             if proc.pagemap is not None)
                 except CheckpointError as exc:
                     warnings.append("memory regions not named: %s" % exc)
         elif options.get("yara_rules") or self.specs:

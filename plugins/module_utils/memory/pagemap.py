@@ -433,7 +433,7 @@ class Process(object):
         self.comm = comm
         self.vmas = vmas
         self.pagemap = pagemap
-        self._starts = vmas.start if isinstance(vmas, Vmas) else [vma.start for vma in vmas]
+        self._starts = vmas.start if isinstance(vmas, Vmas) else tuple(vma.start for vma in vmas)
 
     def vma_at(self, address):
         index = bisect.bisect_right(self._starts, address) - 1
@@ -490,7 +490,7 @@ def load_processes(archive, pids=None):
             continue
         mm = None if task.zombie else task.mm
         if mm is None:
-            processes.append(Process(task.pid, task.comm, [], None))
+            processes.append(Process(task.pid, task.comm, (), None))  # one empty tuple for 100k of them
             continue
         if paths is None:
             paths = file_paths(archive)
