@@ -7,7 +7,7 @@ them: 951 MB; regex (?s).{1,65536}: 356 MB). Results are capped by the bytes the
 (memory/scan.py RESULT_BUDGET), not only by count: run through Ansible, whose controller parses
 what the module returns; the peak RSS of every process of the run stays <= 200 MB, on every
 ansible-core release the collection supports (2.16 peaked at 210 MB on strings of length 1 when a
-record counted 256 bytes; it is now counted at what it costs as Python objects, MATCH_OVERHEAD)."""
+record counted 256 bytes; it is now counted at what it costs as Python objects, STRING_OVERHEAD)."""
 
 from __future__ import absolute_import, division, print_function
 
