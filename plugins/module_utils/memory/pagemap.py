@@ -402,8 +402,8 @@ class Vmas(object):
     def __getitem__(self, index):
         if isinstance(index, slice):
             return [self[one] for one in range(*index.indices(len(self)))]
-        return Vma(_Fields(*(column[index] for column in (self.start, self.end, self.prot, self.flags, self.status,
-                                                            self.pgoff, self.shmid))), self.paths, self.start_stack)
+        columns = (self.start, self.end, self.prot, self.flags, self.status, self.pgoff, self.shmid)
+        return Vma(_Fields(*(column[index] for column in columns)), self.paths, self.start_stack)
 
     def __iter__(self):
         for index in range(len(self)):
