@@ -154,8 +154,7 @@ class _Chain(object):
 
     def __iter__(self):
         yield self.head
-        for entry in self.rest:
-            yield entry
+        yield from self.rest
 
     def __getitem__(self, index):
         if isinstance(index, slice):
