@@ -51,3 +51,22 @@ def in_parent_pagemap(dest, members, count, pid=1, base=0x7ffe00000000):
 def _entry(raw):
     import struct
     return struct.pack("<I", len(raw)) + raw
+
+
+def many_fds(dest, members, count, image="checkpoint/fdinfo-2.img"):
+    """``count`` more open files: as many regular files in files.img (each its own path) and fds
+    in the fdinfo image of pid 1 (counters' fd table is fdinfo-2.img, its files_id)."""
+    from pycriu.images import pb
+    fds = hostile.content(members, image)
+    files = hostile.content(members, "checkpoint/files.img")
+    first = 1 << 20  # past the ids CRIU gave the real files
+    extra_files, extra_fds = [], []
+    for index in range(count):
+        file_id = first + index
+        extra_files.append(_entry(pb.file_entry(type=1, id=file_id, reg=pb.reg_file_entry(
+            id=file_id, flags=0o2, pos=index, name="/var/log/app/%d.log" % index,
+            fown=pb.fown_entry(uid=0, euid=0, signum=0, pid_type=0, pid=0))).SerializeToString()))
+        extra_fds.append(_entry(pb.fdinfo_entry(id=file_id, flags=0, type=1, fd=3 + index).SerializeToString()))
+    members = hostile.replace(members, image, fds + b"".join(extra_fds))
+    members = hostile.replace(members, "checkpoint/files.img", files + b"".join(extra_files))
+    return hb.write_pieces(dest, [hb._plain(members), b"\0" * 1024])  # pylint: disable=protected-access

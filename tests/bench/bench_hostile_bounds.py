@@ -46,10 +46,18 @@ def cases(work, fixtures):
                                 {"checkpoint/pstree.img": ("PSTREE", hb.wide_pstree(50000))})
     deleted = hb.many_entries_rootfs(os.path.join(work, "deleted-800k.tar"), members, 20000, deleted_count=800000)
     vmas = h3.many_vmas(os.path.join(work, "vmas-450k.tar"), members, 450000)
+    parent_pages = h3.in_parent_pagemap(os.path.join(work, "pagemap-1m.tar"), members, 1000000)
+    pstree_100k = hb.replaced_images(os.path.join(work, "pstree-100k.tar"), members,
+                                     {"checkpoint/pstree.img": ("PSTREE", hb.wide_pstree(100000))})
+    fds = h3.many_fds(os.path.join(work, "fds-300k.tar"), members, 300000)
     out = os.path.join(work, "out")
     return [
         ("checkpoint_memory", "mm image of 450k VMAs", {"path": vmas}, False),
         ("checkpoint_analyze", "mm image of 450k VMAs", {"path": vmas}, False),
+        ("checkpoint_memory", "pagemap of 1M in-parent entries", {"path": parent_pages}, False),
+        ("checkpoint_analyze", "pagemap of 1M in-parent entries", {"path": parent_pages}, False),
+        ("checkpoint_analyze", "pstree of 100k pids", {"path": pstree_100k}, False),
+        ("checkpoint_analyze", "300k open files", {"path": fds}, False),
         ("checkpoint_info", "300 MiB GNU long name (gzip)", {"path": big}, True),
         ("checkpoint_analyze", "300 MiB pax header in rootfs-diff.tar", {"path": inner}, True),
         ("checkpoint_memory", "old-GNU sparse pages-N.img, 1 TiB", {"path": sparse, "strings": {}}, True),

@@ -41,7 +41,10 @@ _PAYLOAD = {
     "IPCNS_SHM": lambda e: _round_up(e.size, 4),
     "IPCNS_SEM": lambda e: _round_up(2 * e.nsems, 8),
 }
-MAX_ENTRIES = 1000000
+# A pagemap of 1M one-page entries is a few MB; packed (memory/pagemap.py Runs) it stays small.
+MAX_ENTRIES = 2000000
+# Images are decoded in memory; only ghost files (deleted files' content) can legitimately be big.
+MAX_IMAGE = 64 * 1024 * 1024
 
 _PAGEMAP_NR_PAGES_FIELD = 5
 
@@ -115,6 +118,11 @@ def decode(name, data, expect=None):
     else:
         cls = handler.payload
     payload_len = _PAYLOAD.get(magic)
+    if payload_len is None:
+        if magic == "PAGEMAP":
+            head, offset = _entry(name, view, offset, _PYCRIU["pb"].pagemap_head)
+            return Image(name, magic, _Chain(head, _batch(name, view, offset, cls)), [])
+        return Image(name, magic, _batch(name, view, offset, cls), [])
     entries, payloads = [], []
     total = len(view)
     while offset < total:
@@ -131,6 +139,98 @@ def decode(name, data, expect=None):
         if len(entries) > MAX_ENTRIES:
             raise ImageError(name, "more than %d entries" % MAX_ENTRIES)
     return Image(name, magic, entries, payloads)
+
+
+class _Chain(object):
+    """A pagemap's entries: its head, then the pagemap_entry messages (``[1:]`` is those)."""
+
+    __slots__ = ("head", "rest")
+
+    def __init__(self, head, rest):
+        self.head, self.rest = head, rest
+
+    def __len__(self):
+        return 1 + len(self.rest)
+
+    def __iter__(self):
+        yield self.head
+        yield from self.rest
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            if index == slice(1, None, None):
+                return self.rest
+            return list(self)[index]
+        if index in (0, -len(self)):
+            return self.head
+        return self.rest[index - 1 if index > 0 else index]
+
+
+def _batch_class(cls):
+    """A message class ``{repeated cls entries = 1}`` (made once per entry type, in cls's pool)."""
+    found = _PYCRIU.setdefault("batch", {}).get(cls)
+    if found is None:
+        from google.protobuf import descriptor_pb2, message_factory
+        desc = cls.DESCRIPTOR
+        pool = desc.file.pool
+        full = "forensic_checkpoint_batch.%s" % desc.full_name.replace(".", "_")
+        try:
+            batch = pool.FindMessageTypeByName(full)
+        except KeyError:
+            proto = descriptor_pb2.FileDescriptorProto(name="forensic_checkpoint_batch/%s.proto" % desc.full_name,
+                                                       package="forensic_checkpoint_batch", dependency=[desc.file.name])
+            message = proto.message_type.add(name=full.rsplit(".", 1)[1])
+            message.field.add(name="entries", number=1, label=descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED,
+                              type=descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE, type_name="." + desc.full_name)
+            pool.AddSerializedFile(proto.SerializeToString())
+            batch = pool.FindMessageTypeByName(full)
+        found = _PYCRIU["batch"][cls] = message_factory.GetMessageClass(batch)
+    return found
+
+
+def _varint(value):
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _batch(name, view, offset, cls):
+    """Every entry from ``offset`` on, as one repeated field of one message: CRIU's framing (u32
+    length, entry) becomes protobuf's (tag, varint length, entry) and one parse decodes them all
+    into one arena. Per-entry messages cost about 1 KiB each (an arena apiece): a few MB of image
+    listing 300k files took 370 MB. Entries are then Python objects only while someone holds them.
+    Anything wrong is found again entry by entry, for the error naming the entry's offset."""
+    framed, start, total, count = bytearray(), offset, len(view), 0
+    while offset < total:
+        if total - offset < 4:
+            break
+        size, = U32.unpack_from(view, offset)
+        if size > total - offset - 4:
+            break
+        framed += b"\x0a" + _varint(size)
+        framed += view[offset + 4:offset + 4 + size]
+        offset += 4 + size
+        count += 1
+        if count > MAX_ENTRIES:
+            raise ImageError(name, "more than %d entries" % MAX_ENTRIES)
+    if offset == total:
+        batch = _batch_class(cls)()
+        try:
+            batch.ParseFromString(bytes(framed))
+            good = batch.IsInitialized() and len(batch.entries) == count
+        except (_PYCRIU["DecodeError"], ValueError, TypeError, RuntimeError):
+            good = False
+        if good:
+            return batch.entries
+    del framed
+    entries, offset = [], start  # the slow way, for its precise error (it raises on what failed above)
+    while offset < total:
+        msg, offset = _entry(name, view, offset, cls)
+        entries.append(msg)
+    return entries
 
 
 def _entry(name, view, offset, cls):
@@ -197,4 +297,8 @@ def load(archive, member, expect=None):
     """Decode ``member`` of an opened CheckpointArchive (ImageError names the member if missing)."""
     if not archive.has(member):
         raise ImageError(member, "missing from %s" % archive.path)
+    # A plain tar's images are read in place, up to MAX_IMAGE (an mm image of 540k VMAs is 17 MB),
+    # as ImageSet reads them; a compressed archive's were kept up to its own limit.
+    if getattr(archive, "compression", None) == "none":
+        return decode(member, archive.read(member, limit=MAX_IMAGE), expect=expect)
     return decode(member, archive.read(member), expect=expect)

@@ -22,7 +22,7 @@ IMAGE_DIR = names.IMAGE_DIR
 # (CRIU's default --ghost-limit is 1 MiB). The bound holds per image and in total per run, so that
 # many images each under the first cannot add up to gigabytes: past it, an image is skipped with a
 # warning (what it would tell is then unknown, as for a missing image).
-MAX_IMAGE = 64 * 1024 * 1024
+MAX_IMAGE = criu_images.MAX_IMAGE
 MAX_IMAGES_TOTAL = 64 * 1024 * 1024
 
 
@@ -74,8 +74,10 @@ class ImageSet(object):
                 self._decoded += size
                 image = tree.keep(member, criu_images.decode(member, self.archive.read(member, limit=MAX_IMAGE),
                                                              expect=expect))
-        elif image is None and missing:
-            self.warn("%s is missing: %s" % (member, missing))
+        elif image is None:
+            if missing:
+                self.warn("%s is missing: %s" % (member, missing))
+            return None  # not remembered: 100k pids each lacking four images made 400k entries
         self._cache[name] = image
         return image
 

@@ -34,7 +34,7 @@ class Task(object):
     def __init__(self, tree, entry):
         self._tree = tree
         self.pid, self.ppid, self.pgid, self.sid = entry.pid, entry.ppid, entry.pgid, entry.sid
-        self.threads = list(entry.threads)  # as CRIU listed them; empty in some images
+        self.threads = tuple(entry.threads)  # as CRIU listed them; empty in some images (one shared ())
 
     @property
     def core(self):

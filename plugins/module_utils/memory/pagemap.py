@@ -16,6 +16,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import bisect
+from array import array
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError, ImageError
@@ -64,9 +65,55 @@ class Run(object):
 
     @property
     def state(self):
-        if self.present:
-            return "present"
-        return "lazy" if self.flags & names.PE_LAZY else "parent"
+        return _state(self.flags, -1 if self.offset is None else self.offset)
+
+
+def _state(flags, offset):
+    if offset >= 0:
+        return "present"
+    return "lazy" if flags & names.PE_LAZY else "parent"
+
+
+class Runs(object):
+    """A pagemap's runs packed in four arrays (a Run object each took ~150 bytes: a pagemap of 1M
+    one-page entries held 1.2 GB); Run objects are made only for whoever asks for one."""
+
+    __slots__ = ("vaddr", "nr_pages", "flags", "offset")
+
+    def __init__(self, runs=()):
+        self.vaddr, self.nr_pages, self.flags, self.offset = array("Q"), array("Q"), array("Q"), array("q")
+        for run in runs:
+            self.append(run.vaddr, run.nr_pages, run.flags, run.offset)
+
+    def append(self, vaddr, nr_pages, flags, offset):
+        self.vaddr.append(vaddr)
+        self.nr_pages.append(nr_pages)
+        self.flags.append(flags)
+        self.offset.append(-1 if offset is None else offset)
+
+    def __len__(self):
+        return len(self.vaddr)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[one] for one in range(*index.indices(len(self)))]
+        offset = self.offset[index]
+        return Run(self.vaddr[index], self.nr_pages[index], self.flags[index], None if offset < 0 else offset)
+
+    def __iter__(self):
+        for vaddr, count, flags, offset in zip(self.vaddr, self.nr_pages, self.flags, self.offset):
+            yield Run(vaddr, count, flags, None if offset < 0 else offset)
+
+    def packed(self, start=0):
+        """(vaddr, end, state, offset or -1) from index ``start`` on, no objects made."""
+        if start:  # from an index on: no slice (a copy of the arrays' tail per call)
+            vaddrs, counts, flags, offsets = self.vaddr, self.nr_pages, self.flags, self.offset
+            for index in range(start, len(vaddrs)):
+                vaddr, offset = vaddrs[index], offsets[index]
+                yield vaddr, vaddr + counts[index] * PAGE_SIZE, _state(flags[index], offset), offset
+            return
+        for vaddr, count, flags, offset in zip(self.vaddr, self.nr_pages, self.flags, self.offset):
+            yield vaddr, vaddr + count * PAGE_SIZE, _state(flags, offset), offset
 
 
 class PageMap(object):
@@ -74,10 +121,10 @@ class PageMap(object):
 
     def __init__(self, pid, runs, pages, pages_size):
         self.pid = pid
-        self.runs = runs
+        self.runs = runs if isinstance(runs, Runs) else Runs(runs)
         self.pages = pages
         self.pages_size = pages_size
-        self._starts = [run.vaddr for run in runs]
+        self._starts = self.runs.vaddr
 
     @classmethod
     def of(cls, archive, pid):
@@ -113,33 +160,37 @@ class PageMap(object):
 
     @staticmethod
     def _runs(name, entries, pages_size):
-        runs, offset, last_end = [], 0, 0
+        runs, offset, last_end = Runs(), 0, 0
+        pages_of, flags_of, present = criu_images.pagemap_pages, criu_images.pagemap_flags, names.PE_PRESENT
         for index, entry in enumerate(entries):
-            count = criu_images.pagemap_pages(entry)
-            flags = criu_images.pagemap_flags(entry)
-            if entry.vaddr % PAGE_SIZE or count <= 0 or entry.vaddr + count * PAGE_SIZE > MAX_VADDR:
-                raise ImageError(name, "entry %d is impossible (vaddr 0x%x, %d pages)" % (index, entry.vaddr, count))
-            if entry.vaddr < last_end:
+            vaddr, count, flags = entry.vaddr, pages_of(entry), flags_of(entry)
+            if vaddr % PAGE_SIZE or count <= 0 or vaddr + count * PAGE_SIZE > MAX_VADDR:
+                raise ImageError(name, "entry %d is impossible (vaddr 0x%x, %d pages)" % (index, vaddr, count))
+            if vaddr < last_end:
                 raise ImageError(name, "entry %d at 0x%x overlaps the previous one (ending at 0x%x)"
-                                 % (index, entry.vaddr, last_end))
-            run = Run(entry.vaddr, count, flags, offset if flags & names.PE_PRESENT else None)
-            if run.present:
-                offset += run.size
+                                 % (index, vaddr, last_end))
+            if flags & present:
+                runs.append(vaddr, count, flags, offset)
+                offset += count * PAGE_SIZE
                 if offset > pages_size:
                     raise ImageError(name, "entry %d points past the end of the pages image (%d > %d bytes)"
                                      % (index, offset, pages_size))
-            runs.append(run)
-            last_end = run.end
+            else:
+                runs.append(vaddr, count, flags, None)
+            last_end = vaddr + count * PAGE_SIZE
         return runs
 
     @property
     def present_size(self):
-        return sum(run.size for run in self.runs if run.present)
+        return sum(count for count, offset in zip(self.runs.nr_pages, self.runs.offset) if offset >= 0) * PAGE_SIZE
+
+    def _index_at(self, address):
+        return bisect.bisect_right(self._starts, address) - 1
 
     def run_at(self, address):
         """The run holding ``address``, or None."""
-        index = bisect.bisect_right(self._starts, address) - 1
-        if index >= 0 and address < self.runs[index].end:
+        index = self._index_at(address)
+        if index >= 0 and address < self._starts[index] + self.runs.nr_pages[index] * PAGE_SIZE:
             return self.runs[index]
         return None
 
@@ -147,18 +198,18 @@ class PageMap(object):
         """Maximal (vaddr, offset, length) stretches that are contiguous both in memory and in the
         pages image: a search over one segment sees every byte sequence the process saw there."""
         current = None
-        for run in self.runs:
-            if not run.present:
+        for vaddr, end, _state_name, offset in self.runs.packed():
+            if offset < 0:
                 if current:
                     yield tuple(current)
                 current = None
                 continue
-            if current and current[0] + current[2] == run.vaddr and current[1] + current[2] == run.offset:
-                current[2] += run.size
+            if current and current[0] + current[2] == vaddr and current[1] + current[2] == offset:
+                current[2] += end - vaddr
             else:
                 if current:
                     yield tuple(current)
-                current = [run.vaddr, run.offset, run.size]
+                current = [vaddr, offset, end - vaddr]
         if current:
             yield tuple(current)
 
@@ -170,7 +221,7 @@ class PageMap(object):
             run = self.run_at(address)
             if run is None:
                 index = bisect.bisect_right(self._starts, address)
-                gap = (self.runs[index].vaddr - address) if index < len(self.runs) else length
+                gap = (self._starts[index] - address) if index < len(self.runs) else length
                 step = min(length, gap)
                 pieces.append(("unmapped", None, step))
             else:
@@ -188,12 +239,12 @@ class PageMap(object):
     def ranges(self, state):
         """Merged ``[(start, end)]`` address ranges of the runs in ``state`` (present, parent, lazy)."""
         merged = []
-        for run in self.runs:
-            if run.state == state:
-                if merged and merged[-1][1] == run.vaddr:
-                    merged[-1][1] = run.end
+        for vaddr, end, kind, _offset in self.runs.packed():
+            if kind == state:
+                if merged and merged[-1][1] == vaddr:
+                    merged[-1][1] = end
                 else:
-                    merged.append([run.vaddr, run.end])
+                    merged.append([vaddr, end])
         return [tuple(pair) for pair in merged]
 
     def clipped_segments(self, clip=None):
@@ -213,18 +264,17 @@ class PageMap(object):
     @property
     def memory_size(self):
         """Every page the pagemap lists, present or not (checkpointctl memparse's memory size)."""
-        return sum(run.size for run in self.runs)
+        return sum(self.runs.nr_pages) * PAGE_SIZE
 
     def state_sizes(self, start=0, end=MAX_VADDR):
         """Bytes of [start, end) per state: {present, parent, lazy}."""
         sizes = {"present": 0, "parent": 0, "lazy": 0}
-        index = max(0, bisect.bisect_right(self._starts, start) - 1)
-        for run in self.runs[index:]:
-            if run.vaddr >= end:
+        for vaddr, run_end, state, _offset in self.runs.packed(max(0, self._index_at(start))):
+            if vaddr >= end:
                 break
-            overlap = min(end, run.end) - max(start, run.vaddr)
+            overlap = min(end, run_end) - max(start, vaddr)
             if overlap > 0:
-                sizes[run.state] += overlap
+                sizes[state] += overlap
         return sizes
 
 
@@ -327,6 +377,49 @@ class Vma(object):
                 "perms": self.perms, "kind": self.kind, "path": escape(self.path)}
 
 
+_VMA_FIELDS = ("start", "end", "prot", "flags", "status", "pgoff", "shmid")
+
+
+class Vmas(object):
+    """A process's VMAs sorted by start, packed in arrays (a Vma object each took ~180 bytes: an mm
+    image of 540k VMAs held 1 GB); Vma objects are made only for whoever asks for one."""
+
+    def __init__(self, entries, paths, start_stack=0):
+        self.paths, self.start_stack = paths, start_stack
+        fields = [array("Q") for _name in _VMA_FIELDS]
+        for entry in entries:
+            for column, name in zip(fields, _VMA_FIELDS):
+                column.append(getattr(entry, name))
+        order = sorted(range(len(fields[0])), key=fields[0].__getitem__)
+        if any(order[index] != index for index in range(len(order))):
+            fields = [array("Q", (column[index] for index in order)) for column in fields]
+        del order
+        self.start, self.end, self.prot, self.flags, self.status, self.pgoff, self.shmid = fields
+
+    def __len__(self):
+        return len(self.start)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[one] for one in range(*index.indices(len(self)))]
+        columns = (self.start, self.end, self.prot, self.flags, self.status, self.pgoff, self.shmid)
+        return Vma(_Fields(*(column[index] for column in columns)), self.paths, self.start_stack)
+
+    def __iter__(self):
+        for index in range(len(self)):
+            yield self[index]
+
+
+class _Fields(object):
+    """The fields of one mm image VMA entry that Vma reads."""
+
+    __slots__ = _VMA_FIELDS
+
+    def __init__(self, *values):
+        for name, value in zip(_VMA_FIELDS, values):
+            setattr(self, name, value)
+
+
 def file_paths(archive):
     """``{file id: path}`` of the regular files the dump knows (the process tree's table)."""
     return dict((file_id, entry[0]) for file_id, entry in ProcessTree.of(archive).regular_files().items())
@@ -340,7 +433,7 @@ class Process(object):
         self.comm = comm
         self.vmas = vmas
         self.pagemap = pagemap
-        self._starts = [vma.start for vma in vmas]
+        self._starts = vmas.start if isinstance(vmas, Vmas) else tuple(vma.start for vma in vmas)
 
     def vma_at(self, address):
         index = bisect.bisect_right(self._starts, address) - 1
@@ -355,6 +448,9 @@ class Process(object):
     @property
     def shared_size(self):
         """Bytes of MAP_SHARED mappings (checkpointctl memparse's shared memory size)."""
+        if isinstance(self.vmas, Vmas):
+            return sum(end - start for start, end, flags in zip(self.vmas.start, self.vmas.end, self.vmas.flags)
+                       if flags & names.MAP_SHARED)
         return sum(vma.size for vma in self.vmas if vma.shared)
 
     def describe(self, max_vmas=None):
@@ -394,11 +490,11 @@ def load_processes(archive, pids=None):
             continue
         mm = None if task.zombie else task.mm
         if mm is None:
-            processes.append(Process(task.pid, task.comm, [], None))
+            processes.append(Process(task.pid, task.comm, (), None))  # one empty tuple for 100k of them
             continue
         if paths is None:
             paths = file_paths(archive)
-        vmas = sorted((Vma(entry, paths, mm.mm_start_stack) for entry in mm.vmas), key=lambda vma: vma.start)
+        vmas = Vmas(mm.vmas, paths, mm.mm_start_stack)
         pagemap = PageMap.of(archive, task.pid) if archive.has(pagemap_name(task.pid)) else None
         processes.append(Process(task.pid, task.comm, vmas, pagemap))
     return processes

@@ -20,6 +20,7 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap
 )
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.scan import (
     MAX_CONTEXT,
+    STRING_OVERHEAD,
     Copy,
     Search,
     compile_query,
@@ -197,7 +198,7 @@ class MemoryQueries(object):
     def strings(self, min_length=4, max_strings=1000, pid=None):
         """Printable ASCII runs of at least ``min_length`` bytes."""
         search = Search(strings_query(self._number("strings.min_length", min_length, 1, 1024)),
-                        0, self._number("strings.max_strings", max_strings, 1, 1000000))
+                        0, self._number("strings.max_strings", max_strings, 1, 1000000), STRING_OVERHEAD)
         pid = pid if pid is not None else self.pid
         self._describe(self._scan(self.path, [search], self._pids(pid)), self._pids(pid))
         self._parent_pass([search])

@@ -43,6 +43,10 @@ MAX_CONTEXT = 4096
 # and the controller parsing it stay far under 200 MB.
 RESULT_BUDGET = 16 << 20
 MATCH_OVERHEAD = 256
+# A strings record is counted at what it costs as Python objects (the engine's match dict and the
+# result's record, ~600 bytes), not as its JSON: a million one-character strings are records, not
+# bytes (at 256 a record, ansible-core 2.16 peaked at 210 MB on them, 2.19 at 167 MB).
+STRING_OVERHEAD = 640
 _PAGEMAP_RE = names.PAGEMAP_RE
 
 
@@ -132,8 +136,8 @@ class Search(Consumer):
     time, whatever the regex), else bytes.find and re; every re call under multiscan's time
     budget, so catastrophic backtracking fails with one line naming the pattern."""
 
-    def __init__(self, query, context=0, max_matches=1000):
-        self.query = query
+    def __init__(self, query, context=0, max_matches=1000, overhead=MATCH_OVERHEAD):
+        self.query, self.overhead = query, overhead
         self.scanner = multiscan.compile_patterns([query.pattern], max_width=REGEX_SPAN)
         self.context = context
         self.max_matches = max_matches
@@ -178,7 +182,7 @@ class Search(Consumer):
             self.truncated = self.done = True
             return
         self._resume = hit.end
-        self._stored += 4 * (len(hit.data) + len(hit.context)) + MATCH_OVERHEAD
+        self._stored += 4 * (len(hit.data) + len(hit.context)) + self.overhead
         self.matches.append({
             "pid": window.pid, "address": hit.start, "data": hit.data,
             "context": hit.context, "context_address": hit.context_start,

@@ -117,3 +117,21 @@ def test_rootfs_lists_are_capped_through_ansible(counters_members, tmp_path):
     assert any("left out of analysis.rootfs" in warning for warning in task["warnings"])
     assert rss <= hb.RSS_LIMIT_MB, rss
     assert "Traceback" not in output and hb.sha256(path) == before
+
+
+def test_fifty_thousand_processes_stay_under_the_bound(counters_members, tmp_path):
+    """50k pids through ``ansible -m`` with its defaults, findings on (302 MB when the findings
+    copied every process and each image entry had its own protobuf arena): under 200 MB, and the
+    analysis comes back with its processes as the analysis made them (the findings lend, not keep,
+    their derived fields)."""
+    count = 50000
+    path = hb.replaced_images(str(tmp_path / "p50k.tar"), counters_members,
+                              {"checkpoint/pstree.img": ("PSTREE", hb.wide_pstree(count))})
+    before = hb.sha256(path)
+    task, output, rss, secs = hb.run_module("checkpoint_analyze", {"path": path})
+    assert not task.get("failed"), task.get("msg")
+    analysis = task["analysis"]
+    assert analysis["omitted"]["processes"] == count - len(analysis["processes"]) > 0
+    assert not any(key in proc for proc in analysis["processes"] for key in ("program", "tool", "parent", "command"))
+    assert rss <= hb.RSS_LIMIT_MB, rss
+    assert "Traceback" not in output and hb.sha256(path) == before and secs < 240
