@@ -10,6 +10,11 @@ root=$PWD
 venv=$root/.venv
 what=${1:-all}
 
+# Each step's heading carries the time since the start, so a CI log shows where the minutes go.
+say() {
+  printf '==> [%d:%02d] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"
+}
+
 # kubernetes.core (and ansible.posix, whose json callback tests ask for) come from the ansible
 # package in .venv (Galaxy is not reachable); the venvs of older ansible-core releases
 # (run_versions) use the same copies.
@@ -41,36 +46,36 @@ stage() {
 
 ansible_test_sanity() {
   local dest; dest=$(stage "${1:-}")
-  echo "==> ansible-test sanity (ansible-core $("$venv/bin/python" -c 'import ansible; print(ansible.__version__)'))"
+  say "ansible-test sanity (ansible-core $("$venv/bin/python" -c 'import ansible; print(ansible.__version__)'))"
   (cd "$dest" && "$venv/bin/ansible-test" sanity --local --python 3.11 --color no)
 }
 
 run_sanity() {
   ansible_test_sanity
-  echo "==> generated docs match the code"
+  say "generated docs match the code"
   scripts/docs.sh --check
 }
 
 # Changelog fragments and ansible-lint (production profile, as Automation Hub certification applies
 # it) in every run; any finding fails the run.
 run_changelog_lint() {
-  echo "==> antsibull-changelog lint"
+  say "antsibull-changelog lint"
   "$venv/bin/antsibull-changelog" lint
 }
 
 run_ansible_lint() {
-  echo "==> ansible-lint --profile production (.ansible-lint)"
+  say "ansible-lint --profile production (.ansible-lint)"
   PATH="$venv/bin:$PATH" "$venv/bin/ansible-lint" --nocolor -q
 }
 
 run_pytest() {
-  echo "==> pytest $*"
+  say "pytest $*"
   "$venv/bin/pytest" "$@"
 }
 
 run_integration_targets() {
   local dest; dest=$(stage)
-  echo "==> ansible-test integration"
+  say "ansible-test integration"
   (cd "$dest" && "$venv/bin/ansible-test" integration --local --python 3.11 --color no)
 }
 
@@ -92,7 +97,7 @@ run_versions() {
     local want stamp=$base/$version/.requirements.sha256
     want=$(cat requirements.txt requirements-dev.txt <(echo "$version") | sha256sum | cut -d' ' -f1)
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-      echo "==> ansible-core $version: making $venv"
+      say "ansible-core $version: making $venv"
       rm -rf "$venv" && "${PYTHON:-python3}" -m venv "$venv"
       local pins; mapfile -t pins < <(grep -E '^(pytest|hypothesis|pyelftools|yara-python|protobuf|jsonschema)==' requirements-dev.txt)
       "$venv/bin/pip" install -q --disable-pip-version-check "ansible-core==$version.*" -r requirements.txt "${pins[@]}"
@@ -106,7 +111,7 @@ run_versions() {
       ansible_test_sanity "$root/.build/versions/$version"
     fi
     if [[ $suites == *units* ]]; then
-      echo "==> pytest tests/unit (ansible-core $version)"
+      say "pytest tests/unit (ansible-core $version)"
       PYTHONPATH=$base/collections "$venv/bin/pytest" -q -p no:cacheprovider tests/unit
     fi
   done
@@ -131,21 +136,21 @@ run_all() {
   run_sanity
   local log=$root/tests/output/versions.log status=0
   mkdir -p "$(dirname "$log")"
-  echo "==> older ansible-core releases (${OLDER_CORES[*]}): sanity and unit tests in the background, see $log"
+  say "older ansible-core releases (${OLDER_CORES[*]}): sanity and unit tests in the background, see $log"
   run_versions "sanity units" > "$log" 2>&1 &
   versions_pid=$!
   trap 'kill_tree "$versions_pid"' EXIT  # a failure in the foreground leaves nothing running
-  run_pytest tests/unit tools/simcluster/tests tests/integration tests/packaging
+  run_pytest --durations=30 tests/unit tools/simcluster/tests tests/integration tests/packaging
   run_integration_targets
-  echo "==> waiting for the older releases"
+  say "waiting for the older releases"
   wait "$versions_pid" || status=$?
   trap - EXIT
   grep -v "^WARNING: Location" "$log"
   if [ "$status" != 0 ]; then
-    echo "==> the older ansible-core releases failed (exit $status): $log" >&2
+    say "the older ansible-core releases failed (exit $status): $log" >&2
     return "$status"
   fi
-  echo "==> all test suites passed"
+  say "all test suites passed"
 }
 
 case $what in
