@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
 import json
 import os
 import subprocess
@@ -445,3 +446,16 @@ def pool_rolled_out(pool, machine_config=None):
             and (status.get("configuration") or {}).get("name") == spec.get("name")
             and _cond(pool, "Updated").get("status") == "True"
             and status.get("updatedMachineCount") == status.get("machineCount"))
+
+
+@contextlib.contextmanager
+def simulated(state_dir, *options):
+    """A simulated cluster started with the tests' fast settings plus ``options``, and an Ansible
+    runner for it: ``(cluster, ansible)``, both closed afterwards."""
+    handle = SimulatedCluster.start(state_dir, tuple(TEST_SETTINGS) + options)
+    runner = Ansible(handle)
+    try:
+        yield handle, runner
+    finally:
+        runner.close()
+        handle.close()

@@ -44,7 +44,7 @@ import os
 
 import pytest
 
-from harness.testing import TEST_SETTINGS, Ansible, RealCluster, SimulatedCluster
+from harness.testing import Ansible, RealCluster, SimulatedCluster, simulated
 
 
 def _real_kubeconfig():
@@ -102,9 +102,5 @@ def plain(cluster, tmp_path_factory):
         yield cluster, runner
         runner.close()
         return
-    handle = SimulatedCluster.start(str(tmp_path_factory.mktemp("sim-kubernetes")),
-                                    tuple(TEST_SETTINGS) + ("--distribution", "kubernetes"))
-    runner = Ansible(handle)
-    yield handle, runner
-    runner.close()
-    handle.close()
+    with simulated(str(tmp_path_factory.mktemp("sim-kubernetes")), "--distribution", "kubernetes") as started:
+        yield started

@@ -12,7 +12,7 @@ __metaclass__ = type
 import pytest
 
 from cluster_helpers import Api
-from harness.testing import TEST_SETTINGS, Ansible, SimulatedCluster
+from harness.testing import simulated
 
 MODULE = "forensic.checkpoint.node_disruption_policy"
 MCOP = "/apis/operator.openshift.io/v1/machineconfigurations/cluster"
@@ -37,12 +37,8 @@ def test_check_mode_tells_support_and_changes_nothing(cluster, api, ansible):
 
 @pytest.fixture(scope="module")
 def sim417(tmp_path_factory):
-    handle = SimulatedCluster.start(str(tmp_path_factory.mktemp("sim-417")),
-                                    tuple(TEST_SETTINGS) + ("--openshift-version", "4.17.2"))
-    runner = Ansible(handle)
-    yield handle, runner
-    runner.close()
-    handle.close()
+    with simulated(str(tmp_path_factory.mktemp("sim-417")), "--openshift-version", "4.17.2") as started:
+        yield started
 
 
 @pytest.mark.simulated_only
@@ -77,16 +73,10 @@ def test_the_whole_cycle_on_417(sim417):
 
 @pytest.mark.simulated_only
 def test_416_without_the_gate_is_unsupported_or_a_failure_when_asked(tmp_path):
-    cluster = SimulatedCluster.start(str(tmp_path / "sim"), tuple(TEST_SETTINGS) + (
-        "--openshift-version", "4.16.3"))
-    ansible = Ansible(cluster)
-    try:
+    with simulated(str(tmp_path / "sim"), "--openshift-version", "4.16.3") as (cluster, ansible):
         result = ansible.module(MODULE, {"state": "present"})
         assert result["supported"] is False and result["changed"] is False
         assert "NodeDisruptionPolicy feature gate is off" in result["msg"]
         assert "nodeDisruptionPolicy" not in (Api(cluster).get(MCOP).get("spec") or {})
         failed = ansible.module(MODULE, {"fail_unsupported": True})
         assert failed["failed"] is True and failed["msg"].startswith("MachineConfiguration cluster: the NodeDisruptionPolicy")
-    finally:
-        ansible.close()
-        cluster.close()

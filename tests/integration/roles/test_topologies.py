@@ -15,7 +15,7 @@ import os
 
 import pytest
 
-from harness.testing import TEST_SETTINGS, Ansible, SimulatedCluster
+from harness.testing import simulated
 from rolehelpers import FAST, custody, explain, machine_config_names, playbook, tasks_named
 
 pytestmark = pytest.mark.simulated_only
@@ -23,12 +23,8 @@ pytestmark = pytest.mark.simulated_only
 
 @pytest.fixture(params=["compact", "sno"])
 def topology(request, tmp_path_factory):
-    handle = SimulatedCluster.start(str(tmp_path_factory.mktemp("sim-" + request.param)),
-                                    tuple(TEST_SETTINGS) + ("--topology", request.param))
-    runner = Ansible(handle)
-    yield request.param, handle, runner
-    runner.close()
-    handle.close()
+    with simulated(str(tmp_path_factory.mktemp("sim-" + request.param)), "--topology", request.param) as (handle, runner):
+        yield request.param, handle, runner
 
 
 def test_enabled_and_checkpointed_on_the_masters(topology, tmp_path):
