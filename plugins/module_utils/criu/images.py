@@ -60,6 +60,8 @@ def require_pycriu(subject):
         loaded = dict((name, importlib.import_module("pycriu.images." + name)) for name in ("images", "magic", "pb"))
         loaded["DecodeError"] = importlib.import_module("google.protobuf.message").DecodeError
         loaded["UnknownFieldSet"] = importlib.import_module("google.protobuf.unknown_fields").UnknownFieldSet
+        loaded["descriptor_pb2"] = importlib.import_module("google.protobuf.descriptor_pb2")
+        loaded["message_factory"] = importlib.import_module("google.protobuf.message_factory")
         _PYCRIU.update(loaded)
     return _PYCRIU
 
@@ -170,7 +172,7 @@ def _batch_class(cls):
     """A message class ``{repeated cls entries = 1}`` (made once per entry type, in cls's pool)."""
     found = _PYCRIU.setdefault("batch", {}).get(cls)
     if found is None:
-        from google.protobuf import descriptor_pb2, message_factory
+        descriptor_pb2, message_factory = _PYCRIU["descriptor_pb2"], _PYCRIU["message_factory"]
         desc = cls.DESCRIPTOR
         pool = desc.file.pool
         full = "forensic_checkpoint_batch.%s" % desc.full_name.replace(".", "_")
@@ -184,7 +186,13 @@ def _batch_class(cls):
                               type=descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE, type_name="." + desc.full_name)
             pool.AddSerializedFile(proto.SerializeToString())
             batch = pool.FindMessageTypeByName(full)
-        found = _PYCRIU["batch"][cls] = message_factory.GetMessageClass(batch)
+        # GetMessageClass arrived in protobuf 4.22 (and GetPrototype left in 5.x); the distributions'
+        # pycriu runs on older ones too (Debian 12: 4.21)
+        if hasattr(message_factory, "GetMessageClass"):
+            found = message_factory.GetMessageClass(batch)
+        else:
+            found = message_factory.MessageFactory(pool).GetPrototype(batch)
+        _PYCRIU["batch"][cls] = found
     return found
 
 
