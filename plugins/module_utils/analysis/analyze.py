@@ -217,6 +217,8 @@ class AnalysisPlan(object):
             analysis["exported"] = exporter.exported
             analysis["export_skipped"] = exporter.skipped
         analysis["warnings"] = warnings
+        if images.folded:  # warnings only counted in a summary (ImageSet.warn)
+            analysis["omitted"] = {"warnings": images.folded}
         return analysis
 
 

@@ -64,6 +64,20 @@ OPEN_FLAGS = (
 FD_CLOEXEC = 1
 
 
+_SHARED = {}  # flags lists and mode strings, shared by the records with the same value (300k files)
+MAX_SHARED = 4096
+
+
+def _shared(kind, value, make):
+    key = (kind, value)
+    made = _SHARED.get(key)
+    if made is None:
+        made = make(value)
+        if len(_SHARED) < MAX_SHARED:
+            _SHARED[key] = made
+    return made
+
+
 def open_flags(value):
     """``[access mode, flag, ...]`` names for an f_flags value; unknown bits as one hex string."""
     names = [ACCESS_MODES[value & 3] if value & 3 < 3 else "O_ACCMODE"]
@@ -166,9 +180,10 @@ class FileTable(object):
         self._ghost_info = {}
         entries = images.entries("files.img", "FILES")
         if entries:
+            enum = entries[0].DESCRIPTOR.fields_by_name["type"].enum_type
+            kinds = dict((value.number, value.name) for value in enum.values)  # one str per kind, not per file
             for entry in entries:
-                kind = entry.DESCRIPTOR.fields_by_name["type"].enum_type.values_by_number.get(entry.type)
-                kind = kind.name if kind is not None else "UNKNOWN"
+                kind = kinds.get(entry.type, "UNKNOWN")
                 attr = SUBMESSAGE.get(kind)
                 sub = getattr(entry, attr) if attr and entry.HasField(attr) else None
                 self.by_id[entry.id] = (kind, sub)
@@ -278,10 +293,10 @@ class FileTable(object):
             "type": kind,
             "path": self.path(file_id),
             "deleted": self.is_deleted(file_id),
-            "flags": open_flags(flags) if flags is not None else None,
+            "flags": _shared("flags", flags, open_flags) if flags is not None else None,  # never changed in place
             "cloexec": bool(fd_flags & FD_CLOEXEC) if isinstance(fd, int) else None,
             "pos": _field(sub, "pos"),
-            "mode": "%04o" % (sub.mode & 0o7777) if kind in ("REG", "DIR") and sub is not None and sub.HasField("mode") else None,
+            "mode": _shared("mode", sub.mode & 0o7777, "%04o".__mod__) if kind in ("REG", "DIR") and sub is not None and sub.HasField("mode") else None,
         }
         if item["deleted"] and kind == "REG":
             item.update(self.recovery(file_id))
