@@ -27,7 +27,7 @@ IMAGE_DIR = names.IMAGE_DIR
 MAX_IMAGE = criu_images.MAX_IMAGE
 MAX_IMAGES_TOTAL = 64 * 1024 * 1024
 # Warnings that differ only in their numbers (one per pid of a 100k-pid tree) are one kind: the
-# first FOLD_AFTER are listed, the rest counted in one warning naming the first of them.
+# first FOLD_AFTER are listed, the rest counted in one warning naming the latest of them.
 FOLD_AFTER = 10
 _NUMBERS = re.compile(r"[0-9]+")
 
