@@ -577,8 +577,9 @@ class Scan(object):
         # to there (and LOOKAHEAD more, its lookahead's view), not to the end of the block, which
         # each candidate re does not confirm (a prefilter's, or one the previous block owns) cost.
         # Past MAX_MISSES of those in a block, one search to its end settles the rest at once.
-        window = None if end is None or entry.misses >= MAX_MISSES else min(len(block.data),
-                                                                             end + entry.width + LOOKAHEAD)
+        window = None
+        if end is not None and entry.misses < MAX_MISSES:
+            window = min(len(block.data), end + entry.width + LOOKAHEAD)
         while not block.full():
             match = self.budget.run(entry, regex.search, block.data, bound, *(() if window is None else (window,)))
             if window is not None and (match is None or match.start() > end):
