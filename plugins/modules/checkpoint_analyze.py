@@ -671,6 +671,9 @@ analysis:
       description:
         - What could not be read (missing images give a partial result) or looked odd.
         - At most 100, then one saying how many more there were (RV(analysis.omitted.warnings)).
+        - Warnings that differ only in their numbers (one per process of a large tree, say) are listed
+          10 of a kind; the rest are counted in one warning of that kind ending
+          C((and N more like it with other numbers)), and in RV(analysis.omitted.warnings).
       type: list
       elements: str
       returned: always
@@ -692,7 +695,7 @@ analysis:
           type: int
           sample: 0
         warnings:
-          description: Warnings not listed in RV(analysis.warnings).
+          description: Warnings not listed in RV(analysis.warnings), those only counted in a summary included.
           type: int
           sample: 0
 report:

@@ -23,6 +23,7 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis impor
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis import processes as processes_mod
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.checkpoint import Checkpoint
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.tree import ProcessTree
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import KEEP_MEMBER_LIMIT, is_pages_image
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.export import Exporter
@@ -190,7 +191,10 @@ class AnalysisPlan(object):
         wants_tree = self.has_processes
         files = checkpoint.cached("files", lambda: FileTable(images)) if wants_tree or (exporter and "recovered" in self.export) else None
         if wants_tree:
-            entries = images.entries("pstree.img", "PSTREE", missing="no process data")
+            # The tree's tasks (pid, ppid, pgid, sid, threads), not a second set of pstree entries:
+            # 100k of those held as protobuf objects cost 20 MB more.
+            entries = ProcessTree.of(archive).tasks if images.get("pstree.img", "PSTREE", missing="no process data") \
+                else []
             ordered, children = processes_mod.tree_order(entries, images.warn)
             sockets = SocketTable(images, files) if "sockets" in include else None
             procs = [processes_mod.describe(images, entry, children, files, sockets, detail="processes" in include,
@@ -217,6 +221,8 @@ class AnalysisPlan(object):
             analysis["exported"] = exporter.exported
             analysis["export_skipped"] = exporter.skipped
         analysis["warnings"] = warnings
+        if images.folded:  # warnings only counted in a summary (ImageSet.warn)
+            analysis["omitted"] = {"warnings": images.folded}
         return analysis
 
 

@@ -64,6 +64,20 @@ OPEN_FLAGS = (
 FD_CLOEXEC = 1
 
 
+_SHARED = {}  # flags lists and mode strings, shared by the records with the same value (300k files)
+MAX_SHARED = 4096
+
+
+def _shared(kind, value, make):
+    key = (kind, value)
+    made = _SHARED.get(key)
+    if made is None:
+        made = make(value)
+        if len(_SHARED) < MAX_SHARED:
+            _SHARED[key] = made
+    return made
+
+
 def open_flags(value):
     """``[access mode, flag, ...]`` names for an f_flags value; unknown bits as one hex string."""
     names = [ACCESS_MODES[value & 3] if value & 3 < 3 else "O_ACCMODE"]
@@ -161,17 +175,17 @@ class FileTable(object):
 
     def __init__(self, images):
         self.images = images
-        self.by_id = {}
+        # files.img's entries stay in their image's arena, found by position: a (kind, message)
+        # pair held per file cost 60 MB for 300k open files. The per-type images of old CRIU are few.
+        self._positions, self._legacy = {}, {}
         self._ghosts = {}
         self._ghost_info = {}
-        entries = images.entries("files.img", "FILES")
-        if entries:
-            for entry in entries:
-                kind = entry.DESCRIPTOR.fields_by_name["type"].enum_type.values_by_number.get(entry.type)
-                kind = kind.name if kind is not None else "UNKNOWN"
-                attr = SUBMESSAGE.get(kind)
-                sub = getattr(entry, attr) if attr and entry.HasField(attr) else None
-                self.by_id[entry.id] = (kind, sub)
+        self._entries = images.entries("files.img", "FILES")
+        if self._entries:
+            enum = self._entries[0].DESCRIPTOR.fields_by_name["type"].enum_type
+            self._kinds = dict((value.number, value.name) for value in enum.values)
+            for position, entry in enumerate(self._entries):
+                self._positions[entry.id] = position
         else:
             self._load_legacy()
         self.remaps = {}
@@ -188,12 +202,24 @@ class FileTable(object):
         for name, magic, kind in LEGACY_IMAGES:
             for entry in self.images.entries(name, magic):
                 found = True
-                self.by_id[entry.id] = (kind, entry)
+                self._legacy[entry.id] = (kind, entry)
         if not found and self.images.has("pstree.img"):
             self.images.warn("%s is missing: open files, sockets, exe, cwd and root are unknown" % names.FILES)
 
     def get(self, file_id):
-        return self.by_id.get(file_id, (None, None))
+        """(type name, its sub-message or None) of a file, (None, None) when CRIU did not record it."""
+        position = self._positions.get(file_id)
+        if position is None:
+            return self._legacy.get(file_id, (None, None))
+        entry = self._entries[position]
+        kind = self._kinds.get(entry.type, "UNKNOWN")
+        attr = SUBMESSAGE.get(kind)
+        return kind, (getattr(entry, attr) if attr and entry.HasField(attr) else None)
+
+    def values(self):
+        """(type name, sub-message) of every file."""
+        for file_id in list(self._positions) + list(self._legacy):
+            yield self.get(file_id)
 
     def path(self, file_id):
         """The path /proc/<pid>/fd would show for the file (None when CRIU did not record it)."""
@@ -278,10 +304,10 @@ class FileTable(object):
             "type": kind,
             "path": self.path(file_id),
             "deleted": self.is_deleted(file_id),
-            "flags": open_flags(flags) if flags is not None else None,
+            "flags": _shared("flags", flags, open_flags) if flags is not None else None,  # never changed in place
             "cloexec": bool(fd_flags & FD_CLOEXEC) if isinstance(fd, int) else None,
             "pos": _field(sub, "pos"),
-            "mode": "%04o" % (sub.mode & 0o7777) if kind in ("REG", "DIR") and sub is not None and sub.HasField("mode") else None,
+            "mode": _shared("mode", sub.mode & 0o7777, "%04o".__mod__) if kind in ("REG", "DIR") and sub is not None and sub.HasField("mode") else None,
         }
         if item["deleted"] and kind == "REG":
             item.update(self.recovery(file_id))

@@ -81,7 +81,7 @@ class SocketTable(object):
         self.files = files
         self.images = images
         self.unix_by_ino = {}
-        for kind, sub in files.by_id.values():
+        for kind, sub in files.values():
             if kind == "UNIXSK" and sub is not None:
                 self.unix_by_ino[sub.ino] = sub
         self.queued = {}

@@ -12,6 +12,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
+
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import KEEP_MEMBER_LIMIT
@@ -24,6 +26,10 @@ IMAGE_DIR = names.IMAGE_DIR
 # warning (what it would tell is then unknown, as for a missing image).
 MAX_IMAGE = criu_images.MAX_IMAGE
 MAX_IMAGES_TOTAL = 64 * 1024 * 1024
+# Warnings that differ only in their numbers (one per pid of a 100k-pid tree) are one kind: the
+# first FOLD_AFTER are listed, the rest counted in one warning naming the latest of them.
+FOLD_AFTER = 10
+_NUMBERS = re.compile(r"[0-9]+")
 
 
 def text(value):
@@ -43,6 +49,7 @@ class ImageSet(object):
         self._cache = {}
         self._decoded = 0
         self._warned = set(warnings)  # a set: tens of thousands of pids can each warn
+        self._kinds = {}  # kind: [listed, index of its summary, folded, summary, last folded]
 
     def has(self, name):
         return self.archive.has(IMAGE_DIR + name)
@@ -89,7 +96,30 @@ class ImageSet(object):
         image = self.get(name, expect, missing)
         return image.first() if image is not None else None
 
+    @property
+    def folded(self):
+        """How many warnings are only counted (in a summary naming one of them)."""
+        return sum(kind[2] - 1 for kind in self._kinds.values() if kind[2])
+
     def warn(self, message):
-        if message not in self._warned:
+        if message in self._warned:
+            return
+        kind = self._kinds.setdefault(_NUMBERS.sub("#", message), [0, None, 0, None, None])
+        if kind[0] < FOLD_AFTER:
+            kind[0] += 1
             self._warned.add(message)
             self.warnings.append(message)
+            return
+        if message == kind[4]:
+            return
+        # Counted, not kept (400k warnings of a 100k-pid tree took 55 MB): a repeat of a folded
+        # warning is counted again unless it follows itself (none of the analysis' repeats).
+        kind[2] += 1
+        kind[4] = message
+        summary = "%s (and %d more like it with other numbers)" % (message, kind[2] - 1)
+        if kind[1] is None or kind[1] >= len(self.warnings) or self.warnings[kind[1]] != kind[3]:
+            # first fold, or the list was shifted since (its owner inserted before it)
+            kind[1] = self.warnings.index(kind[3]) if kind[1] is not None else len(self.warnings)
+            if kind[1] == len(self.warnings):
+                self.warnings.append(None)
+        self.warnings[kind[1]] = kind[3] = summary

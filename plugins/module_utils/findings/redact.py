@@ -220,7 +220,8 @@ def scrub_all(value, secrets=(), shapes=True):
                 done = shaped(scrub_edges(runs.scrub(item), known)) if item else item
                 if len(item) <= MEMO_LENGTH:
                     memo[item] = done
-            return done
+            # an equal string from the memo is not the same object: the dict holding it would be copied
+            return item if done == item else done
         if isinstance(item, (list, tuple)):
             parts = [clean(part) for part in item]
             return item if _same(parts, item) else type(item)(parts)

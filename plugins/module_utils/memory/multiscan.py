@@ -72,6 +72,7 @@ MAX_WIDTH = 64 << 10
 LOOKBEHIND = 256
 LOOKAHEAD = 256
 SOM_WIDTH = 4096
+MAX_MISSES = 32
 BLOCK = 8 << 20
 MAX_PATTERN = 64 << 10
 MAX_CONTEXT = 64 << 10
@@ -170,7 +171,7 @@ def _required(parsed):
 class _Entry(object):
     """One compiled pattern and its state during a run."""
 
-    __slots__ = ("index", "pattern", "width", "backend", "som", "required", "resume", "done", "spent")
+    __slots__ = ("index", "pattern", "width", "backend", "som", "required", "resume", "done", "spent", "misses")
 
     def __init__(self, index, pattern, max_width):
         self.index = index
@@ -183,6 +184,7 @@ class _Entry(object):
         self.resume = 0
         self.done = False
         self.spent = 0.0
+        self.misses = 0  # candidates of this block re did not confirm
 
 
 def _hs_risky(source):
@@ -496,7 +498,7 @@ class Scan(object):
     def _collect_once(self, block):
         entries = self.scanner.entries
         for entry in entries:
-            entry.done = False
+            entry.done, entry.misses = False, 0
         pending = entries
         database = self.scanner.database
         if database is not None:
@@ -571,8 +573,20 @@ class Scan(object):
         if end is not None:
             bound = max(bound, start if entry.som else end - entry.width)
         regex = pattern.regex
+        # A candidate's match starts by ``end`` and is at most ``width`` long: it is searched for up
+        # to there (and LOOKAHEAD more, its lookahead's view), not to the end of the block, which
+        # each candidate re does not confirm (a prefilter's, or one the previous block owns) cost.
+        # Past MAX_MISSES of those in a block, one search to its end settles the rest at once.
+        window = None
+        if end is not None and entry.misses < MAX_MISSES:
+            window = min(len(block.data), end + entry.width + LOOKAHEAD)
         while not block.full():
-            match = self.budget.run(entry, regex.search, block.data, bound)
+            match = self.budget.run(entry, regex.search, block.data, bound, *(() if window is None else (window,)))
+            if window is not None and (match is None or match.start() > end):
+                # No match starts by ``end``: a later one has its own candidate.
+                entry.misses += 1
+                entry.resume = max(entry.resume, data_base + end + 1)
+                return
             if match is None or match.start() >= block.cutoff or match.end() > block.limit:
                 # Nothing more this block owns: the next block, holding what follows, goes on.
                 entry.done = True

@@ -45,7 +45,7 @@ def capped(analysis, max_processes=None, max_files=None, max_rootfs=None):
     most ``max_files`` files, ``max_rootfs`` changed and deleted rootfs entries, and MAX_WARNINGS warnings; ``analysis["omitted"]`` counts what was left
     out, and a warning says it. Findings were computed on everything: a 50k-process tree or 300k
     open files would otherwise make a result of hundreds of MB for Ansible to carry (1.1 GB RSS)."""
-    omitted = {"processes": 0, "files": 0, "rootfs": 0, "warnings": 0}
+    omitted = {"processes": 0, "files": 0, "rootfs": 0, "warnings": (analysis.get("omitted") or {}).get("warnings", 0)}
     processes = analysis.get("processes")
     if max_processes and processes and len(processes) > max_processes:
         omitted["processes"] = len(processes) - max_processes
@@ -71,7 +71,8 @@ def capped(analysis, max_processes=None, max_files=None, max_rootfs=None):
     if omitted["files"]:
         notes.append("%d open files left out of analysis.processes[].files (max_files: %d a process); findings cover all"
                      % (omitted["files"], max_files))
-    kept, omitted["warnings"] = cap_warnings(analysis.get("warnings") or [])
+    kept, more = cap_warnings(analysis.get("warnings") or [])
+    omitted["warnings"] += more
     analysis["warnings"] = notes + kept
     analysis["omitted"] = omitted
     return analysis
