@@ -40,8 +40,9 @@ will be), or as soon as a regex has spent WARM_TIME in ``re`` (that block is the
 hyperscan): a handful of small files costs no compile, a hostile regex still meets hyperscan.
 
 Every ``re`` call is bounded by a time budget (``time_budget`` seconds; a SIGALRM timer on the
-main thread): a catastrophically backtracking regex fails with one line
-naming the pattern instead of hanging. This engine imports nothing from Ansible.
+main thread), and each pattern's ``re`` time over a whole search by that plus RE_SECONDS_PER_MIB a
+MiB scanned: a catastrophically backtracking regex fails with one line naming the pattern instead
+of hanging, whether it stalls on one stretch or crawls over all of them. This engine imports nothing from Ansible.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -76,8 +77,12 @@ MAX_MISSES = 32
 BLOCK = 8 << 20
 MAX_PATTERN = 64 << 10
 MAX_CONTEXT = 64 << 10
-# Seconds a single re call may take before its regex is declared catastrophic.
+# Seconds a single re call may take before its regex is declared catastrophic; and, so that a
+# regex slow on every stretch cannot add up to hours, a pattern's re time over a whole search is held
+# to TIME_BUDGET plus RE_SECONDS_PER_MIB per MiB scanned (re runs the built-in secret rules at ~5 ms
+# a MiB: twenty times that is allowed), which keeps any search linear in the memory it reads.
 TIME_BUDGET = 10.0
+RE_SECONDS_PER_MIB = 0.1
 TICK = 0.05
 # Hyperscan's database costs 5-15 ms a pattern to compile; Python's re scans the built-in secret
 # rules at ~5 ms a MiB. So a scanner starts on re and compiles once it has seen WARM_BYTES, or
@@ -331,7 +336,8 @@ def compile_patterns(patterns, max_width=MAX_WIDTH, backend="auto"):
 
 class _Budget(object):
     """Python-regex time: ``seconds`` for any single ``re`` call (a linear regex scans a block in
-    well under a second; one backtracking catastrophically never ends). While a block is
+    well under a second; one backtracking catastrophically never ends), and ``allowance()`` for
+    each pattern's calls over the whole search. While a block is
     collected, a SIGALRM ticks every TICK seconds and interrupts the call running past it (the main
     thread only, and only when no other ITIMER_REAL is set). While ``warm`` (hyperscan not
     compiled yet), a pattern's re time in all is held to WARM_TIME: running past it raises _Warm,
@@ -344,6 +350,12 @@ class _Budget(object):
         self.current = None
         self.started = 0.0
         self.previous = None
+        self.scanned = 0  # bytes this search has scanned: the whole-search allowance grows with them
+        self.spent = {}  # pattern index: its re seconds in this search
+
+    def allowance(self):
+        """A pattern's re seconds for the whole search so far."""
+        return self.seconds + RE_SECONDS_PER_MIB * self.scanned / (1 << 20)
 
     def __enter__(self):
         if ((self.seconds is not None or self.warm) and hasattr(signal, "setitimer")
@@ -364,7 +376,10 @@ class _Budget(object):
         if entry is None:
             return
         elapsed = time.perf_counter() - self.started
-        if (self.warm and entry.spent + elapsed > WARM_TIME) or (self.seconds is not None and elapsed > self.seconds):
+        if self.warm and entry.spent + elapsed > WARM_TIME:
+            raise _Alarm()
+        if self.seconds is not None and (elapsed > self.seconds
+                                         or self.spent.get(entry.index, 0.0) + elapsed > self.allowance()):
             raise _Alarm()
 
     def run(self, entry, call, *args):
@@ -376,12 +391,15 @@ class _Budget(object):
         except _Alarm:
             if self.warm:
                 raise _Warm()
-            raise CheckpointError(_name(entry.pattern.id), "regular expression %r took over %g s on one stretch of "
-                                  "memory (catastrophic backtracking?); simplify it"
-                                  % (entry.pattern.source.decode("latin-1")[:80], self.seconds))
+            where = ("%g s on one stretch of memory" % self.seconds if time.perf_counter() - self.started > self.seconds
+                     else "%.3g s in all on %.3g MiB of memory" % (self.allowance(), self.scanned / float(1 << 20)))
+            raise CheckpointError(_name(entry.pattern.id), "regular expression %r took over %s (catastrophic "
+                                  "backtracking?); simplify it" % (entry.pattern.source.decode("latin-1")[:80], where))
         finally:
             self.current = None
-            entry.spent += time.perf_counter() - self.started
+            elapsed = time.perf_counter() - self.started
+            entry.spent += elapsed
+            self.spent[entry.index] = self.spent.get(entry.index, 0.0) + elapsed
 
 
 class _Alarm(Exception):
@@ -479,6 +497,7 @@ class Scan(object):
         if scanner.warming and scanner.scanned + block.stop - block.own > WARM_BYTES:
             scanner.compile()
         self.budget.warm = scanner.warming
+        self.budget.scanned += block.stop - block.own
         if scanner.warming:
             resumes, threshold = [entry.resume for entry in scanner.entries], block.threshold
             try:

@@ -3,8 +3,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Issue 16 (B): user regexes with catastrophic backtracking in checkpoint_memory's ``regex``
 (``(\\w+\\s?)+$`` hung over 300 s on lookup-compromised's memory). The search runs under
-multiscan's per-pattern time budget (memory/multiscan.py TIME_BUDGET, 10 s): it completes, or
-fails with one line naming the pattern; run through Ansible."""
+multiscan's time budgets (memory/multiscan.py: TIME_BUDGET, 10 s, per re call, and that plus
+RE_SECONDS_PER_MIB a MiB scanned per pattern over the whole search): it completes, or fails with one
+line naming the pattern; run through Ansible. ``(.*a){12}`` is slow on every stretch rather than
+stuck on one: 72 s under load with a per-call budget alone."""
 
 from __future__ import absolute_import, division, print_function
 

@@ -255,6 +255,20 @@ def test_hostile_regex_on_python_fails_cleanly_naming_the_pattern():
     assert "\n" not in str(error.value)
 
 
+def test_regex_slow_on_every_stretch_is_held_to_a_budget_for_the_whole_search():
+    """Each re call stays under the per-call budget (~0.08 s of 1 s here), but hundreds of stretches
+    of them would add up without end: the pattern's time over the whole search is bounded too, by
+    the budget plus an allowance per MiB scanned (none here), so the search fails once in all."""
+    scanner = multiscan.compile_patterns([Pattern("crawl", regex=br"(a+)+$")], backend="python")
+    runs = [(address << 12, [b"a" * 19 + b"!"]) for address in range(500)]
+    started = time.monotonic()
+    with pytest.raises(CheckpointError) as error:
+        list(scanner.scan(runs, time_budget=1.0))
+    assert time.monotonic() - started < 10  # 500 stretches would take 40 s
+    message = str(error.value)
+    assert "pattern crawl" in message and "(a+)+$" in message and "in all on" in message and "\n" not in message
+
+
 @pytest.mark.skipif(not multiscan.HAS_HYPERSCAN, reason="hyperscan is not installed")
 def test_hyperscan_compiled_only_once_the_bytes_make_it_pay(archives, monkeypatch):
     """Small inputs stay on re (no compile cost); past WARM_BYTES the same scan goes on with
