@@ -37,7 +37,7 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.scan im
 
 SECTIONS = ("processes", "files", "sockets", "mounts", "rootfs", "stats")
 EXPORTS = ("recovered", "rootfs")
-_EXTRA_MEMBERS = frozenset(("deleted.files", "bind.mounts"))
+_EXTRA_MEMBERS = frozenset(("bind.mounts",))  # deleted.files is streamed (rootfs.DeletedFiles), never held
 
 
 def keep_for_analysis(name, size):

@@ -318,8 +318,8 @@ class FileTable(object):
         """The records of the fd table in image ``table``, made by ``make()`` once: processes
         cloned with CLONE_FILES share one table, which CRIU dumps once, as fdinfo-<files_id>.img
         (criu/include/pstree.h shared_fdtable: a child whose ids' files_id is its parent's), so
-        they share its records (a thousand processes on
-        one table of a thousand fds made a million records)."""
+        they share its records (a thousand processes on one table of a thousand fds made a
+        million records)."""
         if table is None:
             return make()
         rows = self._table_rows.get(table)

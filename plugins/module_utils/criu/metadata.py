@@ -59,7 +59,6 @@ def load_json(archive, name):
     return value
 
 
-
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
 JSON_ITEM_LIMIT = 1 << 20  # one item of a streamed list: a path is at most PATH_MAX (4096), 6x when escaped
