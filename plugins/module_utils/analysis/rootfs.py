@@ -151,8 +151,8 @@ class DeletedFiles(object):
                 else:
                     self.omitted += 1
         except ValueError as exc:
-            self.warnings.append("%s: %s; %s" % (DELETED, exc, "the %d paths before it are reported" % len(self.paths)
-                                                  if self.paths else "ignored"))
+            kept = "the %d paths before it are reported" % len(self.paths) if self.paths else "ignored"
+            self.warnings.append("%s: %s; %s" % (DELETED, exc, kept))
         if others:
             self.warnings.append("%s: %d entries are not strings; ignored" % (DELETED, others))
         if self.omitted:

@@ -80,8 +80,8 @@ def capped(analysis, max_processes=None, max_files=None, max_rootfs=None, max_to
                      % (max_processes, max_processes + omitted["processes"]))
     if omitted["files"]:
         notes.append("%d open files left out of analysis.processes[].files (max_files: %s a process, max_total_files: "
-                     "%s in all); findings cover all" % (omitted["files"], max_files or "no limit",
-                                                        max_total_files or "no limit"))
+                     "%s in all); findings cover all"
+                     % (omitted["files"], max_files or "no limit", max_total_files or "no limit"))
     kept, more = cap_warnings(analysis.get("warnings") or [])
     omitted["warnings"] += more
     analysis["warnings"] = notes + kept
