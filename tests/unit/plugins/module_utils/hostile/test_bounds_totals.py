@@ -61,9 +61,9 @@ def test_forty_mib_of_deleted_paths_is_streamed_and_capped(counters_members, tmp
 
 
 def test_deleted_paths_read_in_linear_time(counters_members, tmp_path):
-    """5 MiB and 20 MiB of paths: about 4 times as long (generous bound for a loaded machine)."""
-    _small, t_small = _deleted_run(counters_members, tmp_path, 55000)
-    _large, t_large = _deleted_run(counters_members, tmp_path, 220000)
+    """2.5 MiB and 10 MiB of paths: about 4 times as long (generous bound for a loaded machine)."""
+    _small, t_small = _deleted_run(counters_members, tmp_path, 27500)
+    _large, t_large = _deleted_run(counters_members, tmp_path, 110000)
     base = hb.measure("print(1)")[2]
     assert t_large - base <= 8 * max(t_small - base, 0.2), (t_small, t_large, base)
 
