@@ -270,16 +270,16 @@ def wide_pstree(count):
         pb.pstree_entry(pid=pid, ppid=1 + (pid % 7 == 0) * (pid - 1), pgid=1, sid=1) for pid in range(2, count + 1)]
 
 
-def many_entries_rootfs(dest, members, count, compression=None, deleted_count=None):
+def many_entries_rootfs(dest, members, count, compression=None, deleted_count=None, deleted_name="/var/gone/%d"):
     """``members`` with a rootfs-diff.tar of ``count`` empty files and ``deleted_count`` (default:
-    as many) deleted paths."""
+    as many) deleted paths, each ``deleted_name`` % its index."""
     import json as json_mod
     inner = io.BytesIO()
     tar = tarfile.open(fileobj=inner, mode="w", format=tarfile.GNU_FORMAT)
     for index in range(count):
         tar.addfile(tarfile.TarInfo("srv/d%d/f%d" % (index % 97, index)))
     tar.close()
-    deleted = json_mod.dumps(["/var/gone/%d" % index for index in range(count if deleted_count is None else deleted_count)]).encode()
+    deleted = json_mod.dumps([deleted_name % index for index in range(count if deleted_count is None else deleted_count)]).encode()
     out = [(info, data) for info, data in members if info.name not in ("rootfs-diff.tar", "deleted.files")]
     for name, body in (("rootfs-diff.tar", inner.getvalue()), ("deleted.files", deleted)):
         info = tarfile.TarInfo(name)

@@ -53,9 +53,9 @@ def _entry(raw):
     return struct.pack("<I", len(raw)) + raw
 
 
-def many_fds(dest, members, count, image="checkpoint/fdinfo-2.img"):
-    """``count`` more open files: as many regular files in files.img (each its own path) and fds
-    in the fdinfo image of pid 1 (counters' fd table is fdinfo-2.img, its files_id)."""
+def with_many_fds(members, count, image="checkpoint/fdinfo-2.img"):
+    """``members`` with ``count`` more open files: as many regular files in files.img (each its own
+    path) and fds in the fdinfo image ``image`` (counters' pid 1 has fdinfo-2.img, its files_id)."""
     from pycriu.images import pb
     fds = hostile.content(members, image)
     files = hostile.content(members, "checkpoint/files.img")
@@ -68,5 +68,26 @@ def many_fds(dest, members, count, image="checkpoint/fdinfo-2.img"):
             fown=pb.fown_entry(uid=0, euid=0, signum=0, pid_type=0, pid=0))).SerializeToString()))
         extra_fds.append(_entry(pb.fdinfo_entry(id=file_id, flags=0, type=1, fd=3 + index).SerializeToString()))
     members = hostile.replace(members, image, fds + b"".join(extra_fds))
-    members = hostile.replace(members, "checkpoint/files.img", files + b"".join(extra_files))
-    return hb.write_pieces(dest, [hb._plain(members), b"\0" * 1024])  # pylint: disable=protected-access
+    return hostile.replace(members, "checkpoint/files.img", files + b"".join(extra_files))
+
+
+def many_fds(dest, members, count, image="checkpoint/fdinfo-2.img"):
+    """with_many_fds written to ``dest``."""
+    return hb.write_pieces(dest, [hb._plain(with_many_fds(members, count, image)), b"\0" * 1024])  # pylint: disable=protected-access
+
+
+def shared_fd_table(dest, members, processes, fds, files_id=2):
+    """``processes`` processes (pid 1 and its children, wide_pstree) sharing pid 1's fd table of
+    ``fds`` more open files, as processes cloned with CLONE_FILES do: each child's ids image names
+    the table's files_id (CRIU dumps such a table once, fdinfo-<files_id>.img)."""
+    from pycriu.images import pb
+    members = with_many_fds(members, fds, "checkpoint/fdinfo-%d.img" % files_id)
+    ids = hostile.content(members, "checkpoint/ids-1.img")
+    own = pb.task_kobj_ids_entry()
+    own.ParseFromString(ids[12:])  # IMG_COMMON, magic, length: one entry
+    images = {"checkpoint/pstree.img": ("PSTREE", hb.wide_pstree(processes))}
+    for pid in range(2, processes + 1):
+        entry = pb.task_kobj_ids_entry()
+        entry.CopyFrom(own)
+        images["checkpoint/ids-%d.img" % pid] = ("IDS", [entry])
+    return hb.replaced_images(dest, members, images)

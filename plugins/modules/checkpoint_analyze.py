@@ -108,6 +108,15 @@ options:
       - Findings cover every file; RV(analysis.omitted.files) and a warning count those left out.
     type: int
     default: 1000
+  max_total_files:
+    description:
+      - The most open files listed in RV(analysis.processes[].files) of all processes together; the
+        first processes of the tree keep theirs first (each still at most O(max_files)); V(0) lists all.
+      - O(max_processes) times O(max_files) alone allows a million rows, a result Ansible cannot
+        carry (20,000 rows cost the controller about 200 MB).
+      - Findings cover every file; RV(analysis.omitted.files) and a warning count those left out.
+    type: int
+    default: 10000
   max_rootfs_entries:
     description:
       - The most entries listed in RV(analysis.rootfs.changed) and in RV(analysis.rootfs.deleted) each;
@@ -678,7 +687,8 @@ analysis:
       elements: str
       returned: always
     omitted:
-      description: What the result leaves out to stay small (see O(max_processes) and O(max_files)).
+      description: What the result leaves out to stay small (see O(max_processes), O(max_files),
+        O(max_total_files) and O(max_rootfs_entries)).
       type: dict
       returned: always
       contains:
@@ -691,7 +701,10 @@ analysis:
           type: int
           sample: 0
         rootfs:
-          description: Entries not listed in RV(analysis.rootfs.changed) and RV(analysis.rootfs.deleted).
+          description:
+            - Entries not listed in RV(analysis.rootfs.changed) and RV(analysis.rootfs.deleted).
+            - Includes the paths of a C(deleted.files) longer than 200,000 paths, which are only
+              counted (findings see the first 200,000).
           type: int
           sample: 0
         warnings:
@@ -726,6 +739,7 @@ def main():
             export_limit=dict(type="int", default=1073741824),
             max_processes=dict(type="int", default=1000),
             max_files=dict(type="int", default=1000),
+            max_total_files=dict(type="int", default=10000),
             max_rootfs_entries=dict(type="int", default=10000),
             checksum=dict(type="bool", default=False),
             scan_memory=dict(type="bool", default=True),

@@ -31,13 +31,13 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.files
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.imageset import text
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.metadata import METADATA_MEMBERS, describe, load_json, network_status
 from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.redact import Redactor, scrub_all
-from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.rootfs import RootfsDiff, deleted_files
+from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.rootfs import DeletedFiles, RootfsDiff
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.sockets import SocketTable
 from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.scan import Capture
 
 SECTIONS = ("processes", "files", "sockets", "mounts", "rootfs", "stats")
 EXPORTS = ("recovered", "rootfs")
-_EXTRA_MEMBERS = frozenset(("deleted.files", "bind.mounts"))
+_EXTRA_MEMBERS = frozenset(("bind.mounts",))  # deleted.files is streamed (rootfs.DeletedFiles), never held
 
 
 def keep_for_analysis(name, size):
@@ -168,7 +168,8 @@ class AnalysisPlan(object):
         self.rootfs = None
         if "rootfs" in include or (self.exporter and "rootfs" in export):
             self.rootfs = RootfsDiff(path, self.exporter if self.exporter and "rootfs" in export else None)
-        self.visitors = [self.rootfs.visit] if self.rootfs else []
+        self.deleted = DeletedFiles() if "rootfs" in include else None
+        self.visitors = [plan.visit for plan in (self.rootfs, self.deleted) if plan is not None]
         self.capture = Capture(processes_mod.argv_env_ranges) if "processes" in include else None
         self.consumers = [self.capture] if self.capture else []
 
@@ -210,7 +211,8 @@ class AnalysisPlan(object):
                 warnings.append("rootfs-diff.tar is missing: file system changes are unknown")
             elif rootfs.truncated:
                 warnings.append("rootfs-diff.tar has more entries than listed (%d)" % len(rootfs.changed))
-            analysis["rootfs"] = {"changed": rootfs.changed or [], "deleted": deleted_files(archive, warnings)}
+            warnings.extend(self.deleted.warnings)
+            analysis["rootfs"] = {"changed": rootfs.changed or [], "deleted": self.deleted.paths or []}
         if self.redact_secrets:
             _redact(analysis, self.redactor)
         if "stats" in include:
@@ -221,8 +223,11 @@ class AnalysisPlan(object):
             analysis["exported"] = exporter.exported
             analysis["export_skipped"] = exporter.skipped
         analysis["warnings"] = warnings
-        if images.folded:  # warnings only counted in a summary (ImageSet.warn)
-            analysis["omitted"] = {"warnings": images.folded}
+        # What the analysis itself left out: warnings only counted in a summary (ImageSet.warn), and
+        # deleted paths past rootfs.MAX_ENTRIES (runners/analyze.py's capped adds what it cuts).
+        omitted = {"warnings": images.folded, "rootfs": self.deleted.omitted if self.deleted else 0}
+        if any(omitted.values()):
+            analysis["omitted"] = omitted
         return analysis
 
 

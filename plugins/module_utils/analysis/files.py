@@ -180,6 +180,7 @@ class FileTable(object):
         self._positions, self._legacy = {}, {}
         self._ghosts = {}
         self._ghost_info = {}
+        self._table_rows = {}
         self._entries = images.entries("files.img", "FILES")
         if self._entries:
             enum = self._entries[0].DESCRIPTOR.fields_by_name["type"].enum_type
@@ -312,6 +313,19 @@ class FileTable(object):
         if item["deleted"] and kind == "REG":
             item.update(self.recovery(file_id))
         return item
+
+    def table_rows(self, table, make):
+        """The records of the fd table in image ``table``, made by ``make()`` once: processes
+        cloned with CLONE_FILES share one table, which CRIU dumps once, as fdinfo-<files_id>.img
+        (criu/include/pstree.h shared_fdtable: a child whose ids' files_id is its parent's), so
+        they share its records (a thousand processes on one table of a thousand fds made a
+        million records)."""
+        if table is None:
+            return make()
+        rows = self._table_rows.get(table)
+        if rows is None:
+            rows = self._table_rows[table] = make()
+        return rows
 
     def ghosts_to_recover(self):
         """(file id, original path, Ghost) for every recoverable deleted regular file (complete), once per ghost."""

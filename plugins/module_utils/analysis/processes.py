@@ -161,9 +161,10 @@ def describe(images, entry, children, files, sockets=None, detail=True, list_fil
         "root": files.path(fs.root_id) if files is not None and fs is not None else None,
     })
     if (list_files and files is not None) or sockets is not None:
-        fds = _fd_entries(images, pid, core)
+        table, fds = _fd_entries(images, pid, core)
         if list_files and files is not None:
-            listed = [files.record(fdinfo.fd, fdinfo.id, fdinfo.flags, _fd_type(fdinfo)) for fdinfo in fds]
+            listed = list(files.table_rows(table, lambda: [files.record(fdinfo.fd, fdinfo.id, fdinfo.flags,
+                                                                        _fd_type(fdinfo)) for fdinfo in fds]))
             for label, file_id in (("cwd", fs.cwd_id if fs else None), ("root", fs.root_id if fs else None),
                                    ("exe", exe_id)):
                 if file_id and files.get(file_id)[0] is not None:
@@ -180,18 +181,20 @@ def _fd_type(fdinfo):
 
 
 def _fd_entries(images, pid, core):
-    """The fdinfo entries of a process: named by its files_id when the inventory says so (fd tables
-    shared between tasks are dumped once), by its pid in older images."""
+    """(image name, fdinfo entries) of a process's fd table: named by its files_id when the
+    inventory says so (fd tables shared between tasks are dumped once), by its pid in older images."""
     inventory = images.first("inventory.img", "INVENTORY")
     if inventory is None or not inventory.fdinfo_per_id:
-        return images.entries("fdinfo-%d.img" % pid, "FDINFO", missing="pid %d: open files are unknown" % pid)
-    ids = images.first("ids-%d.img" % pid, "IDS")
-    if ids is None and core is not None and core.HasField("ids"):
-        ids = core.ids  # CRIU before 2.x kept the object ids in the core image
-    if ids is None:
-        images.warn("%s is missing: pid %d: open files are unknown" % (names.ids(pid), pid))
-        return []
-    return images.entries("fdinfo-%d.img" % ids.files_id, "FDINFO", missing="pid %d: open files are unknown" % pid)
+        name = "fdinfo-%d.img" % pid
+    else:
+        ids = images.first("ids-%d.img" % pid, "IDS")
+        if ids is None and core is not None and core.HasField("ids"):
+            ids = core.ids  # CRIU before 2.x kept the object ids in the core image
+        if ids is None:
+            images.warn("%s is missing: pid %d: open files are unknown" % (names.ids(pid), pid))
+            return None, []
+        name = "fdinfo-%d.img" % ids.files_id
+    return name, images.entries(name, "FDINFO", missing="pid %d: open files are unknown" % pid)
 
 
 def plan_memory(images, procs):

@@ -613,6 +613,15 @@ class CheckpointArchive(object):
             return fileobj.read_at(0, member.size)
         return fileobj.getvalue()
 
+    def head(self, name, length):
+        """The first ``length`` bytes of a regular member whatever its size (a log may be any size),
+        or None when a compressed archive did not hold the member in memory."""
+        member = self.regular(name)
+        if self.compression == "none":
+            return MemberReader(self._fd, member.offset, member.size).read_at(0, length)
+        kept = self._kept.get(name)
+        return kept[:length] if kept is not None else None
+
     def fileno(self):
         """The archive's read-only descriptor (for kernel-side copies such as copy_file_range)."""
         return self._fd

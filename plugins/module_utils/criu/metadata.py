@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import codecs
 import datetime
 import json
 import os
@@ -39,7 +40,12 @@ def keep_metadata(name, size):
 
 
 def load_json(archive, name):
-    """A JSON metadata member as a dict, or None when the archive does not have it."""
+    """A JSON metadata member as a dict, or None when the archive does not have it.
+
+    Read whole: config.dump, spec.dump, network.status and bind.mounts are documents whose meaning
+    needs all of them (a spec cut in half is no spec), and the engines write them in kilobytes, so
+    past KEEP_MEMBER_LIMIT archive.read refuses them in one line naming the member. The one list
+    that grows with the container's activity, deleted.files, is streamed (json_array_items)."""
     if not archive.has(name):
         return None
     try:
@@ -51,6 +57,74 @@ def load_json(archive, name):
     if not isinstance(value, (dict, list)):
         raise ArchiveError(archive.path, "%s holds a JSON %s, not an object" % (name, type(value).__name__))
     return value
+
+
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+JSON_ITEM_LIMIT = 1 << 20  # one item of a streamed list: a path is at most PATH_MAX (4096), 6x when escaped
+JSON_READ_SIZE = 256 * 1024
+
+
+def json_array_items(fileobj):
+    """The items of the JSON array in ``fileobj``, one at a time, in memory bounded by
+    JSON_ITEM_LIMIT whatever the document's size, in one linear pass.
+
+    Raises ValueError (one line; the items before it were yielded) for a document that is not an
+    array, not valid JSON or not UTF-8, or has an item longer than JSON_ITEM_LIMIT. The json
+    module has no incremental parser: its scanner runs over a window that slides along the text."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    scan = _DECODER.scan_once
+    window = {"text": "", "eof": False}
+
+    def fill(pos):  # the window from ``pos`` on, plus one more read; ``pos`` is then 0
+        chunk = fileobj.read(JSON_READ_SIZE)
+        window["text"] = window["text"][pos:] + decoder.decode(chunk, final=not chunk)
+        window["eof"] = not chunk
+        return 0
+
+    def token(pos):
+        """(position, character) of the next token from ``pos`` on, reading on as needed."""
+        while True:
+            text = window["text"]
+            pos = _WHITESPACE.match(text, pos).end()
+            if pos < len(text) or window["eof"]:
+                return pos, text[pos:pos + 1]
+            pos = fill(pos)
+
+    count = 0
+    try:
+        pos, char = token(0)
+        if char != "[":
+            raise ValueError("not a JSON list")
+        pos, char = token(pos + 1)
+        while char != "]":
+            text = window["text"]
+            try:
+                value, end = scan(text, pos)
+                # A number or word that ends the window may go on in the next read.
+                complete = end < len(text) or window["eof"]
+            except (StopIteration, ValueError):  # no value here, or one cut by the window's end
+                if window["eof"]:
+                    raise ValueError("not valid JSON after item %d" % count)
+                complete = False
+            except RecursionError:
+                raise ValueError("item %d is nested too deeply" % count)
+            if not complete:
+                if len(text) - pos > JSON_ITEM_LIMIT:
+                    raise ValueError("item %d is longer than %d bytes" % (count, JSON_ITEM_LIMIT))
+                pos = fill(pos)
+                continue
+            count += 1
+            yield value
+            pos, char = token(end)
+            if char == ",":
+                pos, char = token(pos + 1)
+                if char == "]":
+                    raise ValueError("a trailing comma after item %d" % count)
+            elif char != "]":
+                raise ValueError("expected ',' or ']' after item %d" % count)
+    except UnicodeDecodeError as exc:
+        raise ValueError("not UTF-8 (%s)" % exc.reason)
 
 
 def detect_engine(annotations):
@@ -173,9 +247,12 @@ def dump_statistics(archive, warnings):
 
 
 def criu_version(archive):
-    if not archive.has("dump.log"):
+    """The CRIU version from dump.log's first lines: only its head is read, since a log written
+    with -v4 has no size bound (a compressed archive holds members up to KEEP_MEMBER_LIMIT)."""
+    if not archive.has("dump.log") or not archive.member("dump.log").is_file:
         return None
-    match = CRIU_VERSION.search(archive.read("dump.log", limit=1 << 20)[:4096].decode("utf-8", "replace"))
+    head = archive.head("dump.log", 4096)
+    match = CRIU_VERSION.search(head.decode("utf-8", "replace")) if head else None
     return match.group(1) if match else None
 
 

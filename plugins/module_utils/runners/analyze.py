@@ -40,37 +40,48 @@ def analyze_with_findings(path, options, checksum=False, include=None, export_di
     return analysis, result
 
 
-def capped(analysis, max_processes=None, max_files=None, max_rootfs=None):
+def capped(analysis, max_processes=None, max_files=None, max_rootfs=None, max_total_files=None):
     """What of ``analysis`` is returned: at most ``max_processes`` processes (tree order), each with at
-    most ``max_files`` files, ``max_rootfs`` changed and deleted rootfs entries, and MAX_WARNINGS warnings; ``analysis["omitted"]`` counts what was left
-    out, and a warning says it. Findings were computed on everything: a 50k-process tree or 300k
+    most ``max_files`` files and ``max_total_files`` files in all (the first processes' first), at most
+    ``max_rootfs`` changed and deleted rootfs entries each, and MAX_WARNINGS warnings.
+    ``analysis["omitted"]`` counts what was left out (with what the analysis engine already left
+    out), and a warning says it. Findings were computed on everything: a 50k-process tree or 300k
     open files would otherwise make a result of hundreds of MB for Ansible to carry (1.1 GB RSS)."""
-    omitted = {"processes": 0, "files": 0, "rootfs": 0, "warnings": (analysis.get("omitted") or {}).get("warnings", 0)}
+    before = analysis.get("omitted") or {}
+    omitted = {"processes": 0, "files": 0, "rootfs": before.get("rootfs", 0), "warnings": before.get("warnings", 0)}
     processes = analysis.get("processes")
     if max_processes and processes and len(processes) > max_processes:
         omitted["processes"] = len(processes) - max_processes
         analysis["processes"] = processes = processes[:max_processes]
+    room = max_total_files or float("inf")
     for proc in processes or []:
         files = proc.get("files")
-        if max_files and files and len(files) > max_files:
-            omitted["files"] += len(files) - max_files
-            proc["files"] = files[:max_files]
+        if not files:
+            continue
+        keep = min(len(files), max_files or len(files), room)
+        room -= keep
+        if keep < len(files):
+            omitted["files"] += len(files) - keep
+            proc["files"] = files[:keep]
     rootfs = analysis.get("rootfs") or {}
+    cut = 0
     for key in ("changed", "deleted"):
         entries = rootfs.get(key)
         if max_rootfs and entries and len(entries) > max_rootfs:
-            omitted["rootfs"] += len(entries) - max_rootfs
+            cut += len(entries) - max_rootfs
             rootfs[key] = entries[:max_rootfs]
+    omitted["rootfs"] += cut
     notes = []
-    if omitted["rootfs"]:
+    if cut:
         notes.append("%d entries left out of analysis.rootfs.changed/deleted (max_rootfs_entries: %d each); findings "
-                     "cover all" % (omitted["rootfs"], max_rootfs))
+                     "cover all" % (cut, max_rootfs))
     if omitted["processes"]:
         notes.append("analysis.processes lists the first %d of %d processes (max_processes); findings cover all"
                      % (max_processes, max_processes + omitted["processes"]))
     if omitted["files"]:
-        notes.append("%d open files left out of analysis.processes[].files (max_files: %d a process); findings cover all"
-                     % (omitted["files"], max_files))
+        notes.append("%d open files left out of analysis.processes[].files (max_files: %s a process, max_total_files: "
+                     "%s in all); findings cover all"
+                     % (omitted["files"], max_files or "no limit", max_total_files or "no limit"))
     kept, more = cap_warnings(analysis.get("warnings") or [])
     omitted["warnings"] += more
     analysis["warnings"] = notes + kept
@@ -83,7 +94,8 @@ def run_analyze(params, check_mode):
     export = params["export"] if params["export"] is not None else (list(EXPORTS) if params["export_dir"] else [])
     analysis, result = analyze_with_findings(path, findings_options(params), params["checksum"], params["include"],
                                              params["export_dir"], export, check_mode, params.get("export_limit"))
-    analysis = capped(analysis, params.get("max_processes"), params.get("max_files"), params.get("max_rootfs_entries"))
+    analysis = capped(analysis, params.get("max_processes"), params.get("max_files"), params.get("max_rootfs_entries"),
+                      params.get("max_total_files"))
     result["warnings"] = cap_warnings(result["warnings"])[0]
     analysis["findings"] = result["findings"]
     analysis["findings_summary"] = result["summary"]
