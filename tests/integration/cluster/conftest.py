@@ -14,7 +14,7 @@ __metaclass__ = type
 
 import pytest
 
-from cluster_helpers import Api
+from harness.api import Api
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,8 @@ import time
 
 import pytest
 
-from cluster_helpers import enable_checkpointing, irreversible_allowed, scale_counters, wait_for
+from cluster_helpers import enable_checkpointing, irreversible_allowed, scale_counters
+from harness.api import wait_for
 
 MODULE = "forensic.checkpoint.container_checkpoint"
 COUNTERS = {"namespace": "demo", "label_selectors": ["app=counters"]}

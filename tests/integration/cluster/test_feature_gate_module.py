@@ -9,7 +9,8 @@ __metaclass__ = type
 
 import pytest
 
-from cluster_helpers import FEATUREGATE, irreversible_allowed
+from cluster_helpers import irreversible_allowed
+from harness.api import FEATUREGATE
 
 MODULE = "forensic.checkpoint.feature_gate"
 

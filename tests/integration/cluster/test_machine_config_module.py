@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from cluster_helpers import MCO_API
+from harness.api import MCO_API
 
 MODULE = "forensic.checkpoint.machine_config"
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))

@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from cluster_helpers import CRIU_MC, MCO_API, pool_rolled_out, wait_for
+from cluster_helpers import pool_rolled_out
+from harness.api import CRIU_MC, MCO_API, wait_for
 
 MODULE = "forensic.checkpoint.machine_config_pool"
 

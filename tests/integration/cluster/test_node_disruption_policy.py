@@ -11,7 +11,7 @@ __metaclass__ = type
 
 import pytest
 
-from cluster_helpers import Api
+from harness.api import Api
 from harness.testing import simulated
 
 MODULE = "forensic.checkpoint.node_disruption_policy"

@@ -13,35 +13,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import time
-
 import pytest
 
+from harness.api import CRIU_MC, FEATUREGATE, MCO_API, Api, wait_for
 from harness.testing import TEST_SETTINGS, Ansible, SimulatedCluster
 from rolehelpers import FAST, explain, machine_config_names, playbook, tasks_named
 
 pytestmark = pytest.mark.simulated_only  # needs a cluster of a chosen OpenShift version
-MC = "05-worker-enable-criu"
-MCO_API = "/apis/machineconfiguration.openshift.io/v1"
-FEATUREGATE = "/apis/config.openshift.io/v1/featuregates/cluster"
-
-
-class Api(object):
-    def __init__(self, cluster):
-        self.client = cluster.dynamic()
-
-    def get(self, path, **query):
-        return self.client.request("GET", path, query_params=list(query.items())).to_dict()
-
-    def patch(self, path, body):
-        return self.client.request("PATCH", path, body=body, content_type="application/merge-patch+json")
-
-
-def wait_for(what, check, timeout):
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out waiting for %s" % what
-        time.sleep(0.3)
 
 
 def _boot_ids(api):
@@ -93,7 +71,7 @@ def test_416_with_the_gates_on_restarts_crio_and_keeps_the_containers(tmp_path):
         boots, counters = _boot_ids(api), _counters(api)
         result = _enable(cluster)
         assert result.rc == 0, explain(result)
-        assert MC in machine_config_names(cluster)
+        assert CRIU_MC in machine_config_names(cluster)
         (policy,) = tasks_named(result, "roll out with a CRI-O restart instead of reboots")
         assert policy["supported"] is True and policy["changed"] is True, policy
         assert policy["effective_actions"] == [{"type": "Restart", "restart": {"serviceName": "crio.service"}}]
