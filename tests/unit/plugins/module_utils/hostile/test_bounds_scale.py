@@ -120,29 +120,13 @@ def test_rootfs_lists_are_capped_through_ansible(counters_members, tmp_path):
     assert "Traceback" not in output and hb.sha256(path) == before
 
 
-def test_fifty_thousand_processes_stay_under_the_bound(counters_members, tmp_path):
-    """50k pids through ``ansible -m`` with its defaults, findings on (302 MB when the findings
-    copied every process and each image entry had its own protobuf arena): under 200 MB, and the
-    analysis comes back with its processes as the analysis made them (the findings lend, not keep,
-    their derived fields)."""
-    count = 50000
-    path = hb.replaced_images(str(tmp_path / "p50k.tar"), counters_members,
-                              {"checkpoint/pstree.img": ("PSTREE", hb.wide_pstree(count))})
-    before = hb.sha256(path)
-    task, output, rss, secs = hb.run_module("checkpoint_analyze", {"path": path})
-    assert not task.get("failed"), task.get("msg")
-    analysis = task["analysis"]
-    assert analysis["omitted"]["processes"] == count - len(analysis["processes"]) > 0
-    assert not any(key in proc for proc in analysis["processes"] for key in ("program", "tool", "parent", "command"))
-    assert rss <= hb.RSS_LIMIT_MB, rss
-    assert "Traceback" not in output and hb.sha256(path) == before and secs < 240
-
-
 def test_hundred_thousand_processes_stay_under_the_bound(counters_members, tmp_path):
-    """100k pids through ``ansible -m`` with its defaults, findings on (348 MB and ~45 s before:
-    400k per-pid warnings kept, a second set of pstree entries, empty lists per process): under
-    200 MB; the warnings that differ only in their pid are listed 10 of a kind, the rest counted
-    in one summary each and in omitted.warnings."""
+    """100k pids through ``ansible -m`` with its defaults, findings on (50k took 302 MB when the
+    findings copied every process and each image entry had its own protobuf arena; 100k 348 MB and
+    ~45 s with 400k per-pid warnings kept, a second set of pstree entries, empty lists per
+    process): under 200 MB; the analysis comes back with its processes as the analysis made them
+    (the findings lend, not keep, their derived fields); the warnings that differ only in their pid
+    are listed 10 of a kind, the rest counted in one summary each and in omitted.warnings."""
     count = 100000
     path = hb.replaced_images(str(tmp_path / "p100k.tar"), counters_members,
                               {"checkpoint/pstree.img": ("PSTREE", hb.wide_pstree(count))})
@@ -151,6 +135,7 @@ def test_hundred_thousand_processes_stay_under_the_bound(counters_members, tmp_p
     assert not task.get("failed"), task.get("msg")
     analysis = task["analysis"]
     assert analysis["omitted"]["processes"] == count - len(analysis["processes"]) > 0
+    assert not any(key in proc for proc in analysis["processes"] for key in ("program", "tool", "parent", "command"))
     summaries = [warning for warning in task["warnings"] if "more like it with other numbers" in warning]
     assert summaries and any("core-" in warning for warning in summaries), task["warnings"]
     assert len(task["warnings"]) <= 110 and analysis["omitted"]["warnings"] >= 4 * (count - 1) - 4 * 10 - 4
