@@ -100,15 +100,28 @@ def _policy_patch(sim):
     return sim.patch(MCOP, {"spec": {"nodeDisruptionPolicy": {"files": [{"path": DROPIN, "actions": [RESTART_CRIO]}]}}})
 
 
+def _gate(sim, name):
+    """"enabled", "disabled" or None: where FeatureGate cluster's status lists the gate."""
+    for details in (sim.get(FG).get("status") or {}).get("featureGates") or []:
+        for kind in ("enabled", "disabled"):
+            if any(item["name"] == name for item in details.get(kind) or []):
+                return kind
+    return None
+
+
 def test_416_default_drops_the_field_and_techpreview_keeps_it(start_sim):
     """release-4.16's Default MachineConfiguration CRD has no nodeDisruptionPolicy: a PATCH
     answers 200 without it and the operator writes no merged status. With TechPreviewNoUpgrade
-    (a CRD with the field, the gate on) the status merges the 4.16 defaults with the policy."""
+    (a CRD with the field, the gate on) the status merges the 4.16 defaults with the policy.
+    FeatureGate status lists the gate either way, as every gate the release knows (what
+    feature_gate checks names against): disabled, then enabled."""
     sim = start_sim("--openshift-version", "4.16.3")
+    assert _gate(sim, "NodeDisruptionPolicy") == "disabled"
     answer = _policy_patch(sim)
     assert "nodeDisruptionPolicy" not in answer["spec"]
     assert "nodeDisruptionPolicyStatus" not in (sim.get(MCOP).get("status") or {})
     sim.patch(FG, {"spec": {"featureSet": "TechPreviewNoUpgrade"}})
+    wait_for("the gate in the status", lambda: _gate(sim, "NodeDisruptionPolicy") == "enabled")
     answer = _policy_patch(sim)
     assert answer["spec"]["nodeDisruptionPolicy"]["files"][0]["path"] == DROPIN
     status = wait_for("the merged status", lambda: (sim.get(MCOP).get("status") or {}).get(

@@ -383,10 +383,19 @@ class OpenShift(Controller):
     # --- FeatureGate ------------------------------------------------------------------------
 
     def effective_gates(self, spec):
+        """Every gate this release knows, on or off: FeatureGate status lists them all, enabled and
+        disabled (openshift/api config/v1 FeatureGateDetails), and the kubelet-config controller
+        writes them all into kubelet.conf. NodeDisruptionPolicy (openshift/api features/features.go)
+        exists from 4.16: enableIn DevPreviewNoUpgrade and TechPreviewNoUpgrade there, Default too
+        from 4.17; a CustomNoUpgrade set may name it either way."""
         gates = dict(DEFAULT_KUBELET_GATES)
         feature_set = (spec or {}).get("featureSet", "")
-        if feature_set in ("TechPreviewNoUpgrade", "DevPreviewNoUpgrade"):
+        preview = feature_set in ("TechPreviewNoUpgrade", "DevPreviewNoUpgrade")
+        if preview:
             gates.update(PREVIEW_KUBELET_GATES)
+        minor = self.sim.config.openshift_minor
+        if minor >= 16:
+            gates["NodeDisruptionPolicy"] = minor >= 17 or preview
         if feature_set == "CustomNoUpgrade":
             custom = (spec or {}).get("customNoUpgrade") or {}
             for name in custom.get("enabled") or []:
@@ -753,21 +762,12 @@ class OpenShift(Controller):
     # --- node disruption policies (MachineConfiguration "cluster") ------------------------
 
     def disruption_policies_enabled(self):
-        """The NodeDisruptionPolicy gate (openshift/api features/features.go): enableIn
-        DevPreviewNoUpgrade and TechPreviewNoUpgrade in release-4.16, Default too from 4.17;
-        a CustomNoUpgrade set names it (or, from 4.17, may disable it)."""
-        minor = self.sim.config.openshift_minor
-        if minor < 16:
+        """The NodeDisruptionPolicy gate, as effective_gates has it for FeatureGate cluster (before
+        4.16 no release has the feature, whatever a custom set names)."""
+        if self.sim.config.openshift_minor < 16:
             return False
         spec = (self.store.peek(self.rt_fg, "", "cluster") or {}).get("spec") or {}
-        custom = spec.get("customNoUpgrade") or {}
-        if spec.get("featureSet") == "CustomNoUpgrade":
-            if "NodeDisruptionPolicy" in (custom.get("disabled") or []):
-                return False
-            if "NodeDisruptionPolicy" in (custom.get("enabled") or []):
-                return True
-        return minor >= 17 or spec.get("featureSet") in ("TechPreviewNoUpgrade",
-                                                         "DevPreviewNoUpgrade")
+        return self.effective_gates(spec)["NodeDisruptionPolicy"]
 
     def disruption_policies(self):
         """The merged policy the daemon acts on, or None where the feature is off."""
