@@ -82,6 +82,6 @@ def test_416_without_the_gate_is_unsupported_or_a_failure_when_asked(tmp_path):
         assert failed["failed"] is True and failed["msg"].startswith("MachineConfiguration cluster: the NodeDisruptionPolicy")
         # What the message asks for can be done: 4.16 knows the gate (its FeatureGate status lists
         # it, disabled), so feature_gate takes its name without allow_unknown.
-        gate = ansible.module("forensic.checkpoint.feature_gate", {"gates": ["NodeDisruptionPolicy"],
-                                                                    "accept_irreversible": True}, check=True)
+        gate_args = {"gates": ["NodeDisruptionPolicy"], "accept_irreversible": True}
+        gate = ansible.module("forensic.checkpoint.feature_gate", gate_args, check=True)
         assert gate.get("failed") is not True and gate["changed"] is True, gate.get("msg")
