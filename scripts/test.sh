@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test suites behind `make test`: ansible-lint, ansible-test sanity, pytest (unit and
 # integration), packaging (the built and installed collection), ansible-test integration targets,
-# and sanity and unit tests on the older ansible-core releases meta/runtime.yml claims (run in the
-# background meanwhile: see run_all).
+# and sanity and unit tests on the older ansible-core releases meta/runtime.yml claims (these two
+# in the background meanwhile: see run_all).
 # Usage: scripts/test.sh all|sanity|units|integration|packaging|lint|versions [2.16 ...]|versions-sanity [2.16 ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -92,8 +92,9 @@ integration_paths() {
   done
 }
 
+# ansible-test's targets run on the fixture archives, locally (no cluster): BUILD as for stage.
 run_integration_targets() {
-  local dest; dest=$(stage)
+  local dest; dest=$(stage "${1:-}")
   say "ansible-test integration"
   (cd "$dest" && "$venv/bin/ansible-test" integration --local --python 3.11 --color no)
 }
@@ -155,32 +156,37 @@ kill_tree() {
   kill "$1" 2>/dev/null || true
 }
 
-# Everything. The older releases' sanity and unit tests run in the background from the start,
-# logged to tests/output/versions.log and shown at the end: lint and sanity in the foreground keep
-# about one core busy, so the releases' venvs and sanity runs take the other, and the main pytest
-# run (on every core; its integration tests are CPU-bound: each task of a playbook is a process
-# importing the kubernetes client) shares the machine with less of them. Measured (2 cores, fresh
-# clone): the main pytest run took ~50 minutes serially, 32.7 on two workers; CI's whole
-# `make test` 39.4 minutes when the releases started after sanity.
+# Everything. In the background from the start, logged to tests/output/background.log and shown at
+# the end: the older releases' sanity and unit tests, then ansible-test's integration targets (in
+# their own staging copy). Lint and sanity in the foreground keep about one core busy, so the
+# background takes the other, and the main pytest run (on every core; its integration tests are
+# CPU-bound: each task of a playbook is a process importing the kubernetes client) shares the
+# machine with less of it. Measured (2 cores, fresh clone): the main pytest run took ~50 minutes
+# serially, 32.7 on two workers; CI's whole `make test` 39.4 minutes when the background started
+# after sanity and the targets ran last, in the foreground.
+run_background() {
+  run_versions "sanity units"
+  run_integration_targets "$root/.build/targets"
+}
+
 run_all() {
-  local log=$root/tests/output/versions.log status=0
+  local log=$root/tests/output/background.log status=0
   mkdir -p "$(dirname "$log")"
-  say "older ansible-core releases (${OLDER_CORES[*]}): sanity and unit tests in the background, see $log"
-  run_versions "sanity units" > "$log" 2>&1 &
-  versions_pid=$!
-  trap 'kill_tree "$versions_pid"' EXIT  # a failure in the foreground leaves nothing running
+  say "in the background (see $log): sanity and unit tests on ansible-core ${OLDER_CORES[*]}, then ansible-test integration"
+  run_background > "$log" 2>&1 &
+  background_pid=$!
+  trap 'kill_tree "$background_pid"' EXIT  # a failure in the foreground leaves nothing running
   run_changelog_lint
   run_ansible_lint
   run_sanity
   local integration; mapfile -t integration < <(integration_paths)
   run_pytest --durations=30 "${integration[@]}" tests/unit tools/simcluster/tests tests/packaging
-  run_integration_targets
-  say "waiting for the older releases"
-  wait "$versions_pid" || status=$?
+  say "waiting for the background"
+  wait "$background_pid" || status=$?
   trap - EXIT
   grep -v "^WARNING: Location" "$log"
   if [ "$status" != 0 ]; then
-    say "the older ansible-core releases failed (exit $status): $log" >&2
+    say "the background failed (exit $status): $log" >&2
     return "$status"
   fi
   say "all test suites passed"
