@@ -126,7 +126,8 @@ class Pattern(object):
             self.source = _bytes(regex)
         try:
             self.regex = re.compile(self.source, re.IGNORECASE if self.ignore_case else 0)
-            low, high = sre_parse.parse(self.source, re.IGNORECASE if self.ignore_case else 0).getwidth()
+            self.parsed = sre_parse.parse(self.source, re.IGNORECASE if self.ignore_case else 0)
+            low, high = self.parsed.getwidth()
         except (re.error, OverflowError, RecursionError) as exc:
             raise CheckpointError(_name(id), "invalid regular expression (%s)" % str(exc).splitlines()[0])
         if low == 0:
@@ -142,19 +143,96 @@ def _name(pattern_id):
     return "pattern %s" % (pattern_id,)
 
 
-def required_literal(source, flags=0):
+def _parse(source, flags):
+    try:
+        return sre_parse.parse(source, flags)
+    except (re.error, OverflowError, RecursionError):
+        return None
+
+
+def required_literal(source, flags=0, parsed=None):
     """The longest byte string every match of the regex ``source`` contains, or b"".
 
     Only literals in the top-level sequence and in plain groups count (not in alternatives,
     optional parts or repeats), so the answer is always safe to prefilter on.
     """
-    try:
-        parsed = sre_parse.parse(source, flags)
-    except (re.error, OverflowError, RecursionError):
-        return b""
-    if (flags | parsed.state.flags) & re.IGNORECASE:
+    parsed = parsed or _parse(source, flags)
+    if parsed is None or (flags | parsed.state.flags) & re.IGNORECASE:
         return b""
     return _required(parsed)
+
+
+# Anchors: at most this many prefixes, each at least MIN_ANCHOR bytes (shorter ones are found too
+# often for a candidate loop in Python to beat re's own scan), from character classes of at most
+# ANCHOR_CLASS characters.
+MAX_ANCHORS = 64
+MIN_ANCHOR = 3
+ANCHOR_CLASS = 8
+_ZERO_WIDTH = frozenset((sre_parse.AT, sre_parse.ASSERT, sre_parse.ASSERT_NOT))
+
+
+def anchors(source, flags=0, parsed=None):
+    """The byte strings one of which every match of the regex ``source`` starts with (lowercase
+    when it ignores case: look for them in lowercased bytes), or None when there is no such small
+    set of MIN_ANCHOR bytes or more. Every match then starts where one of them occurs, so a search
+    need only try ``match`` there (``re`` cannot skip to a set of literals, an ignore-case one or
+    one behind a lookbehind by itself: ``(?i)(?<![a-z])(?:token|secret)=`` costs it ~100 ns a byte)."""
+    parsed = parsed or _parse(source, flags)
+    if parsed is None or (flags | parsed.state.flags) & re.LOCALE:
+        return None
+    found = _prefixes(list(parsed))[0]
+    if not found or min(len(prefix) for prefix in found) < MIN_ANCHOR:
+        return None
+    if (flags | parsed.state.flags) & re.IGNORECASE:
+        found = set(prefix.lower() for prefix in found)
+    return sorted(found)
+
+
+def _prefixes(items):
+    """(prefixes, exact) of a parsed sequence: a set of strings one of which every match starts
+    with (None: unknown), and whether they are exactly the strings it matches."""
+    found = set((b"",))
+    for op, arg in items:
+        if op in _ZERO_WIDTH:  # assertions consume nothing: the prefixes hold without them
+            continue
+        alternatives, exact = _item_prefixes(op, arg)
+        if not alternatives:
+            return (found if found != set((b"",)) else None), False
+        found = set(prefix + more for prefix in found for more in alternatives)
+        if len(found) > MAX_ANCHORS:
+            return None, False
+        if not exact:
+            return found, False
+    return found, True
+
+
+def _item_prefixes(op, arg):
+    if op == sre_parse.LITERAL:
+        return set((bytes((arg,)),)), True
+    if op == sre_parse.IN:
+        chars = set()
+        for kind, value in arg:
+            if kind == sre_parse.LITERAL:
+                chars.add(value)
+            elif kind == sre_parse.RANGE and value[1] - value[0] < ANCHOR_CLASS:
+                chars.update(range(value[0], value[1] + 1))
+            else:  # a negation, a category or a wide range
+                return None, False
+        return (set(bytes((char,)) for char in chars), True) if len(chars) <= ANCHOR_CLASS else (None, False)
+    if op == sre_parse.SUBPATTERN and not (arg[1] or arg[2]):  # a group without flags
+        return _prefixes(list(arg[3]))
+    if op == sre_parse.BRANCH:
+        found, exact = set(), True
+        for branch in arg[1]:
+            prefixes, whole = _prefixes(list(branch))
+            if not prefixes or b"" in prefixes:
+                return None, False
+            found |= prefixes
+            exact = exact and whole
+        return found, exact
+    if op in (sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT) and arg[0] >= 1:
+        return _prefixes(list(arg[2]))[0], False
+    return None, False
 
 
 def _required(parsed):
@@ -176,7 +254,8 @@ def _required(parsed):
 class _Entry(object):
     """One compiled pattern and its state during a run."""
 
-    __slots__ = ("index", "pattern", "width", "backend", "som", "required", "resume", "done", "spent", "misses")
+    __slots__ = ("index", "pattern", "width", "backend", "som", "required", "anchors", "resume", "done", "spent",
+                 "misses")
 
     def __init__(self, index, pattern, max_width):
         self.index = index
@@ -184,8 +263,13 @@ class _Entry(object):
         self.width = min(pattern.width, max_width)
         self.backend = "python"
         self.som = False
-        self.required = b"" if pattern.literal is not None else required_literal(
-            pattern.source, re.IGNORECASE if pattern.ignore_case else 0)
+        flags = re.IGNORECASE if pattern.ignore_case else 0
+        literal = pattern.literal is not None
+        self.required = b"" if literal else required_literal(pattern.source, flags, pattern.parsed)
+        # re skips to a leading literal by itself as fast as bytes.find would: anchors pay where it
+        # cannot (ignoring case, or a character class, an alternation or a lookbehind first).
+        plain = not pattern.regex.flags & re.IGNORECASE and pattern.parsed[0][0] == sre_parse.LITERAL
+        self.anchors = None if literal or plain else anchors(pattern.source, flags, pattern.parsed)
         self.resume = 0
         self.done = False
         self.spent = 0.0
@@ -253,7 +337,7 @@ def _hs_choices(entry):
         return []
     relaxed = relax(pattern.source)
     prefilter = ("hyperscan-prefilter", relaxed, base | hyperscan.HS_FLAG_PREFILTER)
-    if _has_op(sre_parse.parse(pattern.source), _HS_UNSUPPORTED):
+    if _has_op(pattern.parsed, _HS_UNSUPPORTED):
         return [prefilter]  # no use trying to compile it as it is: each try costs milliseconds
     exact = "hyperscan" if relaxed == pattern.source else "hyperscan-prefilter"
     choices = [(exact, relaxed, base), prefilter]
@@ -596,11 +680,14 @@ class Scan(object):
         # to there (and LOOKAHEAD more, its lookahead's view), not to the end of the block, which
         # each candidate re does not confirm (a prefilter's, or one the previous block owns) cost.
         # Past MAX_MISSES of those in a block, one search to its end settles the rest at once.
-        window = None
+        window = last = None
         if end is not None and entry.misses < MAX_MISSES:
-            window = min(len(block.data), end + entry.width + LOOKAHEAD)
+            window, last = min(len(block.data), end + entry.width + LOOKAHEAD), end
         while not block.full():
-            match = self.budget.run(entry, regex.search, block.data, bound, *(() if window is None else (window,)))
+            if entry.anchors is not None:
+                match = self.budget.run(entry, _anchored, entry, block, bound, last, window)
+            else:
+                match = self.budget.run(entry, regex.search, block.data, bound, *(() if window is None else (window,)))
             if window is not None and (match is None or match.start() > end):
                 # No match starts by ``end``: a later one has its own candidate.
                 entry.misses += 1
@@ -634,6 +721,34 @@ class Scan(object):
         entry.done = True
 
 
+def _anchored(entry, block, pos, last=None, endpos=None):
+    """``entry.pattern.regex.search(block.data, pos, endpos)`` for a regex with anchors, when the
+    match must start by ``last`` (None: anywhere): ``match`` tried only where an anchor occurs."""
+    data, regex = block.data, entry.pattern.regex
+    endpos = len(data) if endpos is None else endpos
+    # Where an anchor may occur: in the block, or in the candidate's window only.
+    stop = endpos if last is None else min(endpos, last + max(len(anchor) for anchor in entry.anchors))
+    text, offset = data, 0
+    if regex.flags & re.IGNORECASE:  # (inline (?i) too) anchors are lowercase: look in lowercased bytes
+        if last is None:
+            if block.folded is None:
+                block.folded = data.lower()
+            text = block.folded
+        else:
+            text, offset = data[pos:stop].lower(), pos
+    found = dict((anchor, text.find(anchor, pos - offset, stop - offset)) for anchor in entry.anchors)
+    while True:
+        start = min([where for where in found.values() if where >= 0] or [-1])
+        if start < 0 or (last is not None and start + offset > last):
+            return None
+        match = regex.match(data, start + offset, endpos)
+        if match is not None:
+            return match
+        for anchor, where in found.items():
+            if where == start:
+                found[anchor] = text.find(anchor, start + 1, stop - offset)
+
+
 def _joined(data, chunks):
     """``data`` followed by ``chunks``, as bytes or a bytearray: one copy, or none for a lone
     bytes or bytearray chunk (a caller's reused buffer is only read until the block's hits are out)."""
@@ -645,7 +760,7 @@ def _joined(data, chunks):
 class _Block(object):
     """``data`` (from address ``base``) whose bytes [own, stop) a scan owns: hits start there."""
 
-    __slots__ = ("data", "base", "run_base", "own", "stop", "limit", "hits", "cutoff", "threshold")
+    __slots__ = ("data", "base", "run_base", "own", "stop", "limit", "hits", "cutoff", "threshold", "folded")
 
     def __init__(self, data, base, run_base, own, stop, final):
         self.data, self.base, self.run_base, self.own, self.stop = data, base, run_base, own, stop
@@ -654,6 +769,7 @@ class _Block(object):
         self.hits = []  # (start, entry index, end, group span)
         self.cutoff = stop  # hits starting before it are all known
         self.threshold = HELD
+        self.folded = None  # data.lower(), made once for the case-insensitive anchors that need it
 
     def full(self):
         return len(self.hits) >= self.threshold

@@ -329,3 +329,40 @@ def test_unconfirmed_candidates_are_searched_near_their_end():
     got = found(scanner.scan([(0x1000, [data])]))
     assert got == reference([pattern], [(0x1000, data)]) and len(got) == 3
     assert time.monotonic() - started < 2
+
+
+def test_anchors_are_the_literals_every_match_starts_with():
+    assert multiscan.anchors(br"(?:abc|abd)e") == [b"abce", b"abde"]
+    assert multiscan.anchors(br"(?i)(?<![a-z])(?:Token|SECRET)=\d") == [b"secret=", b"token="]
+    assert multiscan.anchors(br"[Bb]asic[ \t]+x") == [b"Basic\t", b"Basic ", b"basic\t", b"basic "]
+    assert multiscan.anchors(br"(?:xyz)+q") == [b"xyz"]  # a repeat: its first round, then unknown
+    for source in (br"\d+abc", br"ab", br"x?abc", br"(?:ab|)cd", br"[a-z]bcd", br"(?i:abc)d"):
+        assert multiscan.anchors(source) is None, source  # unknown, too short, optional or too wide
+    rules = dict((rule["id"], rule["pattern"].encode()) for rule in findings.BUILTIN_RULES if rule.get("pattern"))
+    assert multiscan.anchors(rules["secret.password-assignment"])[:3] == [b"access", b"api", b"apikey"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_anchored_regexes_match_re_across_blocks_chunks_and_candidate_windows(backend, monkeypatch):
+    """Regexes re cannot skip through by itself (ignoring case, a character class or a lookbehind
+    first) are tried only where one of their anchors occurs: on Python over whole blocks, on
+    hyperscan in each candidate's window. Planted across block edges, cut into any chunks, next to
+    near misses, the hits are exactly re.finditer's."""
+    monkeypatch.setattr(multiscan, "BLOCK", 1000)
+    patterns = [Pattern("assign", regex=br"(?i)(?<![a-z])(?:token|secret_?key)\s*=\s*([a-z0-9]{6,})"),
+                Pattern("basic", regex=br"[Bb]asic[ \t]+([A-Za-z0-9+/]{8,2048}=*)"),
+                Pattern("stripe", regex=br"(?:[rs]k_live_|whsec_)[A-Za-z0-9]{8,}")]
+    data = bytearray(b"." * 6000)
+    plants = [(990, b"TOKEN = abc123xyz"), (1994, b"basic dXNlcjpwYXNzd29yZA=="), (2500, b"xtoken=nothere1"),
+              (2600, b"Secret_Key=short1"), (2990, b"sk_live_4eC39HqLyjWDarjtT1zdp7dc"), (4000, b"BASIC notthis"),
+              (4995, b"whsec_Zm9vYmFyYmF6cXV4"), (5980, b"secretkey=end123")]
+    for spot, text in plants:
+        data[spot:spot + len(text)] = text
+    scanner = compile_patterns(patterns, max_width=512, backend=backend)
+    assert all(entry.anchors for entry in scanner.entries)
+    runs = [(0x10000, bytes(data))]
+    for size in (1, 13, 1000, 7000):
+        got = found(scanner.scan([(0x10000, [runs[0][1][i:i + size] for i in range(0, len(data), size)])]))
+        assert got == reference(patterns, runs)
+    assert [(start - 0x10000, name) for start, name, _end in got] == [
+        (990, "assign"), (1994, "basic"), (2600, "assign"), (2990, "stripe"), (4995, "stripe"), (5980, "assign")]
