@@ -27,12 +27,19 @@ Which backend serves which pattern (``Scanner.backends`` says, per pattern):
   bound, for its exact ``finditer`` match and groups: ``re`` only ever runs where hyperscan, which
   is linear-time, already found a candidate.
 * ``hyperscan-prefilter``: in the same database, as a superset of their matches that ``re``
-  confirms: regexes with lookaround, back references, atomic groups or possessive repeats
-  (``HS_FLAG_PREFILTER``), and regexes with counted repeats above RELAX_ABOVE, which hyperscan is
-  given open-ended (``{64,4096}`` compiles in seconds, ``{8,}`` in milliseconds).
+  confirms. First choice, a regex's *anchors* (``anchors``: the few literals, MIN_ANCHOR bytes or
+  more, one of which every match starts with; all the built-in secret rules have them), as
+  literals: they compile in a millisecond where regexes take 3-25 ms each, and each is a candidate
+  start that ``re.match`` confirms. Anchors found more than FLOOD times in a block (memory full
+  of them) make that regex compiled instead and the block done again. Without anchors: regexes
+  with lookaround, back references, atomic groups or possessive repeats (``HS_FLAG_PREFILTER``),
+  and regexes with counted repeats above RELAX_ABOVE, which hyperscan is given open-ended
+  (``{64,4096}`` compiles in seconds, ``{8,}`` in milliseconds).
 * ``python``: regexes hyperscan cannot serve even as a prefilter (e.g. ``.{1,65536}``), and every
   pattern when hyperscan is not installed: ``bytes.find`` for literals; ``re`` for regexes, skipped
-  for a block that lacks a literal every match of the regex must contain (its *required literal*).
+  for a block that lacks a literal every match of the regex must contain (its *required literal*),
+  and tried only where an anchor occurs (``bytes.find``) when ``re`` cannot skip to them itself
+  (ignoring case, or a character class, an alternation or a lookbehind first).
 
 Hyperscan's database is compiled only when it pays: a scanner starts on the ``python`` path and
 compiles once WARM_BYTES have been scanned (or at once when ``scan``'s ``size_hint`` says that many
@@ -49,6 +56,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import bisect
 import collections
 import re
 import signal
@@ -89,6 +97,9 @@ TICK = 0.05
 # once a regex has spent WARM_TIME on re (a slow or hostile one: hyperscan is linear).
 WARM_BYTES = 2 << 20
 WARM_TIME = 0.1
+# Anchors found in a block beyond FLOOD (and FLOOD per BLOCK scanned) make their regex compiled
+# instead: re confirming each costs ~2 us, so hostile memory full of them costs at most ~4 ms a MiB.
+FLOOD = 2048
 # Hits held at once in a block beyond max_matches (or in all, without it): bounds memory.
 HELD = 1 << 20
 HELD_SLACK = 1 << 16
@@ -254,8 +265,8 @@ def _required(parsed):
 class _Entry(object):
     """One compiled pattern and its state during a run."""
 
-    __slots__ = ("index", "pattern", "width", "backend", "som", "required", "anchors", "resume", "done", "spent",
-                 "misses")
+    __slots__ = ("index", "pattern", "width", "backend", "som", "required", "anchors", "starts", "resume", "done",
+                 "spent", "misses")
 
     def __init__(self, index, pattern, max_width):
         self.index = index
@@ -266,10 +277,13 @@ class _Entry(object):
         flags = re.IGNORECASE if pattern.ignore_case else 0
         literal = pattern.literal is not None
         self.required = b"" if literal else required_literal(pattern.source, flags, pattern.parsed)
-        # re skips to a leading literal by itself as fast as bytes.find would: anchors pay where it
-        # cannot (ignoring case, or a character class, an alternation or a lookbehind first).
+        # Hyperscan finds a regex's anchors as literals (``starts``), whose database compiles in a
+        # millisecond where the regexes take 3-25 ms each. On Python, re skips to a leading literal by
+        # itself as fast as bytes.find would: anchors pay where it cannot (ignoring case, or a
+        # character class, an alternation or a lookbehind first).
+        self.starts = None if literal else anchors(pattern.source, flags, pattern.parsed)
         plain = not pattern.regex.flags & re.IGNORECASE and pattern.parsed[0][0] == sre_parse.LITERAL
-        self.anchors = None if literal or plain else anchors(pattern.source, flags, pattern.parsed)
+        self.anchors = None if plain else self.starts
         self.resume = 0
         self.done = False
         self.spent = 0.0
@@ -282,11 +296,20 @@ def _hs_risky(source):
 
 
 def _hs_database(chosen):
+    """(database, table): ``table[id]`` is the (entry, anchor length or None) of each expression."""
+    expressions, table = [], []
+    for entry, (_backend, source, flags) in chosen:
+        for one in (source if isinstance(source, list) else [source]):
+            if isinstance(source, list):  # anchors, as escaped bytes: found exactly, at end - len
+                expressions.append((b"".join(b"\\x%02x" % byte for byte in one), flags))
+                table.append((entry, len(one)))
+            else:
+                expressions.append((one, flags))
+                table.append((entry, None))
     database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-    database.compile(expressions=[source for _entry, (_backend, source, _flags) in chosen],
-                     ids=[entry.index for entry, _choice in chosen],
-                     flags=[flags for _entry, (_backend, _source, flags) in chosen])
-    return database
+    database.compile(expressions=[source for source, _flags in expressions], ids=list(range(len(expressions))),
+                     flags=[flags for _source, flags in expressions])
+    return database, table
 
 
 _BOUNDED = re.compile(br"\\.|\[(?:\\.|[^\]])*\]?|\{(\d+)(,(\d*))?\}", re.DOTALL)
@@ -326,24 +349,30 @@ def _has_op(node, ops):
 
 
 def _hs_choices(entry):
-    """[(backend, hyperscan source, flags)] to try for ``entry``, best first; [] for Python."""
+    """[(backend, hyperscan source, flags)] to try for ``entry``, best first; [] for Python. A
+    source may be a list: the regex's anchors, each its own literal expression."""
     pattern = entry.pattern
     base = hyperscan.HS_FLAG_CASELESS if pattern.ignore_case else 0
     if pattern.literal is not None:
         # Escaped bytes: one database holds literals and regexes together, and the match of an
         # escaped literal is exact, so its start is end - len without SOM.
         return [("hyperscan", b"".join(b"\\x%02x" % byte for byte in pattern.literal), base)]
+    # Anchors (Python's own reading of the regex, so any syntax) confirmed by re where they occur:
+    # a prefilter that compiles in no time. Too many of them in a block (hostile memory) and the
+    # regex itself is compiled instead (see Scan._hyperscan).
+    anchored = [("hyperscan-prefilter", entry.starts, hyperscan.HS_FLAG_CASELESS
+                 if pattern.regex.flags & re.IGNORECASE else 0)] if entry.starts else []
     if _hs_risky(pattern.source):
-        return []
+        return anchored
     relaxed = relax(pattern.source)
     prefilter = ("hyperscan-prefilter", relaxed, base | hyperscan.HS_FLAG_PREFILTER)
     if _has_op(pattern.parsed, _HS_UNSUPPORTED):
-        return [prefilter]  # no use trying to compile it as it is: each try costs milliseconds
+        return anchored + [prefilter]  # no use trying to compile it as it is: each try costs milliseconds
     exact = "hyperscan" if relaxed == pattern.source else "hyperscan-prefilter"
     choices = [(exact, relaxed, base), prefilter]
     if pattern.width > SOM_WIDTH and not entry.required:
         choices.insert(0, (exact, relaxed, base | hyperscan.HS_FLAG_SOM_LEFTMOST))
-    return choices
+    return anchored + choices
 
 
 class Scanner(object):
@@ -361,7 +390,7 @@ class Scanner(object):
         self.span = max([max_width] + [len(p.literal) for p in patterns if p.literal is not None])
         self.widest = max([entry.width for entry in self.entries] + [1])
         # Hyperscan's database is compiled only once the bytes scanned make it pay (see WARM_BYTES).
-        self.database = None
+        self.database = self.table = None
         self.warming = backend == "auto" and HAS_HYPERSCAN and bool(self.entries)
         self.scanned = 0
 
@@ -394,9 +423,20 @@ class Scanner(object):
                     chosen.append((entry, choice))
                     break
             database = _hs_database(chosen) if chosen else None
+        anchored = set(entry.index for entry, (_backend, source, _flags) in chosen if isinstance(source, list))
+        for entry in self.entries:
+            entry.backend, entry.som = "python", False
+            if entry.index not in anchored:
+                entry.starts = None  # its anchors are not in the database: nothing to gather for it
         for entry, (backend, _source, flags) in chosen:
             entry.backend, entry.som = backend, bool(flags & hyperscan.HS_FLAG_SOM_LEFTMOST)
-        self.database = database
+        self.database, self.table = database if database is not None else (None, None)
+
+    def unanchor(self, entries):
+        """Compile the regexes of ``entries`` instead of their anchors, found too often."""
+        for entry in entries:
+            entry.starts = None
+        self._build_database()
 
     def scan(self, runs, context=0, max_matches=None, max_bytes=None, time_budget=TIME_BUDGET, size_hint=None):
         """A ``Scan`` (an iterator of Hits) over ``runs``: [(base address, iterable of chunks)].
@@ -603,16 +643,20 @@ class Scan(object):
         for entry in entries:
             entry.done, entry.misses = False, 0
         pending = entries
-        database = self.scanner.database
-        if database is not None:
+        if self.scanner.database is not None:
             resumes = [entry.resume for entry in entries]
-            if self._hyperscan(block, database):
-                pending = [entry for entry in entries if entry.backend == "python"]
-            else:  # matches out of end order (never seen): the Python path is always right
+            outcome = self._hyperscan(block)
+            if outcome is True:  # Python finishes what hyperscan did not: regexes it left out, anchors
+                pending = [entry for entry in entries if entry.backend == "python" or entry.index in block.candidates]
+            else:
                 for entry, resume in zip(entries, resumes):
                     entry.resume, entry.done = resume, False
                 del block.hits[:]
-                block.cutoff = block.stop
+                block.cutoff, block.candidates = block.stop, None
+                if outcome:  # anchors found too often: their regexes compiled, the block done again
+                    self.scanner.unanchor(outcome)
+                    return self._collect_once(block)
+                # else matches out of end order (never seen): the Python path is always right
         held = block.threshold
         block.trim(held)
         for entry in pending:
@@ -621,20 +665,35 @@ class Scan(object):
             block.threshold = len(block.hits) + held
             if entry.pattern.literal is not None:
                 self._find_literal(entry, block)
-            elif not entry.required or block.data.find(entry.required, max(0, block.own - LOOKBEHIND)) >= 0:
+            elif (_gathered(entry, block) or not entry.required
+                  or block.data.find(entry.required, max(0, block.own - LOOKBEHIND)) >= 0):
                 self._confirm(entry, block, None, None)
             block.trim(held)
 
-    def _hyperscan(self, block, database):
-        """One hyperscan pass over the block, confirming candidates as they come; False if the
-        matches did not come in end order per pattern."""
-        entries = self.scanner.entries
-        last = [0] * len(entries)
+    def _hyperscan(self, block):
+        """One hyperscan pass over the block, confirming candidates as they come, but for anchors:
+        their candidates are gathered in ``block.candidates`` for re to confirm after. True, or
+        False if the matches did not come in end order per pattern, or the entries whose anchors
+        were found more than FLOOD times."""
+        database, table = self.scanner.database, self.scanner.table
+        last = [0] * len(self.scanner.entries)
         state = {"disorder": False}
-        errors = []
+        errors, flooded = [], []
+        candidates = block.candidates = {}
+        flood = FLOOD * (block.stop - block.own) // BLOCK + FLOOD
 
-        def on_match(index, start, end, _flags, _context):
-            entry = entries[index]
+        def on_match(expression, start, end, _flags, _context):
+            entry, anchor = table[expression]
+            if anchor is not None:
+                first = end - anchor
+                if first >= block.own and block.base + first >= entry.resume:
+                    found = candidates.setdefault(entry.index, [])
+                    found.append(first)
+                    if len(found) > flood:
+                        flooded.append(entry)
+                        return True
+                return None
+            index = entry.index
             if entry.done or block.base + end <= entry.resume:
                 return None
             if end < last[index]:
@@ -657,6 +716,10 @@ class Scan(object):
             pass
         if errors:
             raise errors[0]
+        if flooded:
+            return flooded
+        for index, found in candidates.items():  # anchors of different lengths end out of start order
+            candidates[index] = sorted(set(found))
         return not state["disorder"]
 
     def _confirm(self, entry, block, start, end):
@@ -721,11 +784,23 @@ class Scan(object):
         entry.done = True
 
 
+def _gathered(entry, block):
+    """Whether hyperscan gathered the block's candidates of ``entry`` (its anchors)."""
+    return block.candidates is not None and entry.starts is not None
+
+
 def _anchored(entry, block, pos, last=None, endpos=None):
     """``entry.pattern.regex.search(block.data, pos, endpos)`` for a regex with anchors, when the
     match must start by ``last`` (None: anywhere): ``match`` tried only where an anchor occurs."""
     data, regex = block.data, entry.pattern.regex
     endpos = len(data) if endpos is None else endpos
+    if _gathered(entry, block):  # hyperscan found the anchors: their starts, in order
+        found = block.candidates.get(entry.index, ())
+        for start in found[bisect.bisect_left(found, pos):]:
+            match = regex.match(data, start, endpos)
+            if match is not None:
+                return match
+        return None
     # Where an anchor may occur: in the block, or in the candidate's window only.
     stop = endpos if last is None else min(endpos, last + max(len(anchor) for anchor in entry.anchors))
     text, offset = data, 0
@@ -760,7 +835,8 @@ def _joined(data, chunks):
 class _Block(object):
     """``data`` (from address ``base``) whose bytes [own, stop) a scan owns: hits start there."""
 
-    __slots__ = ("data", "base", "run_base", "own", "stop", "limit", "hits", "cutoff", "threshold", "folded")
+    __slots__ = ("data", "base", "run_base", "own", "stop", "limit", "hits", "cutoff", "threshold", "folded",
+                 "candidates")
 
     def __init__(self, data, base, run_base, own, stop, final):
         self.data, self.base, self.run_base, self.own, self.stop = data, base, run_base, own, stop
@@ -770,6 +846,7 @@ class _Block(object):
         self.cutoff = stop  # hits starting before it are all known
         self.threshold = HELD
         self.folded = None  # data.lower(), made once for the case-insensitive anchors that need it
+        self.candidates = None  # {entry index: sorted starts of its anchors}, when hyperscan found them
 
     def full(self):
         return len(self.hits) >= self.threshold

@@ -345,8 +345,8 @@ def test_anchors_are_the_literals_every_match_starts_with():
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_anchored_regexes_match_re_across_blocks_chunks_and_candidate_windows(backend, monkeypatch):
     """Regexes re cannot skip through by itself (ignoring case, a character class or a lookbehind
-    first) are tried only where one of their anchors occurs: on Python over whole blocks, on
-    hyperscan in each candidate's window. Planted across block edges, cut into any chunks, next to
+    first) are tried only where one of their anchors occurs: on Python found by bytes.find over
+    whole blocks, on hyperscan found by it as literals. Planted across block edges, cut into any chunks, next to
     near misses, the hits are exactly re.finditer's."""
     monkeypatch.setattr(multiscan, "BLOCK", 1000)
     patterns = [Pattern("assign", regex=br"(?i)(?<![a-z])(?:token|secret_?key)\s*=\s*([a-z0-9]{6,})"),
@@ -366,3 +366,28 @@ def test_anchored_regexes_match_re_across_blocks_chunks_and_candidate_windows(ba
         assert got == reference(patterns, runs)
     assert [(start - 0x10000, name) for start, name, _end in got] == [
         (990, "assign"), (1994, "basic"), (2600, "assign"), (2990, "stripe"), (4995, "stripe"), (5980, "assign")]
+
+
+@pytest.mark.skipif(not multiscan.HAS_HYPERSCAN, reason="hyperscan is not installed")
+def test_anchors_found_too_often_hand_over_to_the_compiled_regex():
+    """Hyperscan finds regexes by their anchors (a database of literals compiles in a millisecond);
+    memory full of an anchor (hostile, or just repetitive) would make re confirm every one, so past
+    FLOOD in a block the regex itself is compiled and the block done again: the hits stay exactly
+    re.finditer's, in bounded time."""
+    rules = dict((rule["id"], rule["pattern"]) for rule in SECRET_RULES)
+    patterns = [Pattern("jwt", regex=rules["secret.jwt"]), Pattern("key", literal=KEY),
+                Pattern("basic", regex=rules["secret.basic-auth"])]
+    token = b"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+    calm = b"x" * 3000 + token + b" " + KEY + b" Basic dXNlcjpwYXNzd29yZA==" + b"." * 3000
+    flood = b"eyJ.basic !" * 100000 + token + b" " + KEY + b" basic dXNlcjpwYXNzd29yZA=="
+    scanner = compile_patterns(patterns)
+    assert scanner.entries[0].starts == [b"eyJ"] and len(scanner.table) == 6  # the anchors, and the literal
+    runs = [(0x1000, calm), (0x100000, flood), (0x800000, calm)]
+    started = time.monotonic()
+    got = found(scanner.scan([(base, [data]) for base, data in runs]))
+    assert time.monotonic() - started < 3
+    assert got == reference(patterns, runs)
+    assert [start for start, name, _end in got if name == "jwt"] == [0x1000 + 3000, 0x100000 + 1100000, 0x800000 + 3000]
+    assert len([name for _start, name, _end in got if name == "basic"]) == 3
+    assert scanner.entries[0].starts is None and scanner.entries[2].starts is None  # their regexes compiled:
+    assert scanner.backends == {"jwt": "hyperscan-prefilter", "key": "hyperscan", "basic": "hyperscan-prefilter"}
