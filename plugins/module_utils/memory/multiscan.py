@@ -174,10 +174,12 @@ def required_literal(source, flags=0, parsed=None):
 
 
 # Anchors: at most this many prefixes, each at least MIN_ANCHOR bytes (shorter ones are found too
-# often for a candidate loop in Python to beat re's own scan), from character classes of at most
-# ANCHOR_CLASS characters.
+# often for a candidate loop in Python to beat re's own scan) and at most about MAX_ANCHOR (longer
+# ones find no fewer candidates; a 64 KiB literal regex would cost quadratic time), from character
+# classes of at most ANCHOR_CLASS characters.
 MAX_ANCHORS = 64
 MIN_ANCHOR = 3
+MAX_ANCHOR = 32
 ANCHOR_CLASS = 8
 _ZERO_WIDTH = frozenset((sre_parse.AT, sre_parse.ASSERT, sre_parse.ASSERT_NOT))
 
@@ -212,7 +214,7 @@ def _prefixes(items):
         found = set(prefix + more for prefix in found for more in alternatives)
         if len(found) > MAX_ANCHORS:
             return None, False
-        if not exact:
+        if not exact or min(len(prefix) for prefix in found) >= MAX_ANCHOR:
             return found, False
     return found, True
 

@@ -314,11 +314,13 @@ def test_bad_patterns_fail_in_one_line_naming_them(kwargs, message):
 
 
 @pytest.mark.skipif(not multiscan.HAS_HYPERSCAN, reason="hyperscan is not installed")
-def test_unconfirmed_candidates_are_searched_near_their_end():
+def test_unconfirmed_candidates_are_searched_near_their_end(monkeypatch):
     """A prefilter candidate re does not confirm (here: its lookbehind fails) is searched for up to
     its end plus the pattern's width, not to the end of its block (counters' findings scan: about
     a third of its time); past MAX_MISSES in a block, one search to its end settles the rest. The
-    hits stay exactly re.finditer's, before, between and after misses."""
+    hits stay exactly re.finditer's, before, between and after misses. (The regex compiled, as for
+    one without anchors: its anchors, key= and pass=, would give exact starts instead.)"""
+    monkeypatch.setattr(multiscan, "MIN_ANCHOR", 64)
     pattern = Pattern("assign", regex=br"(?i)(?<![a-z])(?:key|pass)=([a-z]{8})\b")
     misses = b"xkey=abcdefgh " * (multiscan.MAX_MISSES // 2)
     data = (b" key=realsecr " + misses + b"." * (1 << 20) + b" pass=othersec " + misses * 3 + b"." * (2 << 20)
@@ -336,6 +338,7 @@ def test_anchors_are_the_literals_every_match_starts_with():
     assert multiscan.anchors(br"(?i)(?<![a-z])(?:Token|SECRET)=\d") == [b"secret=", b"token="]
     assert multiscan.anchors(br"[Bb]asic[ \t]+x") == [b"Basic\t", b"Basic ", b"basic\t", b"basic "]
     assert multiscan.anchors(br"(?:xyz)+q") == [b"xyz"]  # a repeat: its first round, then unknown
+    assert multiscan.anchors(b"(?:%s)" % (b"x" * 100000)) == [b"x" * multiscan.MAX_ANCHOR]  # not 100 kB
     for source in (br"\d+abc", br"ab", br"x?abc", br"(?:ab|)cd", br"[a-z]bcd", br"(?i:abc)d"):
         assert multiscan.anchors(source) is None, source  # unknown, too short, optional or too wide
     rules = dict((rule["id"], rule["pattern"].encode()) for rule in findings.BUILTIN_RULES if rule.get("pattern"))
