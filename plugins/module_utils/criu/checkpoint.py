@@ -87,8 +87,7 @@ class Checkpoint(object):
             return
         try:
             pieces = scan_mod.plan(pagemaps, self.consumers, self.clip)
-            for consumer in self.consumers:  # how much is coming: a scanner may prepare for it
-                getattr(consumer, "expect", _ignore)(sum(piece[2] for piece in pieces))
+            scan_mod.announce(self.consumers, pieces)
             scan_mod.feed(read_into, pieces, self.consumers, pages)
         except ImageError as exc:
             self.memory_error, self.consumers = exc, []
@@ -167,10 +166,6 @@ class Checkpoint(object):
 
 def _keep_nothing(_name, _size):
     return False
-
-
-def _ignore(_size):
-    return None
 
 
 def _ready(_index, _pids, _final=False):

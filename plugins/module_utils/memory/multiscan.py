@@ -27,12 +27,19 @@ Which backend serves which pattern (``Scanner.backends`` says, per pattern):
   bound, for its exact ``finditer`` match and groups: ``re`` only ever runs where hyperscan, which
   is linear-time, already found a candidate.
 * ``hyperscan-prefilter``: in the same database, as a superset of their matches that ``re``
-  confirms: regexes with lookaround, back references, atomic groups or possessive repeats
-  (``HS_FLAG_PREFILTER``), and regexes with counted repeats above RELAX_ABOVE, which hyperscan is
-  given open-ended (``{64,4096}`` compiles in seconds, ``{8,}`` in milliseconds).
+  confirms. First choice, a regex's *anchors* (``anchors``: the few literals, MIN_ANCHOR bytes or
+  more, one of which every match starts with; all the built-in secret rules have them), as
+  literals: they compile in a millisecond where regexes take 3-25 ms each, and each is a candidate
+  start that ``re.match`` confirms. Anchors found more than FLOOD times in a block (memory full
+  of them) make that regex compiled instead and the block done again. Without anchors: regexes
+  with lookaround, back references, atomic groups or possessive repeats (``HS_FLAG_PREFILTER``),
+  and regexes with counted repeats above RELAX_ABOVE, which hyperscan is given open-ended
+  (``{64,4096}`` compiles in seconds, ``{8,}`` in milliseconds).
 * ``python``: regexes hyperscan cannot serve even as a prefilter (e.g. ``.{1,65536}``), and every
   pattern when hyperscan is not installed: ``bytes.find`` for literals; ``re`` for regexes, skipped
-  for a block that lacks a literal every match of the regex must contain (its *required literal*).
+  for a block that lacks a literal every match of the regex must contain (its *required literal*),
+  and tried only where an anchor occurs (``bytes.find``) when ``re`` cannot skip to them itself
+  (ignoring case, or a character class, an alternation or a lookbehind first).
 
 Hyperscan's database is compiled only when it pays: a scanner starts on the ``python`` path and
 compiles once WARM_BYTES have been scanned (or at once when ``scan``'s ``size_hint`` says that many
@@ -49,6 +56,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import bisect
 import collections
 import re
 import signal
@@ -89,6 +97,9 @@ TICK = 0.05
 # once a regex has spent WARM_TIME on re (a slow or hostile one: hyperscan is linear).
 WARM_BYTES = 2 << 20
 WARM_TIME = 0.1
+# Anchors found in a block beyond FLOOD (and FLOOD per BLOCK scanned) make their regex compiled
+# instead: re confirming each costs ~2 us, so hostile memory full of them costs at most ~4 ms a MiB.
+FLOOD = 2048
 # Hits held at once in a block beyond max_matches (or in all, without it): bounds memory.
 HELD = 1 << 20
 HELD_SLACK = 1 << 16
@@ -126,7 +137,8 @@ class Pattern(object):
             self.source = _bytes(regex)
         try:
             self.regex = re.compile(self.source, re.IGNORECASE if self.ignore_case else 0)
-            low, high = sre_parse.parse(self.source, re.IGNORECASE if self.ignore_case else 0).getwidth()
+            self.parsed = sre_parse.parse(self.source, re.IGNORECASE if self.ignore_case else 0)
+            low, high = self.parsed.getwidth()
         except (re.error, OverflowError, RecursionError) as exc:
             raise CheckpointError(_name(id), "invalid regular expression (%s)" % str(exc).splitlines()[0])
         if low == 0:
@@ -142,19 +154,98 @@ def _name(pattern_id):
     return "pattern %s" % (pattern_id,)
 
 
-def required_literal(source, flags=0):
+def _parse(source, flags):
+    try:
+        return sre_parse.parse(source, flags)
+    except (re.error, OverflowError, RecursionError):
+        return None
+
+
+def required_literal(source, flags=0, parsed=None):
     """The longest byte string every match of the regex ``source`` contains, or b"".
 
     Only literals in the top-level sequence and in plain groups count (not in alternatives,
     optional parts or repeats), so the answer is always safe to prefilter on.
     """
-    try:
-        parsed = sre_parse.parse(source, flags)
-    except (re.error, OverflowError, RecursionError):
-        return b""
-    if (flags | parsed.state.flags) & re.IGNORECASE:
+    parsed = parsed or _parse(source, flags)
+    if parsed is None or (flags | parsed.state.flags) & re.IGNORECASE:
         return b""
     return _required(parsed)
+
+
+# Anchors: at most this many prefixes, each at least MIN_ANCHOR bytes (shorter ones are found too
+# often for a candidate loop in Python to beat re's own scan) and at most about MAX_ANCHOR (longer
+# ones find no fewer candidates; a 64 KiB literal regex would cost quadratic time), from character
+# classes of at most ANCHOR_CLASS characters.
+MAX_ANCHORS = 64
+MIN_ANCHOR = 3
+MAX_ANCHOR = 32
+ANCHOR_CLASS = 8
+_ZERO_WIDTH = frozenset((sre_parse.AT, sre_parse.ASSERT, sre_parse.ASSERT_NOT))
+
+
+def anchors(source, flags=0, parsed=None):
+    """The byte strings one of which every match of the regex ``source`` starts with (lowercase
+    when it ignores case: look for them in lowercased bytes), or None when there is no such small
+    set of MIN_ANCHOR bytes or more. Every match then starts where one of them occurs, so a search
+    need only try ``match`` there (``re`` cannot skip to a set of literals, an ignore-case one or
+    one behind a lookbehind by itself: ``(?i)(?<![a-z])(?:token|secret)=`` costs it ~100 ns a byte)."""
+    parsed = parsed or _parse(source, flags)
+    if parsed is None or (flags | parsed.state.flags) & re.LOCALE:
+        return None
+    found = _prefixes(list(parsed))[0]
+    if not found or min(len(prefix) for prefix in found) < MIN_ANCHOR:
+        return None
+    if (flags | parsed.state.flags) & re.IGNORECASE:
+        found = set(prefix.lower() for prefix in found)
+    return sorted(found)
+
+
+def _prefixes(items):
+    """(prefixes, exact) of a parsed sequence: a set of strings one of which every match starts
+    with (None: unknown), and whether they are exactly the strings it matches."""
+    found = set((b"",))
+    for op, arg in items:
+        if op in _ZERO_WIDTH:  # assertions consume nothing: the prefixes hold without them
+            continue
+        alternatives, exact = _item_prefixes(op, arg)
+        if not alternatives:
+            return (found if found != set((b"",)) else None), False
+        found = set(prefix + more for prefix in found for more in alternatives)
+        if len(found) > MAX_ANCHORS:
+            return None, False
+        if not exact or min(len(prefix) for prefix in found) >= MAX_ANCHOR:
+            return found, False
+    return found, True
+
+
+def _item_prefixes(op, arg):
+    if op == sre_parse.LITERAL:
+        return set((bytes((arg,)),)), True
+    if op == sre_parse.IN:
+        chars = set()
+        for kind, value in arg:
+            if kind == sre_parse.LITERAL:
+                chars.add(value)
+            elif kind == sre_parse.RANGE and value[1] - value[0] < ANCHOR_CLASS:
+                chars.update(range(value[0], value[1] + 1))
+            else:  # a negation, a category or a wide range
+                return None, False
+        return (set(bytes((char,)) for char in chars), True) if len(chars) <= ANCHOR_CLASS else (None, False)
+    if op == sre_parse.SUBPATTERN and not (arg[1] or arg[2]):  # a group without flags
+        return _prefixes(list(arg[3]))
+    if op == sre_parse.BRANCH:
+        found, exact = set(), True
+        for branch in arg[1]:
+            prefixes, whole = _prefixes(list(branch))
+            if not prefixes or b"" in prefixes:
+                return None, False
+            found |= prefixes
+            exact = exact and whole
+        return found, exact
+    if op in (sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT) and arg[0] >= 1:
+        return _prefixes(list(arg[2]))[0], False
+    return None, False
 
 
 def _required(parsed):
@@ -176,7 +267,8 @@ def _required(parsed):
 class _Entry(object):
     """One compiled pattern and its state during a run."""
 
-    __slots__ = ("index", "pattern", "width", "backend", "som", "required", "resume", "done", "spent", "misses")
+    __slots__ = ("index", "pattern", "width", "backend", "som", "required", "anchors", "starts", "resume", "done",
+                 "spent", "misses")
 
     def __init__(self, index, pattern, max_width):
         self.index = index
@@ -184,8 +276,16 @@ class _Entry(object):
         self.width = min(pattern.width, max_width)
         self.backend = "python"
         self.som = False
-        self.required = b"" if pattern.literal is not None else required_literal(
-            pattern.source, re.IGNORECASE if pattern.ignore_case else 0)
+        flags = re.IGNORECASE if pattern.ignore_case else 0
+        literal = pattern.literal is not None
+        self.required = b"" if literal else required_literal(pattern.source, flags, pattern.parsed)
+        # Hyperscan finds a regex's anchors as literals (``starts``), whose database compiles in a
+        # millisecond where the regexes take 3-25 ms each. On Python, re skips to a leading literal by
+        # itself as fast as bytes.find would: anchors pay where it cannot (ignoring case, or a
+        # character class, an alternation or a lookbehind first).
+        self.starts = None if literal else anchors(pattern.source, flags, pattern.parsed)
+        plain = not pattern.regex.flags & re.IGNORECASE and pattern.parsed[0][0] == sre_parse.LITERAL
+        self.anchors = None if plain else self.starts
         self.resume = 0
         self.done = False
         self.spent = 0.0
@@ -198,11 +298,20 @@ def _hs_risky(source):
 
 
 def _hs_database(chosen):
+    """(database, table): ``table[id]`` is the (entry, anchor length or None) of each expression."""
+    expressions, table = [], []
+    for entry, (_backend, source, flags) in chosen:
+        for one in (source if isinstance(source, list) else [source]):
+            if isinstance(source, list):  # anchors, as escaped bytes: found exactly, at end - len
+                expressions.append((b"".join(b"\\x%02x" % byte for byte in one), flags))
+                table.append((entry, len(one)))
+            else:
+                expressions.append((one, flags))
+                table.append((entry, None))
     database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-    database.compile(expressions=[source for _entry, (_backend, source, _flags) in chosen],
-                     ids=[entry.index for entry, _choice in chosen],
-                     flags=[flags for _entry, (_backend, _source, flags) in chosen])
-    return database
+    database.compile(expressions=[source for source, _flags in expressions], ids=list(range(len(expressions))),
+                     flags=[flags for _source, flags in expressions])
+    return database, table
 
 
 _BOUNDED = re.compile(br"\\.|\[(?:\\.|[^\]])*\]?|\{(\d+)(,(\d*))?\}", re.DOTALL)
@@ -242,24 +351,30 @@ def _has_op(node, ops):
 
 
 def _hs_choices(entry):
-    """[(backend, hyperscan source, flags)] to try for ``entry``, best first; [] for Python."""
+    """[(backend, hyperscan source, flags)] to try for ``entry``, best first; [] for Python. A
+    source may be a list: the regex's anchors, each its own literal expression."""
     pattern = entry.pattern
     base = hyperscan.HS_FLAG_CASELESS if pattern.ignore_case else 0
     if pattern.literal is not None:
         # Escaped bytes: one database holds literals and regexes together, and the match of an
         # escaped literal is exact, so its start is end - len without SOM.
         return [("hyperscan", b"".join(b"\\x%02x" % byte for byte in pattern.literal), base)]
+    # Anchors (Python's own reading of the regex, so any syntax) confirmed by re where they occur:
+    # a prefilter that compiles in no time. Too many of them in a block (hostile memory) and the
+    # regex itself is compiled instead (see Scan._hyperscan).
+    anchored = [("hyperscan-prefilter", entry.starts, hyperscan.HS_FLAG_CASELESS
+                 if pattern.regex.flags & re.IGNORECASE else 0)] if entry.starts else []
     if _hs_risky(pattern.source):
-        return []
+        return anchored
     relaxed = relax(pattern.source)
     prefilter = ("hyperscan-prefilter", relaxed, base | hyperscan.HS_FLAG_PREFILTER)
-    if _has_op(sre_parse.parse(pattern.source), _HS_UNSUPPORTED):
-        return [prefilter]  # no use trying to compile it as it is: each try costs milliseconds
+    if _has_op(pattern.parsed, _HS_UNSUPPORTED):
+        return anchored + [prefilter]  # no use trying to compile it as it is: each try costs milliseconds
     exact = "hyperscan" if relaxed == pattern.source else "hyperscan-prefilter"
     choices = [(exact, relaxed, base), prefilter]
     if pattern.width > SOM_WIDTH and not entry.required:
         choices.insert(0, (exact, relaxed, base | hyperscan.HS_FLAG_SOM_LEFTMOST))
-    return choices
+    return anchored + choices
 
 
 class Scanner(object):
@@ -277,7 +392,7 @@ class Scanner(object):
         self.span = max([max_width] + [len(p.literal) for p in patterns if p.literal is not None])
         self.widest = max([entry.width for entry in self.entries] + [1])
         # Hyperscan's database is compiled only once the bytes scanned make it pay (see WARM_BYTES).
-        self.database = None
+        self.database = self.table = None
         self.warming = backend == "auto" and HAS_HYPERSCAN and bool(self.entries)
         self.scanned = 0
 
@@ -310,9 +425,20 @@ class Scanner(object):
                     chosen.append((entry, choice))
                     break
             database = _hs_database(chosen) if chosen else None
+        anchored = set(entry.index for entry, (_backend, source, _flags) in chosen if isinstance(source, list))
+        for entry in self.entries:
+            entry.backend, entry.som = "python", False
+            if entry.index not in anchored:
+                entry.starts = None  # its anchors are not in the database: nothing to gather for it
         for entry, (backend, _source, flags) in chosen:
             entry.backend, entry.som = backend, bool(flags & hyperscan.HS_FLAG_SOM_LEFTMOST)
-        self.database = database
+        self.database, self.table = database if database is not None else (None, None)
+
+    def unanchor(self, entries):
+        """Compile the regexes of ``entries`` instead of their anchors, found too often."""
+        for entry in entries:
+            entry.starts = None
+        self._build_database()
 
     def scan(self, runs, context=0, max_matches=None, max_bytes=None, time_budget=TIME_BUDGET, size_hint=None):
         """A ``Scan`` (an iterator of Hits) over ``runs``: [(base address, iterable of chunks)].
@@ -519,16 +645,20 @@ class Scan(object):
         for entry in entries:
             entry.done, entry.misses = False, 0
         pending = entries
-        database = self.scanner.database
-        if database is not None:
+        if self.scanner.database is not None:
             resumes = [entry.resume for entry in entries]
-            if self._hyperscan(block, database):
-                pending = [entry for entry in entries if entry.backend == "python"]
-            else:  # matches out of end order (never seen): the Python path is always right
+            outcome = self._hyperscan(block)
+            if outcome is True:  # Python finishes what hyperscan did not: regexes it left out, anchors
+                pending = [entry for entry in entries if entry.backend == "python" or entry.index in block.candidates]
+            else:
                 for entry, resume in zip(entries, resumes):
                     entry.resume, entry.done = resume, False
                 del block.hits[:]
-                block.cutoff = block.stop
+                block.cutoff, block.candidates = block.stop, None
+                if outcome:  # anchors found too often: their regexes compiled, the block done again
+                    self.scanner.unanchor(outcome)
+                    return self._collect_once(block)
+                # else matches out of end order (never seen): the Python path is always right
         held = block.threshold
         block.trim(held)
         for entry in pending:
@@ -537,20 +667,35 @@ class Scan(object):
             block.threshold = len(block.hits) + held
             if entry.pattern.literal is not None:
                 self._find_literal(entry, block)
-            elif not entry.required or block.data.find(entry.required, max(0, block.own - LOOKBEHIND)) >= 0:
+            elif (_gathered(entry, block) or not entry.required
+                  or block.data.find(entry.required, max(0, block.own - LOOKBEHIND)) >= 0):
                 self._confirm(entry, block, None, None)
             block.trim(held)
 
-    def _hyperscan(self, block, database):
-        """One hyperscan pass over the block, confirming candidates as they come; False if the
-        matches did not come in end order per pattern."""
-        entries = self.scanner.entries
-        last = [0] * len(entries)
+    def _hyperscan(self, block):
+        """One hyperscan pass over the block, confirming candidates as they come, but for anchors:
+        their candidates are gathered in ``block.candidates`` for re to confirm after. True, or
+        False if the matches did not come in end order per pattern, or the entries whose anchors
+        were found more than FLOOD times."""
+        database, table = self.scanner.database, self.scanner.table
+        last = [0] * len(self.scanner.entries)
         state = {"disorder": False}
-        errors = []
+        errors, flooded = [], []
+        candidates = block.candidates = {}
+        flood = FLOOD * (block.stop - block.own) // BLOCK + FLOOD
 
-        def on_match(index, start, end, _flags, _context):
-            entry = entries[index]
+        def on_match(expression, start, end, _flags, _context):
+            entry, anchor = table[expression]
+            if anchor is not None:
+                first = end - anchor
+                if first >= block.own and block.base + first >= entry.resume:
+                    found = candidates.setdefault(entry.index, [])
+                    found.append(first)
+                    if len(found) > flood:
+                        flooded.append(entry)
+                        return True
+                return None
+            index = entry.index
             if entry.done or block.base + end <= entry.resume:
                 return None
             if end < last[index]:
@@ -573,6 +718,10 @@ class Scan(object):
             pass
         if errors:
             raise errors[0]
+        if flooded:
+            return flooded
+        for index, found in candidates.items():  # anchors of different lengths end out of start order
+            candidates[index] = sorted(set(found))
         return not state["disorder"]
 
     def _confirm(self, entry, block, start, end):
@@ -596,11 +745,14 @@ class Scan(object):
         # to there (and LOOKAHEAD more, its lookahead's view), not to the end of the block, which
         # each candidate re does not confirm (a prefilter's, or one the previous block owns) cost.
         # Past MAX_MISSES of those in a block, one search to its end settles the rest at once.
-        window = None
+        window = last = None
         if end is not None and entry.misses < MAX_MISSES:
-            window = min(len(block.data), end + entry.width + LOOKAHEAD)
+            window, last = min(len(block.data), end + entry.width + LOOKAHEAD), end
         while not block.full():
-            match = self.budget.run(entry, regex.search, block.data, bound, *(() if window is None else (window,)))
+            if entry.anchors is not None:
+                match = self.budget.run(entry, _anchored, entry, block, bound, last, window)
+            else:
+                match = self.budget.run(entry, regex.search, block.data, bound, *(() if window is None else (window,)))
             if window is not None and (match is None or match.start() > end):
                 # No match starts by ``end``: a later one has its own candidate.
                 entry.misses += 1
@@ -634,6 +786,46 @@ class Scan(object):
         entry.done = True
 
 
+def _gathered(entry, block):
+    """Whether hyperscan gathered the block's candidates of ``entry`` (its anchors)."""
+    return block.candidates is not None and entry.starts is not None
+
+
+def _anchored(entry, block, pos, last=None, endpos=None):
+    """``entry.pattern.regex.search(block.data, pos, endpos)`` for a regex with anchors, when the
+    match must start by ``last`` (None: anywhere): ``match`` tried only where an anchor occurs."""
+    data, regex = block.data, entry.pattern.regex
+    endpos = len(data) if endpos is None else endpos
+    if _gathered(entry, block):  # hyperscan found the anchors: their starts, in order
+        found = block.candidates.get(entry.index, ())
+        for start in found[bisect.bisect_left(found, pos):]:
+            match = regex.match(data, start, endpos)
+            if match is not None:
+                return match
+        return None
+    # Where an anchor may occur: in the block, or in the candidate's window only.
+    stop = endpos if last is None else min(endpos, last + max(len(anchor) for anchor in entry.anchors))
+    text, offset = data, 0
+    if regex.flags & re.IGNORECASE:  # (inline (?i) too) anchors are lowercase: look in lowercased bytes
+        if last is None:
+            if block.folded is None:
+                block.folded = data.lower()
+            text = block.folded
+        else:
+            text, offset = data[pos:stop].lower(), pos
+    found = dict((anchor, text.find(anchor, pos - offset, stop - offset)) for anchor in entry.anchors)
+    while True:
+        start = min([where for where in found.values() if where >= 0] or [-1])
+        if start < 0 or (last is not None and start + offset > last):
+            return None
+        match = regex.match(data, start + offset, endpos)
+        if match is not None:
+            return match
+        for anchor, where in found.items():
+            if where == start:
+                found[anchor] = text.find(anchor, start + 1, stop - offset)
+
+
 def _joined(data, chunks):
     """``data`` followed by ``chunks``, as bytes or a bytearray: one copy, or none for a lone
     bytes or bytearray chunk (a caller's reused buffer is only read until the block's hits are out)."""
@@ -645,7 +837,8 @@ def _joined(data, chunks):
 class _Block(object):
     """``data`` (from address ``base``) whose bytes [own, stop) a scan owns: hits start there."""
 
-    __slots__ = ("data", "base", "run_base", "own", "stop", "limit", "hits", "cutoff", "threshold")
+    __slots__ = ("data", "base", "run_base", "own", "stop", "limit", "hits", "cutoff", "threshold", "folded",
+                 "candidates")
 
     def __init__(self, data, base, run_base, own, stop, final):
         self.data, self.base, self.run_base, self.own, self.stop = data, base, run_base, own, stop
@@ -654,6 +847,8 @@ class _Block(object):
         self.hits = []  # (start, entry index, end, group span)
         self.cutoff = stop  # hits starting before it are all known
         self.threshold = HELD
+        self.folded = None  # data.lower(), made once for the case-insensitive anchors that need it
+        self.candidates = None  # {entry index: sorted starts of its anchors}, when hyperscan found them
 
     def full(self):
         return len(self.hits) >= self.threshold

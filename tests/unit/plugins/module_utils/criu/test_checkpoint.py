@@ -108,6 +108,23 @@ def test_plain_tar_is_read_by_member_offset(archives, reads, key):
     assert memory_hits(result)
 
 
+@pytest.mark.parametrize("key", ["counters", "counters_zst"])
+def test_memory_size_is_announced_before_the_first_window(archives, monkeypatch, key):
+    """The findings' scanner hears how much memory is coming before any of it (plain tars too),
+    so it compiles hyperscan at once past WARM_BYTES instead of starting on re (counters: 40 ms)."""
+    events = []
+    expect, feed = findings_engine._Scanner.expect, findings_engine._Scanner.feed  # pylint: disable=protected-access
+    monkeypatch.setattr(findings_engine._Scanner, "expect",  # pylint: disable=protected-access
+                        lambda self, size: events.append(("expect", size)) or expect(self, size))
+    monkeypatch.setattr(findings_engine._Scanner, "feed",  # pylint: disable=protected-access
+                        lambda self, window: events.append(("feed", window.stop - window.start)) or feed(self, window))
+    result = module_outputs.run_module("checkpoint_analyze", {"path": archives[key]})
+    size = sum(proc.get("memory_size") or 0 for proc in result["analysis"]["processes"])
+    assert events[0] == ("expect", size) and size > 2 << 20
+    assert [kind for kind, _size in events[1:]] == ["feed"] * (len(events) - 1)
+    assert sum(scanned for _kind, scanned in events[1:]) == size
+
+
 def test_diff_streams_each_archive_once(archives, reads):
     result = module_outputs.run_module("checkpoint_diff", {"before": archives["lookup"], "after": archives["lookup_later"]})
     assert "failed" not in result and reads == {"streams": 2, "plain_indexes": 0}

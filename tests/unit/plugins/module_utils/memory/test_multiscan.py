@@ -314,11 +314,13 @@ def test_bad_patterns_fail_in_one_line_naming_them(kwargs, message):
 
 
 @pytest.mark.skipif(not multiscan.HAS_HYPERSCAN, reason="hyperscan is not installed")
-def test_unconfirmed_candidates_are_searched_near_their_end():
+def test_unconfirmed_candidates_are_searched_near_their_end(monkeypatch):
     """A prefilter candidate re does not confirm (here: its lookbehind fails) is searched for up to
     its end plus the pattern's width, not to the end of its block (counters' findings scan: about
     a third of its time); past MAX_MISSES in a block, one search to its end settles the rest. The
-    hits stay exactly re.finditer's, before, between and after misses."""
+    hits stay exactly re.finditer's, before, between and after misses. (The regex compiled, as for
+    one without anchors: its anchors, key= and pass=, would give exact starts instead.)"""
+    monkeypatch.setattr(multiscan, "MIN_ANCHOR", 64)
     pattern = Pattern("assign", regex=br"(?i)(?<![a-z])(?:key|pass)=([a-z]{8})\b")
     misses = b"xkey=abcdefgh " * (multiscan.MAX_MISSES // 2)
     data = (b" key=realsecr " + misses + b"." * (1 << 20) + b" pass=othersec " + misses * 3 + b"." * (2 << 20)
@@ -329,3 +331,66 @@ def test_unconfirmed_candidates_are_searched_near_their_end():
     got = found(scanner.scan([(0x1000, [data])]))
     assert got == reference([pattern], [(0x1000, data)]) and len(got) == 3
     assert time.monotonic() - started < 2
+
+
+def test_anchors_are_the_literals_every_match_starts_with():
+    assert multiscan.anchors(br"(?:abc|abd)e") == [b"abce", b"abde"]
+    assert multiscan.anchors(br"(?i)(?<![a-z])(?:Token|SECRET)=\d") == [b"secret=", b"token="]
+    assert multiscan.anchors(br"[Bb]asic[ \t]+x") == [b"Basic\t", b"Basic ", b"basic\t", b"basic "]
+    assert multiscan.anchors(br"(?:xyz)+q") == [b"xyz"]  # a repeat: its first round, then unknown
+    assert multiscan.anchors(b"(?:%s)" % (b"x" * 100000)) == [b"x" * multiscan.MAX_ANCHOR]  # not 100 kB
+    for source in (br"\d+abc", br"ab", br"x?abc", br"(?:ab|)cd", br"[a-z]bcd", br"(?i:abc)d"):
+        assert multiscan.anchors(source) is None, source  # unknown, too short, optional or too wide
+    rules = dict((rule["id"], rule["pattern"].encode()) for rule in findings.BUILTIN_RULES if rule.get("pattern"))
+    assert multiscan.anchors(rules["secret.password-assignment"])[:3] == [b"access", b"api", b"apikey"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_anchored_regexes_match_re_across_blocks_chunks_and_candidate_windows(backend, monkeypatch):
+    """Regexes re cannot skip through by itself (ignoring case, a character class or a lookbehind
+    first) are tried only where one of their anchors occurs: on Python found by bytes.find over
+    whole blocks, on hyperscan found by it as literals. Planted across block edges, cut into any chunks, next to
+    near misses, the hits are exactly re.finditer's."""
+    monkeypatch.setattr(multiscan, "BLOCK", 1000)
+    patterns = [Pattern("assign", regex=br"(?i)(?<![a-z])(?:token|secret_?key)\s*=\s*([a-z0-9]{6,})"),
+                Pattern("basic", regex=br"[Bb]asic[ \t]+([A-Za-z0-9+/]{8,2048}=*)"),
+                Pattern("stripe", regex=br"(?:[rs]k_live_|whsec_)[A-Za-z0-9]{8,}")]
+    data = bytearray(b"." * 6000)
+    plants = [(990, b"TOKEN = abc123xyz"), (1994, b"basic dXNlcjpwYXNzd29yZA=="), (2500, b"xtoken=nothere1"),
+              (2600, b"Secret_Key=short1"), (2990, b"sk_live_4eC39HqLyjWDarjtT1zdp7dc"), (4000, b"BASIC notthis"),
+              (4995, b"whsec_Zm9vYmFyYmF6cXV4"), (5980, b"secretkey=end123")]
+    for spot, text in plants:
+        data[spot:spot + len(text)] = text
+    scanner = compile_patterns(patterns, max_width=512, backend=backend)
+    assert all(entry.anchors for entry in scanner.entries)
+    runs = [(0x10000, bytes(data))]
+    for size in (1, 13, 1000, 7000):
+        got = found(scanner.scan([(0x10000, [runs[0][1][i:i + size] for i in range(0, len(data), size)])]))
+        assert got == reference(patterns, runs)
+    assert [(start - 0x10000, name) for start, name, _end in got] == [
+        (990, "assign"), (1994, "basic"), (2600, "assign"), (2990, "stripe"), (4995, "stripe"), (5980, "assign")]
+
+
+@pytest.mark.skipif(not multiscan.HAS_HYPERSCAN, reason="hyperscan is not installed")
+def test_anchors_found_too_often_hand_over_to_the_compiled_regex():
+    """Hyperscan finds regexes by their anchors (a database of literals compiles in a millisecond);
+    memory full of an anchor (hostile, or just repetitive) would make re confirm every one, so past
+    FLOOD in a block the regex itself is compiled and the block done again: the hits stay exactly
+    re.finditer's, in bounded time."""
+    rules = dict((rule["id"], rule["pattern"]) for rule in SECRET_RULES)
+    patterns = [Pattern("jwt", regex=rules["secret.jwt"]), Pattern("key", literal=KEY),
+                Pattern("basic", regex=rules["secret.basic-auth"])]
+    token = b"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+    calm = b"x" * 3000 + token + b" " + KEY + b" Basic dXNlcjpwYXNzd29yZA==" + b"." * 3000
+    flood = b"eyJ.basic !" * 100000 + token + b" " + KEY + b" basic dXNlcjpwYXNzd29yZA=="
+    scanner = compile_patterns(patterns)
+    assert scanner.entries[0].starts == [b"eyJ"] and len(scanner.table) == 6  # the anchors, and the literal
+    runs = [(0x1000, calm), (0x100000, flood), (0x800000, calm)]
+    started = time.monotonic()
+    got = found(scanner.scan([(base, [data]) for base, data in runs]))
+    assert time.monotonic() - started < 3
+    assert got == reference(patterns, runs)
+    assert [start for start, name, _end in got if name == "jwt"] == [0x1000 + 3000, 0x100000 + 1100000, 0x800000 + 3000]
+    assert len([name for _start, name, _end in got if name == "basic"]) == 3
+    assert scanner.entries[0].starts is None and scanner.entries[2].starts is None  # their regexes compiled:
+    assert scanner.backends == {"jwt": "hyperscan-prefilter", "key": "hyperscan", "basic": "hyperscan-prefilter"}
