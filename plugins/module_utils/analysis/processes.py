@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.files import FileRows
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import range_readers
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.imageset import text
@@ -161,23 +162,15 @@ def describe(images, entry, children, files, sockets=None, detail=True, list_fil
         "root": files.path(fs.root_id) if files is not None and fs is not None else None,
     })
     if (list_files and files is not None) or sockets is not None:
-        table, fds = _fd_entries(images, pid, core)
+        _table, fds = _fd_entries(images, pid, core)
         if list_files and files is not None:
-            listed = list(files.table_rows(table, lambda: [files.record(fdinfo.fd, fdinfo.id, fdinfo.flags,
-                                                                        _fd_type(fdinfo)) for fdinfo in fds]))
-            for label, file_id in (("cwd", fs.cwd_id if fs else None), ("root", fs.root_id if fs else None),
-                                   ("exe", exe_id)):
-                if file_id and files.get(file_id)[0] is not None:
-                    listed.append(files.record(label, file_id))
-            proc["files"] = _or_shared(listed)
+            extra = [(label, file_id) for label, file_id in (("cwd", fs.cwd_id if fs else None),
+                                                              ("root", fs.root_id if fs else None), ("exe", exe_id))
+                     if file_id and files.get(file_id)[0] is not None]
+            proc["files"] = FileRows(files, fds, extra)
         if sockets is not None:
             proc["sockets"] = _or_shared([sk for sk in (sockets.describe(fdinfo.fd, fdinfo.id) for fdinfo in fds) if sk])
     return proc
-
-
-def _fd_type(fdinfo):
-    value = fdinfo.DESCRIPTOR.fields_by_name["type"].enum_type.values_by_number.get(fdinfo.type)
-    return value.name if value is not None else None
 
 
 def _fd_entries(images, pid, core):

@@ -36,6 +36,7 @@ __metaclass__ = type
 
 import hashlib
 import ipaddress
+import itertools
 import json
 import os
 import posixpath
@@ -97,6 +98,12 @@ CONTEXT = 60
 FILE_SCAN_LIMIT = 16 * 1024 * 1024
 HEAD_BYTES = 400
 MAX_ADDRESSES = 16
+# Open files are read by rules OPEN_FILES_PIECE rows at a time; a rule that is not a filter of them
+# sees the first RULE_OPEN_FILES; a rule lists at most RULE_FINDINGS findings (300k deleted files
+# open would be 300k findings, 400 MB): the rest are counted in the result's ``omitted``.
+OPEN_FILES_PIECE = 4096
+RULE_OPEN_FILES = 10000
+RULE_FINDINGS = 1000
 
 RULE_KEYS = frozenset(("id", "severity", "title", "description", "attack", "tactic", "select", "evidence", "subject",
                        "check", "pattern", "names", "scope", "enabled", "triggers", "silence", "shape", "literals"))
@@ -343,6 +350,37 @@ class Owned(dict):
 Owned.__name__ = "OrderedDict"
 
 
+class OpenFiles(object):
+    """``facts["open_files"]``: every process's files (``files``, a list or analysis/files.py's
+    FileRows) with their owner's fields, made as they are read: 300k open files held as rows cost
+    90 MB more. Rules read it through _selected, a bounded piece at a time."""
+
+    def __init__(self, procs, owner_keys, recovered):
+        self.procs, self.owner_keys, self.recovered = procs, owner_keys, recovered
+
+    def __len__(self):
+        return sum(len(item.get("files") or ()) for item in self.procs)
+
+    def __iter__(self):
+        recovered = self.recovered
+        for item in self.procs:
+            files = item.get("files")
+            if not files:
+                continue
+            owner = dict((key, item.get(key)) for key in self.owner_keys)
+            for entry in files:
+                if entry.get("deleted") and entry.get("path") in recovered:
+                    row = dict(entry, **owner)
+                    row["content_head"] = text_head(recovered[entry["path"]])
+                    yield row
+                else:
+                    yield Owned(entry, owner)
+
+    def head(self, count):
+        """The first ``count`` rows, a list."""
+        return list(itertools.islice(self, count))
+
+
 # What build_facts adds to each process of the analysis (restored afterwards: see lend_facts).
 DERIVED = ("argv", "command", "program", "tool", "listening", "established", "is_root", "parent", "new_listeners")
 _NONE = []
@@ -396,16 +434,9 @@ def build_facts(analysis, contents=None, loans=None):
             if item["listening"] else _NONE
     facts["processes"] = procs
     owner_keys = ("pid", "comm", "program", "tool", "command")
-    open_files, connections = [], []
+    connections = []
     for item in procs:
         owner = dict((key, item.get(key)) for key in owner_keys)
-        for entry in item.get("files") or []:
-            if entry.get("deleted") and entry.get("path") in recovered:
-                row = dict(entry, **owner)
-                row["content_head"] = text_head(recovered[entry["path"]])
-            else:
-                row = Owned(entry, owner)
-            open_files.append(row)
         for sock in item.get("sockets") or []:
             if sock.get("family") not in ("ipv4", "ipv6"):
                 continue
@@ -415,6 +446,7 @@ def build_facts(analysis, contents=None, loans=None):
             row["remote"] = endpoint(sock.get("remote_address"), sock.get("remote_port"))
             row["state"] = (sock.get("state") or "").upper() or None
             connections.append(row)
+    open_files = OpenFiles(procs, owner_keys, recovered)
     facts["open_files"] = open_files
     facts["connections"] = connections
     rootfs = dict((analysis or {}).get("rootfs") or {})
@@ -978,30 +1010,117 @@ def _yara_findings(rule, scanner, procs):
 
 # -- evaluation -------------------------------------------------------------------------------
 
-def _query_findings(rule, facts):
+def _over_open_files(parsed):
+    """Whether a compiled select is a filter or projection of ``open_files`` (``open_files[?...]``,
+    ``open_files[*].path``): it judges each open file alone, so it can read them a piece at a time
+    (a filter's condition and a projection's right side see only the element: JMESPath has no way
+    back to the root)."""
+    return parsed.get("type") in ("filter_projection", "projection") and \
+        parsed["children"][0] == {"type": "field", "children": [], "value": "open_files"}
+
+
+def _mentions_open_files(parsed):
+    """Whether a compiled select reads ``open_files`` (by name, or through ``*`` over the facts)."""
+    stack = [parsed]
+    while stack:
+        node = stack.pop()
+        if node.get("type") == "value_projection" or (node.get("type") == "field" and node.get("value") == "open_files"):
+            return True
+        stack.extend(child for child in node.get("children", ()) if isinstance(child, dict))
+    return False
+
+
+def _search(rule, expression, data):
     try:
-        selected = jmespath.search(rule["select"], facts)
+        return expression.search(data)
     except jmespath.exceptions.JMESPathError as exc:
         raise CheckpointError("rule %s" % rule["id"], "select failed (%s)" % str(exc).replace("\n", " "))
-    if selected in (None, False, [], {}):
-        return []
-    items = selected if isinstance(selected, list) else [selected]
-    findings, seen = [], set()
-    for item in items:
-        pid = item.get("pid") if isinstance(item, dict) else None
-        evidence = render(rule.get("evidence") or "", item) if rule.get("evidence") else _render_value(item)
-        subject = render(rule["subject"], item) if rule.get("subject") else evidence.split("\n")[0]
-        extra = {}
-        if isinstance(item, dict) and isinstance(item.get("path"), str):
-            extra["path"] = item["path"]
-        elif isinstance(item, str):
-            extra["path"] = item
-        if (pid, subject) in seen:
-            continue  # one socket on fds 0 and 1, say: one finding
-        seen.add((pid, subject))
-        findings.append(_finding(rule, pid=pid if isinstance(pid, int) else None, subject=subject,
-                                 evidence=evidence, **extra))
+
+
+def _query_rules(rules, facts, warnings, omitted):
+    """The findings of the select rules. Filters and projections of open_files read every open file
+    together, in one pass, OPEN_FILES_PIECE rows at a time (rows made as read: memory stays bounded
+    whatever the archive holds); any other select sees the facts with open_files cut to its first
+    RULE_OPEN_FILES rows (_Bounded counts what such rules did not see)."""
+    bounded, collectors, streamed = _Bounded(facts, warnings), [], []
+    for rule in rules:
+        collector = _RuleFindings(rule)
+        collectors.append(collector)
+        expression = jmespath.compile(rule["select"])
+        if _over_open_files(expression.parsed):
+            streamed.append((expression, collector))
+            continue
+        if _mentions_open_files(expression.parsed):
+            bounded.saw_head(rule)
+        selected = _search(rule, expression, bounded.facts)
+        if selected not in (None, False, [], {}):
+            collector.add(selected if isinstance(selected, list) else [selected])
+    rows = iter(facts["open_files"]) if streamed else iter(())
+    piece = list(itertools.islice(rows, OPEN_FILES_PIECE))
+    while piece:
+        for expression, collector in streamed:
+            collector.add(_search(collector.rule, expression, {"open_files": piece}) or ())
+        piece = list(itertools.islice(rows, OPEN_FILES_PIECE))
+    findings = []
+    for collector in collectors:
+        findings.extend(collector.findings)
+        if collector.more:
+            omitted["findings"] += collector.more
+            warnings.append("rule %s: %d more matches than the %d findings listed" % (
+                collector.rule["id"], collector.more, RULE_FINDINGS))
+    omitted["open_files"] = bounded.unseen
     return findings
+
+
+class _Bounded(object):
+    """The facts rules see when they do not read open files one by one: open_files cut to its first
+    RULE_OPEN_FILES rows (made once); ``unseen`` counts the rows left out of them, ``warnings`` the
+    rules that read open_files so."""
+
+    def __init__(self, facts, warnings):
+        self._facts, self._warnings, self._made = facts, warnings, None
+        self.unseen = 0
+
+    @property
+    def facts(self):
+        if self._made is None:
+            self._made = dict(self._facts, open_files=self._facts["open_files"].head(RULE_OPEN_FILES))
+        return self._made
+
+    def saw_head(self, rule):
+        total = len(self._facts["open_files"])
+        if total > RULE_OPEN_FILES:
+            self.unseen = max(self.unseen, total - RULE_OPEN_FILES)
+            self._warnings.append("rule %s saw the first %d of %d open files: only a filter or projection of "
+                                  "open_files (open_files[?...]) reads them all" % (rule["id"], RULE_OPEN_FILES, total))
+
+
+class _RuleFindings(object):
+    """One finding per matched item and subject, at most RULE_FINDINGS (``more`` counts the
+    matches past them)."""
+
+    def __init__(self, rule):
+        self.rule, self.findings, self.more, self._seen = rule, [], 0, set()
+
+    def add(self, items):
+        rule = self.rule
+        for item in items:
+            if len(self.findings) >= RULE_FINDINGS:
+                self.more += 1
+                continue
+            pid = item.get("pid") if isinstance(item, dict) else None
+            evidence = render(rule.get("evidence") or "", item) if rule.get("evidence") else _render_value(item)
+            subject = render(rule["subject"], item) if rule.get("subject") else evidence.split("\n")[0]
+            extra = {}
+            if isinstance(item, dict) and isinstance(item.get("path"), str):
+                extra["path"] = item["path"]
+            elif isinstance(item, str):
+                extra["path"] = item
+            if (pid, subject) in self._seen:
+                continue  # one socket on fds 0 and 1, say: one finding
+            self._seen.add((pid, subject))
+            self.findings.append(_finding(rule, pid=pid if isinstance(pid, int) else None, subject=subject,
+                                          evidence=evidence, **extra))
 
 
 def _redact_all(findings, recovered, secrets):
@@ -1104,12 +1223,11 @@ def _conclude(analysis, rules, secret_rules, specs, scanner, contents, options, 
 
 def _conclude_on(facts, rules, secret_rules, specs, scanner, contents, options, warnings):
     procs = dict((proc.get("pid"), proc) for proc in facts["processes"])
-    findings = []
+    omitted = {"findings": 0}
+    findings = _query_rules([rule for rule in rules if rule.get("check") is None], facts, warnings, omitted)
     for rule in rules:
         check = rule.get("check")
-        if check is None:
-            findings.extend(_query_findings(rule, facts))
-        elif check == "indicators":
+        if check == "indicators":
             findings.extend(_indicator_findings(rule, facts, specs, scanner, procs))
         elif check == "yara":
             findings.extend(_yara_findings(rule, scanner, procs))
@@ -1123,4 +1241,4 @@ def _conclude_on(facts, rules, secret_rules, specs, scanner, contents, options, 
     findings.sort(key=lambda item: (-RANK[item["severity"]], item["id"], item.get("pid") or 0, item.get("subject") or ""))
     # ``secrets``: the values seen, for the caller's final redaction pass over what it returns
     return {"findings": findings, "summary": summarize(findings), "recovered": recovered, "warnings": warnings,
-            "secrets": sorted(secrets)}
+            "secrets": sorted(secrets), "omitted": omitted}
