@@ -354,8 +354,6 @@ class FileRows(object):
     def __bool__(self):
         return len(self) > 0
 
-    __nonzero__ = __bool__
-
     def __iter__(self):
         table, scrub = self.table, self.scrub
         rows = (table.record(fdinfo.fd, fdinfo.id, fdinfo.flags, fd_type(fdinfo)) for fdinfo in self.fds)
@@ -394,15 +392,7 @@ class FileRows(object):
         """Apply ``scrub`` (text in, text out) to each record's path from now on, after any scrub
         already there (redaction passes: in place, as they would rebind a list's records)."""
         inner = self.scrub
-        self.scrub = scrub if inner is None else lambda row: scrub(inner(row))
-
-    def __eq__(self, other):
-        return list(self) == (list(other) if isinstance(other, (list, FileRows)) else other)
-
-    def __ne__(self, other):
-        return not self == other
-
-    __hash__ = None
+        self.scrub = scrub if inner is None else lambda text: scrub(inner(text))
 
     def __repr__(self):
         return "FileRows(%d)" % len(self)

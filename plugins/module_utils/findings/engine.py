@@ -19,7 +19,9 @@ The facts are the analysis (issue 3's schema) with derived fields so that rules 
   ``listening``/``established`` (its inet sockets in those states) and ``new_listeners`` (listening
   sockets its parent does not hold: opened at run time, not inherited).
 - ``open_files[]``: every process's files with the owner's ``pid``, ``comm``, ``program``, ``tool``,
-  ``command``, and ``content_head`` (first bytes, as text) of a recovered deleted file.
+  ``command``, and ``content_head`` (first bytes, as text) of a recovered deleted file. A select
+  that filters or projects it reads every row, a piece at a time; any other sees its first
+  RULE_OPEN_FILES rows (see _query_rules). A rule gives at most RULE_FINDINGS findings.
 - ``connections[]``: every process's inet sockets with the same owner fields and ``local``/``remote``
   as ``address:port``.
 - ``rootfs.changed[]`` gain ``regular``, ``executable`` and ``head`` (first bytes of the file, as text).
@@ -300,60 +302,10 @@ def _sock_key(sock):
     return sock.get("inode") or (sock.get("local_address"), sock.get("local_port"), sock.get("protocol"))
 
 
-class Owned(dict):
-    """An open file as rules see it: its record with its owner's fields, a read-only view (a copy of
-    each of 300k open files took 180 MB). A dict for JMESPath and isinstance; its own storage unused."""
-
-    __slots__ = ("_entry", "_owner")
-
-    def __init__(self, entry, owner):  # pylint: disable=super-init-not-called
-        self._entry, self._owner = entry, owner
-
-    def __getitem__(self, key):
-        return self._owner[key] if key in self._owner else self._entry[key]
-
-    def get(self, key, default=None):
-        return self._owner[key] if key in self._owner else self._entry.get(key, default)
-
-    def __contains__(self, key):
-        return key in self._owner or key in self._entry
-
-    def keys(self):
-        return list(self._entry) + [key for key in self._owner if key not in self._entry]
-
-    def __iter__(self):
-        return iter(self.keys())
-
-    def __len__(self):
-        return len(self.keys())
-
-    def items(self):
-        return [(key, self[key]) for key in self.keys()]
-
-    def values(self):
-        return [self[key] for key in self.keys()]
-
-    def __eq__(self, other):
-        return dict(self.items()) == other
-
-    def __ne__(self, other):
-        return not self == other
-
-    __hash__ = None
-
-    def __repr__(self):
-        return repr(dict(self.items()))
-
-
-# JMESPath's functions type their arguments by class name (jmespath/functions.py TYPES_MAP), where
-# "OrderedDict" is an object: so is an Owned then.
-Owned.__name__ = "OrderedDict"
-
-
 class OpenFiles(object):
     """``facts["open_files"]``: every process's files (``files``, a list or analysis/files.py's
-    FileRows) with their owner's fields, made as they are read: 300k open files held as rows cost
-    90 MB more. Rules read it through _selected, a bounded piece at a time."""
+    FileRows) with their owner's fields, each row a dict made as it is read: 300k open files held
+    as rows cost 90 MB more. Rules read it through _query_rules, a bounded piece at a time."""
 
     def __init__(self, procs, owner_keys, recovered):
         self.procs, self.owner_keys, self.recovered = procs, owner_keys, recovered
@@ -369,12 +321,10 @@ class OpenFiles(object):
                 continue
             owner = dict((key, item.get(key)) for key in self.owner_keys)
             for entry in files:
+                row = dict(entry, **owner)
                 if entry.get("deleted") and entry.get("path") in recovered:
-                    row = dict(entry, **owner)
                     row["content_head"] = text_head(recovered[entry["path"]])
-                    yield row
-                else:
-                    yield Owned(entry, owner)
+                yield row
 
     def head(self, count):
         """The first ``count`` rows, a list."""
@@ -501,8 +451,8 @@ def _render_value(value):
         return "-"
     if isinstance(value, list):
         return ", ".join(_render_value(item) for item in value)
-    if isinstance(value, dict):  # an Owned's items are not in its dict storage, which json reads
-        return json.dumps(dict(value.items()), sort_keys=True, default=str)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True, default=str)
     if isinstance(value, str):
         return value
     return str(value)
@@ -1040,7 +990,7 @@ def _search(rule, expression, data):
 def _query_rules(rules, facts, warnings, omitted):
     """The findings of the select rules. Filters and projections of open_files read every open file
     together, in one pass, OPEN_FILES_PIECE rows at a time (rows made as read: memory stays bounded
-    whatever the archive holds); any other select sees the facts with open_files cut to its first
+    whatever the archive holds); any other select that reads open_files sees its first
     RULE_OPEN_FILES rows (_Bounded counts what such rules did not see)."""
     bounded, collectors, streamed = _Bounded(facts, warnings), [], []
     for rule in rules:
@@ -1050,9 +1000,7 @@ def _query_rules(rules, facts, warnings, omitted):
         if _over_open_files(expression.parsed):
             streamed.append((expression, collector))
             continue
-        if _mentions_open_files(expression.parsed):
-            bounded.saw_head(rule)
-        selected = _search(rule, expression, bounded.facts)
+        selected = _search(rule, expression, bounded.facts(rule, expression.parsed))
         if selected not in (None, False, [], {}):
             collector.add(selected if isinstance(selected, list) else [selected])
     rows = iter(facts["open_files"]) if streamed else iter(())
@@ -1074,25 +1022,24 @@ def _query_rules(rules, facts, warnings, omitted):
 
 class _Bounded(object):
     """The facts rules see when they do not read open files one by one: open_files cut to its first
-    RULE_OPEN_FILES rows (made once); ``unseen`` counts the rows left out of them, ``warnings`` the
-    rules that read open_files so."""
+    RULE_OPEN_FILES rows (made once, for the rules that read it: ``unseen`` counts the rows they did
+    not see, a warning names each), or empty for the rules that do not."""
 
     def __init__(self, facts, warnings):
-        self._facts, self._warnings, self._made = facts, warnings, None
+        self._facts, self._warnings, self._made = facts, warnings, {}
         self.unseen = 0
 
-    @property
-    def facts(self):
-        if self._made is None:
-            self._made = dict(self._facts, open_files=self._facts["open_files"].head(RULE_OPEN_FILES))
-        return self._made
-
-    def saw_head(self, rule):
-        total = len(self._facts["open_files"])
+    def facts(self, rule, parsed):
+        reads = _mentions_open_files(parsed)
+        if reads not in self._made:
+            rows = self._facts["open_files"].head(RULE_OPEN_FILES) if reads else []
+            self._made[reads] = dict(self._facts, open_files=rows)
+        total = len(self._facts["open_files"]) if reads else 0
         if total > RULE_OPEN_FILES:
             self.unseen = max(self.unseen, total - RULE_OPEN_FILES)
             self._warnings.append("rule %s saw the first %d of %d open files: only a filter or projection of "
                                   "open_files (open_files[?...]) reads them all" % (rule["id"], RULE_OPEN_FILES, total))
+        return self._made[reads]
 
 
 class _RuleFindings(object):
