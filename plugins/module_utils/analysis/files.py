@@ -225,8 +225,7 @@ class FileTable(object):
             kind = self._kinds.get(entry.type, "UNKNOWN")
             attr = SUBMESSAGE.get(kind)
             yield kind, (getattr(entry, attr) if attr and entry.HasField(attr) else None)
-        for item in self._legacy.values():
-            yield item
+        yield from self._legacy.values()
 
     def path(self, file_id):
         """The path /proc/<pid>/fd would show for the file (None when CRIU did not record it)."""

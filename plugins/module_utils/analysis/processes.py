@@ -164,9 +164,8 @@ def describe(images, entry, children, files, sockets=None, detail=True, list_fil
     if (list_files and files is not None) or sockets is not None:
         fds = _fd_entries(images, pid, core)
         if list_files and files is not None:
-            extra = [(label, file_id) for label, file_id in (("cwd", fs.cwd_id if fs else None),
-                                                              ("root", fs.root_id if fs else None), ("exe", exe_id))
-                     if file_id and files.get(file_id)[0] is not None]
+            labelled = (("cwd", fs.cwd_id if fs else None), ("root", fs.root_id if fs else None), ("exe", exe_id))
+            extra = [(label, file_id) for label, file_id in labelled if file_id and files.get(file_id)[0] is not None]
             proc["files"] = FileRows(files, fds, extra) if len(fds) or extra else _EMPTY_LIST
         if sockets is not None:
             proc["sockets"] = _or_shared([sk for sk in (sockets.describe(fdinfo.fd, fdinfo.id) for fdinfo in fds) if sk])

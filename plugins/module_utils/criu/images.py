@@ -221,8 +221,7 @@ class Entries(object):
 
     def __iter__(self):
         for batch in self.batches():
-            for entry in batch:
-                yield entry
+            yield from batch
 
     def find(self, key):
         """The entry whose ``id`` is ``key`` (the last of several), None when there is none: found

@@ -262,5 +262,4 @@ def _strings(value):
         elif isinstance(item, (list, tuple)):
             stack.extend(item)
         elif hasattr(item, "scrub_rows"):  # rows made as they are read (analysis/files.py FileRows)
-            for text in item.texts():
-                yield text
+            yield from item.texts()
