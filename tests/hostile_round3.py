@@ -53,9 +53,11 @@ def _entry(raw):
     return struct.pack("<I", len(raw)) + raw
 
 
-def with_many_fds(members, count, image="checkpoint/fdinfo-2.img"):
+def with_many_fds(members, count, image="checkpoint/fdinfo-2.img", name=None):
     """``members`` with ``count`` more open files: as many regular files in files.img (each its own
-    path) and fds in the fdinfo image ``image`` (counters' pid 1 has fdinfo-2.img, its files_id)."""
+    path, ``name`` % its index: /var/log/app/<index>.log unless told; a name ending in " (deleted)"
+    is a file deleted while open, as the kernel names it) and fds in the fdinfo image ``image``
+    (counters' pid 1 has fdinfo-2.img, its files_id)."""
     from pycriu.images import pb
     fds = hostile.content(members, image)
     files = hostile.content(members, "checkpoint/files.img")
@@ -64,16 +66,16 @@ def with_many_fds(members, count, image="checkpoint/fdinfo-2.img"):
     for index in range(count):
         file_id = first + index
         extra_files.append(_entry(pb.file_entry(type=1, id=file_id, reg=pb.reg_file_entry(
-            id=file_id, flags=0o2, pos=index, name="/var/log/app/%d.log" % index,
+            id=file_id, flags=0o2, pos=index, name=(name or "/var/log/app/%d.log") % index,
             fown=pb.fown_entry(uid=0, euid=0, signum=0, pid_type=0, pid=0))).SerializeToString()))
         extra_fds.append(_entry(pb.fdinfo_entry(id=file_id, flags=0, type=1, fd=3 + index).SerializeToString()))
     members = hostile.replace(members, image, fds + b"".join(extra_fds))
     return hostile.replace(members, "checkpoint/files.img", files + b"".join(extra_files))
 
 
-def many_fds(dest, members, count, image="checkpoint/fdinfo-2.img"):
+def many_fds(dest, members, count, image="checkpoint/fdinfo-2.img", name=None):
     """with_many_fds written to ``dest``."""
-    return hb.write_pieces(dest, [hb._plain(with_many_fds(members, count, image)), b"\0" * 1024])  # pylint: disable=protected-access
+    return hb.write_pieces(dest, [hb._plain(with_many_fds(members, count, image, name)), b"\0" * 1024])  # pylint: disable=protected-access
 
 
 def shared_fd_table(dest, members, processes, fds, files_id=2):

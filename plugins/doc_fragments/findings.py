@@ -18,6 +18,10 @@ options:
         inline rule mappings, in the shape of the built-in rules (C(id), C(severity), C(title),
         C(description), C(attack), C(select) as a JMESPath expression, C(evidence)).
       - A rule with the id of a built-in rule overrides it key by key; C(enabled=false) switches it off.
+      - A C(select) that filters or projects C(open_files) (C(open_files[?...]), C(open_files[*].path))
+        judges every open file, read a piece at a time; any other C(select) sees the first 10,000 open
+        files, and a warning names the rule when there were more.
+      - A rule gives at most 1,000 findings; a warning counts the matches past them.
     type: list
     elements: raw
     default: []

@@ -711,6 +711,16 @@ analysis:
           description: Warnings not listed in RV(analysis.warnings), those only counted in a summary included.
           type: int
           sample: 0
+        findings:
+          description: Matches of findings rules past the 1,000 findings a rule lists (all rules together).
+          type: int
+          sample: 0
+        rule_open_files:
+          description:
+            - Open files a findings rule did not see, the most of any rule (see O(rules)); 0 unless a rule's
+              C(select) reads C(open_files) without filtering or projecting it.
+          type: int
+          sample: 0
 report:
   description: The report written (path, format, size, sha256, changed); null without O(report).
   returned: always

@@ -50,6 +50,8 @@ def cases(work, fixtures):
     pstree_100k = hb.replaced_images(os.path.join(work, "pstree-100k.tar"), members,
                                      {"checkpoint/pstree.img": ("PSTREE", hb.wide_pstree(100000))})
     fds = h3.many_fds(os.path.join(work, "fds-300k.tar"), members, 300000)
+    deleted_fds = h3.many_fds(os.path.join(work, "deleted-fds-300k.tar"), members, 300000,
+                              name="/srv/cache/%d.bin (deleted)")
     shared = h3.shared_fd_table(os.path.join(work, "shared-fds-300x1000.tar"), members, 300, 1000)
     deleted_40m = hb.many_entries_rootfs(os.path.join(work, "deleted-40m.tar"), members, 1, deleted_count=440000,
                                          deleted_name="/var/lib/app/cache/%074d")
@@ -61,6 +63,7 @@ def cases(work, fixtures):
         ("checkpoint_analyze", "pagemap of 1M in-parent entries", {"path": parent_pages}, False),
         ("checkpoint_analyze", "pstree of 100k pids", {"path": pstree_100k}, False),
         ("checkpoint_analyze", "300k open files", {"path": fds}, False),
+        ("checkpoint_analyze", "300k deleted files open", {"path": deleted_fds}, False),
         ("checkpoint_analyze", "300 processes sharing 1000 fds", {"path": shared, "max_files": 0}, False),
         ("checkpoint_analyze", "deleted.files of 40 MiB", {"path": deleted_40m, "include": ["rootfs"]}, False),
         ("checkpoint_info", "300 MiB GNU long name (gzip)", {"path": big}, True),

@@ -27,7 +27,7 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.tree impo
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import KEEP_MEMBER_LIMIT, is_pages_image
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.export import Exporter
-from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.files import MAX_RECOVER, FileTable
+from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.files import MAX_RECOVER, FileRows, FileTable
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.imageset import text
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.metadata import METADATA_MEMBERS, describe, load_json, network_status
 from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.redact import Redactor, scrub_all
@@ -130,14 +130,23 @@ def _export_recovered(files, exporter):
 def _stats(analysis, archive, container):
     procs = analysis.get("processes") or []
     listed = any("files" in proc for proc in procs)
-    files = [f for proc in procs for f in proc.get("files", []) if not isinstance(f["fd"], str)]
+    files = deleted = 0
+    for proc in procs:
+        rows = proc.get("files", ())
+        if isinstance(rows, FileRows):  # counted from the fd table, its records not made
+            opened, gone = rows.counts()
+        else:
+            described = [row for row in rows if not isinstance(row["fd"], str)]
+            opened, gone = len(described), len([row for row in described if row["deleted"]])
+        files += opened
+        deleted += gone
     rootfs = analysis.get("rootfs") or {}
     return {
         "dump": container["stats"],
         "processes": len(procs),
         "threads": sum(len(proc["threads"]) for proc in procs),
-        "open_files": len(files) if listed else None,
-        "deleted_open_files": len([f for f in files if f["deleted"]]) if listed else None,
+        "open_files": files if listed else None,
+        "deleted_open_files": deleted if listed else None,
         "sockets": sum(len(proc["sockets"]) for proc in procs) if any("sockets" in p for p in procs) else None,
         "memory_size": sum(proc.get("memory_size", 0) for proc in procs),
         "images": len([m for m in archive.files(names.IMAGE_DIR) if m.name.endswith(".img")]),
@@ -244,4 +253,13 @@ def analyze(path, include=SECTIONS, redact_secrets=True, export_dir=None, export
     AnalysisPlan for the options)."""
     plan = AnalysisPlan(path, include, redact_secrets, export_dir, export, check_mode)
     with open_checkpoint(path, [plan], checksum) as checkpoint:
-        return plan.run(checkpoint)
+        return materialize(plan.run(checkpoint))
+
+
+def materialize(analysis):
+    """``analysis`` with every process's open-file records made, as lists (the modules list only
+    max_total_files of them: see runners/analyze.py capped)."""
+    for proc in analysis.get("processes") or []:
+        if "files" in proc:
+            proc["files"] = list(proc["files"])
+    return analysis

@@ -16,6 +16,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import hashlib
+import itertools
 import stat
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import ImageError
@@ -175,18 +176,16 @@ class FileTable(object):
 
     def __init__(self, images):
         self.images = images
-        # files.img's entries stay in their image's arena, found by position: a (kind, message)
-        # pair held per file cost 60 MB for 300k open files. The per-type images of old CRIU are few.
-        self._positions, self._legacy = {}, {}
+        # files.img's entries stay in its image's bytes, found by id (criu/images.py Entries): a
+        # message or a dict per file cost 140 MB for 300k open files. Old CRIU's per-type images are few.
+        self._legacy = {}
+        self._last = (None, (None, None))  # a row asks for its file several times in a row
         self._ghosts = {}
         self._ghost_info = {}
-        self._table_rows = {}
         self._entries = images.entries("files.img", "FILES")
         if self._entries:
             enum = self._entries[0].DESCRIPTOR.fields_by_name["type"].enum_type
             self._kinds = dict((value.number, value.name) for value in enum.values)
-            for position, entry in enumerate(self._entries):
-                self._positions[entry.id] = position
         else:
             self._load_legacy()
         self.remaps = {}
@@ -209,18 +208,24 @@ class FileTable(object):
 
     def get(self, file_id):
         """(type name, its sub-message or None) of a file, (None, None) when CRIU did not record it."""
-        position = self._positions.get(file_id)
-        if position is None:
+        if file_id == self._last[0]:
+            return self._last[1]
+        entry = self._entries.find(file_id) if self._entries else None
+        if entry is None:
             return self._legacy.get(file_id, (None, None))
-        entry = self._entries[position]
         kind = self._kinds.get(entry.type, "UNKNOWN")
         attr = SUBMESSAGE.get(kind)
-        return kind, (getattr(entry, attr) if attr and entry.HasField(attr) else None)
+        found = kind, (getattr(entry, attr) if attr and entry.HasField(attr) else None)
+        self._last = (file_id, found)
+        return found
 
     def values(self):
-        """(type name, sub-message) of every file."""
-        for file_id in list(self._positions) + list(self._legacy):
-            yield self.get(file_id)
+        """(type name, sub-message) of every file, decoded as they go."""
+        for entry in self._entries:
+            kind = self._kinds.get(entry.type, "UNKNOWN")
+            attr = SUBMESSAGE.get(kind)
+            yield kind, (getattr(entry, attr) if attr and entry.HasField(attr) else None)
+        yield from self._legacy.values()
 
     def path(self, file_id):
         """The path /proc/<pid>/fd would show for the file (None when CRIU did not record it)."""
@@ -314,19 +319,6 @@ class FileTable(object):
             item.update(self.recovery(file_id))
         return item
 
-    def table_rows(self, table, make):
-        """The records of the fd table in image ``table``, made by ``make()`` once: processes
-        cloned with CLONE_FILES share one table, which CRIU dumps once, as fdinfo-<files_id>.img
-        (criu/include/pstree.h shared_fdtable: a child whose ids' files_id is its parent's), so
-        they share its records (a thousand processes on one table of a thousand fds made a
-        million records)."""
-        if table is None:
-            return make()
-        rows = self._table_rows.get(table)
-        if rows is None:
-            rows = self._table_rows[table] = make()
-        return rows
-
     def ghosts_to_recover(self):
         """(file id, original path, Ghost) for every recoverable deleted regular file (complete), once per ghost."""
         seen = set()
@@ -336,6 +328,79 @@ class FileTable(object):
                 continue
             seen.add(self.remaps[file_id][1])
             yield file_id, self.path(file_id), ghost
+
+
+class FileRows(object):
+    """A process's ``files`` list, its records made when read (FileTable.record), never held:
+    300k open files made 300k dicts (130 MB) of which the result lists max_total_files. Reading it
+    (iterating, ``len``, a slice, which is a list) costs time linear in what is read, memory for
+    one record at a time. ``fds``: the fdinfo entries of its fd table (processes sharing one table,
+    CLONE_FILES, share them: criu/include/pstree.h shared_fdtable, dumped once as
+    fdinfo-<files_id>.img); ``extra``: (label, file id) of cwd, root and exe.
+
+    A record's one text from the archive is its path (the rest are numbers, names of flags and
+    types, digests): ``texts`` gives the paths, and the redaction passes (findings/redact.py)
+    scrub each path as its record is made (``scrub_rows``)."""
+
+    __slots__ = ("table", "fds", "extra", "scrub")
+
+    def __init__(self, table, fds, extra=()):
+        self.table, self.fds, self.extra, self.scrub = table, fds, tuple(extra), None
+
+    def __len__(self):
+        return len(self.fds) + len(self.extra)
+
+    def __bool__(self):
+        return len(self) > 0
+
+    def __iter__(self):
+        table, scrub = self.table, self.scrub
+        rows = (table.record(fdinfo.fd, fdinfo.id, fdinfo.flags, fd_type(fdinfo)) for fdinfo in self.fds)
+        for row in itertools.chain(rows, (table.record(label, file_id) for label, file_id in self.extra)):
+            if scrub is not None and row["path"]:
+                row["path"] = scrub(row["path"])
+            yield row
+
+    def counts(self):
+        """(open descriptors, how many of them are of deleted files), without making the records."""
+        deleted = 0
+        for fdinfo in self.fds:
+            deleted += self.table.is_deleted(fdinfo.id)
+        return len(self.fds), deleted
+
+    def texts(self):
+        """The text from the archive each record holds (its path), without making the records."""
+        table = self.table
+        for file_id in itertools.chain((fdinfo.id for fdinfo in self.fds), (file_id for _label, file_id in self.extra)):
+            path = table.path(file_id)
+            if path:
+                yield path
+
+    def __getitem__(self, index):
+        """A slice is a list of those records; an index, one record."""
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            return list(itertools.islice(self, start, stop, step))
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return next(itertools.islice(self, index, None))
+
+    def scrub_rows(self, scrub):
+        """Apply ``scrub`` (text in, text out) to each record's path from now on, after any scrub
+        already there (redaction passes: in place, as they would rebind a list's records)."""
+        inner = self.scrub
+        self.scrub = scrub if inner is None else lambda text: scrub(inner(text))
+
+    def __repr__(self):
+        return "FileRows(%d)" % len(self)
+
+
+def fd_type(fdinfo):
+    """fdinfo's type name (REG, PIPE...), None when this pycriu does not know the number."""
+    value = fdinfo.DESCRIPTOR.fields_by_name["type"].enum_type.values_by_number.get(fdinfo.type)
+    return value.name if value is not None else None
 
 
 def _strip_deleted(name):

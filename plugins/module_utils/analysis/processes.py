@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.files import FileRows
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import range_readers
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.imageset import text
@@ -161,27 +162,18 @@ def describe(images, entry, children, files, sockets=None, detail=True, list_fil
         "root": files.path(fs.root_id) if files is not None and fs is not None else None,
     })
     if (list_files and files is not None) or sockets is not None:
-        table, fds = _fd_entries(images, pid, core)
+        fds = _fd_entries(images, pid, core)
         if list_files and files is not None:
-            listed = list(files.table_rows(table, lambda: [files.record(fdinfo.fd, fdinfo.id, fdinfo.flags,
-                                                                        _fd_type(fdinfo)) for fdinfo in fds]))
-            for label, file_id in (("cwd", fs.cwd_id if fs else None), ("root", fs.root_id if fs else None),
-                                   ("exe", exe_id)):
-                if file_id and files.get(file_id)[0] is not None:
-                    listed.append(files.record(label, file_id))
-            proc["files"] = _or_shared(listed)
+            labelled = (("cwd", fs.cwd_id if fs else None), ("root", fs.root_id if fs else None), ("exe", exe_id))
+            extra = [(label, file_id) for label, file_id in labelled if file_id and files.get(file_id)[0] is not None]
+            proc["files"] = FileRows(files, fds, extra) if len(fds) or extra else _EMPTY_LIST
         if sockets is not None:
             proc["sockets"] = _or_shared([sk for sk in (sockets.describe(fdinfo.fd, fdinfo.id) for fdinfo in fds) if sk])
     return proc
 
 
-def _fd_type(fdinfo):
-    value = fdinfo.DESCRIPTOR.fields_by_name["type"].enum_type.values_by_number.get(fdinfo.type)
-    return value.name if value is not None else None
-
-
 def _fd_entries(images, pid, core):
-    """(image name, fdinfo entries) of a process's fd table: named by its files_id when the
+    """The fdinfo entries of a process's fd table: its image is named by its files_id when the
     inventory says so (fd tables shared between tasks are dumped once), by its pid in older images."""
     inventory = images.first("inventory.img", "INVENTORY")
     if inventory is None or not inventory.fdinfo_per_id:
@@ -192,9 +184,9 @@ def _fd_entries(images, pid, core):
             ids = core.ids  # CRIU before 2.x kept the object ids in the core image
         if ids is None:
             images.warn("%s is missing: pid %d: open files are unknown" % (names.ids(pid), pid))
-            return None, []
+            return []
         name = "fdinfo-%d.img" % ids.files_id
-    return name, images.entries(name, "FDINFO", missing="pid %d: open files are unknown" % pid)
+    return images.entries(name, "FDINFO", missing="pid %d: open files are unknown" % pid)
 
 
 def plan_memory(images, procs):

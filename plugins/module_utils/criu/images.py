@@ -14,6 +14,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import array
+import bisect
 import importlib
 import struct
 
@@ -45,6 +47,10 @@ _PAYLOAD = {
 MAX_ENTRIES = 2000000
 # Images are decoded in memory; only ghost files (deleted files' content) can legitimately be big.
 MAX_IMAGE = 64 * 1024 * 1024
+# Images with one entry per open file or descriptor (300k of them in one process cost 125 MB as
+# decoded messages): their entries are found by offset and decoded when read (see Entries).
+BY_OFFSET = frozenset(("FILES", "FDINFO"))
+BATCH = 4096
 
 _PAGEMAP_NR_PAGES_FIELD = 5
 
@@ -124,6 +130,8 @@ def decode(name, data, expect=None):
         if magic == "PAGEMAP":
             head, offset = _entry(name, view, offset, _PYCRIU["pb"].pagemap_head)
             return Image(name, magic, _Chain(head, _batch(name, view, offset, cls)), [])
+        if magic in BY_OFFSET:
+            return Image(name, magic, Entries(name, view, offset, cls), [])
         return Image(name, magic, _batch(name, view, offset, cls), [])
     entries, payloads = [], []
     total = len(view)
@@ -168,6 +176,70 @@ class _Chain(object):
         return self.rest[index - 1 if index > 0 else index]
 
 
+class Entries(object):
+    """The entries of an image, held as its bytes and each entry's offset (8 bytes an entry):
+    ``entries[i]`` decodes one, iterating decodes BATCH at a time, so only what a reader holds is
+    ever a message. Every entry is decoded once here, a batch at a time, so a corrupt image still
+    fails when it is opened (ImageError naming the entry), not later."""
+
+    __slots__ = ("name", "_view", "_offsets", "_cls", "_ids", "_order")
+
+    def __init__(self, name, view, offset, cls):
+        self.name, self._view, self._cls = name, view, cls
+        self._ids = self._order = None
+        self._offsets = array.array("Q")
+        total = len(view)
+        while offset < total:
+            if total - offset < 4:
+                raise ImageError(name, "truncated entry header at offset %d" % offset)
+            size, = U32.unpack_from(view, offset)
+            if size > total - offset - 4:
+                raise ImageError(name, "entry at offset %d claims %d bytes but only %d remain"
+                                 % (offset, size, total - offset - 4))
+            self._offsets.append(offset)
+            offset += 4 + size
+            if len(self._offsets) > MAX_ENTRIES:
+                raise ImageError(name, "more than %d entries" % MAX_ENTRIES)
+        for _batch_entries in self.batches():
+            pass
+
+    def __len__(self):
+        return len(self._offsets)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return _entry(self.name, self._view, self._offsets[index], self._cls)[0]
+
+    def batches(self):
+        """The entries, BATCH of them at a time (one parse each, dropped when the reader drops them)."""
+        offsets, view = self._offsets, self._view
+        for first in range(0, len(offsets), BATCH):
+            last = first + BATCH
+            end = offsets[last] if last < len(offsets) else len(view)
+            yield _batch(self.name, view[offsets[first]:end], 0, self._cls, offsets[first])
+
+    def __iter__(self):
+        for batch in self.batches():
+            yield from batch
+
+    def find(self, key):
+        """The entry whose ``id`` is ``key`` (the last of several), None when there is none: found
+        through the ids sorted once (4 bytes an entry; and 4 more for the order when the image does
+        not list them in order, as CRIU does)."""
+        if self._ids is None:
+            ids = array.array("I", (entry.id for entry in self))
+            if all(ids[index] <= ids[index + 1] for index in range(len(ids) - 1)):
+                self._ids = ids
+            else:  # stable: of two entries with one id (a hostile image) the later wins, as a dict's would
+                order = sorted(range(len(ids)), key=ids.__getitem__)
+                self._ids, self._order = array.array("I", (ids[index] for index in order)), array.array("I", order)
+        index = bisect.bisect_right(self._ids, key) - 1
+        if index < 0 or self._ids[index] != key:
+            return None
+        return self[self._order[index] if self._order is not None else index]
+
+
 def _batch_class(cls):
     """A message class ``{repeated cls entries = 1}`` (made once per entry type, in cls's pool)."""
     found = _PYCRIU.setdefault("batch", {}).get(cls)
@@ -205,7 +277,7 @@ def _varint(value):
     return bytes(out)
 
 
-def _batch(name, view, offset, cls):
+def _batch(name, view, offset, cls, base=0):
     """Every entry from ``offset`` on, as one repeated field of one message: CRIU's framing (u32
     length, entry) becomes protobuf's (tag, varint length, entry) and one parse decodes them all
     into one arena. Per-entry messages cost about 1 KiB each (an arena apiece): a few MB of image
@@ -236,27 +308,29 @@ def _batch(name, view, offset, cls):
     del framed
     entries, offset = [], start  # the slow way, for its precise error (it raises on what failed above)
     while offset < total:
-        msg, offset = _entry(name, view, offset, cls)
+        msg, offset = _entry(name, view, offset, cls, base)
         entries.append(msg)
     return entries
 
 
-def _entry(name, view, offset, cls):
+def _entry(name, view, offset, cls, base=0):
+    """(the message at ``offset`` of ``view``, the offset after it); errors name the offset in the
+    image (``base``: where ``view`` starts in it)."""
     if len(view) - offset < 4:
-        raise ImageError(name, "truncated entry header at offset %d" % offset)
+        raise ImageError(name, "truncated entry header at offset %d" % (base + offset))
     size, = U32.unpack_from(view, offset)
     offset += 4
     if size > len(view) - offset:
         raise ImageError(name, "entry at offset %d claims %d bytes but only %d remain"
-                         % (offset - 4, size, len(view) - offset))
+                         % (base + offset - 4, size, len(view) - offset))
     msg = cls()
     try:
         msg.ParseFromString(view[offset:offset + size].tobytes())
     except (_PYCRIU["DecodeError"], ValueError, TypeError) as exc:
-        raise ImageError(name, "undecodable %s entry at offset %d (%s)" % (cls.__name__, offset - 4, exc))
+        raise ImageError(name, "undecodable %s entry at offset %d (%s)" % (cls.__name__, base + offset - 4, exc))
     if not msg.IsInitialized():
         raise ImageError(name, "%s entry at offset %d lacks required fields %s"
-                         % (cls.__name__, offset - 4, ", ".join(msg.FindInitializationErrors())))
+                         % (cls.__name__, base + offset - 4, ", ".join(msg.FindInitializationErrors())))
     return msg, offset + size
 
 

@@ -133,26 +133,62 @@ class ProcessTree(object):
         return self.memo[key]
 
     def regular_files(self):
-        """{file id: (path, recorded size or None, deleted)} of the regular files the dump knows:
-        files.img, or reg-files.img before CRIU 3.x merged them; deleted when remap-fpath.img
-        records a linked or ghost remap (the process had it open after its unlink)."""
+        """The regular files the dump knows, by file id (RegularFiles)."""
         key = ("files", None)
         if key not in self.memo:
-            files = {}
-            if self.archive.has(names.FILES):
-                for entry in self.image(names.FILES, "FILES").entries:
-                    if entry.HasField("reg"):
-                        files[entry.id] = (raw_text(entry.reg.name), _size(entry.reg), False)
-            elif self.archive.has(names.REG_FILES):
-                for entry in self.image(names.REG_FILES, "REG_FILES").entries:
-                    files[entry.id] = (raw_text(entry.name), _size(entry), False)
-            if self.archive.has(names.REMAP_FPATH):
-                for remap in self.image(names.REMAP_FPATH, "REMAP_FPATH").entries:
-                    if remap.orig_id in files and remap.remap_type in (names.REMAP_LINKED, names.REMAP_GHOST):
-                        path, size, _deleted = files[remap.orig_id]
-                        files[remap.orig_id] = (path, size, True)
-            self.memo[key] = files
+            self.memo[key] = RegularFiles(self)
         return self.memo[key]
+
+
+class RegularFiles(object):
+    """{file id: (path, recorded size or None, deleted)}, read-only, of the regular files the dump
+    knows: files.img, or reg-files.img before CRIU 3.x merged them; deleted when remap-fpath.img
+    records a linked or ghost remap (the process had it open after its unlink). Entries are looked
+    up by id when asked for (criu/images.py Entries.find), not copied: a dict of 300k files held
+    60 MB. ``paths`` is the same, path only."""
+
+    def __init__(self, tree):
+        archive = tree.archive
+        self._entries, self._legacy = (), {}
+        if archive.has(names.FILES):
+            self._entries = tree.image(names.FILES, "FILES").entries
+        elif archive.has(names.REG_FILES):  # old CRIU: few files, one image of them
+            self._legacy = dict((entry.id, entry) for entry in tree.image(names.REG_FILES, "REG_FILES").entries)
+        self._deleted = set()
+        if archive.has(names.REMAP_FPATH):
+            self._deleted = set(remap.orig_id for remap in tree.image(names.REMAP_FPATH, "REMAP_FPATH").entries
+                                if remap.remap_type in (names.REMAP_LINKED, names.REMAP_GHOST))
+        self.paths = _Paths(self)
+
+    def get(self, file_id, default=None):
+        if self._entries:
+            entry = self._entries.find(file_id)
+            reg = entry.reg if entry is not None and entry.HasField("reg") else None
+        else:
+            reg = self._legacy.get(file_id)
+        if reg is None:
+            return default
+        return raw_text(reg.name), _size(reg), file_id in self._deleted
+
+    def __getitem__(self, file_id):
+        found = self.get(file_id)
+        if found is None:
+            raise KeyError(file_id)
+        return found
+
+    def __contains__(self, file_id):
+        return self.get(file_id) is not None
+
+
+class _Paths(object):
+    """{file id: path} of RegularFiles."""
+
+    def __init__(self, files):
+        self._files = files
+
+    def get(self, file_id, default=None):
+        found = self._files.get(file_id)
+        return found[0] if found is not None else default
 
 
 def _size(reg):

@@ -19,7 +19,9 @@ The facts are the analysis (issue 3's schema) with derived fields so that rules 
   ``listening``/``established`` (its inet sockets in those states) and ``new_listeners`` (listening
   sockets its parent does not hold: opened at run time, not inherited).
 - ``open_files[]``: every process's files with the owner's ``pid``, ``comm``, ``program``, ``tool``,
-  ``command``, and ``content_head`` (first bytes, as text) of a recovered deleted file.
+  ``command``, and ``content_head`` (first bytes, as text) of a recovered deleted file. A select
+  that filters or projects it reads every row, a piece at a time; any other sees its first
+  RULE_OPEN_FILES rows (see _query_rules). A rule gives at most RULE_FINDINGS findings.
 - ``connections[]``: every process's inet sockets with the same owner fields and ``local``/``remote``
   as ``address:port``.
 - ``rootfs.changed[]`` gain ``regular``, ``executable`` and ``head`` (first bytes of the file, as text).
@@ -36,6 +38,7 @@ __metaclass__ = type
 
 import hashlib
 import ipaddress
+import itertools
 import json
 import os
 import posixpath
@@ -97,6 +100,12 @@ CONTEXT = 60
 FILE_SCAN_LIMIT = 16 * 1024 * 1024
 HEAD_BYTES = 400
 MAX_ADDRESSES = 16
+# Open files are read by rules OPEN_FILES_PIECE rows at a time; a rule that is not a filter of them
+# sees the first RULE_OPEN_FILES; a rule lists at most RULE_FINDINGS findings (300k deleted files
+# open would be 300k findings, 400 MB): the rest are counted in the result's ``omitted``.
+OPEN_FILES_PIECE = 4096
+RULE_OPEN_FILES = 10000
+RULE_FINDINGS = 1000
 
 RULE_KEYS = frozenset(("id", "severity", "title", "description", "attack", "tactic", "select", "evidence", "subject",
                        "check", "pattern", "names", "scope", "enabled", "triggers", "silence", "shape", "literals"))
@@ -293,54 +302,33 @@ def _sock_key(sock):
     return sock.get("inode") or (sock.get("local_address"), sock.get("local_port"), sock.get("protocol"))
 
 
-class Owned(dict):
-    """An open file as rules see it: its record with its owner's fields, a read-only view (a copy of
-    each of 300k open files took 180 MB). A dict for JMESPath and isinstance; its own storage unused."""
+class OpenFiles(object):
+    """``facts["open_files"]``: every process's files (``files``, a list or analysis/files.py's
+    FileRows) with their owner's fields, each row a dict made as it is read: 300k open files held
+    as rows cost 90 MB more. Rules read it through _query_rules, a bounded piece at a time."""
 
-    __slots__ = ("_entry", "_owner")
-
-    def __init__(self, entry, owner):  # pylint: disable=super-init-not-called
-        self._entry, self._owner = entry, owner
-
-    def __getitem__(self, key):
-        return self._owner[key] if key in self._owner else self._entry[key]
-
-    def get(self, key, default=None):
-        return self._owner[key] if key in self._owner else self._entry.get(key, default)
-
-    def __contains__(self, key):
-        return key in self._owner or key in self._entry
-
-    def keys(self):
-        return list(self._entry) + [key for key in self._owner if key not in self._entry]
-
-    def __iter__(self):
-        return iter(self.keys())
+    def __init__(self, procs, owner_keys, recovered):
+        self.procs, self.owner_keys, self.recovered = procs, owner_keys, recovered
 
     def __len__(self):
-        return len(self.keys())
+        return sum(len(item.get("files") or ()) for item in self.procs)
 
-    def items(self):
-        return [(key, self[key]) for key in self.keys()]
+    def __iter__(self):
+        recovered = self.recovered
+        for item in self.procs:
+            files = item.get("files")
+            if not files:
+                continue
+            owner = dict((key, item.get(key)) for key in self.owner_keys)
+            for entry in files:
+                row = dict(entry, **owner)
+                if entry.get("deleted") and entry.get("path") in recovered:
+                    row["content_head"] = text_head(recovered[entry["path"]])
+                yield row
 
-    def values(self):
-        return [self[key] for key in self.keys()]
-
-    def __eq__(self, other):
-        return dict(self.items()) == other
-
-    def __ne__(self, other):
-        return not self == other
-
-    __hash__ = None
-
-    def __repr__(self):
-        return repr(dict(self.items()))
-
-
-# JMESPath's functions type their arguments by class name (jmespath/functions.py TYPES_MAP), where
-# "OrderedDict" is an object: so is an Owned then.
-Owned.__name__ = "OrderedDict"
+    def head(self, count):
+        """The first ``count`` rows, a list."""
+        return list(itertools.islice(self, count))
 
 
 # What build_facts adds to each process of the analysis (restored afterwards: see lend_facts).
@@ -396,16 +384,9 @@ def build_facts(analysis, contents=None, loans=None):
             if item["listening"] else _NONE
     facts["processes"] = procs
     owner_keys = ("pid", "comm", "program", "tool", "command")
-    open_files, connections = [], []
+    connections = []
     for item in procs:
         owner = dict((key, item.get(key)) for key in owner_keys)
-        for entry in item.get("files") or []:
-            if entry.get("deleted") and entry.get("path") in recovered:
-                row = dict(entry, **owner)
-                row["content_head"] = text_head(recovered[entry["path"]])
-            else:
-                row = Owned(entry, owner)
-            open_files.append(row)
         for sock in item.get("sockets") or []:
             if sock.get("family") not in ("ipv4", "ipv6"):
                 continue
@@ -415,6 +396,7 @@ def build_facts(analysis, contents=None, loans=None):
             row["remote"] = endpoint(sock.get("remote_address"), sock.get("remote_port"))
             row["state"] = (sock.get("state") or "").upper() or None
             connections.append(row)
+    open_files = OpenFiles(procs, owner_keys, recovered)
     facts["open_files"] = open_files
     facts["connections"] = connections
     rootfs = dict((analysis or {}).get("rootfs") or {})
@@ -469,8 +451,8 @@ def _render_value(value):
         return "-"
     if isinstance(value, list):
         return ", ".join(_render_value(item) for item in value)
-    if isinstance(value, dict):  # an Owned's items are not in its dict storage, which json reads
-        return json.dumps(dict(value.items()), sort_keys=True, default=str)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True, default=str)
     if isinstance(value, str):
         return value
     return str(value)
@@ -978,30 +960,114 @@ def _yara_findings(rule, scanner, procs):
 
 # -- evaluation -------------------------------------------------------------------------------
 
-def _query_findings(rule, facts):
+def _over_open_files(parsed):
+    """Whether a compiled select is a filter or projection of ``open_files`` (``open_files[?...]``,
+    ``open_files[*].path``): it judges each open file alone, so it can read them a piece at a time
+    (a filter's condition and a projection's right side see only the element: JMESPath has no way
+    back to the root)."""
+    return parsed.get("type") in ("filter_projection", "projection") and \
+        parsed["children"][0] == {"type": "field", "children": [], "value": "open_files"}
+
+
+def _mentions_open_files(parsed):
+    """Whether a compiled select reads ``open_files`` (by name, or through ``*`` over the facts)."""
+    stack = [parsed]
+    while stack:
+        node = stack.pop()
+        if node.get("type") == "value_projection" or (node.get("type") == "field" and node.get("value") == "open_files"):
+            return True
+        stack.extend(child for child in node.get("children", ()) if isinstance(child, dict))
+    return False
+
+
+def _search(rule, expression, data):
     try:
-        selected = jmespath.search(rule["select"], facts)
+        return expression.search(data)
     except jmespath.exceptions.JMESPathError as exc:
         raise CheckpointError("rule %s" % rule["id"], "select failed (%s)" % str(exc).replace("\n", " "))
-    if selected in (None, False, [], {}):
-        return []
-    items = selected if isinstance(selected, list) else [selected]
-    findings, seen = [], set()
-    for item in items:
-        pid = item.get("pid") if isinstance(item, dict) else None
-        evidence = render(rule.get("evidence") or "", item) if rule.get("evidence") else _render_value(item)
-        subject = render(rule["subject"], item) if rule.get("subject") else evidence.split("\n")[0]
-        extra = {}
-        if isinstance(item, dict) and isinstance(item.get("path"), str):
-            extra["path"] = item["path"]
-        elif isinstance(item, str):
-            extra["path"] = item
-        if (pid, subject) in seen:
-            continue  # one socket on fds 0 and 1, say: one finding
-        seen.add((pid, subject))
-        findings.append(_finding(rule, pid=pid if isinstance(pid, int) else None, subject=subject,
-                                 evidence=evidence, **extra))
+
+
+def _query_rules(rules, facts, warnings, omitted):
+    """The findings of the select rules. Filters and projections of open_files read every open file
+    together, in one pass, OPEN_FILES_PIECE rows at a time (rows made as read: memory stays bounded
+    whatever the archive holds); any other select that reads open_files sees its first
+    RULE_OPEN_FILES rows (_Bounded counts what such rules did not see)."""
+    bounded, collectors, streamed = _Bounded(facts, warnings), [], []
+    for rule in rules:
+        collector = _RuleFindings(rule)
+        collectors.append(collector)
+        expression = jmespath.compile(rule["select"])
+        if _over_open_files(expression.parsed):
+            streamed.append((expression, collector))
+            continue
+        selected = _search(rule, expression, bounded.facts(rule, expression.parsed))
+        if selected not in (None, False, [], {}):
+            collector.add(selected if isinstance(selected, list) else [selected])
+    rows = iter(facts["open_files"]) if streamed else iter(())
+    piece = list(itertools.islice(rows, OPEN_FILES_PIECE))
+    while piece:
+        for expression, collector in streamed:
+            collector.add(_search(collector.rule, expression, {"open_files": piece}) or ())
+        piece = list(itertools.islice(rows, OPEN_FILES_PIECE))
+    findings = []
+    for collector in collectors:
+        findings.extend(collector.findings)
+        if collector.more:
+            omitted["findings"] += collector.more
+            warnings.append("rule %s: %d more matches than the %d findings listed" % (
+                collector.rule["id"], collector.more, RULE_FINDINGS))
+    omitted["open_files"] = bounded.unseen
     return findings
+
+
+class _Bounded(object):
+    """The facts rules see when they do not read open files one by one: open_files cut to its first
+    RULE_OPEN_FILES rows (made once, for the rules that read it: ``unseen`` counts the rows they did
+    not see, a warning names each), or empty for the rules that do not."""
+
+    def __init__(self, facts, warnings):
+        self._facts, self._warnings, self._made = facts, warnings, {}
+        self.unseen = 0
+
+    def facts(self, rule, parsed):
+        reads = _mentions_open_files(parsed)
+        if reads not in self._made:
+            rows = self._facts["open_files"].head(RULE_OPEN_FILES) if reads else []
+            self._made[reads] = dict(self._facts, open_files=rows)
+        total = len(self._facts["open_files"]) if reads else 0
+        if total > RULE_OPEN_FILES:
+            self.unseen = max(self.unseen, total - RULE_OPEN_FILES)
+            self._warnings.append("rule %s saw the first %d of %d open files: only a filter or projection of "
+                                  "open_files (open_files[?...]) reads them all" % (rule["id"], RULE_OPEN_FILES, total))
+        return self._made[reads]
+
+
+class _RuleFindings(object):
+    """One finding per matched item and subject, at most RULE_FINDINGS (``more`` counts the
+    matches past them)."""
+
+    def __init__(self, rule):
+        self.rule, self.findings, self.more, self._seen = rule, [], 0, set()
+
+    def add(self, items):
+        rule = self.rule
+        for item in items:
+            if len(self.findings) >= RULE_FINDINGS:
+                self.more += 1
+                continue
+            pid = item.get("pid") if isinstance(item, dict) else None
+            evidence = render(rule.get("evidence") or "", item) if rule.get("evidence") else _render_value(item)
+            subject = render(rule["subject"], item) if rule.get("subject") else evidence.split("\n")[0]
+            extra = {}
+            if isinstance(item, dict) and isinstance(item.get("path"), str):
+                extra["path"] = item["path"]
+            elif isinstance(item, str):
+                extra["path"] = item
+            if (pid, subject) in self._seen:
+                continue  # one socket on fds 0 and 1, say: one finding
+            self._seen.add((pid, subject))
+            self.findings.append(_finding(rule, pid=pid if isinstance(pid, int) else None, subject=subject,
+                                          evidence=evidence, **extra))
 
 
 def _redact_all(findings, recovered, secrets):
@@ -1104,12 +1170,11 @@ def _conclude(analysis, rules, secret_rules, specs, scanner, contents, options, 
 
 def _conclude_on(facts, rules, secret_rules, specs, scanner, contents, options, warnings):
     procs = dict((proc.get("pid"), proc) for proc in facts["processes"])
-    findings = []
+    omitted = {"findings": 0}
+    findings = _query_rules([rule for rule in rules if rule.get("check") is None], facts, warnings, omitted)
     for rule in rules:
         check = rule.get("check")
-        if check is None:
-            findings.extend(_query_findings(rule, facts))
-        elif check == "indicators":
+        if check == "indicators":
             findings.extend(_indicator_findings(rule, facts, specs, scanner, procs))
         elif check == "yara":
             findings.extend(_yara_findings(rule, scanner, procs))
@@ -1123,4 +1188,4 @@ def _conclude_on(facts, rules, secret_rules, specs, scanner, contents, options, 
     findings.sort(key=lambda item: (-RANK[item["severity"]], item["id"], item.get("pid") or 0, item.get("subject") or ""))
     # ``secrets``: the values seen, for the caller's final redaction pass over what it returns
     return {"findings": findings, "summary": summarize(findings), "recovered": recovered, "warnings": warnings,
-            "secrets": sorted(secrets)}
+            "secrets": sorted(secrets), "omitted": omitted}

@@ -163,6 +163,7 @@ def scrub_edges(text, secrets):
 
 
 MEMO_LENGTH = 256
+MEMO_SIZE = 16384  # strings remembered by one pass (300k file names would all be, each distinct)
 PIECE = 16  # a run this long of a known secret is the secret, wherever it shows
 
 
@@ -197,7 +198,12 @@ class _Pieces(object):
 def seen_secrets(value, secrets=()):
     """``secrets`` and the shaped values in ``value`` long enough to be a secret (PIECE), longest first."""
     found = set(item for item in secrets if item and len(item) >= MIN_SCRUB_LENGTH)
-    for text in set(_strings(value)):  # each once: keys and values repeat across processes
+    done = set()  # each once: keys and values repeat across processes (up to MEMO_SIZE of them)
+    for text in _strings(value):
+        if text in done:
+            continue
+        if len(done) < MEMO_SIZE:
+            done.add(text)
         found.update(item for item in shaped_values(text) if len(item) >= PIECE)
     return sorted(found, key=len, reverse=True)
 
@@ -218,7 +224,7 @@ def scrub_all(value, secrets=(), shapes=True):
             done = memo.get(item)
             if done is None:
                 done = shaped(scrub_edges(runs.scrub(item), known)) if item else item
-                if len(item) <= MEMO_LENGTH:
+                if len(item) <= MEMO_LENGTH and len(memo) < MEMO_SIZE:
                     memo[item] = done
             # an equal string from the memo is not the same object: the dict holding it would be copied
             return item if done == item else done
@@ -229,6 +235,8 @@ def scrub_all(value, secrets=(), shapes=True):
             pairs = [(clean(key), clean(part)) for key, part in item.items()]
             return item if all(new[0] is key and new[1] is part for new, (key, part) in zip(pairs, item.items())) \
                 else dict(pairs)
+        if hasattr(item, "scrub_rows"):  # rows made as they are read (FileRows): scrubbed as they are made
+            item.scrub_rows(clean)  # in place, so that the dict holding it is not copied (100k processes)
         return item
     return clean(value)
 
@@ -253,3 +261,5 @@ def _strings(value):
                 stack.append(part)
         elif isinstance(item, (list, tuple)):
             stack.extend(item)
+        elif hasattr(item, "scrub_rows"):  # rows made as they are read (analysis/files.py FileRows)
+            yield from item.texts()

@@ -421,8 +421,9 @@ class _Fields(object):
 
 
 def file_paths(archive):
-    """``{file id: path}`` of the regular files the dump knows (the process tree's table)."""
-    return dict((file_id, entry[0]) for file_id, entry in ProcessTree.of(archive).regular_files().items())
+    """``{file id: path}`` (``get`` only) of the regular files the dump knows (the process tree's
+    table, looked up by id: 300k files copied into a dict held 60 MB)."""
+    return ProcessTree.of(archive).regular_files().paths
 
 
 class Process(object):

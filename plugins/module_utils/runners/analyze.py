@@ -7,7 +7,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.analyze import EXPORTS, SECTIONS, AnalysisPlan, open_checkpoint
+from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.analyze import (
+    EXPORTS,
+    SECTIONS,
+    AnalysisPlan,
+    materialize,
+    open_checkpoint,
+)
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.diff import compare
 from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.engine import FindingsPass
 from ansible_collections.forensic.checkpoint.plugins.module_utils.report import document as report_mod
@@ -21,9 +27,11 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.runners.common
 
 
 def analyze_with_findings(path, options, checksum=False, include=None, export_dir=None, export=(), check_mode=False,
-                          export_limit=None):
+                          export_limit=None, caps=None):
     """(analysis, findings result) of ``path``: both ride one Checkpoint, so a compressed archive
-    is streamed once (twice when its pages come before their pagemaps; see criu/checkpoint.py)."""
+    is streamed once (twice when its pages come before their pagemaps; see criu/checkpoint.py).
+    ``caps``: capped's arguments; open-file records are made while the archive is open (only those
+    listed, with caps; all of them without)."""
     plan = AnalysisPlan(path, include or list(SECTIONS), options.get("redact_secrets", True), export_dir, export,
                         check_mode, export_limit)
     pending = FindingsPass(dict(options, scan_memory=options.get("scan_memory", True) and plan.has_processes))
@@ -33,6 +41,10 @@ def analyze_with_findings(path, options, checksum=False, include=None, export_di
     with open_checkpoint(path, [plan, pending], checksum) as checkpoint:
         analysis = plan.run(checkpoint)
         result = pending.evaluate(analysis, checkpoint)
+        if caps is not None:
+            analysis = capped(analysis, *caps)
+        else:
+            materialize(analysis)
     redact, hidden = options.get("redact_secrets", True), options.get("secret_values") or []
     if redact or hidden:  # the final pass: any secret seen anywhere (or marked), redacted everywhere
         analysis, result = scrub_all([analysis, result], (pending.secrets + plan.redactor.secrets if redact else [])
@@ -60,9 +72,8 @@ def capped(analysis, max_processes=None, max_files=None, max_rootfs=None, max_to
             continue
         keep = min(len(files), max_files or len(files), room)
         room -= keep
-        if keep < len(files):
-            omitted["files"] += len(files) - keep
-            proc["files"] = files[:keep]
+        omitted["files"] += len(files) - keep
+        proc["files"] = files[:keep]  # a list: of analysis/files.py FileRows, only these records are made
     rootfs = analysis.get("rootfs") or {}
     cut = 0
     for key in ("changed", "deleted"):
@@ -92,13 +103,14 @@ def capped(analysis, max_processes=None, max_files=None, max_rootfs=None, max_to
 def run_analyze(params, check_mode):
     path = params["path"]
     export = params["export"] if params["export"] is not None else (list(EXPORTS) if params["export_dir"] else [])
+    caps = (params.get("max_processes"), params.get("max_files"), params.get("max_rootfs_entries"),
+            params.get("max_total_files"))
     analysis, result = analyze_with_findings(path, findings_options(params), params["checksum"], params["include"],
-                                             params["export_dir"], export, check_mode, params.get("export_limit"))
-    analysis = capped(analysis, params.get("max_processes"), params.get("max_files"), params.get("max_rootfs_entries"),
-                      params.get("max_total_files"))
+                                             params["export_dir"], export, check_mode, params.get("export_limit"), caps)
     result["warnings"] = cap_warnings(result["warnings"])[0]
     analysis["findings"] = result["findings"]
     analysis["findings_summary"] = result["summary"]
+    analysis["omitted"].update(findings=result["omitted"]["findings"], rule_open_files=result["omitted"]["open_files"])
     written = None
     if params.get("report"):
         written = report_mod.write(params["report"], params.get("report_format") or "html", analysis, result,

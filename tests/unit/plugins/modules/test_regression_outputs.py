@@ -117,13 +117,15 @@ def untouched_anonymous_vmas_have_no_file_bytes(name, result):
 
 def analysis_says_what_it_omits(name, result):
     """Issue 16: checkpoint_analyze caps process facts (max_processes, max_files) and warnings, and
-    ``analysis.omitted`` counts what it left out: nothing, on these archives."""
+    ``analysis.omitted`` counts what it left out: nothing, on these archives (findings past a
+    rule's cap and open files a rule did not see included)."""
     if not name.startswith("analyze/"):
         return result
 
     def change(item):
         if "container" in item and "include" in item and "warnings" in item:  # an analysis
-            item["omitted"] = {"processes": 0, "files": 0, "rootfs": 0, "warnings": 0}
+            item["omitted"] = {"processes": 0, "files": 0, "rootfs": 0, "warnings": 0, "findings": 0,
+                               "rule_open_files": 0}
     return _walk(result, change)
 
 
