@@ -385,7 +385,15 @@ class FileRows(object):
             index += len(self)
         if not 0 <= index < len(self):
             raise IndexError(index)
-        return next(itertools.islice(self, index, None))
+        # One record, made from its fd entry found by position (checkpoint_diff picks the rows it lists).
+        if index < len(self.fds):
+            fdinfo = self.fds[index]
+            row = self.table.record(fdinfo.fd, fdinfo.id, fdinfo.flags, fd_type(fdinfo))
+        else:
+            row = self.table.record(*self.extra[index - len(self.fds)])
+        if self.scrub is not None and row["path"]:
+            row["path"] = self.scrub(row["path"])
+        return row
 
     def scrub_rows(self, scrub):
         """Apply ``scrub`` (text in, text out) to each record's path from now on, after any scrub

@@ -7,6 +7,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
+
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.analyze import (
     EXPORTS,
     SECTIONS,
@@ -26,12 +28,13 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.runners.common
 )
 
 
-def analyze_with_findings(path, options, checksum=False, include=None, export_dir=None, export=(), check_mode=False,
-                          export_limit=None, caps=None):
-    """(analysis, findings result) of ``path``: both ride one Checkpoint, so a compressed archive
-    is streamed once (twice when its pages come before their pagemaps; see criu/checkpoint.py).
-    ``caps``: capped's arguments; open-file records are made while the archive is open (only those
-    listed, with caps; all of them without)."""
+@contextlib.contextmanager
+def opened(path, options, checksum=False, include=None, export_dir=None, export=(), check_mode=False,
+           export_limit=None):
+    """(analysis, findings result, secrets seen) of ``path`` while its Checkpoint is open, so that its
+    open-file records (analysis/files.py FileRows) can still be made. Both ride one Checkpoint, so a
+    compressed archive is streamed once (twice when its pages come before their pagemaps; see
+    criu/checkpoint.py)."""
     plan = AnalysisPlan(path, include or list(SECTIONS), options.get("redact_secrets", True), export_dir, export,
                         check_mode, export_limit)
     pending = FindingsPass(dict(options, scan_memory=options.get("scan_memory", True) and plan.has_processes))
@@ -41,14 +44,28 @@ def analyze_with_findings(path, options, checksum=False, include=None, export_di
     with open_checkpoint(path, [plan, pending], checksum) as checkpoint:
         analysis = plan.run(checkpoint)
         result = pending.evaluate(analysis, checkpoint)
+        yield analysis, result, pending.secrets + plan.redactor.secrets
+
+
+def scrubbed(value, secrets, options):
+    """The final pass over ``value``: any secret seen anywhere (or marked), redacted everywhere."""
+    redact, hidden = options.get("redact_secrets", True), options.get("secret_values") or []
+    if redact or hidden:
+        value = scrub_all(value, (secrets if redact else []) + hidden, shapes=redact)
+    return value
+
+
+def analyze_with_findings(path, options, checksum=False, include=None, export_dir=None, export=(), check_mode=False,
+                          export_limit=None, caps=None):
+    """(analysis, findings result) of ``path`` (see opened). ``caps``: capped's arguments; open-file
+    records are made while the archive is open (only those listed, with caps; all of them without)."""
+    with opened(path, options, checksum, include, export_dir, export, check_mode, export_limit) as (analysis, result,
+                                                                                                   secrets):
         if caps is not None:
             analysis = capped(analysis, *caps)
         else:
             materialize(analysis)
-    redact, hidden = options.get("redact_secrets", True), options.get("secret_values") or []
-    if redact or hidden:  # the final pass: any secret seen anywhere (or marked), redacted everywhere
-        analysis, result = scrub_all([analysis, result], (pending.secrets + plan.redactor.secrets if redact else [])
-                                     + hidden, shapes=redact)
+    analysis, result = scrubbed([analysis, result], secrets, options)
     return analysis, result
 
 
@@ -124,11 +141,21 @@ def run_analyze(params, check_mode):
 
 def run_diff(params, check_mode):
     options = findings_options(params)
-    sides = {}
-    for side in ("before", "after"):
-        sides[side] = analyze_with_findings(params[side], options, params["checksum"])
-    (before, before_findings), (after, after_findings) = sides["before"], sides["after"]
-    result = compare(before, after, before_findings, after_findings)
+    sides, secrets = {}, []
+    # Both archives open while they are compared: their open files are compared by digests made a
+    # record at a time, and only the records the result lists are made again (analysis/diff.py).
+    # What leaves is scrubbed once, of both sides' secrets: not every record of each side first.
+    with contextlib.ExitStack() as stack:
+        for side in ("before", "after"):
+            analysis, found, seen = stack.enter_context(opened(params[side], options, params["checksum"]))
+            sides[side] = (analysis, found)
+            secrets.extend(seen)
+        (before, before_findings), (after, after_findings) = sides["before"], sides["after"]
+        result = compare(before, after, before_findings, after_findings)
+    # Every warning of both analyses and both findings passes, each naming its archive.
+    warnings = ["%s: %s" % (params[side], warning) for side in ("before", "after")
+                for warning in sides[side][0]["warnings"] + sides[side][1]["warnings"]]
+    result, warnings = scrubbed([result, warnings], secrets, options)
     written = None
     if params["report"]:
         written = report_mod.write(params["report"], params["report_format"], diff=result, check_mode=check_mode,
@@ -136,8 +163,5 @@ def run_diff(params, check_mode):
     output = dict(changed=bool(written and written["changed"]), checkpoint_diff=result, report=written)
     if params["checksum"]:
         output["sha256"] = dict((side, sides[side][0]["container"]["archive"]["sha256"]) for side in ("before", "after"))
-    # Every warning of both analyses and both findings passes, each naming its archive.
-    warnings = ["%s: %s" % (params[side], warning) for side in ("before", "after")
-                for warning in sides[side][0]["warnings"] + sides[side][1]["warnings"]]
     return Outcome(output, warnings + result["warnings"],
                    severity_gate(result["findings"]["new"], params["fail_on_severity"], "new finding(s)"))
