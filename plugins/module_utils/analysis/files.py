@@ -219,13 +219,14 @@ class FileTable(object):
         self._last = (file_id, found)
         return found
 
-    def values(self):
-        """(type name, sub-message) of every file, decoded as they go."""
+    def items(self):
+        """(id, type name, sub-message) of every file, decoded as they go."""
         for entry in self._entries:
             kind = self._kinds.get(entry.type, "UNKNOWN")
             attr = SUBMESSAGE.get(kind)
-            yield kind, (getattr(entry, attr) if attr and entry.HasField(attr) else None)
-        yield from self._legacy.values()
+            yield entry.id, kind, (getattr(entry, attr) if attr and entry.HasField(attr) else None)
+        for file_id, (kind, sub) in self._legacy.items():
+            yield file_id, kind, sub
 
     def path(self, file_id):
         """The path /proc/<pid>/fd would show for the file (None when CRIU did not record it)."""

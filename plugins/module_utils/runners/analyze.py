@@ -71,26 +71,28 @@ def analyze_with_findings(path, options, checksum=False, include=None, export_di
 
 def capped(analysis, max_processes=None, max_files=None, max_rootfs=None, max_total_files=None):
     """What of ``analysis`` is returned: at most ``max_processes`` processes (tree order), each with at
-    most ``max_files`` files and ``max_total_files`` files in all (the first processes' first), at most
+    most ``max_files`` files and ``max_total_files`` files in all (the first processes' first), and
+    as many sockets by the same caps, at most
     ``max_rootfs`` changed and deleted rootfs entries each, and MAX_WARNINGS warnings.
     ``analysis["omitted"]`` counts what was left out (with what the analysis engine already left
     out), and a warning says it. Findings were computed on everything: a 50k-process tree or 300k
     open files would otherwise make a result of hundreds of MB for Ansible to carry (1.1 GB RSS)."""
     before = analysis.get("omitted") or {}
-    omitted = {"processes": 0, "files": 0, "rootfs": before.get("rootfs", 0), "warnings": before.get("warnings", 0)}
+    omitted = {"processes": 0, "files": 0, "sockets": 0, "rootfs": before.get("rootfs", 0), "warnings": before.get("warnings", 0)}
     processes = analysis.get("processes")
     if max_processes and processes and len(processes) > max_processes:
         omitted["processes"] = len(processes) - max_processes
         analysis["processes"] = processes = processes[:max_processes]
-    room = max_total_files or float("inf")
-    for proc in processes or []:
-        files = proc.get("files")
-        if not files:
-            continue
-        keep = min(len(files), max_files or len(files), room)
-        room -= keep
-        omitted["files"] += len(files) - keep
-        proc["files"] = files[:keep]  # a list: of analysis/files.py FileRows, only these records are made
+    for key in ("files", "sockets"):  # sockets are open files too: the same caps, counted apart
+        room = max_total_files or float("inf")
+        for proc in processes or []:
+            rows = proc.get(key)
+            if not rows:
+                continue
+            keep = min(len(rows), max_files or len(rows), room)
+            room -= keep
+            omitted[key] += len(rows) - keep
+            proc[key] = rows[:keep]  # a list: of FileRows/SocketRows, only these records are made
     rootfs = analysis.get("rootfs") or {}
     cut = 0
     for key in ("changed", "deleted"):
@@ -110,6 +112,10 @@ def capped(analysis, max_processes=None, max_files=None, max_rootfs=None, max_to
         notes.append("%d open files left out of analysis.processes[].files (max_files: %s a process, max_total_files: "
                      "%s in all); findings cover all"
                      % (omitted["files"], max_files or "no limit", max_total_files or "no limit"))
+    if omitted["sockets"]:
+        notes.append("%d sockets left out of analysis.processes[].sockets (max_files: %s a process, max_total_files: "
+                     "%s in all); findings cover all"
+                     % (omitted["sockets"], max_files or "no limit", max_total_files or "no limit"))
     kept, more = cap_warnings(analysis.get("warnings") or [])
     omitted["warnings"] += more
     analysis["warnings"] = notes + kept
