@@ -111,11 +111,17 @@ checkpoint_diff:
           RV(checkpoint_diff.omitted.sockets)).
       type: dict
     omitted:
-      description:
-        - How many open files (C(files)) and sockets (C(sockets)) that differ are left out of the
-          lists above; a warning says so when any are.
+      description: What differs but is left out of the lists above; a warning says so when anything is.
       type: dict
-      sample: {files: 0, sockets: 0}
+      contains:
+        files:
+          description: Open files left out of C(files.opened), C(files.closed) and C(files.changed) together.
+          type: int
+          sample: 0
+        sockets:
+          description: Sockets left out of C(sockets.opened), C(sockets.closed) and C(sockets.changed) together.
+          type: int
+          sample: 0
     memory:
       description: Processes whose dumped memory size changed (pid, comm, before, after, delta in bytes).
       type: list

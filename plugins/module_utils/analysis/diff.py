@@ -136,11 +136,12 @@ def _by_key(keys):
 
 
 def _matched(old, new):
-    """(closed old indexes, opened new indexes, [(old, new) of the same key with other MOVED fields])
-    of two _prints, by a merge of the key-sorted indexes: linear after the sorts."""
+    """(closed old indexes, opened new indexes, new and old indexes of the same key with other MOVED
+    fields) of two _prints, each in reading order, by a merge of the key-sorted indexes."""
     (old_keys, old_values), (new_keys, new_values) = old, new
     one, two = _by_key(old_keys), _by_key(new_keys)
-    closed, opened, changed = array.array("q"), array.array("q"), []
+    # changed: new index << 32 | old index, one integer a pair (an archive's entries are fewer than 2**32)
+    closed, opened, changed = array.array("q"), array.array("q"), array.array("q")
     i = j = 0
     while i < len(one) or j < len(two):
         left = old_keys[one[i]] if i < len(one) else None
@@ -153,10 +154,10 @@ def _matched(old, new):
             j += 1
         else:
             if old_values[one[i]] != new_values[two[j]]:
-                changed.append((two[j], one[i]))
+                changed.append(two[j] << 32 | one[i])
             i += 1
             j += 1
-    return sorted(closed), sorted(opened), sorted(changed)
+    return [array.array("q", sorted(found)) for found in (closed, opened, changed)]
 
 
 def _picked(analysis, section, wanted):
@@ -182,7 +183,8 @@ def _opened_closed(before, after, section, key, fields, omitted):
     in ``omitted[section]``."""
     closed, opened, changed = _matched(_prints(before, section, key), _prints(after, section, key))
     omitted[section] = sum(max(0, len(rows) - MAX_ROWS) for rows in (closed, opened, changed))
-    closed, opened, changed = closed[:MAX_ROWS], opened[:MAX_ROWS], changed[:MAX_ROWS]
+    closed, opened = closed[:MAX_ROWS], opened[:MAX_ROWS]
+    changed = [(pair >> 32, pair & 0xffffffff) for pair in changed[:MAX_ROWS]]
     old = _picked(before, section, set(closed) | set(pair[1] for pair in changed))
     new = _picked(after, section, set(opened) | set(pair[0] for pair in changed))
 

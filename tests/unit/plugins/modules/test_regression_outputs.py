@@ -174,4 +174,3 @@ def test_every_case_recorded_is_run(outputs):
 @pytest.mark.parametrize("name", sorted(RECORDED))
 def test_output_unchanged(outputs, name):
     assert outputs[name] == expected(name)
-
