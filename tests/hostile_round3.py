@@ -73,6 +73,31 @@ def with_many_fds(members, count, image="checkpoint/fdinfo-2.img", name=None):
     return hostile.replace(members, "checkpoint/files.img", files + b"".join(extra_files))
 
 
+def many_unix_sockets(dest, members, count, image="checkpoint/fdinfo-2.img"):
+    """``members`` with ``count`` more connected unix stream sockets open in the fd table ``image``
+    (fds from 3 on), written to ``dest``: socket ``index`` is bound to /run/app/<index>.sock, has
+    inode 1<<24 + index and is connected to the socket before it (socket 0 to the last one)."""
+    from pycriu.images import pb
+    fds = hostile.content(members, image)
+    files = hostile.content(members, "checkpoint/files.img")
+    first, ino = 1 << 20, 1 << 24
+    opts = pb.sk_opts_entry(so_sndbuf=212992, so_rcvbuf=212992, so_snd_tmo_sec=0, so_snd_tmo_usec=0,
+                            so_rcv_tmo_sec=0, so_rcv_tmo_usec=0)
+    fown = pb.fown_entry(uid=0, euid=0, signum=0, pid_type=0, pid=0)
+    extra_files, extra_fds = [], []
+    for index in range(count):
+        sk = pb.unix_sk_entry(id=first + index, ino=ino + index, type=1, state=1, flags=2, uflags=0, backlog=0,
+                              peer=ino + (index - 1) % count, fown=fown, opts=opts,
+                              name=b"/run/app/%d.sock" % index)
+        extra_files.append(_entry(pb.file_entry(type=pb.fd_types.Value("UNIXSK"), id=first + index,
+                                                usk=sk).SerializeToString()))
+        extra_fds.append(_entry(pb.fdinfo_entry(id=first + index, flags=0, type=pb.fd_types.Value("UNIXSK"),
+                                                fd=3 + index).SerializeToString()))
+    members = hostile.replace(members, image, fds + b"".join(extra_fds))
+    members = hostile.replace(members, "checkpoint/files.img", files + b"".join(extra_files))
+    return hb.write_pieces(dest, [hb._plain(members), b"\0" * 1024])  # pylint: disable=protected-access
+
+
 def many_fds(dest, members, count, image="checkpoint/fdinfo-2.img", name=None):
     """with_many_fds written to ``dest``."""
     return hb.write_pieces(dest, [hb._plain(with_many_fds(members, count, image, name)), b"\0" * 1024])  # pylint: disable=protected-access

@@ -106,6 +106,8 @@ options:
     description:
       - The most open files listed for one process in RV(analysis.processes[].files); V(0) lists all.
       - Findings cover every file; RV(analysis.omitted.files) and a warning count those left out.
+      - Sockets are open files too; RV(analysis.processes[].sockets) lists as many, counted apart
+        (RV(analysis.omitted.sockets)).
     type: int
     default: 1000
   max_total_files:
@@ -115,6 +117,8 @@ options:
       - O(max_processes) times O(max_files) alone allows a million rows, a result Ansible cannot
         carry (20,000 rows cost the controller about 200 MB).
       - Findings cover every file; RV(analysis.omitted.files) and a warning count those left out.
+      - RV(analysis.processes[].sockets) of all processes together list as many sockets, counted apart
+        (RV(analysis.omitted.sockets)).
     type: int
     default: 10000
   max_rootfs_entries:
@@ -434,7 +438,9 @@ analysis:
               type: str
               returned: for deleted regular files
         sockets:
-          description: The process's sockets, one entry per descriptor.
+          description:
+            - The process's sockets, one entry per descriptor, in descriptor order (at most
+              O(max_files), and O(max_total_files) in all processes together).
           type: list
           elements: dict
           returned: when O(include) has sockets
@@ -698,6 +704,10 @@ analysis:
           sample: 0
         files:
           description: Open files not listed in RV(analysis.processes[].files), all processes together.
+          type: int
+          sample: 0
+        sockets:
+          description: Sockets not listed in RV(analysis.processes[].sockets), all processes together.
           type: int
           sample: 0
         rootfs:

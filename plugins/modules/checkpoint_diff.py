@@ -99,11 +99,29 @@ checkpoint_diff:
           with added/removed/changed variables), each as C(before) and C(after).
       type: dict
     files:
-      description: Open files C(opened), C(closed) and C(changed) (size, sha256 or position of the same file).
+      description:
+        - Open files C(opened), C(closed) and C(changed) (size, sha256 or position of the same file).
+        - Every open file of both checkpoints is compared; each of the three lists holds at most 1000
+          of them, in process tree and descriptor order, and RV(checkpoint_diff.omitted.files) counts
+          the rest.
       type: dict
     sockets:
-      description: Sockets C(opened), C(closed) and C(changed).
+      description:
+        - Sockets C(opened), C(closed) and C(changed), at most 1000 in each list (the rest counted in
+          RV(checkpoint_diff.omitted.sockets)).
       type: dict
+    omitted:
+      description: What differs but is left out of the lists above; a warning says so when anything is.
+      type: dict
+      contains:
+        files:
+          description: Open files left out of C(files.opened), C(files.closed) and C(files.changed) together.
+          type: int
+          sample: 0
+        sockets:
+          description: Sockets left out of C(sockets.opened), C(sockets.closed) and C(sockets.changed) together.
+          type: int
+          sample: 0
     memory:
       description: Processes whose dumped memory size changed (pid, comm, before, after, delta in bytes).
       type: list

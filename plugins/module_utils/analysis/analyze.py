@@ -257,9 +257,10 @@ def analyze(path, include=SECTIONS, redact_secrets=True, export_dir=None, export
 
 
 def materialize(analysis):
-    """``analysis`` with every process's open-file records made, as lists (the modules list only
-    max_total_files of them: see runners/analyze.py capped)."""
+    """``analysis`` with every process's open-file and socket records made, as lists (the modules
+    list only max_total_files of each: see runners/analyze.py capped)."""
     for proc in analysis.get("processes") or []:
-        if "files" in proc:
-            proc["files"] = list(proc["files"])
+        for key in ("files", "sockets"):
+            if key in proc:
+                proc[key] = list(proc[key])
     return analysis

@@ -13,12 +13,18 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import array
+import bisect
 import hashlib
 import os
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 
 IDENTITY = ("engine", "namespace", "pod", "container")
+# What may change in an open file or socket that stays open (same key).
+MOVED = ("size", "sha256", "pos", "state", "in_queue", "out_queue")
+# Rows listed in each of files/sockets opened, closed, changed; the rest are counted in omitted.
+MAX_ROWS = 1000
 PROCESS_FIELDS = ("cmdline", "state", "exe", "exe_deleted", "cwd", "uid", "euid", "capabilities")
 
 
@@ -87,15 +93,6 @@ def _processes(before, after):
     return {"added": added, "removed": removed, "changed": changed}, memory
 
 
-def _keyed(analysis, section, key):
-    rows = {}
-    for proc in analysis.get("processes") or []:
-        for item in proc.get(section) or []:
-            row = dict(item, pid=proc.get("pid"), comm=proc.get("comm"))
-            rows[key(row)] = row
-    return rows
-
-
 def _file_key(row):
     return (row.get("pid"), str(row.get("fd")), row.get("type"), row.get("path"), bool(row.get("deleted")))
 
@@ -105,21 +102,102 @@ def _socket_key(row):
             row.get("local_port"), row.get("remote_address"), row.get("remote_port"), row.get("path"))
 
 
-def _opened_closed(before, after, section, key, fields):
-    old, new = _keyed(before, section, key), _keyed(after, section, key)
+def _rows(analysis, section):
+    """Every row of ``section`` with its process's pid and comm, in reading order (tree, then fd
+    order), made one at a time: a process's files are FileRows (analysis/files.py) while its
+    archive is open, so 300k open files are never held as rows."""
+    for proc in analysis.get("processes") or []:
+        for item in proc.get(section) or ():
+            yield dict(item, pid=proc.get("pid"), comm=proc.get("comm"))
+
+
+def _digest(value):
+    # 8 bytes of BLAKE2 over the repr: one integer in an array per row instead of a row (300k open
+    # files on each side held as rows and keys: 768 MB). Not Python's hash(): its ints hash to
+    # themselves, so an archive could line keys up to collide.
+    return int.from_bytes(hashlib.blake2b(repr(value).encode("utf-8", "backslashreplace"), digest_size=8).digest(),
+                          "little")
+
+
+def _prints(analysis, section, key):
+    """(key digests, digests of the MOVED fields) of the rows of ``section``, by reading index."""
+    keys, values = array.array("Q"), array.array("Q")
+    for row in _rows(analysis, section):
+        keys.append(_digest(key(row)))
+        values.append(_digest(tuple(row.get(name) for name in MOVED)))
+    return keys, values
+
+
+def _by_key(keys):
+    """Reading indexes sorted by key digest, the last one of equal keys only (as a dict keeps)."""
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    return array.array("q", (index for at, index in enumerate(order)
+                             if at + 1 == len(order) or keys[order[at + 1]] != keys[index]))
+
+
+def _matched(old, new):
+    """(closed old indexes, opened new indexes, new and old indexes of the same key with other MOVED
+    fields) of two _prints, each in reading order, by a merge of the key-sorted indexes."""
+    (old_keys, old_values), (new_keys, new_values) = old, new
+    one, two = _by_key(old_keys), _by_key(new_keys)
+    # changed: new index << 32 | old index, one integer a pair (an archive's entries are fewer than 2**32)
+    closed, opened, changed = array.array("q"), array.array("q"), array.array("q")
+    i = j = 0
+    while i < len(one) or j < len(two):
+        left = old_keys[one[i]] if i < len(one) else None
+        right = new_keys[two[j]] if j < len(two) else None
+        if right is None or (left is not None and left < right):
+            closed.append(one[i])
+            i += 1
+        elif left is None or right < left:
+            opened.append(two[j])
+            j += 1
+        else:
+            if old_values[one[i]] != new_values[two[j]]:
+                changed.append(two[j] << 32 | one[i])
+            i += 1
+            j += 1
+    return [array.array("q", sorted(found)) for found in (closed, opened, changed)]
+
+
+def _picked(analysis, section, wanted):
+    """{reading index: row} of the rows at ``wanted`` (at most MAX_ROWS indexes), each made by
+    itself (FileRows makes one record from its fd entry by position), not read up to."""
+    procs, starts, total = [], [], 0
+    for proc in analysis.get("processes") or []:
+        if proc.get(section):
+            procs.append(proc)
+            starts.append(total)
+            total += len(proc[section])
+    picked = {}
+    for index in wanted:
+        at = bisect.bisect_right(starts, index) - 1
+        proc = procs[at]
+        picked[index] = dict(proc[section][index - starts[at]], pid=proc.get("pid"), comm=proc.get("comm"))
+    return picked
+
+
+def _opened_closed(before, after, section, key, fields, omitted):
+    """Rows opened, closed and changed from ``before`` to ``after``: every row compared by digests,
+    rows made again only for the first MAX_ROWS of each list (reading order); the rest are counted
+    in ``omitted[section]``."""
+    closed, opened, changed = _matched(_prints(before, section, key), _prints(after, section, key))
+    omitted[section] = sum(max(0, len(rows) - MAX_ROWS) for rows in (closed, opened, changed))
+    closed, opened = closed[:MAX_ROWS], opened[:MAX_ROWS]
+    changed = [(pair >> 32, pair & 0xffffffff) for pair in changed[:MAX_ROWS]]
+    old = _picked(before, section, set(closed) | set(pair[1] for pair in changed))
+    new = _picked(after, section, set(opened) | set(pair[0] for pair in changed))
 
     def slim(row):
         return dict((name, row.get(name)) for name in fields if name in row)
-    changed = []
-    for k in sorted(set(old) & set(new), key=repr):
-        moved = [name for name in ("size", "sha256", "pos", "state", "in_queue", "out_queue")
-                 if old[k].get(name) != new[k].get(name)]
-        if moved:
-            changed.append(dict(slim(new[k]), changes=dict((name, {"before": old[k].get(name), "after": new[k].get(name)})
-                                                           for name in moved)))
-    return {"opened": [slim(new[k]) for k in sorted(set(new) - set(old), key=repr)],
-            "closed": [slim(old[k]) for k in sorted(set(old) - set(new), key=repr)],
-            "changed": changed}
+    moved = []
+    for index, old_index in changed:
+        one, two = old[old_index], new[index]
+        moved.append(dict(slim(two), changes=dict((name, {"before": one.get(name), "after": two.get(name)})
+                                                  for name in MOVED if one.get(name) != two.get(name))))
+    return {"opened": [slim(new[index]) for index in opened],
+            "closed": [slim(old[index]) for index in closed],
+            "changed": moved}
 
 
 def _rootfs(before, after):
@@ -185,21 +263,28 @@ def compare(before, after, before_findings=None, after_findings=None):
                         % (two["checkpointed"], one["checkpointed"]))
     processes, memory = _processes(before, after)
     findings = _findings((before_findings or {}).get("findings"), (after_findings or {}).get("findings"))
+    omitted = {}
     result = {
         "container": dict((key, (after.get("container") or {}).get(key)) for key in IDENTITY + ("id", "image")),
         "before": one,
         "after": two,
         "processes": processes,
         "files": _opened_closed(before, after, "files", _file_key,
-                                ("pid", "comm", "fd", "type", "path", "deleted", "size", "sha256")),
+                                ("pid", "comm", "fd", "type", "path", "deleted", "size", "sha256"), omitted),
         "sockets": _opened_closed(before, after, "sockets", _socket_key,
                                   ("pid", "comm", "fd", "family", "protocol", "state", "local_address", "local_port",
-                                   "remote_address", "remote_port", "path")),
+                                   "remote_address", "remote_port", "path"), omitted),
         "memory": [row for row in memory if row["delta"]],
         "rootfs": _rootfs(before, after),
         "findings": findings,
         "warnings": warnings,
+        "omitted": omitted,
     }
+    for section in ("files", "sockets"):
+        if omitted[section]:
+            warnings.append("%d %s left out of checkpoint_diff.%s.opened/closed/changed (%d listed in each); "
+                            "all were compared" % (omitted[section], section.replace("files", "open files"), section,
+                                                   MAX_ROWS))
     result["persistence"] = [item.get("path") or item.get("subject") for item in findings["new"]
                              if item.get("tactic") == "persistence"]
     result["changed"] = any([processes["added"], processes["removed"], processes["changed"], result["memory"]]

@@ -219,13 +219,14 @@ class FileTable(object):
         self._last = (file_id, found)
         return found
 
-    def values(self):
-        """(type name, sub-message) of every file, decoded as they go."""
+    def items(self):
+        """(id, type name, sub-message) of every file, decoded as they go."""
         for entry in self._entries:
             kind = self._kinds.get(entry.type, "UNKNOWN")
             attr = SUBMESSAGE.get(kind)
-            yield kind, (getattr(entry, attr) if attr and entry.HasField(attr) else None)
-        yield from self._legacy.values()
+            yield entry.id, kind, (getattr(entry, attr) if attr and entry.HasField(attr) else None)
+        for file_id, (kind, sub) in self._legacy.items():
+            yield file_id, kind, sub
 
     def path(self, file_id):
         """The path /proc/<pid>/fd would show for the file (None when CRIU did not record it)."""
@@ -385,7 +386,15 @@ class FileRows(object):
             index += len(self)
         if not 0 <= index < len(self):
             raise IndexError(index)
-        return next(itertools.islice(self, index, None))
+        # One record, made from its fd entry found by position (checkpoint_diff picks the rows it lists).
+        if index < len(self.fds):
+            fdinfo = self.fds[index]
+            row = self.table.record(fdinfo.fd, fdinfo.id, fdinfo.flags, fd_type(fdinfo))
+        else:
+            row = self.table.record(*self.extra[index - len(self.fds)])
+        if self.scrub is not None and row["path"]:
+            row["path"] = self.scrub(row["path"])
+        return row
 
     def scrub_rows(self, scrub):
         """Apply ``scrub`` (text in, text out) to each record's path from now on, after any scrub

@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.files import FileRows
+from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.sockets import SocketRows
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive import range_readers
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.imageset import text
@@ -168,7 +169,7 @@ def describe(images, entry, children, files, sockets=None, detail=True, list_fil
             extra = [(label, file_id) for label, file_id in labelled if file_id and files.get(file_id)[0] is not None]
             proc["files"] = FileRows(files, fds, extra) if len(fds) or extra else _EMPTY_LIST
         if sockets is not None:
-            proc["sockets"] = _or_shared([sk for sk in (sockets.describe(fdinfo.fd, fdinfo.id) for fdinfo in fds) if sk])
+            proc["sockets"] = _or_shared(SocketRows.of(sockets, fds))
     return proc
 
 

@@ -15,9 +15,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import array
+import bisect
 import ipaddress
 import struct
 
+from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.files import SOCKET_TYPES
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.imageset import text
 
 FAMILIES = {1: "unix", 2: "ipv4", 10: "ipv6", 16: "netlink", 17: "packet"}
@@ -80,21 +83,39 @@ class SocketTable(object):
     def __init__(self, images, files):
         self.files = files
         self.images = images
-        self.unix_by_ino = {}
-        for kind, sub in files.values():
+        # A unix socket's peer is found by inode: the inodes sorted with their file ids (12 bytes a
+        # socket), the peer's entry decoded when asked for. Decoded entries by inode cost hundreds
+        # of MB for 300k unix sockets.
+        inos, ids = array.array("Q"), array.array("Q")
+        for file_id, kind, sub in files.items():
             if kind == "UNIXSK" and sub is not None:
-                self.unix_by_ino[sub.ino] = sub
+                inos.append(sub.ino)
+                ids.append(file_id)
+        order = sorted(range(len(inos)), key=inos.__getitem__)  # stable: of equal inodes the last wins
+        self._inos = array.array("Q", (inos[index] for index in order))
+        self._ids = array.array("Q", (ids[index] for index in order))
         self.queued = {}
         for entry in images.entries("sk-queues.img", "SK_QUEUES"):
             self.queued[entry.id_for] = self.queued.get(entry.id_for, 0) + entry.length
 
+    def unix_peer(self, ino):
+        """The unix socket entry of inode ``ino`` (the last of several), None when there is none."""
+        at = bisect.bisect_right(self._inos, ino) - 1
+        if at < 0 or self._inos[at] != ino:
+            return None
+        return self.files.get(self._ids[at])[1]
+
     def tcp_stream(self, ino):
         return self.images.first("tcp-stream-%x.img" % ino, "TCP_STREAM")
+
+    def is_socket(self, file_id):
+        kind, sub = self.files.get(file_id)
+        return sub is not None and kind in SOCKET_TYPES
 
     def describe(self, fd, file_id):
         """One entry of a process's ``sockets`` list, or None when the file is not a socket."""
         kind, sub = self.files.get(file_id)
-        if sub is None or kind not in ("INETSK", "UNIXSK", "PACKETSK", "NETLINKSK"):
+        if sub is None or kind not in SOCKET_TYPES:
             return None
         send_buf, recv_buf = _opts(sub)
         item = {"fd": fd, "id": file_id, "inode": getattr(sub, "ino", None), "send_buf": send_buf,
@@ -125,7 +146,7 @@ class SocketTable(object):
         return item
 
     def _unixsk(self, sub):
-        peer = self.unix_by_ino.get(sub.peer) if sub.peer else None
+        peer = self.unix_peer(sub.peer) if sub.peer else None
         return {
             "family": "unix",
             "type": _name(TYPES, sub.type),
@@ -149,3 +170,61 @@ class SocketTable(object):
         return {"family": "netlink", "type": None, "protocol": _name(NETLINK_PROTOCOLS, sub.protocol),
                 "state": _name(STATES, sub.state) if sub.HasField("state") else None, "port_id": sub.portid,
                 "peer_port_id": sub.dst_portid or None, "groups": list(sub.groups)}
+
+
+class SocketRows(object):
+    """A process's ``sockets`` list, its records made when read (SocketTable.describe), never held,
+    as analysis/files.py FileRows does for open files: 300k sockets in one process would be 300k
+    dicts. ``fds``: the fdinfo entries of its fd table; the positions of the sockets among them
+    are kept (4 bytes a socket). The texts from the archive a record holds are its unix names
+    (``path``, ``peer_path``); ``scrub_rows`` scrubs them as each record is made."""
+
+    __slots__ = ("table", "fds", "at", "scrub")
+
+    def __init__(self, table, fds, at):
+        self.table, self.fds, self.at, self.scrub = table, fds, at, None
+
+    @classmethod
+    def of(cls, table, fds):
+        """The sockets among ``fds`` (an empty list when there are none)."""
+        at = array.array("I", (index for index, fdinfo in enumerate(fds) if table.is_socket(fdinfo.id)))
+        return cls(table, fds, at) if at else []
+
+    def __len__(self):
+        return len(self.at)
+
+    def __bool__(self):
+        return len(self) > 0
+
+    def _row(self, position):
+        fdinfo = self.fds[position]
+        row = self.table.describe(fdinfo.fd, fdinfo.id)
+        if self.scrub is not None:
+            for key in ("path", "peer_path"):
+                if row.get(key):
+                    row[key] = self.scrub(row[key])
+        return row
+
+    def __iter__(self):
+        for position in self.at:
+            yield self._row(position)
+
+    def texts(self):
+        for row in SocketRows(self.table, self.fds, self.at):  # unscrubbed: what the archive holds
+            for key in ("path", "peer_path"):
+                if row.get(key):
+                    yield row[key]
+
+    def __getitem__(self, index):
+        """A slice is a list of those records; an index, one record."""
+        if isinstance(index, slice):
+            return [self._row(position) for position in self.at[index]]
+        return self._row(self.at[index])
+
+    def scrub_rows(self, scrub):
+        """As FileRows.scrub_rows."""
+        inner = self.scrub
+        self.scrub = scrub if inner is None else lambda text: scrub(inner(text))
+
+    def __repr__(self):
+        return "SocketRows(%d)" % len(self)

@@ -7,6 +7,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
+
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.analyze import (
     EXPORTS,
     SECTIONS,
@@ -26,12 +28,13 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.runners.common
 )
 
 
-def analyze_with_findings(path, options, checksum=False, include=None, export_dir=None, export=(), check_mode=False,
-                          export_limit=None, caps=None):
-    """(analysis, findings result) of ``path``: both ride one Checkpoint, so a compressed archive
-    is streamed once (twice when its pages come before their pagemaps; see criu/checkpoint.py).
-    ``caps``: capped's arguments; open-file records are made while the archive is open (only those
-    listed, with caps; all of them without)."""
+@contextlib.contextmanager
+def opened(path, options, checksum=False, include=None, export_dir=None, export=(), check_mode=False,
+           export_limit=None):
+    """(analysis, findings result, secrets seen) of ``path`` while its Checkpoint is open, so that its
+    open-file records (analysis/files.py FileRows) can still be made. Both ride one Checkpoint, so a
+    compressed archive is streamed once (twice when its pages come before their pagemaps; see
+    criu/checkpoint.py)."""
     plan = AnalysisPlan(path, include or list(SECTIONS), options.get("redact_secrets", True), export_dir, export,
                         check_mode, export_limit)
     pending = FindingsPass(dict(options, scan_memory=options.get("scan_memory", True) and plan.has_processes))
@@ -41,39 +44,55 @@ def analyze_with_findings(path, options, checksum=False, include=None, export_di
     with open_checkpoint(path, [plan, pending], checksum) as checkpoint:
         analysis = plan.run(checkpoint)
         result = pending.evaluate(analysis, checkpoint)
+        yield analysis, result, pending.secrets + plan.redactor.secrets
+
+
+def scrubbed(value, secrets, options):
+    """The final pass over ``value``: any secret seen anywhere (or marked), redacted everywhere."""
+    redact, hidden = options.get("redact_secrets", True), options.get("secret_values") or []
+    if redact or hidden:
+        value = scrub_all(value, (secrets if redact else []) + hidden, shapes=redact)
+    return value
+
+
+def analyze_with_findings(path, options, checksum=False, include=None, export_dir=None, export=(), check_mode=False,
+                          export_limit=None, caps=None):
+    """(analysis, findings result) of ``path`` (see opened). ``caps``: capped's arguments; open-file
+    records are made while the archive is open (only those listed, with caps; all of them without)."""
+    with opened(path, options, checksum, include, export_dir, export, check_mode, export_limit) as found:
+        analysis, result, secrets = found
         if caps is not None:
             analysis = capped(analysis, *caps)
         else:
             materialize(analysis)
-    redact, hidden = options.get("redact_secrets", True), options.get("secret_values") or []
-    if redact or hidden:  # the final pass: any secret seen anywhere (or marked), redacted everywhere
-        analysis, result = scrub_all([analysis, result], (pending.secrets + plan.redactor.secrets if redact else [])
-                                     + hidden, shapes=redact)
+    analysis, result = scrubbed([analysis, result], secrets, options)
     return analysis, result
 
 
 def capped(analysis, max_processes=None, max_files=None, max_rootfs=None, max_total_files=None):
     """What of ``analysis`` is returned: at most ``max_processes`` processes (tree order), each with at
-    most ``max_files`` files and ``max_total_files`` files in all (the first processes' first), at most
+    most ``max_files`` files and ``max_total_files`` files in all (the first processes' first), and
+    as many sockets by the same caps, at most
     ``max_rootfs`` changed and deleted rootfs entries each, and MAX_WARNINGS warnings.
     ``analysis["omitted"]`` counts what was left out (with what the analysis engine already left
     out), and a warning says it. Findings were computed on everything: a 50k-process tree or 300k
     open files would otherwise make a result of hundreds of MB for Ansible to carry (1.1 GB RSS)."""
     before = analysis.get("omitted") or {}
-    omitted = {"processes": 0, "files": 0, "rootfs": before.get("rootfs", 0), "warnings": before.get("warnings", 0)}
+    omitted = {"processes": 0, "files": 0, "sockets": 0, "rootfs": before.get("rootfs", 0), "warnings": before.get("warnings", 0)}
     processes = analysis.get("processes")
     if max_processes and processes and len(processes) > max_processes:
         omitted["processes"] = len(processes) - max_processes
         analysis["processes"] = processes = processes[:max_processes]
-    room = max_total_files or float("inf")
-    for proc in processes or []:
-        files = proc.get("files")
-        if not files:
-            continue
-        keep = min(len(files), max_files or len(files), room)
-        room -= keep
-        omitted["files"] += len(files) - keep
-        proc["files"] = files[:keep]  # a list: of analysis/files.py FileRows, only these records are made
+    for key in ("files", "sockets"):  # sockets are open files too: the same caps, counted apart
+        room = max_total_files or float("inf")
+        for proc in processes or []:
+            rows = proc.get(key)
+            if not rows:
+                continue
+            keep = min(len(rows), max_files or len(rows), room)
+            room -= keep
+            omitted[key] += len(rows) - keep
+            proc[key] = rows[:keep]  # a list: of FileRows/SocketRows, only these records are made
     rootfs = analysis.get("rootfs") or {}
     cut = 0
     for key in ("changed", "deleted"):
@@ -93,6 +112,10 @@ def capped(analysis, max_processes=None, max_files=None, max_rootfs=None, max_to
         notes.append("%d open files left out of analysis.processes[].files (max_files: %s a process, max_total_files: "
                      "%s in all); findings cover all"
                      % (omitted["files"], max_files or "no limit", max_total_files or "no limit"))
+    if omitted["sockets"]:
+        notes.append("%d sockets left out of analysis.processes[].sockets (max_files: %s a process, max_total_files: "
+                     "%s in all); findings cover all"
+                     % (omitted["sockets"], max_files or "no limit", max_total_files or "no limit"))
     kept, more = cap_warnings(analysis.get("warnings") or [])
     omitted["warnings"] += more
     analysis["warnings"] = notes + kept
@@ -124,11 +147,21 @@ def run_analyze(params, check_mode):
 
 def run_diff(params, check_mode):
     options = findings_options(params)
-    sides = {}
-    for side in ("before", "after"):
-        sides[side] = analyze_with_findings(params[side], options, params["checksum"])
-    (before, before_findings), (after, after_findings) = sides["before"], sides["after"]
-    result = compare(before, after, before_findings, after_findings)
+    sides, secrets = {}, []
+    # Both archives open while they are compared: their open files are compared by digests made a
+    # record at a time, and only the records the result lists are made again (analysis/diff.py).
+    # What leaves is scrubbed once, of both sides' secrets: not every record of each side first.
+    with contextlib.ExitStack() as stack:
+        for side in ("before", "after"):
+            analysis, found, seen = stack.enter_context(opened(params[side], options, params["checksum"]))
+            sides[side] = (analysis, found)
+            secrets.extend(seen)
+        (before, before_findings), (after, after_findings) = sides["before"], sides["after"]
+        result = compare(before, after, before_findings, after_findings)
+    # Every warning of both analyses and both findings passes, each naming its archive.
+    warnings = ["%s: %s" % (params[side], warning) for side in ("before", "after")
+                for warning in sides[side][0]["warnings"] + sides[side][1]["warnings"]]
+    result, warnings = scrubbed([result, warnings], secrets, options)
     written = None
     if params["report"]:
         written = report_mod.write(params["report"], params["report_format"], diff=result, check_mode=check_mode,
@@ -136,8 +169,5 @@ def run_diff(params, check_mode):
     output = dict(changed=bool(written and written["changed"]), checkpoint_diff=result, report=written)
     if params["checksum"]:
         output["sha256"] = dict((side, sides[side][0]["container"]["archive"]["sha256"]) for side in ("before", "after"))
-    # Every warning of both analyses and both findings passes, each naming its archive.
-    warnings = ["%s: %s" % (params[side], warning) for side in ("before", "after")
-                for warning in sides[side][0]["warnings"] + sides[side][1]["warnings"]]
     return Outcome(output, warnings + result["warnings"],
                    severity_gate(result["findings"]["new"], params["fail_on_severity"], "new finding(s)"))

@@ -132,3 +132,32 @@ def test_containers_without_ids_compare_by_name():
     other = {"container": {"container": "web", "pod": "web-2", "namespace": "demo", "engine": "CRI-O"}}
     with pytest.raises(CheckpointError, match="demo/web-1/web and demo/web-2/web"):
         compare(one, other)
+
+
+def _files(pid, rows):
+    return [dict({"type": "REG", "deleted": False, "size": None, "sha256": None, "pos": 0}, fd=fd, path=path, **extra)
+            for fd, path, extra in rows]
+
+
+def test_open_files_compared_whole_and_listed_capped(monkeypatch):
+    """Every row is compared (by digests); each list holds the first MAX_ROWS in reading order (tree,
+    then fd), the rest counted in omitted and said; rows that stayed open are in no list, wherever
+    they are (cwd/root/exe past every fd included), and the last of equal keys is the one kept."""
+    from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis import diff
+    monkeypatch.setattr(diff, "MAX_ROWS", 2)
+    kept = [(fd, "/data/%d" % fd, {}) for fd in range(10)] + [("cwd", "/", {}), ("exe", "/bin/app", {})]
+    before = dict(container(), processes=[proc(1, "app", "app", files=_files(1, kept + [
+        (20, "/gone/a", {}), (21, "/gone/b", {}), (22, "/gone/c", {}), (30, "/log", {"pos": 1}),
+        (31, "/log2", {"pos": 5})]))])
+    after = dict(container(), processes=[proc(1, "app", "app", files=_files(1, [
+        (40, "/new/a", {}), (41, "/new/b", {}), (42, "/new/c", {}), (43, "/new/d", {}), (30, "/log", {"pos": 7}),
+        (31, "/log2", {"pos": 2}), (31, "/log2", {"pos": 5})] + kept))])
+    result = diff.compare(before, after)
+    files = result["files"]
+    assert [row["path"] for row in files["opened"]] == ["/new/a", "/new/b"]
+    assert [row["path"] for row in files["closed"]] == ["/gone/a", "/gone/b"]
+    assert [(row["path"], row["changes"]) for row in files["changed"]] == [("/log", {"pos": {"before": 1, "after": 7}})]
+    assert result["omitted"] == {"files": 2 + 1, "sockets": 0}
+    assert result["warnings"] == ["3 open files left out of checkpoint_diff.files.opened/closed/changed (2 listed in "
+                                  "each); all were compared"]
+    assert result["changed"] is True
