@@ -111,12 +111,17 @@ def _rows(analysis, section):
             yield dict(item, pid=proc.get("pid"), comm=proc.get("comm"))
 
 
+# A key drawn per run: 8-byte digests of attacker-chosen names could be made to collide (2**32 tries
+# find a pair) if the hash were known in advance; keyed, they cannot be lined up from the archive.
+_DIGEST_KEY = os.urandom(16)
+
+
 def _digest(value):
-    # 8 bytes of BLAKE2 over the repr: one integer in an array per row instead of a row (300k open
-    # files on each side held as rows and keys: 768 MB). Not Python's hash(): its ints hash to
+    # 8 bytes of keyed BLAKE2 over the repr: one integer in an array per row instead of a row (300k
+    # open files on each side held as rows and keys: 768 MB). Not Python's hash(): its ints hash to
     # themselves, so an archive could line keys up to collide.
-    return int.from_bytes(hashlib.blake2b(repr(value).encode("utf-8", "backslashreplace"), digest_size=8).digest(),
-                          "little")
+    return int.from_bytes(hashlib.blake2b(repr(value).encode("utf-8", "backslashreplace"), digest_size=8,
+                                          key=_DIGEST_KEY).digest(), "little")
 
 
 def _prints(analysis, section, key):
