@@ -108,14 +108,11 @@ def capped(analysis, max_processes=None, max_files=None, max_rootfs=None, max_to
     if omitted["processes"]:
         notes.append("analysis.processes lists the first %d of %d processes (max_processes); findings cover all"
                      % (max_processes, max_processes + omitted["processes"]))
-    if omitted["files"]:
-        notes.append("%d open files left out of analysis.processes[].files (max_files: %s a process, max_total_files: "
-                     "%s in all); findings cover all"
-                     % (omitted["files"], max_files or "no limit", max_total_files or "no limit"))
-    if omitted["sockets"]:
-        notes.append("%d sockets left out of analysis.processes[].sockets (max_files: %s a process, max_total_files: "
-                     "%s in all); findings cover all"
-                     % (omitted["sockets"], max_files or "no limit", max_total_files or "no limit"))
+    for key, what in (("files", "open files"), ("sockets", "sockets")):
+        if omitted[key]:
+            notes.append("%d %s left out of analysis.processes[].%s (max_files: %s a process, max_total_files: "
+                         "%s in all); findings cover all"
+                         % (omitted[key], what, key, max_files or "no limit", max_total_files or "no limit"))
     kept, more = cap_warnings(analysis.get("warnings") or [])
     omitted["warnings"] += more
     analysis["warnings"] = notes + kept
