@@ -41,8 +41,9 @@ options:
         C(PASS) (C(PASSWORD), C(PASSWD)) or C(CREDENTIAL) (any case), the variables the
         C(secret.env-variable) rule reports.
       - Every credential shape a C(secret.*) rule detects (AWS keys, C(Authorization) headers, JWTs,
-        PEM private keys, GitHub, GitLab, Slack, Stripe and Vault tokens, C(password=)/C(token:)
-        assignments) is redacted the same way wherever it shows in the result, the report and
+        PEM private keys (also JSON-escaped, as in a GCP service account key), passwords in URLs,
+        GitHub, GitLab, Slack (tokens and webhook URLs), Stripe and Vault tokens, kubeconfig tokens and
+        C(client-key-data), C(password=)/C(token:)/C(X-Api-Key:) assignments) is redacted the same way wherever it shows in the result, the report and
         warnings, also when a context window cuts it short.
       - A redacted value reads C(<first 4 characters>...sha256:<64 hex digits>), the hash being the
         SHA-256 of the whole value encoded as UTF-8; values of 8 characters or fewer show no

@@ -75,7 +75,8 @@ options:
   redact_secrets:
     description:
       - Redact every credential shape (AWS keys, C(Authorization) headers, JWTs, PEM private keys,
-        GitHub, GitLab, Slack, Stripe and Vault tokens, C(password=)/C(token:) assignments...) in
+        passwords in URLs, GitHub, GitLab, Slack, Stripe and Vault tokens, C(password=)/C(token:)
+        assignments...) in
         what the module returns (match contexts, matched text, strings, hexdump text, warnings and
         error messages). The shapes are those of the C(secret.*) findings rules of
         M(forensic.checkpoint.checkpoint_analyze); a redacted value reads

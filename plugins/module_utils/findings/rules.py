@@ -52,14 +52,17 @@ def _changed(rule_id, tactic, severity, attack, title, description, where):
 # Environment variable names that say their value is a secret.
 SECRET_NAMES = r"(?i)key|secret|token|pass(?:word|wd)?|credential"
 # Names of assigned secrets (JSON, INI, YAML, env, query strings), any case incl. camelCase.
-KEYWORDS = (r"(?:secret_?access_?key|secret_?key|access_?token|refresh_?token|client_?secret|api_?key|apikey"
-            r"|auth_?token|token|password|passwd|pwd|secret|credentials?|private_?key)")
+# ``_`` or ``-`` may join the words (kubeconfig's access-token, an X-Api-Key header); client-key-data is
+# a kubeconfig's base64 private key, AccountKey an Azure storage key.
+KEYWORDS = (r"(?:secret[_-]?access[_-]?key|secret[_-]?key|access[_-]?token|refresh[_-]?token"
+            r"|client[_-]?secret|client-key-data|api[_-]?key|apikey|account[_-]?key|auth[_-]?token|token|password"
+            r"|passwd|pwd|secret|credentials?|private[_-]?key)")
 # The value of such an assignment, possibly cut short by a window edge.
 # An AWS secret key's name (env, CLI/INI, SDK JSON): its value may start with / (base64).
 AWS_KEY_NAME = r"secret_?access_?key[\"']?\s*[=:]\s*[\"']?"
 # ``key = value`` of such a name; a value starting with / is a path (PWD=/app, KEY_FILE=/run/key),
-# where a secret is, not the secret.
-ASSIGNED = r"%s[\"']?\s*[=:]\s*[\"']?(?!/)" % KEYWORDS
+# where a secret is, not the secret; one starting with ----- is a PEM block, the private-key shape's.
+ASSIGNED = r"%s[\"']?\s*[=:]\s*[\"']?(?!/|-----)" % KEYWORDS
 KEYWORD_SHAPE = r"(?i)%s(?P<v>[A-Za-z0-9+=._~!@#$%%^*-][^\s\"'&,;<>\\]{0,4095})" % ASSIGNED
 # A shape needs this many characters of a token's body: a piece cut by a window edge still shows.
 CUT = 6
@@ -241,19 +244,28 @@ BUILTIN_RULES = [
             "A GitLab personal, deploy, runner, trigger, CI build or OAuth token.",
             *_token(["glpat-", "gl(?:dt|rt|ptt|cbt|oas)-"], "[A-Za-z0-9_-]", 20, 64),
             literals=["glpat-", "gldt-", "glrt-", "glptt-", "glcbt-", "gloas-"]),
-    _secret("secret.slack-token", "high", "Slack token", "A Slack bot, user or app token.",
-            *_token(["xox[abposr]-", "xapp-"], "[A-Za-z0-9-]", 10, 250),
-            literals=["xoxa-", "xoxb-", "xoxp-", "xoxo-", "xoxs-", "xoxr-", "xapp-"]),
+    _secret("secret.slack-token", "high", "Slack token", "A Slack bot, user or app token, or a webhook URL.",
+            *_token(["xox[abposr]-", "xapp-"], "[A-Za-z0-9-]", 10, 250,
+                    [r"hooks\.slack\.com/(?:services|workflows|triggers)/"], "[A-Za-z0-9/_-]", 20),
+            literals=["xoxa-", "xoxb-", "xoxp-", "xoxo-", "xoxs-", "xoxr-", "xapp-", "hooks.slack.com/"]),
     _secret("secret.stripe-key", "high", "Stripe key", "A Stripe secret or restricted API key, or a webhook "
             "signing secret.",
             *_token(["[rs]k_(?:live|test)_", "whsec_"], "[A-Za-z0-9]", 24, 255),
             literals=["sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_"]),
     _secret("secret.vault-token", "high", "HashiCorp Vault token", "A Vault service, batch or recovery token.",
             *_token([r"hv[sbr]\."], "[A-Za-z0-9_-]", 24, 255), literals=["hvs.", "hvb.", "hvr."]),
+    # Lines end in newlines, or in \n escapes inside JSON (a GCP service account's "private_key").
     _secret("secret.private-key", "high", "Private key", "A PEM private key block.",
-            r"-----BEGIN [A-Z ]{0,20}PRIVATE KEY(?: BLOCK)?-----\s*([A-Za-z0-9+/=\r\n]{64,4096})",
-            r"-----BEGIN [A-Z ]{0,20}PRIVATE KEY(?: BLOCK)?-----\s*(?P<v>[A-Za-z0-9+/=\s]{1,16384})",
+            r"-----BEGIN [A-Z ]{0,20}PRIVATE KEY(?: BLOCK)?-----(?:\s|\\[rn])*([A-Za-z0-9+/=\r\n\\]{64,4096})",
+            r"-----BEGIN [A-Z ]{0,20}PRIVATE KEY(?: BLOCK)?-----(?:\s|\\[rn])*(?P<v>[A-Za-z0-9+/=\s\\]{1,16384})",
             ["-----BEGIN "], attack="T1552.004"),
+    _secret("secret.url-credentials", "high", "Password in a URL",
+            "A user name and password in a URL (scheme://user:password@host), such as a database or proxy URL.",
+            # A port (http://host:8080/) is not a password: the part after the colon must end at an @,
+            # or at a window's edge when it is not all digits.
+            r"://[^\s:/@'\"<>]{1,256}:([^\s/@'\"<>]{3,256})@",
+            r"://[^\s:/@'\"<>]{1,256}:(?!\d+(?:[/\s]|$))(?P<v>[^\s/@'\"<>]{1,256})(?:@|$)",
+            ["://"]),
     _secret("secret.bearer-token", "high", "Bearer token", "An HTTP bearer token (Authorization: Bearer ...).",
             *_credentials("[Bb]earer"), literals=["earer"]),
     _secret("secret.basic-auth", "high", "HTTP basic credentials",

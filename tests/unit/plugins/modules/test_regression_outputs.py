@@ -148,10 +148,20 @@ def diff_says_what_it_omits(name, result):
     return _walk(result, change)
 
 
+def slack_rule_names_webhooks(name, result):
+    """Issue 16: secret.slack-token also finds (and redaction hides) Slack webhook URLs; its
+    description says so."""
+    def change(item):
+        if item.get("id") == "secret.slack-token":
+            item["description"] = "A Slack bot, user or app token, or a webhook URL."
+    return _walk(result, change)
+
+
 # Bug fixes of issues 14 and 16 that change recorded outputs: functions (case name, recorded result) -> expected.
 FIXES = [not_checkpoints_key, cwd_root_are_directories, diff_hashes_only_with_checksum,
          generic_secret_assignment_redacted, ghost_bytes_present, analysis_says_what_it_omits,
-         memory_says_what_it_omits, untouched_anonymous_vmas_have_no_file_bytes, diff_says_what_it_omits]
+         memory_says_what_it_omits, untouched_anonymous_vmas_have_no_file_bytes, diff_says_what_it_omits,
+         slack_rule_names_webhooks]
 
 
 def expected(name):

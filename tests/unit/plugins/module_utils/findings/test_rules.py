@@ -45,6 +45,11 @@ def _samples():
         ("sk_live_%s" % tok, "sk_live_" + tok), ("whsec_%s" % tok, "whsec_" + tok), ("hvs.%s" % tok, "hvs." + tok),
         ("password=%s" % pw, pw), ("DB_PASSWORD: '%s'" % pw, pw), ("https://h/?api_key=%s&x=1" % pw, pw),
         ('"client_secret": "%s"' % pw, pw), ("[db]\npwd = %s\n" % pw, pw),
+        ('{"private_key": "-----BEGIN PRIVATE KEY-----\\n%s\\n-----END' % pem.replace("\n", "\\n"),
+         pem.replace("\n", "\\n") + "\\n"),  # the class holds \ and n: the last escape is taken too
+        ("postgres://admin:%s@db:5432/app" % pw, pw), ("https://hooks.slack.com/services/T0%s" % tok,
+                                                        "hooks.slack.com/services/T0" + tok),
+        ("    client-key-data: %s\n" % pw, pw), ("X-Api-Key: %s" % pw, pw),
     ]
 
 
@@ -85,6 +90,12 @@ def test_a_detected_secret_is_a_redacted_shape_and_back(case):
     for rule_id in found:  # and every match holds one of the rule's literals
         literals = dict((rule["id"], rule["literals"]) for rule in SECRET_RULES)[rule_id]
         assert any((lit[4:].lower() in text.lower()) if lit.startswith("(?i)") else lit in text for lit in literals)
+
+
+def test_a_port_or_a_plain_url_is_not_a_url_password():
+    for text in ("http://example.com:8080/x", "https://h:443", "see https://docs.example.com/a:b/c", "ftp://h/"):
+        assert "secret.url-credentials" not in _detected(text)
+        assert scrub_shapes(text) == text, text
 
 
 def test_every_secret_rule_and_shape_is_exercised():

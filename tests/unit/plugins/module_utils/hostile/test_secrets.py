@@ -42,6 +42,13 @@ def _shapes():
         ("xoxb-%s" % tok, tok), ("sk_live_%s" % tok, tok), ("rk_test_%s" % tok, tok), ("hvs.%s" % tok, tok),
         ("password=%s" % pw, pw), ("DB_PASSWORD: '%s'" % pw, pw), ("secret=%s&x=1" % pw, pw),
         ("https://h/?token=%s" % tok, tok), ('"client_secret": "%s"' % tok, tok),
+        # A GCP service account's key: PEM lines joined by \n escapes inside JSON.
+        ('"private_key": "-----BEGIN PRIVATE KEY-----\\n%s\\n-----END PRIVATE KEY-----\\n"' % pem.replace(
+            "\n", "\\n"), pem.replace("\n", "\\n")),
+        ("    client-key-data: %s\n" % aws, aws), ("      access-token: %s\n" % tok, tok),
+        ("id-token: %s" % jwt, jwt), ("X-Api-Key: %s" % tok, tok), ("AccountKey=%s;" % aws, aws),
+        ("postgres://admin:%s@db:5432/app" % pw, pw), ("DATABASE_URL=mysql://u:%s@h/x" % pw, pw),
+        ("https://hooks.slack.com/services/T0%s/B0%s/%s" % (tok[:8], tok[8:16], tok[16:]), tok[16:]),
     ]
     return cases
 
