@@ -49,7 +49,10 @@ def load_json(archive, name):
     if not archive.has(name):
         return None
     try:
-        value = json.loads(archive.read(name).decode("utf-8"))
+        value = parse_json(archive.read(name).decode("utf-8"))
+    except TooManyValues:
+        raise ArchiveError(archive.path, "%s holds more than %d JSON values: not a container's metadata" % (
+            name, JSON_VALUE_LIMIT))
     except (ValueError, UnicodeDecodeError) as exc:
         raise ArchiveError(archive.path, "%s is not valid JSON (%s)" % (name, str(exc).splitlines()[0]))
     except RecursionError:  # json nests on the C stack's behalf: 100k "[" is a hostile document
@@ -57,6 +60,28 @@ def load_json(archive, name):
     if not isinstance(value, (dict, list)):
         raise ArchiveError(archive.path, "%s holds a JSON %s, not an object" % (name, type(value).__name__))
     return value
+
+
+# A container's metadata documents hold a few thousand values (spec.dump ~1,700 in 24 kB). Python
+# holds each in 50-100 bytes, so 16 MB of ``{},`` (a few kB compressed) would take 440 MB.
+JSON_VALUE_LIMIT = 200000
+
+
+class TooManyValues(ValueError):
+    pass
+
+
+def parse_json(text):
+    """json.loads of a metadata document or annotation, refused (TooManyValues) past JSON_VALUE_LIMIT
+    values, counted before parsing in linear time: strings by their quotes, the other values by the
+    commas and brackets outside strings."""
+    plain = text.replace("\\\\", "").replace('\\"', "")  # left: the quotes that open or close strings
+    values = plain.count('"') // 2
+    if values <= JSON_VALUE_LIMIT:  # else too many strings alone (and too many pieces to split into)
+        values += sum(part.count(",") + part.count("[") + part.count("{") for part in plain.split('"')[0::2])
+    if values > JSON_VALUE_LIMIT:
+        raise TooManyValues("more than %d values" % JSON_VALUE_LIMIT)
+    return json.loads(text)
 
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
@@ -127,6 +152,17 @@ def json_array_items(fileobj):
         raise ValueError("not UTF-8 (%s)" % exc.reason)
 
 
+def text_annotations(annotations, warnings):
+    """spec.dump's annotations that are text, as OCI defines them (a map of strings); the others
+    are dropped, with a warning naming them."""
+    wrong = sorted(key for key, value in annotations.items() if not isinstance(value, str))
+    if wrong:
+        warnings.append("spec.dump: %d annotations are not strings and are ignored (%s)" % (
+            len(wrong), ", ".join(str(key) for key in wrong[:5]) + (", ..." if len(wrong) > 5 else "")))
+        return dict((key, value) for key, value in annotations.items() if isinstance(value, str))
+    return annotations
+
+
 def detect_engine(annotations):
     manager = annotations.get("io.container.manager")
     if manager == "libpod":
@@ -140,8 +176,8 @@ def detect_engine(annotations):
 
 def _json_annotation(annotations, key):
     try:
-        value = json.loads(annotations.get(key) or "{}")
-    except ValueError:
+        value = parse_json(annotations.get(key) or "{}")
+    except (ValueError, RecursionError):
         return {}
     return value if isinstance(value, dict) else {}
 
@@ -268,7 +304,7 @@ def describe(archive):
     if not spec:
         warnings.append("spec.dump is missing: the engine and pod names are unknown")
     annotations = spec.get("annotations") if isinstance(spec, dict) else None
-    annotations = annotations if isinstance(annotations, dict) else {}
+    annotations = text_annotations(annotations if isinstance(annotations, dict) else {}, warnings)
     config = config if isinstance(config, dict) else {}
     engine = detect_engine(annotations)
     info = {

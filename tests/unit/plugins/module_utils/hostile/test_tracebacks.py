@@ -66,6 +66,53 @@ def test_malformed_metadata_is_a_warning_or_one_line(archives, tmp_path, case, m
     assert h2.sha256(archive) == before
 
 
+CRIO_ANNOTATIONS = {  # OCI annotations are strings: every other shape, in the fields CRI-O archives are read by
+    "int-metadata": {"io.kubernetes.cri-o.Metadata": 5},
+    "float-metadata": {"io.kubernetes.cri-o.Metadata": 1e308},
+    "deep-metadata": {"io.kubernetes.cri-o.Metadata": "[" * 100000},
+    "list-metadata": {"io.kubernetes.cri-o.Metadata": '[{"name": 1}]', "io.kubernetes.pod.name": ["p"]},
+    "bomb-metadata": {"io.kubernetes.cri-o.Metadata": "[" + "{}," * 300000 + "{}]"},
+    "all-wrong": dict((key, {"a": [1]}) for key in (
+        "io.kubernetes.container.name", "io.kubernetes.pod.name", "io.kubernetes.pod.namespace",
+        "io.kubernetes.cri-o.ImageName", "io.kubernetes.cri-o.Created", "io.kubernetes.cri-o.IP.0")),
+}
+
+
+@pytest.mark.parametrize("module", ["checkpoint_info", "checkpoint_analyze"])
+@pytest.mark.parametrize("case", sorted(CRIO_ANNOTATIONS))
+def test_cri_o_annotations_of_any_json_shape_are_dropped_with_a_warning(archives, tmp_path, case, module):
+    def forge(members):
+        spec = json.loads(hostile.content(members, "spec.dump"))
+        spec["annotations"].update(CRIO_ANNOTATIONS[case])
+        return h2.with_json(members, "spec.dump", spec)
+    archive = h2.build(archives["crio"], str(tmp_path / "crio.tar"), forge)
+    result = module_outputs.run_module(module, {"path": archive})
+    assert not result.get("failed"), result.get("msg")
+    container = result["checkpoints"][0] if module == "checkpoint_info" else result["analysis"]["container"]
+    assert container["engine"] == "CRI-O" and container["container"] in ("counter", None)
+    for key in ("container", "pod", "namespace", "image", "created", "ip"):
+        assert container.get(key) is None or isinstance(container[key], str), key
+    wrong = [key for key, value in CRIO_ANNOTATIONS[case].items() if not isinstance(value, str)]
+    assert not wrong or any("annotations are not strings" in warning for warning in result["warnings"])
+
+
+@pytest.mark.parametrize("member", ["config.dump", "spec.dump", "network.status", "bind.mounts"])
+def test_a_metadata_document_of_millions_of_values_is_one_line_in_bounded_memory(archives, tmp_path, member):
+    """16 MB of ``{},`` (6k compressed) parsed whole took 440 MB: such a document is refused by its
+    count of values, made before parsing."""
+    import hostile_bounds as hb
+    bomb = b"[" + b"{}," * (5 * 1024 * 1024) + b"{}]"
+    base = archives["crio" if member == "bind.mounts" else "lookup"]  # CRI-O's alone, read by the analysis alone
+    archive = h2.build(base, str(tmp_path / "bomb.tar"), lambda m: h2.with_json(m, member, bomb), compression="zst")
+    before = h2.sha256(archive)
+    for module in ("checkpoint_info", "checkpoint_analyze")[1 if member == "bind.mounts" else 0:]:
+        task, output, rss, _secs = hb.run_module(module, {"path": archive})
+        assert task.get("failed") and "\n" not in task["msg"] and archive in task["msg"], task.get("msg")
+        assert "%s holds more than" % member in task["msg"] and "Traceback" not in output
+        assert rss <= hb.RSS_LIMIT_MB, (module, rss)
+    assert h2.sha256(archive) == before
+
+
 def test_the_diff_of_wrongly_typed_configs_is_one_line_or_a_result(archives, tmp_path):
     before = _archive(archives, tmp_path, "config-fields-wrong-types")
     result = module_outputs.run_module("checkpoint_diff", {"before": before, "after": archives["lookup"]})
