@@ -844,7 +844,8 @@ def _secret_findings(facts, secret_rules, scanner, procs):
     for hit in (scanner.secrets.items.values() if scanner is not None else []):
         kind, what = hit["where"]
         if kind == "memory":
-            memory.append((hit["rule"], procs.get(what), "memory", hit["value"], _digest(hit["value"]),
+            # a pid the process facts lack (a forged pstree) still names the memory it was found in
+            memory.append((hit["rule"], procs.get(what) or {"pid": what}, "memory", hit["value"], _digest(hit["value"]),
                            scanner.address_fields(hit), hit["context"]))
         else:
             memory.append((hit["rule"], None, "file", hit["value"], _digest(hit["value"]),

@@ -113,6 +113,25 @@ def test_a_metadata_document_of_millions_of_values_is_one_line_in_bounded_memory
     assert h2.sha256(archive) == before
 
 
+@pytest.mark.parametrize("edit", [(0, 0), (2, 1 << 31), (3, 15), (1, (1 << 32) - 1)])
+def test_forged_pstree_pids_are_one_line_or_a_result(archives, tmp_path, edit):
+    """A pstree whose pids do not match the other images (0, past a pid_t, a duplicate): memory
+    found under a pid the process facts lack still names that pid, never a KeyError."""
+    import hostile_bounds as hb
+    from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
+    members = hostile.load_members(archives["lookup"])
+    image = criu_images.decode("checkpoint/pstree.img", hostile.content(members, "checkpoint/pstree.img"))
+    entries = list(image.entries)
+    entries[edit[0]].pid = edit[1]
+    archive = hb.replaced_images(str(tmp_path / "pstree.tar"), members, {"checkpoint/pstree.img": ("PSTREE", entries)})
+    for module, args in (("checkpoint_analyze", {"path": archive}), ("checkpoint_memory", {"path": archive}),
+                         ("checkpoint_coredump", {"path": archive, "dest": str(tmp_path / "cores")})):
+        result = module_outputs.run_module(module, args)
+        text = json.dumps(result)
+        assert "Traceback" not in text and "unexpected" not in text, (module, result.get("msg"))
+        assert not result.get("failed") or h2.one_line(result, archive), (module, result["msg"])
+
+
 def test_the_diff_of_wrongly_typed_configs_is_one_line_or_a_result(archives, tmp_path):
     before = _archive(archives, tmp_path, "config-fields-wrong-types")
     result = module_outputs.run_module("checkpoint_diff", {"before": before, "after": archives["lookup"]})
