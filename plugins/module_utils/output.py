@@ -6,7 +6,9 @@
 A ``Destination`` holds its directory open (never through a symlink) and writes each file as a
 private temporary file next to the target, renamed over it only when complete: a failure (a full
 disk, say) leaves nothing half-written, and a symlink at the target is replaced, never followed.
-Names are single path components, so nothing lands outside the directory. Evidence is
+Names are single path components, so nothing lands outside the directory; ``subdirectory`` opens
+the directories below it one at a time (openat, O_NOFOLLOW), for names an archive chooses.
+All-zero blocks are written as holes. Evidence is
 untouchable: ``protect`` lists the inputs (archives, or directories of them); a target that is
 one of them (the same inode: a hard link too) or lies inside one of those directories is refused
 with one line. ``write`` knows "unchanged" by SHA-256 (and mode 0600) and, in check mode,
@@ -26,11 +28,24 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import 
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW
+_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW
 CHUNK = 1 << 20
+_ZEROS = memoryview(bytes(CHUNK))
 
 
 def _reason(exc):
     return (exc.strerror or str(exc)).lower()
+
+
+class NotWritten(CheckpointError):
+    """This one file was not written: something not a regular file holds its name, or writing it
+    failed (a full disk); nothing of it is left. An input in the way is a plain CheckpointError."""
+
+
+def _pwrite_all(fd, view, offset):
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
 
 
 class Protected(object):
@@ -76,10 +91,13 @@ class Destination(object):
     """The directory ``path`` (created 0700 when ``create`` and missing, unless in check mode).
     Errors name the file, after the module ``option`` that gave it when there is one."""
 
-    def __init__(self, path, check_mode=False, create=False, protect=(), option=None):
+    def __init__(self, path, check_mode=False, create=False, protect=(), option=None, _opened=None):
         self.option = option
         self.path = os.path.abspath(path)
         self.check_mode = check_mode
+        if _opened is not None:  # a subdirectory: (its descriptor or None, the parent's Protected)
+            self.fd, self.protected = _opened
+            return
         self.protected = Protected(protect)
         problem = self.protected.directory_problem(self.path)
         if problem:
@@ -92,14 +110,52 @@ class Destination(object):
         self.fd = None
         if os.path.lexists(self.path) or not check_mode:
             try:
-                self.fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW)
+                self.fd = os.open(self.path, _DIRECTORY)
             except OSError as exc:
                 raise self.error(path, "is not a usable directory (%s)" % _reason(exc))
 
-    def error(self, path, problem):
+    def error(self, path, problem, kind=CheckpointError):
         if self.option:
-            return CheckpointError(self.option, "%s %s" % (path, problem))
-        return CheckpointError(path, problem)
+            return kind(self.option, "%s %s" % (path, problem))
+        return kind(path, problem)
+
+    def subdirectory(self, parts):
+        """The Destination ``parts`` (names) below this one, each directory made 0700 as needed
+        and opened relative to its parent without following a symlink, so that nothing planted or
+        raced in on the way leads outside; in check mode one that does not exist yet has no
+        descriptor (what would be written is only computed)."""
+        fd = os.dup(self.fd) if self.fd is not None else None
+        path = self.path
+        try:
+            for part in parts:
+                self.check_name(part)
+                path = os.path.join(path, part)
+                if fd is None:
+                    continue
+                if not self.check_mode:
+                    try:
+                        os.mkdir(part, 0o700, dir_fd=fd)
+                    except FileExistsError:
+                        pass
+                    except OSError as exc:
+                        raise self.error(path, "cannot create the directory (%s)" % _reason(exc), NotWritten)
+                try:
+                    child = os.open(part, _DIRECTORY, dir_fd=fd)
+                except OSError as exc:
+                    if exc.errno == errno.ENOENT and self.check_mode:
+                        child = None
+                    elif exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                        raise self.error(path, "is not a directory (a symlink or file is in the way)", NotWritten)
+                    else:
+                        raise self.error(path, "is not a usable directory (%s)" % _reason(exc), NotWritten)
+                os.close(fd)
+                fd = child
+            opened = Destination(path, self.check_mode, option=self.option, _opened=(fd, self.protected))
+            fd = None
+            return opened
+        finally:
+            if fd is not None:
+                os.close(fd)
 
     def close(self):
         if self.fd is not None:
@@ -134,7 +190,7 @@ class Destination(object):
         if stat.S_ISLNK(info.st_mode):
             return None  # replaced by the rename, never followed
         if not stat.S_ISREG(info.st_mode):
-            raise self.error(self.full(name), "exists and is not a regular file")
+            raise self.error(self.full(name), "exists and is not a regular file", NotWritten)
         return info
 
     def digest(self, name):
@@ -151,21 +207,31 @@ class Destination(object):
             os.close(fd)
 
     def write(self, name, data):
-        """``data`` (bytes) as ``name``: ``{path, size, sha256, changed}``; unchanged content (and
-        mode 0600) is left alone, in check mode nothing is written."""
-        sha256 = hashlib.sha256(data).hexdigest()
+        """``data`` (bytes) as ``name``: see write_chunks."""
+        return self.write_chunks(name, (data,))
+
+    def write_chunks(self, name, chunks):
+        """``chunks`` (an iterable of bytes) as ``name``: ``{path, size, sha256, changed}``. A
+        file already there with the same content (and mode 0600) is left alone; in check mode, or
+        below a directory check mode would create, the content is only hashed. An exception from
+        ``chunks`` (a budget running out, say) leaves nothing written."""
         info = self.existing(name)
-        changed = info is None or (info.st_mode & 0o777) != 0o600 or info.st_size != len(data) \
-            or self.digest(name) != sha256
-        result = {"path": self.full(name), "size": len(data), "sha256": sha256, "changed": changed}
-        if changed and not self.check_mode:
+        current = self.digest(name) if info is not None and (info.st_mode & 0o777) == 0o600 else None
+        if self.check_mode or self.fd is None:
+            digest, size = hashlib.sha256(), 0
+            for chunk in chunks:
+                digest.update(chunk)
+                size += len(chunk)
+            sha256 = digest.hexdigest()
+        else:
             pending = self.new_file(name)
             try:
-                pending.pwrite(data, 0)
-                pending.commit()
+                sha256, size = pending.stream(chunks)
+                if sha256 != current:
+                    pending.commit()
             finally:
                 pending.discard()
-        return result
+        return {"path": self.full(name), "size": size, "sha256": sha256, "changed": sha256 != current}
 
     def new_file(self, name, size=None):
         """A ``Pending`` file for ``name``: written at offsets (``size``: preallocated as a hole),
@@ -190,7 +256,8 @@ class Pending(object):
             except OSError as exc:
                 if exc.errno == errno.EEXIST:
                     continue
-                raise destination.error(destination.full(name), "cannot create a file next to it (%s)" % _reason(exc))
+                raise destination.error(destination.full(name), "cannot create a file next to it (%s)" % _reason(exc),
+                                        NotWritten)
             self.tmp = tmp
             break
         else:
@@ -201,32 +268,55 @@ class Pending(object):
                 os.ftruncate(fd, size)  # a hole: what is never written stays unallocated
         except OSError as exc:
             self.discard()
-            raise destination.error(destination.full(name), "cannot write (%s)" % _reason(exc))
+            raise destination.error(destination.full(name), "cannot write (%s)" % _reason(exc), NotWritten)
         finally:
             os.close(fd)
 
     def _open(self):
         return os.open(self.tmp, os.O_WRONLY | _NOFOLLOW, dir_fd=self.destination.fd)
 
+    def _failed(self, exc):
+        # a full disk, say: not to pass for a fault of the archive being read
+        return self.destination.error(self.destination.full(self.name), "cannot write (%s)" % _reason(exc), NotWritten)
+
     def open_fd(self):
         """A descriptor on the temporary file, for a writer of its own (the caller closes it)."""
         try:
             return self._open()
         except OSError as exc:
-            raise self.destination.error(self.destination.full(self.name), "cannot write (%s)" % _reason(exc))
+            raise self._failed(exc)
 
     def pwrite(self, data, offset):
-        view = memoryview(data)
         try:
             fd = self._open()
             try:
-                while view:
-                    written = os.pwrite(fd, view, offset)
-                    view, offset = view[written:], offset + written
+                _pwrite_all(fd, memoryview(data), offset)
             finally:
                 os.close(fd)
-        except OSError as exc:  # a full disk, say: not to pass for a fault of the archive being read
-            raise self.destination.error(self.destination.full(self.name), "cannot write (%s)" % _reason(exc))
+        except OSError as exc:
+            raise self._failed(exc)
+
+    def stream(self, chunks):
+        """``chunks`` written from the start, all-zero blocks as holes (a 4 GiB zero file costs no
+        disk): (sha256 hex, size)."""
+        digest, offset = hashlib.sha256(), 0
+        try:
+            fd = self._open()
+            try:
+                for chunk in chunks:
+                    digest.update(chunk)
+                    view = memoryview(chunk)
+                    for start in range(0, len(view), CHUNK):
+                        piece = view[start:start + CHUNK]
+                        if piece != _ZEROS[:len(piece)]:
+                            _pwrite_all(fd, piece, offset)
+                        offset += len(piece)
+                os.ftruncate(fd, offset)  # a file ending in a hole still has its size
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise self._failed(exc)
+        return digest.hexdigest(), offset
 
     def commit(self):
         """Rename into place (replacing a file or symlink there, never following it)."""
@@ -239,7 +329,7 @@ class Pending(object):
                 os.close(fd)
             os.replace(self.tmp, self.name, src_dir_fd=self.destination.fd, dst_dir_fd=self.destination.fd)
         except OSError as exc:
-            raise self.destination.error(self.destination.full(self.name), "cannot write (%s)" % _reason(exc))
+            raise self._failed(exc)
         self.tmp = None
 
     def discard(self):

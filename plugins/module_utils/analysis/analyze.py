@@ -229,6 +229,7 @@ class AnalysisPlan(object):
         if exporter is not None:
             if "recovered" in self.export:
                 _export_recovered(files, exporter)
+            exporter.close()  # every export is done: the rootfs ones rode the pass, the recovered ones just now
             analysis["exported"] = exporter.exported
             analysis["export_skipped"] = exporter.skipped
         analysis["warnings"] = warnings
