@@ -97,7 +97,8 @@ options:
   max_processes:
     description:
       - The most processes listed in RV(analysis.processes) (the first ones of the process tree);
-        V(0) lists all.
+        V(0) lists all. Each process's RV(analysis.processes[].threads) and
+        RV(analysis.processes[].children) list at most as many ids.
       - Findings, the report's counts and RV(analysis.omitted) cover every process; a warning says
         how many were left out. A crafted process tree of 50,000 entries would otherwise make a
         result of hundreds of MB, which Ansible holds several times over.
@@ -701,6 +702,16 @@ analysis:
       contains:
         processes:
           description: Processes not listed in RV(analysis.processes).
+          type: int
+          sample: 0
+        threads:
+          description: Thread ids not listed in RV(analysis.processes[].threads) (at most O(max_processes) a
+            process), all processes together.
+          type: int
+          sample: 0
+        children:
+          description: Child pids not listed in RV(analysis.processes[].children) (at most O(max_processes) a
+            process), all processes together.
           type: int
           sample: 0
         files:

@@ -78,11 +78,18 @@ def capped(analysis, max_processes=None, max_files=None, max_rootfs=None, max_to
     out), and a warning says it. Findings were computed on everything: a 50k-process tree or 300k
     open files would otherwise make a result of hundreds of MB for Ansible to carry (1.1 GB RSS)."""
     before = analysis.get("omitted") or {}
-    omitted = {"processes": 0, "files": 0, "sockets": 0, "rootfs": before.get("rootfs", 0), "warnings": before.get("warnings", 0)}
+    omitted = {"processes": 0, "threads": 0, "children": 0, "files": 0, "sockets": 0, "rootfs": before.get("rootfs", 0),
+               "warnings": before.get("warnings", 0)}
     processes = analysis.get("processes")
     if max_processes and processes and len(processes) > max_processes:
         omitted["processes"] = len(processes) - max_processes
         analysis["processes"] = processes = processes[:max_processes]
+    for proc in processes if max_processes and processes else ():
+        for key in ("threads", "children"):  # ids, max_processes of each a process: a forged pstree lists millions
+            ids = proc.get(key)
+            if ids and len(ids) > max_processes:
+                omitted[key] += len(ids) - max_processes
+                proc[key] = ids[:max_processes]
     for key in ("files", "sockets"):  # sockets are open files too: the same caps, counted apart
         room = max_total_files or float("inf")
         for proc in processes or []:
@@ -108,6 +115,9 @@ def capped(analysis, max_processes=None, max_files=None, max_rootfs=None, max_to
     if omitted["processes"]:
         notes.append("analysis.processes lists the first %d of %d processes (max_processes); findings cover all"
                      % (max_processes, max_processes + omitted["processes"]))
+    if omitted["threads"] or omitted["children"]:
+        notes.append("%d thread ids and %d child pids left out of analysis.processes[].threads/children (max_processes "
+                     "a process); findings cover all" % (omitted["threads"], omitted["children"]))
     for key, what in (("files", "open files"), ("sockets", "sockets")):
         if omitted[key]:
             notes.append("%d %s left out of analysis.processes[].%s (max_files: %s a process, max_total_files: "

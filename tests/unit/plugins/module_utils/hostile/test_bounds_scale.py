@@ -97,6 +97,9 @@ def test_process_facts_are_capped_through_ansible(counters_members, tmp_path):
     analysis = task["analysis"]
     assert len(analysis["processes"]) == 500 and analysis["omitted"]["processes"] == count - 500
     assert any("first 500 of %d processes" % count in warning for warning in task["warnings"])
+    root = analysis["processes"][0]  # the parent of every other: its children list max_processes pids too
+    own = sum(1 for pid in range(2, count + 1) if pid % 7)  # wide_pstree: every 7th pid is its predecessor's child
+    assert len(root["children"]) == 500 and analysis["omitted"]["children"] == own - 500
     assert len(task["warnings"]) <= 110 and analysis["omitted"]["warnings"] > 0
     assert len(output) < 20 << 20, len(output)
     assert rss <= hb.RSS_LIMIT_MB, rss
@@ -141,3 +144,28 @@ def test_hundred_thousand_processes_stay_under_the_bound(counters_members, tmp_p
     assert len(task["warnings"]) <= 110 and analysis["omitted"]["warnings"] >= 4 * (count - 1) - 4 * 10 - 4
     assert rss <= hb.RSS_LIMIT_MB, rss
     assert "Traceback" not in output and hb.sha256(path) == before and secs < 240
+
+
+def test_thread_ids_are_capped_through_ansible(counters_members, tmp_path):
+    """One pstree entry listing 400k threads (2 MB of varints, 3.5 MB zstd archive): the result lists
+    max_processes thread ids a process (all of them made a 33 MB result and 189 MB RSS at 300k),
+    counts the rest, and the stats count every thread."""
+    from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
+    count = 400000
+    image = criu_images.decode("checkpoint/pstree.img", hostile.content(counters_members, "checkpoint/pstree.img"))
+    entries = list(image.entries)
+    entries[0].threads.extend(range(1 << 20, (1 << 20) + count))
+    path = hb.replaced_images(str(tmp_path / "threads.tar"), counters_members, {"checkpoint/pstree.img": ("PSTREE", entries)},
+                              compression="zst")
+    before = hb.sha256(path)
+    task, output, rss, _secs = hb.run_module("checkpoint_analyze", {"path": path})
+    assert not task.get("failed"), task.get("msg")
+    analysis = task["analysis"]
+    threads = analysis["processes"][0]["threads"]
+    listed = len(entries[0].threads)
+    assert len(threads) == 1000 and threads[0] == entries[0].threads[0] and analysis["omitted"]["threads"] == listed - 1000
+    assert analysis["stats"]["threads"] >= listed
+    assert any("thread ids" in warning and "left out" in warning for warning in task["warnings"])
+    assert rss <= hb.RSS_LIMIT_MB, rss
+    assert len(output) < 5 << 20, len(output)
+    assert "Traceback" not in output and hb.sha256(path) == before
