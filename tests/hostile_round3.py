@@ -118,3 +118,28 @@ def shared_fd_table(dest, members, processes, fds, files_id=2):
         entry.CopyFrom(own)
         images["checkpoint/ids-%d.img" % pid] = ("IDS", [entry])
     return hb.replaced_images(dest, members, images)
+
+
+def many_argv_env(dest, members, processes, size=1 << 20, base=0x7e0000000000):
+    """pid 1 and ``processes`` - 1 children, each with an mm image whose argv and environ blocks
+    claim ``size`` bytes of one shared pages image of short strings."""
+    import tarfile
+    from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
+    mm1 = criu_images.decode("checkpoint/mm-1.img", hostile.content(members, "checkpoint/mm-1.img"))
+    entry = list(mm1.entries)[0]
+    vma = entry.vmas.add()
+    vma.CopyFrom(entry.vmas[0])
+    vma.start, vma.end, vma.pgoff, vma.shmid, vma.fd = base, base + 2 * size, 0, 0, -1
+    entry.mm_arg_start, entry.mm_arg_end = base, base + size
+    entry.mm_env_start, entry.mm_env_end = base + size, base + 2 * size
+    data = (b"ab\0" * (2 * size // 3 + 1))[:2 * size]
+    images = {"checkpoint/pstree.img": ("PSTREE", hb.wide_pstree(processes))}
+    for pid in range(1, processes + 1):
+        images["checkpoint/mm-%d.img" % pid] = ("MM", [entry])
+    members = [(i, d) for i, d in members if i.name not in ("checkpoint/pagemap-1.img",)]
+    raw = {"checkpoint/pages-999.img": data}
+    for pid in range(1, processes + 1):
+        raw["checkpoint/pagemap-%d.img" % pid] = hostile.pagemap(999, [(base, 2 * size // PAGE)])
+    for name, body in raw.items():
+        members.append((tarfile.TarInfo(name), body))
+    return hb.replaced_images(dest, members, images, compression="zst")

@@ -179,7 +179,7 @@ class AnalysisPlan(object):
             self.rootfs = RootfsDiff(path, self.exporter if self.exporter and "rootfs" in export else None)
         self.deleted = DeletedFiles() if "rootfs" in include else None
         self.visitors = [plan.visit for plan in (self.rootfs, self.deleted) if plan is not None]
-        self.capture = Capture(processes_mod.argv_env_ranges) if "processes" in include else None
+        self.capture = Capture(processes_mod.argv_env_ranges, processes_mod.ARGV_ENV_BYTES) if "processes" in include else None
         self.consumers = [self.capture] if self.capture else []
 
     @property

@@ -26,8 +26,12 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.memory.pagemap
     pages_name,
 )
 
-# The argv/environ blocks are small; a lying mm image must not make us read megabytes.
+# The argv/environ blocks are small; a lying mm image must not make us read megabytes. And in
+# total: 500 processes can each claim 2 MiB of the same (or of zero, well compressed) pages, and a
+# MiB of "ab\0" is 350k strings (18 MB of Python objects).
 MAX_STRINGS = 1 << 20
+ARGV_ENV_BYTES = 16 << 20  # all processes together (real ones: a few kB each)
+ARGV_ENV_STRINGS = 100000  # argv items and environment entries, all processes together
 
 CAPABILITIES = (
     "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
@@ -193,9 +197,11 @@ def _fd_entries(images, pid, core):
 def plan_memory(images, procs):
     """Load each live process's pagemap and note the pages image ranges holding argv and environ.
 
-    Returns ({pid: (pagemap, mm)}, {pages member: [(offset, length)]}) for range_readers.
+    Returns ({pid: (pagemap, mm, (argv bytes, environ bytes))}, {pages member: [(offset, length)]}) for
+    range_readers: what is read of each block, MAX_STRINGS at most, ARGV_ENV_BYTES for all processes
+    together in tree order.
     """
-    maps, wanted = {}, {}
+    maps, wanted, left = {}, {}, ARGV_ENV_BYTES
     for proc in procs:
         pid = proc["pid"]
         if proc["state"] == "zombie":
@@ -214,12 +220,16 @@ def plan_memory(images, procs):
                             % (pages_name(head.pages_id), pid))
                 continue
             pagemap = PageMap.of(images.archive, pid)
-        maps[pid] = (pagemap, mm)
+        sizes = []
         for start, end in ((mm.mm_arg_start, mm.mm_arg_end), (mm.mm_env_start, mm.mm_env_end)):
-            if end > start:
-                for offset, length in pagemap.locate(start, min(end - start, MAX_STRINGS)):
+            size = max(0, min(end - start, MAX_STRINGS, left))
+            left -= size
+            sizes.append(size)
+            if size:
+                for offset, length in pagemap.locate(start, size):
                     if offset is not None:
                         wanted.setdefault(pagemap.pages, []).append((offset, length))
+        maps[pid] = (pagemap, mm, tuple(sizes))
     return maps, wanted
 
 
@@ -240,24 +250,38 @@ def argv_env_ranges(index, pid, final):
 def read_memory(images, procs, captured=None):
     """Fill argv, cmdline, env and memory_size from the dumped pages: ``captured`` ({pages image:
     reader}) holds what the Checkpoint's pass kept of them; otherwise they are read (in place, or
-    one more pass over a compressed archive)."""
+    one more pass over a compressed archive; None when the pass kept none)."""
     maps, wanted = plan_memory(images, procs)
     if captured is not None and all(name in captured for name in wanted):
         readers = captured
     else:
         readers = range_readers(images.archive, wanted) if wanted else {}
+    left, cut = ARGV_ENV_STRINGS, []
     for proc in procs:
         if proc["pid"] not in maps:
             continue
-        pagemap, mm = maps[proc["pid"]]
+        pagemap, mm, (arg_size, env_size) = maps[proc["pid"]]
         proc["memory_size"] = pagemap.present_size
         reader = readers.get(pagemap.pages)
         if reader is None:
             images.warn("pid %d: the pages holding its command line are not in this dump" % proc["pid"])
             continue
         memory = ProcessMemory(pagemap, reader)
-        proc["argv"] = memory.read_strings(mm.mm_arg_start, mm.mm_arg_end, MAX_STRINGS)
-        proc["cmdline"] = " ".join(proc["argv"])
-        proc["env"] = _env_dict(memory.read_strings(mm.mm_env_start, mm.mm_env_end, MAX_STRINGS))
-        if not proc["argv"]:
+        argv = memory.read_strings(mm.mm_arg_start, mm.mm_arg_end, arg_size)
+        env = memory.read_strings(mm.mm_env_start, mm.mm_env_end, env_size)
+        short = len(argv) + len(env) > left or arg_size < min(mm.mm_arg_end - mm.mm_arg_start, MAX_STRINGS) \
+            or env_size < min(mm.mm_env_end - mm.mm_env_start, MAX_STRINGS)
+        argv = argv[:left]
+        env = env[:left - len(argv)]
+        left -= len(argv) + len(env)
+        proc["argv"] = argv
+        proc["cmdline"] = " ".join(argv)
+        proc["env"] = _env_dict(env)
+        if short:
+            cut.append(proc["pid"])
+        elif not argv:
             images.warn("pid %d: its command line is not in the dumped pages" % proc["pid"])
+    if cut:
+        images.warn("the command lines and environments of %d processes (pid %d first) were read in part or not at "
+                    "all: all processes together are read up to %d MiB and %d strings" % (
+                        len(cut), cut[0], ARGV_ENV_BYTES >> 20, ARGV_ENV_STRINGS))

@@ -513,19 +513,27 @@ class _Budget(object):
             raise _Warm()
         self.current, self.started = entry, time.perf_counter()
         try:
-            return call(*args)
+            result = call(*args)
         except _Alarm:
             if self.warm:
                 raise _Warm()
-            where = ("%g s on one stretch of memory" % self.seconds if time.perf_counter() - self.started > self.seconds
-                     else "%.3g s in all on %.3g MiB of memory" % (self.allowance(), self.scanned / float(1 << 20)))
-            raise CheckpointError(_name(entry.pattern.id), "regular expression %r took over %s (catastrophic "
-                                  "backtracking?); simplify it" % (entry.pattern.source.decode("latin-1")[:80], where))
+            raise self._over(entry, time.perf_counter() - self.started > self.seconds)
         finally:
             self.current = None
             elapsed = time.perf_counter() - self.started
             entry.spent += elapsed
             self.spent[entry.index] = self.spent.get(entry.index, 0.0) + elapsed
+        # Checked here too: without the timer (another one set, not the main thread) short calls
+        # would add up without end.
+        if self.seconds is not None and not self.warm and self.spent[entry.index] > self.allowance():
+            raise self._over(entry, False)
+        return result
+
+    def _over(self, entry, one_call):
+        where = ("%g s on one stretch of memory" % self.seconds if one_call
+                 else "%.3g s in all on %.3g MiB of memory" % (self.allowance(), self.scanned / float(1 << 20)))
+        return CheckpointError(_name(entry.pattern.id), "regular expression %r took over %s (catastrophic "
+                               "backtracking?); simplify it" % (entry.pattern.source.decode("latin-1")[:80], where))
 
 
 class _Alarm(Exception):

@@ -230,12 +230,15 @@ class Capture(Consumer):
     while they stream by, for ``readers()`` to serve afterwards.
 
     ``ranges_of(index, pid, final)`` gives a process's ranges from the images indexed so far, or
-    None while what it needs (its mm image) has not gone by yet (``final``: the index is complete)."""
+    None while what it needs (its mm image) has not gone by yet (``final``: the index is complete).
+    Past ``limit`` bytes kept (processes claiming megabytes each) it keeps nothing: ``readers()`` is
+    then None, and the reader reads what it needs itself."""
 
-    def __init__(self, ranges_of):
+    def __init__(self, ranges_of, limit=None):
         self._ranges_of = ranges_of
         self._ranges = {}
         self._chunks = {}  # pages image -> [[offset, bytearray]], contiguous runs merged
+        self._left = limit
 
     def ready(self, index, pids, final=False):
         """Whether the ranges of ``pids`` are known (``final``: the index is complete)."""
@@ -258,6 +261,11 @@ class Capture(Consumer):
                 continue
             offset = window.offset + first - window.address
             data = window.data[first - window.address:last - window.address]
+            if self._left is not None:
+                self._left -= len(data)
+                if self._left < 0:
+                    self._chunks, self._ranges_of, self._ranges = None, (lambda *_args: []), {}
+                    return
             chunks = self._chunks.setdefault(window.pages, [])
             if chunks and chunks[-1][0] + len(chunks[-1][1]) == offset:
                 chunks[-1][1] += data
@@ -265,6 +273,8 @@ class Capture(Consumer):
                 chunks.append([offset, bytearray(data)])
 
     def readers(self):
+        if self._chunks is None:
+            return None
         return dict((pages, CapturedRanges(pages, [(offset, bytes(data)) for offset, data in chunks]))
                     for pages, chunks in self._chunks.items())
 

@@ -123,3 +123,22 @@ def test_open_files_are_capped_in_total_through_ansible(counters_members, tmp_pa
     assert any("max_total_files: %d in all" % total in warning for warning in task["warnings"])
     assert rss <= hb.RSS_LIMIT_MB, rss
     assert "Traceback" not in output and hb.sha256(path) == before and secs < 120
+
+
+def test_command_lines_and_environments_are_bounded_in_total(archives, tmp_path):
+    """50 processes each claiming 1 MiB of argv and 1 MiB of environ over one shared pages image of
+    ``ab\\0`` (2.7 MB compressed): each block alone is within MAX_STRINGS, together they were 35M
+    strings (the module did not finish in 300 s). All processes together read ARGV_ENV_BYTES and
+    ARGV_ENV_STRINGS at most, in tree order, and a warning says which were cut."""
+    from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis import processes
+    members = hostile.load_members(archives["counters"])
+    path = h3.many_argv_env(str(tmp_path / "argv.tar"), members, 50)
+    before = hb.sha256(path)
+    task, output, rss, secs = hb.run_module("checkpoint_analyze", {"path": path, "include": ["processes"]})
+    assert not task.get("failed"), task.get("msg")
+    procs = task["analysis"]["processes"]
+    strings = sum(len(proc.get("argv") or []) + len(proc.get("env") or {}) for proc in procs)
+    assert procs[0]["argv"][:2] == ["ab", "ab"] and 0 < strings <= processes.ARGV_ENV_STRINGS
+    assert any("environments of 50 processes (pid 1 first) were read in part" in warning for warning in task["warnings"])
+    assert rss <= hb.RSS_LIMIT_MB, rss
+    assert secs < 60 and "Traceback" not in output and hb.sha256(path) == before
