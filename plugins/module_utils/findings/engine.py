@@ -985,7 +985,26 @@ def _secret_findings(facts, secret_rules, scanner, procs):
     return findings
 
 
-def _indicator_findings(rule, facts, specs, scanner, procs):
+class _ConnectionIndicators(object):
+    """The indicators (ip, string, regex specs) in the connections, found as the rules' pass over
+    them reads each piece (``read``): no walk of its own. ``hits``: (spec, pid, evidence) of the first
+    connection of a process matching a spec (as many as specs x processes at most)."""
+
+    def __init__(self, specs):
+        self.specs = [spec for spec in specs if spec["type"] in ("ip", "string", "regex")]
+        self.hits, self._seen = [], set()
+
+    def read(self, piece):
+        for conn in piece:
+            text = ("%s %s" % (conn.get("remote_address"), conn.get("local_address"))).encode("utf-8")
+            for spec in self.specs:
+                if (spec["value"], conn["pid"]) not in self._seen and spec["pattern"].search(text):
+                    self._seen.add((spec["value"], conn["pid"]))
+                    self.hits.append((spec, conn["pid"], "pid %s `%s`: %s %s <-> %s" % (
+                        conn["pid"], conn["command"], conn.get("protocol"), conn["local"], conn["remote"])))
+
+
+def _indicator_findings(rule, facts, specs, scanner, procs, connection_hits):
     findings, seen = [], set()
 
     def add(spec, pid, place, evidence, **extra):
@@ -998,15 +1017,9 @@ def _indicator_findings(rule, facts, specs, scanner, procs):
                                  subject="%s %s in %s" % (spec["type"], spec["value"], place),
                                  evidence=evidence, indicator={"value": spec["value"], "type": spec["type"]},
                                  **extra))
-    # One walk over the connections (streamed: rows made as read) and one over the processes, each
-    # item tested against every spec.
-    addressed = [spec for spec in specs if spec["type"] in ("ip", "string", "regex")]
-    for conn in facts["connections"] if addressed else ():
-        text = ("%s %s" % (conn.get("remote_address"), conn.get("local_address"))).encode("utf-8")
-        for spec in addressed:
-            if spec["pattern"].search(text):
-                add(spec, conn["pid"], "connections", "pid %s `%s`: %s %s <-> %s" % (
-                    conn["pid"], conn["command"], conn.get("protocol"), conn["local"], conn["remote"]))
+    for spec, pid, evidence in connection_hits:
+        add(spec, pid, "connections", evidence)
+    # One walk over the processes, each string tested against every spec.
     for proc in facts["processes"] if specs else ():
         for text in [proc["command"]] + ["%s=%s" % item for item in sorted((proc.get("env") or {}).items())]:
             data = text.encode("utf-8", "surrogateescape")
@@ -1084,11 +1097,12 @@ def _search(rule, expression, data):
         raise CheckpointError("rule %s" % rule["id"], "select failed (%s)" % str(exc).replace("\n", " "))
 
 
-def _query_rules(rules, facts, warnings, omitted):
+def _query_rules(rules, facts, warnings, omitted, readers):
     """The findings of the select rules. Filters and projections of a streamed fact (STREAMED) read
     every row of it together, in one pass, ROWS_PIECE rows at a time (rows made as read: memory
-    stays bounded whatever the archive holds); any other select that reads one sees its first rows
-    (_Bounded counts what such rules did not see)."""
+    stays bounded whatever the archive holds), with ``readers`` (streamed key: [called with each
+    piece]); any other select that reads one sees its first rows (_Bounded counts what such rules
+    did not see)."""
     bounded, collectors, streamed = _Bounded(facts, warnings), [], dict((key, []) for key in STREAMED_KEYS)
     for rule in rules:
         collector = _RuleFindings(rule)
@@ -1102,11 +1116,13 @@ def _query_rules(rules, facts, warnings, omitted):
         if selected not in (None, False, [], {}):
             collector.add(selected if isinstance(selected, list) else [selected])
     for key in STREAMED_KEYS:
-        rows = iter(facts[key]) if streamed[key] else iter(())
+        rows = iter(facts[key]) if streamed[key] or readers.get(key) else iter(())
         piece = list(itertools.islice(rows, ROWS_PIECE))
         while piece:
             for expression, collector in streamed[key]:
                 collector.add(_search(collector.rule, expression, {key: piece}) or ())
+            for read in readers.get(key, ()):
+                read(piece)
             piece = list(itertools.islice(rows, ROWS_PIECE))
     findings = []
     for collector in collectors:
@@ -1279,11 +1295,13 @@ def _conclude_on(facts, rules, secret_rules, specs, scanner, contents, options, 
         warnings.append("%d inet sockets listening or established left out of the processes' listening/established "
                         "lists (%d in all): connections[] holds them all" % (omitted["process_sockets"],
                                                                              RULE_PROCESS_SOCKETS))
-    findings = _query_rules([rule for rule in rules if rule.get("check") is None], facts, warnings, omitted)
+    indicators = _ConnectionIndicators(specs if any(rule.get("check") == "indicators" for rule in rules) else [])
+    findings = _query_rules([rule for rule in rules if rule.get("check") is None], facts, warnings, omitted,
+                            {"connections": [indicators.read]} if indicators.specs else {})
     for rule in rules:
         check = rule.get("check")
         if check == "indicators":
-            findings.extend(_indicator_findings(rule, facts, specs, scanner, procs))
+            findings.extend(_indicator_findings(rule, facts, specs, scanner, procs, indicators.hits))
         elif check == "yara":
             findings.extend(_yara_findings(rule, scanner, procs))
     findings.extend(_secret_findings(facts, secret_rules, scanner, procs))

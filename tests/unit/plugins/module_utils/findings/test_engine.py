@@ -345,6 +345,33 @@ def test_a_rule_that_is_not_a_filter_of_connections_sees_a_bounded_head(monkeypa
     assert any("rule count saw the first 3 of 7 connections" in warning for warning in result["warnings"])
 
 
+class CountedSockets(list):
+    """A process's sockets that count how often they are read (analysis' SocketRows decode each
+    socket every time)."""
+
+    reads = 0
+
+    def __iter__(self):
+        CountedSockets.reads += 1
+        return super(CountedSockets, self).__iter__()
+
+
+def test_rules_and_indicators_read_the_connections_in_one_pass(monkeypatch):
+    """build_facts reads the sockets once for the processes' lists; the rules over connections and
+    every indicator spec share one more pass; every spec is matched (the last socket's peer too)."""
+    monkeypatch.setattr(CountedSockets, "reads", 0)
+    monkeypatch.setattr(findings, "ROWS_PIECE", 3)
+    sockets = CountedSockets(sock(3 + index, "ESTABLISHED", "10.0.0.2", 80, "10.0.0.%d" % (10 + index), 51000 + index)
+                             for index in range(10))
+    analysis = {"processes": [proc(1, 0, ["app"], sockets=sockets)]}
+    result = evaluate(analysis, indicators=["10.0.0.19", "10.0.0.10", "10.0.0.2"],
+                      rules=[{"id": "last", "severity": "low", "select": "connections[?remote_port==`51009`].remote"}])
+    assert CountedSockets.reads == 2
+    assert sorted(item["subject"] for item in by_id(result, "indicator.match")) == [
+        "ip 10.0.0.10 in connections", "ip 10.0.0.19 in connections", "ip 10.0.0.2 in connections"]
+    assert [item["subject"] for item in by_id(result, "last")] == ["10.0.0.19:51009"]
+
+
 def test_env_secrets_by_pattern_and_by_name():
     env = {"DB_PASSWORD": "Sup3rS3cret!", "PASSWORD_FILE": "/run/secrets/db", "SLACK": "xoxb-1234567890-abcdefghij",
            "PATH": "/usr/bin", "API_TOKEN": "short"}
