@@ -12,6 +12,7 @@ import hostile_archives as hostile
 import hostile_bounds as hb
 
 PAGE = 4096
+LAST_PEER = "198.51.100.7"  # many_inet_sockets' last socket's peer, no other's
 
 
 def _mm(members, pid):
@@ -73,10 +74,10 @@ def with_many_fds(members, count, image="checkpoint/fdinfo-2.img", name=None):
     return hostile.replace(members, "checkpoint/files.img", files + b"".join(extra_files))
 
 
-def many_unix_sockets(dest, members, count, image="checkpoint/fdinfo-2.img"):
-    """``members`` with ``count`` more connected unix stream sockets open in the fd table ``image``
-    (fds from 3 on), written to ``dest``: socket ``index`` is bound to /run/app/<index>.sock, has
-    inode 1<<24 + index and is connected to the socket before it (socket 0 to the last one)."""
+def _many_sockets(dest, members, count, image, kind, entry):
+    """``members`` with ``count`` more sockets of ``kind`` (UNIXSK, INETSK) open in the fd table
+    ``image`` (fds from 3 on), written to ``dest``: ``entry(index, id, ino, fown, opts)`` gives socket
+    ``index``'s (field of file_entry, socket entry); its file id is 1<<20 + index, its inode 1<<24 + index."""
     from pycriu.images import pb
     fds = hostile.content(members, image)
     files = hostile.content(members, "checkpoint/files.img")
@@ -86,16 +87,52 @@ def many_unix_sockets(dest, members, count, image="checkpoint/fdinfo-2.img"):
     fown = pb.fown_entry(uid=0, euid=0, signum=0, pid_type=0, pid=0)
     extra_files, extra_fds = [], []
     for index in range(count):
-        sk = pb.unix_sk_entry(id=first + index, ino=ino + index, type=1, state=1, flags=2, uflags=0, backlog=0,
-                              peer=ino + (index - 1) % count, fown=fown, opts=opts,
-                              name=b"/run/app/%d.sock" % index)
-        extra_files.append(_entry(pb.file_entry(type=pb.fd_types.Value("UNIXSK"), id=first + index,
-                                                usk=sk).SerializeToString()))
-        extra_fds.append(_entry(pb.fdinfo_entry(id=first + index, flags=0, type=pb.fd_types.Value("UNIXSK"),
+        field, sk = entry(index, first + index, ino + index, fown, opts)
+        extra_files.append(_entry(pb.file_entry(type=pb.fd_types.Value(kind), id=first + index,
+                                                **{field: sk}).SerializeToString()))
+        extra_fds.append(_entry(pb.fdinfo_entry(id=first + index, flags=0, type=pb.fd_types.Value(kind),
                                                 fd=3 + index).SerializeToString()))
     members = hostile.replace(members, image, fds + b"".join(extra_fds))
     members = hostile.replace(members, "checkpoint/files.img", files + b"".join(extra_files))
     return hb.write_pieces(dest, [hb._plain(members), b"\0" * 1024])  # pylint: disable=protected-access
+
+
+def many_unix_sockets(dest, members, count, image="checkpoint/fdinfo-2.img"):
+    """``members`` with ``count`` more connected unix stream sockets open in the fd table ``image``
+    (fds from 3 on), written to ``dest``: socket ``index`` is bound to /run/app/<index>.sock, has
+    inode 1<<24 + index and is connected to the socket before it (socket 0 to the last one)."""
+    from pycriu.images import pb
+
+    def entry(index, file_id, ino, fown, opts):
+        return "usk", pb.unix_sk_entry(id=file_id, ino=ino, type=1, state=1, flags=2, uflags=0, backlog=0,
+                                       peer=ino - index + (index - 1) % count, fown=fown, opts=opts,
+                                       name=b"/run/app/%d.sock" % index)
+    return _many_sockets(dest, members, count, image, "UNIXSK", entry)
+
+
+def many_inet_sockets(dest, members, count, image="checkpoint/fdinfo-2.img", listening=10):
+    """``members`` with ``count`` more IPv4 TCP sockets open in the fd table ``image`` (fds from 3
+    on), written to ``dest``: the first ``listening`` listen on 0.0.0.0:<8000 + index>, the others
+    are established from 10.0.0.1:<index % 50000 + 1024> to 192.0.2.<index % 250 + 1>:<index % 50000 + 5000>,
+    but the last, to LAST_PEER:4444 (CRIU keeps an address as the kernel's 32-bit words, host
+    order); inode 1<<24 + index."""
+    import socket
+    import struct
+    from pycriu.images import pb
+
+    def word(address):
+        return struct.unpack("<I", socket.inet_aton(address))[0]
+
+    def entry(index, file_id, ino, fown, opts):
+        if index < listening:
+            state, src, sport, dst, dport = 10, "0.0.0.0", 8000 + index, "0.0.0.0", 0
+        else:
+            state, src, sport = 1, "10.0.0.1", index % 50000 + 1024
+            dst, dport = ("192.0.2.%d" % (index % 250 + 1), index % 50000 + 5000) if index < count - 1 else (LAST_PEER, 4444)
+        return "isk", pb.inet_sk_entry(id=file_id, ino=ino, family=2, type=1, proto=6, state=state, src_port=sport,
+                                       dst_port=dport, flags=2, backlog=128 if state == 10 else 0,
+                                       src_addr=[word(src)], dst_addr=[word(dst)], fown=fown, opts=opts)
+    return _many_sockets(dest, members, count, image, "INETSK", entry)
 
 
 def many_fds(dest, members, count, image="checkpoint/fdinfo-2.img", name=None):

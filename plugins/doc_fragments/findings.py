@@ -18,9 +18,11 @@ options:
         inline rule mappings, in the shape of the built-in rules (C(id), C(severity), C(title),
         C(description), C(attack), C(select) as a JMESPath expression, C(evidence)).
       - A rule with the id of a built-in rule overrides it key by key; C(enabled=false) switches it off.
-      - A C(select) that filters or projects C(open_files) (C(open_files[?...]), C(open_files[*].path))
-        judges every open file, read a piece at a time; any other C(select) sees the first 10,000 open
-        files, and a warning names the rule when there were more.
+      - A C(select) that filters or projects C(open_files) or C(connections) (C(open_files[?...]),
+        C(connections[*].remote)) judges every open file or connection, read a piece at a time; any other
+        C(select) sees the first 10,000 of them, and a warning names the rule when there were more.
+      - The processes' C(listening), C(established) and C(new_listeners) lists hold 10,000 sockets in all;
+        a warning counts the rest (C(connections) holds every one).
       - A rule gives at most 1,000 findings; a warning counts the matches past them.
     type: list
     elements: raw

@@ -743,6 +743,18 @@ analysis:
               C(select) reads C(open_files) without filtering or projecting it.
           type: int
           sample: 0
+        rule_connections:
+          description:
+            - Connections (inet sockets) a findings rule did not see, the most of any rule (see O(rules)); 0 unless a
+              rule's C(select) reads C(connections) without filtering or projecting it.
+          type: int
+          sample: 0
+        rule_process_sockets:
+          description:
+            - Listening and established inet sockets left out of the processes' C(listening), C(established) and
+              C(new_listeners) lists that findings rules query (10,000 sockets in all); C(connections) still holds them.
+          type: int
+          sample: 0
 report:
   description: The report written (path, format, size, sha256, changed); null without O(report).
   returned: always

@@ -16,14 +16,16 @@ The facts are the analysis (issue 3's schema) with derived fields so that rules 
 - ``processes[]`` gain ``program`` (the applet of busybox-like multi-call binaries, else argv[0]'s
   base name), ``command``, ``tool`` (``shell``, ``netcat``, ``download`` or null), ``parent``
   (``{pid, comm, program, tool, command}`` or null), ``is_root`` (the container's first process),
-  ``listening``/``established`` (its inet sockets in those states) and ``new_listeners`` (listening
-  sockets its parent does not hold: opened at run time, not inherited).
+  ``listening``/``established`` (its inet sockets in those states; RULE_PROCESS_SOCKETS in all
+  processes) and ``new_listeners`` (listening sockets its parent does not hold: opened at run time,
+  not inherited).
 - ``open_files[]``: every process's files with the owner's ``pid``, ``comm``, ``program``, ``tool``,
   ``command``, and ``content_head`` (first bytes, as text) of a recovered deleted file. A select
   that filters or projects it reads every row, a piece at a time; any other sees its first
   RULE_OPEN_FILES rows (see _query_rules). A rule gives at most RULE_FINDINGS findings.
 - ``connections[]``: every process's inet sockets with the same owner fields and ``local``/``remote``
-  as ``address:port``.
+  as ``address:port``, read as open_files is (RULE_CONNECTIONS rows for a select that is not a
+  filter or projection).
 - ``rootfs.changed[]`` gain ``regular``, ``executable`` and ``head`` (first bytes of the file, as text).
 
 Memory is scanned in one memory_search pass (plain tars in place, compressed archives streamed
@@ -100,12 +102,17 @@ CONTEXT = 60
 FILE_SCAN_LIMIT = 16 * 1024 * 1024
 HEAD_BYTES = 400
 MAX_ADDRESSES = 16
-# Open files are read by rules OPEN_FILES_PIECE rows at a time; a rule that is not a filter of them
-# sees the first RULE_OPEN_FILES; a rule lists at most RULE_FINDINGS findings (300k deleted files
-# open would be 300k findings, 400 MB): the rest are counted in the result's ``omitted``.
-OPEN_FILES_PIECE = 4096
+# Open files and connections are read by rules ROWS_PIECE rows at a time; a rule that is not a filter
+# of them sees the first RULE_OPEN_FILES / RULE_CONNECTIONS; a rule lists at most RULE_FINDINGS
+# findings (300k deleted files open would be 300k findings, 400 MB); the processes' listening and
+# established lists hold at most RULE_PROCESS_SOCKETS sockets in all (300k TCP sockets as dicts:
+# 500 MB). The rest are counted in the result's ``omitted``.
+ROWS_PIECE = 4096
 RULE_OPEN_FILES = 10000
+RULE_CONNECTIONS = 10000
 RULE_FINDINGS = 1000
+RULE_PROCESS_SOCKETS = 10000
+INET = ("ipv4", "ipv6")
 
 RULE_KEYS = frozenset(("id", "severity", "title", "description", "attack", "tactic", "select", "evidence", "subject",
                        "check", "pattern", "names", "scope", "enabled", "triggers", "silence", "shape", "literals"))
@@ -302,33 +309,116 @@ def _sock_key(sock):
     return sock.get("inode") or (sock.get("local_address"), sock.get("local_port"), sock.get("protocol"))
 
 
-class OpenFiles(object):
-    """``facts["open_files"]``: every process's files (``files``, a list or analysis/files.py's
-    FileRows) with their owner's fields, each row a dict made as it is read: 300k open files held
-    as rows cost 90 MB more. Rules read it through _query_rules, a bounded piece at a time."""
+class _OwnedRows(object):
+    """Rows of every process's ``field`` entries (a list, or analysis' FileRows / SocketRows) with
+    their owner's fields, each row a dict made as it is read (``_row``, None to skip an entry):
+    300k open files held as rows cost 90 MB more, 300k sockets 500 MB. Rules read them through
+    _query_rules, a bounded piece at a time."""
 
-    def __init__(self, procs, owner_keys, recovered):
-        self.procs, self.owner_keys, self.recovered = procs, owner_keys, recovered
+    field = None
 
-    def __len__(self):
-        return sum(len(item.get("files") or ()) for item in self.procs)
+    def __init__(self, procs, owner_keys):
+        self.procs, self.owner_keys = procs, owner_keys
 
     def __iter__(self):
-        recovered = self.recovered
         for item in self.procs:
-            files = item.get("files")
-            if not files:
+            entries = item.get(self.field)
+            if not entries:
                 continue
             owner = dict((key, item.get(key)) for key in self.owner_keys)
-            for entry in files:
-                row = dict(entry, **owner)
-                if entry.get("deleted") and entry.get("path") in recovered:
-                    row["content_head"] = text_head(recovered[entry["path"]])
-                yield row
+            for entry in entries:
+                row = self._row(entry, owner)
+                if row is not None:
+                    yield row
 
     def head(self, count):
         """The first ``count`` rows, a list."""
         return list(itertools.islice(self, count))
+
+
+class OpenFiles(_OwnedRows):
+    """``facts["open_files"]``: every process's files, a deleted one with its recovered head."""
+
+    field = "files"
+
+    def __init__(self, procs, owner_keys, recovered):
+        super(OpenFiles, self).__init__(procs, owner_keys)
+        self.recovered = recovered
+
+    def __len__(self):
+        return sum(len(item.get("files") or ()) for item in self.procs)
+
+    def _row(self, entry, owner):
+        row = dict(entry, **owner)
+        if entry.get("deleted") and entry.get("path") in self.recovered:
+            row["content_head"] = text_head(self.recovered[entry["path"]])
+        return row
+
+
+class Connections(_OwnedRows):
+    """``facts["connections"]``: every process's inet sockets, ``local``/``remote`` as address:port;
+    ``count`` of them (build_facts counts them as it reads the sockets)."""
+
+    field = "sockets"
+
+    def __init__(self, procs, owner_keys, count):
+        super(Connections, self).__init__(procs, owner_keys)
+        self.count = count
+
+    def __len__(self):
+        return self.count
+
+    @staticmethod
+    def _row(sock, owner):
+        if sock.get("family") not in INET:
+            return None
+        row = dict(sock, **owner)
+        row["fd"] = sock.get("fd")
+        row["local"] = endpoint(sock.get("local_address"), sock.get("local_port"))
+        row["remote"] = endpoint(sock.get("remote_address"), sock.get("remote_port"))
+        row["state"] = (sock.get("state") or "").upper() or None
+        return row
+
+
+class _ProcessSockets(object):
+    """The processes' ``listening`` and ``established`` lists, RULE_PROCESS_SOCKETS sockets in all
+    (``unlisted`` counts the rest); ``inet`` counts every inet socket, ``cut`` the processes whose
+    listening list lacks some."""
+
+    def __init__(self):
+        self.room, self.unlisted, self.inet, self.cut = RULE_PROCESS_SOCKETS, 0, 0, set()
+
+    def lists(self, item, sockets):
+        """(listening, established) of one process, whose ``sockets`` are read once."""
+        listening, established = [], []
+        for sock in sockets or ():
+            if sock.get("family") not in INET:
+                continue
+            self.inet += 1
+            state = (sock.get("state") or "").upper()
+            if state not in ("LISTEN", "ESTABLISHED"):
+                continue
+            if not self.room:
+                self.unlisted += 1
+                if state == "LISTEN":
+                    self.cut.add(id(item))
+                continue
+            self.room -= 1
+            if state == "LISTEN":
+                listening.append(dict(sock, local=endpoint(sock.get("local_address"), sock.get("local_port"))))
+            else:
+                established.append(sock)
+        # Facts are read, never changed: processes without such sockets share one empty list (50k of them).
+        return listening or _NONE, established or _NONE
+
+    def held(self, parent, wanted):
+        """The keys of ``parent``'s listening sockets; of a parent whose list was cut, those among
+        ``wanted`` (the listed listeners' keys), its sockets read once more."""
+        if id(parent) not in self.cut:
+            return set(_sock_key(sock) for sock in parent["listening"])
+        return set(key for key in (_sock_key(sock) for sock in parent.get("sockets") or ()
+                                   if sock.get("family") in INET and (sock.get("state") or "").upper() == "LISTEN")
+                   if key in wanted)
 
 
 # What build_facts adds to each process of the analysis (restored afterwards: see lend_facts).
@@ -336,17 +426,18 @@ DERIVED = ("argv", "command", "program", "tool", "listening", "established", "is
 _NONE = []
 
 
-def build_facts(analysis, contents=None, loans=None):
+def build_facts(analysis, contents=None, loans=None, omitted=None):
     """The analysis plus the derived fields rules query (see the module docstring).
 
     The processes are the analysis' own dicts, lent: their derived fields are added in place (a
     copy of 50k processes cost 40 MB more than the analysis itself), and ``loans`` (a list) records
-    what to restore with ``repay``; without ``loans`` the processes are copied."""
+    what to restore with ``repay``; without ``loans`` the processes are copied. ``omitted`` (a dict)
+    gets ``process_sockets``: the sockets left out of the listening/established lists."""
     contents = contents or {}
     recovered = contents.get("recovered", {})
     heads = contents.get("heads", {})
     facts = dict(analysis or {})
-    procs = []
+    procs, sockets = [], _ProcessSockets()
     for proc in (analysis or {}).get("processes") or []:
         if loans is not None and isinstance(proc, dict):
             item = proc
@@ -361,15 +452,11 @@ def build_facts(analysis, contents=None, loans=None):
         item["command"] = _command(proc, argv)
         item["program"] = program_of(argv, proc.get("comm"))
         item["tool"] = tool_of(item["program"])
-        inet = [sock for sock in proc.get("sockets") or () if sock.get("family") in ("ipv4", "ipv6")]
-        # Facts are read, never changed: processes without sockets share one empty list (50k of them).
-        item["listening"] = [dict(sock, local=endpoint(sock.get("local_address"), sock.get("local_port")))
-                             for sock in inet if (sock.get("state") or "").upper() == "LISTEN"] if inet else _NONE
-        item["established"] = [sock for sock in inet if (sock.get("state") or "").upper() == "ESTABLISHED"] \
-            if inet else _NONE
+        item["listening"], item["established"] = sockets.lists(item, proc.get("sockets"))
         procs.append(item)
     by_pid = dict((item.get("pid"), item) for item in procs)
     summaries = {}  # one summary per parent, shared by its children (read only): 50k children, one dict
+    held, wanted = {}, None  # listening keys per parent, made once: 50k children of one parent stay linear
     for item in procs:
         parent = by_pid.get(item.get("ppid"))
         item["is_root"] = parent is None or parent is item
@@ -379,26 +466,21 @@ def build_facts(analysis, contents=None, loans=None):
             if id(parent) not in summaries:
                 summaries[id(parent)] = dict((key, parent.get(key)) for key in ("pid", "comm", "program", "tool", "command"))
             item["parent"] = summaries[id(parent)]
-        held = set(_sock_key(sock) for sock in parent.get("listening", [])) if parent is not None else set()
-        item["new_listeners"] = [sock for sock in item["listening"] if _sock_key(sock) not in held] \
-            if item["listening"] else _NONE
+        if not item["listening"]:
+            item["new_listeners"] = _NONE
+            continue
+        if parent is not None and id(parent) not in held:
+            if wanted is None and id(parent) in sockets.cut:
+                wanted = set(_sock_key(sock) for other in procs for sock in other["listening"])
+            held[id(parent)] = sockets.held(parent, wanted)
+        keys = held[id(parent)] if parent is not None else ()
+        item["new_listeners"] = [sock for sock in item["listening"] if _sock_key(sock) not in keys]
     facts["processes"] = procs
     owner_keys = ("pid", "comm", "program", "tool", "command")
-    connections = []
-    for item in procs:
-        owner = dict((key, item.get(key)) for key in owner_keys)
-        for sock in item.get("sockets") or []:
-            if sock.get("family") not in ("ipv4", "ipv6"):
-                continue
-            row = dict(sock, **owner)
-            row["fd"] = sock.get("fd")
-            row["local"] = endpoint(sock.get("local_address"), sock.get("local_port"))
-            row["remote"] = endpoint(sock.get("remote_address"), sock.get("remote_port"))
-            row["state"] = (sock.get("state") or "").upper() or None
-            connections.append(row)
-    open_files = OpenFiles(procs, owner_keys, recovered)
-    facts["open_files"] = open_files
-    facts["connections"] = connections
+    facts["open_files"] = OpenFiles(procs, owner_keys, recovered)
+    facts["connections"] = Connections(procs, owner_keys, sockets.inet)
+    if omitted is not None:
+        omitted["process_sockets"] = sockets.unlisted
     rootfs = dict((analysis or {}).get("rootfs") or {})
     changed = []
     for entry in rootfs.get("changed") or []:
@@ -904,7 +986,26 @@ def _secret_findings(facts, secret_rules, scanner, procs):
     return findings
 
 
-def _indicator_findings(rule, facts, specs, scanner, procs):
+class _ConnectionIndicators(object):
+    """The indicators (ip, string, regex specs) in the connections, found as the rules' pass over
+    them reads each piece (``read``): no walk of its own. ``hits``: (spec, pid, evidence) of the first
+    connection of a process matching a spec (as many as specs x processes at most)."""
+
+    def __init__(self, specs):
+        self.specs = [spec for spec in specs if spec["type"] in ("ip", "string", "regex")]
+        self.hits, self._seen = [], set()
+
+    def read(self, piece):
+        for conn in piece:
+            text = ("%s %s" % (conn.get("remote_address"), conn.get("local_address"))).encode("utf-8")
+            for spec in self.specs:
+                if (spec["value"], conn["pid"]) not in self._seen and spec["pattern"].search(text):
+                    self._seen.add((spec["value"], conn["pid"]))
+                    self.hits.append((spec, conn["pid"], "pid %s `%s`: %s %s <-> %s" % (
+                        conn["pid"], conn["command"], conn.get("protocol"), conn["local"], conn["remote"])))
+
+
+def _indicator_findings(rule, facts, specs, scanner, procs, connection_hits):
     findings, seen = [], set()
 
     def add(spec, pid, place, evidence, **extra):
@@ -917,18 +1018,16 @@ def _indicator_findings(rule, facts, specs, scanner, procs):
                                  subject="%s %s in %s" % (spec["type"], spec["value"], place),
                                  evidence=evidence, indicator={"value": spec["value"], "type": spec["type"]},
                                  **extra))
-    for spec in specs:
-        for conn in facts["connections"]:
-            text = ("%s %s" % (conn.get("remote_address"), conn.get("local_address"))).encode("utf-8")
-            if spec["type"] in ("ip", "string", "regex") and spec["pattern"].search(text):
-                add(spec, conn["pid"], "connections", "pid %s `%s`: %s %s <-> %s" % (
-                    conn["pid"], conn["command"], conn.get("protocol"), conn["local"], conn["remote"]))
-        for proc in facts["processes"]:
-            strings = [proc["command"]] + ["%s=%s" % item for item in sorted((proc.get("env") or {}).items())]
-            for text in strings:
-                if spec["pattern"].search(text.encode("utf-8", "surrogateescape")):
-                    evidence = "pid %s `%s`: %s" % (proc.get("pid"), proc["command"], printable(text)[:300])
-                    add(spec, proc.get("pid"), "process", evidence)
+    for spec, pid, evidence in connection_hits:
+        add(spec, pid, "connections", evidence)
+    # One walk over the processes, each string tested against every spec.
+    for proc in facts["processes"] if specs else ():
+        for text in [proc["command"]] + ["%s=%s" % item for item in sorted((proc.get("env") or {}).items())]:
+            data = text.encode("utf-8", "surrogateescape")
+            for spec in specs:
+                if spec["pattern"].search(data):
+                    add(spec, proc.get("pid"), "process", "pid %s `%s`: %s" % (
+                        proc.get("pid"), proc["command"], printable(text)[:300]))
     for hit in (scanner.matches.items.values() if scanner is not None else []):
         kind, what = hit["where"]
         spec = hit["spec"]
@@ -961,24 +1060,35 @@ def _yara_findings(rule, scanner, procs):
 
 # -- evaluation -------------------------------------------------------------------------------
 
-def _over_open_files(parsed):
-    """Whether a compiled select is a filter or projection of ``open_files`` (``open_files[?...]``,
-    ``open_files[*].path``): it judges each open file alone, so it can read them a piece at a time
-    (a filter's condition and a projection's right side see only the element: JMESPath has no way
-    back to the root)."""
-    return parsed.get("type") in ("filter_projection", "projection") and \
-        parsed["children"][0] == {"type": "field", "children": [], "value": "open_files"}
+# The facts rules read a piece at a time (rows made as read): what a warning calls their rows, and
+# how many of them a select that is not a filter or projection of them sees.
+STREAMED = (("open_files", "open files", RULE_OPEN_FILES), ("connections", "connections", RULE_CONNECTIONS))
+STREAMED_KEYS = tuple(key for key, _what, _limit in STREAMED)
 
 
-def _mentions_open_files(parsed):
-    """Whether a compiled select reads ``open_files`` (by name, or through ``*`` over the facts)."""
-    stack = [parsed]
+def _streamed_over(parsed):
+    """The streamed fact a compiled select filters or projects (``open_files[?...]``,
+    ``connections[*].remote``), else None: such a select judges each row alone, so it can read
+    them a piece at a time (a filter's condition and a projection's right side see only the
+    element: JMESPath has no way back to the root)."""
+    if parsed.get("type") in ("filter_projection", "projection"):
+        first = parsed["children"][0]
+        if first.get("type") == "field" and not first["children"] and first.get("value") in STREAMED_KEYS:
+            return first["value"]
+    return None
+
+
+def _streamed_read(parsed):
+    """The streamed facts a compiled select reads (by name, or all through ``*`` over the facts)."""
+    names, stack = set(), [parsed]
     while stack:
         node = stack.pop()
-        if node.get("type") == "value_projection" or (node.get("type") == "field" and node.get("value") == "open_files"):
-            return True
+        if node.get("type") == "value_projection":
+            return frozenset(STREAMED_KEYS)
+        if node.get("type") == "field" and node.get("value") in STREAMED_KEYS:
+            names.add(node["value"])
         stack.extend(child for child in node.get("children", ()) if isinstance(child, dict))
-    return False
+    return frozenset(names)
 
 
 def _search(rule, expression, data):
@@ -988,28 +1098,33 @@ def _search(rule, expression, data):
         raise CheckpointError("rule %s" % rule["id"], "select failed (%s)" % str(exc).replace("\n", " "))
 
 
-def _query_rules(rules, facts, warnings, omitted):
-    """The findings of the select rules. Filters and projections of open_files read every open file
-    together, in one pass, OPEN_FILES_PIECE rows at a time (rows made as read: memory stays bounded
-    whatever the archive holds); any other select that reads open_files sees its first
-    RULE_OPEN_FILES rows (_Bounded counts what such rules did not see)."""
-    bounded, collectors, streamed = _Bounded(facts, warnings), [], []
+def _query_rules(rules, facts, warnings, omitted, readers):
+    """The findings of the select rules. Filters and projections of a streamed fact (STREAMED) read
+    every row of it together, in one pass, ROWS_PIECE rows at a time (rows made as read: memory
+    stays bounded whatever the archive holds), with ``readers`` (streamed key: [called with each
+    piece]); any other select that reads one sees its first rows (_Bounded counts what such rules
+    did not see)."""
+    bounded, collectors, streamed = _Bounded(facts, warnings), [], dict((key, []) for key in STREAMED_KEYS)
     for rule in rules:
         collector = _RuleFindings(rule)
         collectors.append(collector)
         expression = jmespath.compile(rule["select"])
-        if _over_open_files(expression.parsed):
-            streamed.append((expression, collector))
+        key = _streamed_over(expression.parsed)
+        if key is not None:
+            streamed[key].append((expression, collector))
             continue
         selected = _search(rule, expression, bounded.facts(rule, expression.parsed))
         if selected not in (None, False, [], {}):
             collector.add(selected if isinstance(selected, list) else [selected])
-    rows = iter(facts["open_files"]) if streamed else iter(())
-    piece = list(itertools.islice(rows, OPEN_FILES_PIECE))
-    while piece:
-        for expression, collector in streamed:
-            collector.add(_search(collector.rule, expression, {"open_files": piece}) or ())
-        piece = list(itertools.islice(rows, OPEN_FILES_PIECE))
+    for key in STREAMED_KEYS:
+        rows = iter(facts[key]) if streamed[key] or readers.get(key) else iter(())
+        piece = list(itertools.islice(rows, ROWS_PIECE))
+        while piece:
+            for expression, collector in streamed[key]:
+                collector.add(_search(collector.rule, expression, {key: piece}) or ())
+            for read in readers.get(key, ()):
+                read(piece)
+            piece = list(itertools.islice(rows, ROWS_PIECE))
     findings = []
     for collector in collectors:
         findings.extend(collector.findings)
@@ -1017,30 +1132,36 @@ def _query_rules(rules, facts, warnings, omitted):
             omitted["findings"] += collector.more
             warnings.append("rule %s: %d more matches than the %d findings listed" % (
                 collector.rule["id"], collector.more, RULE_FINDINGS))
-    omitted["open_files"] = bounded.unseen
+    omitted.update(bounded.unseen)
     return findings
 
 
 class _Bounded(object):
-    """The facts rules see when they do not read open files one by one: open_files cut to its first
-    RULE_OPEN_FILES rows (made once, for the rules that read it: ``unseen`` counts the rows they did
-    not see, a warning names each), or empty for the rules that do not."""
+    """The facts rules see when they do not read a streamed fact row by row: each streamed fact the
+    rule reads cut to its first rows (made once, for the rules that read it: ``unseen`` counts, for
+    each, the most rows a rule did not see, a warning names each rule), the others empty."""
 
     def __init__(self, facts, warnings):
-        self._facts, self._warnings, self._made = facts, warnings, {}
-        self.unseen = 0
+        self._facts, self._warnings, self._made, self._heads = facts, warnings, {}, {}
+        self.unseen = dict((key, 0) for key in STREAMED_KEYS)
 
     def facts(self, rule, parsed):
-        reads = _mentions_open_files(parsed)
+        reads = _streamed_read(parsed)
         if reads not in self._made:
-            rows = self._facts["open_files"].head(RULE_OPEN_FILES) if reads else []
-            self._made[reads] = dict(self._facts, open_files=rows)
-        total = len(self._facts["open_files"]) if reads else 0
-        if total > RULE_OPEN_FILES:
-            self.unseen = max(self.unseen, total - RULE_OPEN_FILES)
-            self._warnings.append("rule %s saw the first %d of %d open files: only a filter or projection of "
-                                  "open_files (open_files[?...]) reads them all" % (rule["id"], RULE_OPEN_FILES, total))
+            self._made[reads] = dict(self._facts, **dict((key, self._head(key, limit) if key in reads else [])
+                                                         for key, _what, limit in STREAMED))
+        for key, what, limit in STREAMED:
+            total = len(self._facts[key]) if key in reads else 0
+            if total > limit:
+                self.unseen[key] = max(self.unseen[key], total - limit)
+                self._warnings.append("rule %s saw the first %d of %d %s: only a filter or projection of %s (%s[?...]) "
+                                      "reads them all" % (rule["id"], limit, total, what, key, key))
         return self._made[reads]
+
+    def _head(self, key, limit):
+        if key not in self._heads:
+            self._heads[key] = self._facts[key].head(limit)
+        return self._heads[key]
 
 
 class _RuleFindings(object):
@@ -1161,22 +1282,27 @@ def evaluate(analysis, archive=None, options=None):
 
 
 def _conclude(analysis, rules, secret_rules, specs, scanner, contents, options, warnings):
-    loans = []
+    loans, omitted = [], {"findings": 0}
     try:
-        return _conclude_on(build_facts(analysis, contents, loans), rules, secret_rules, specs, scanner, contents,
-                            options, warnings)
+        return _conclude_on(build_facts(analysis, contents, loans, omitted), rules, secret_rules, specs, scanner,
+                            contents, options, warnings, omitted)
     finally:
         repay(loans)
 
 
-def _conclude_on(facts, rules, secret_rules, specs, scanner, contents, options, warnings):
+def _conclude_on(facts, rules, secret_rules, specs, scanner, contents, options, warnings, omitted):
     procs = dict((proc.get("pid"), proc) for proc in facts["processes"])
-    omitted = {"findings": 0}
-    findings = _query_rules([rule for rule in rules if rule.get("check") is None], facts, warnings, omitted)
+    if omitted["process_sockets"]:
+        warnings.append("%d inet sockets listening or established left out of the processes' listening/established "
+                        "lists (%d in all): connections[] holds them all" % (omitted["process_sockets"],
+                                                                             RULE_PROCESS_SOCKETS))
+    indicators = _ConnectionIndicators(specs if any(rule.get("check") == "indicators" for rule in rules) else [])
+    findings = _query_rules([rule for rule in rules if rule.get("check") is None], facts, warnings, omitted,
+                            {"connections": [indicators.read]} if indicators.specs else {})
     for rule in rules:
         check = rule.get("check")
         if check == "indicators":
-            findings.extend(_indicator_findings(rule, facts, specs, scanner, procs))
+            findings.extend(_indicator_findings(rule, facts, specs, scanner, procs, indicators.hits))
         elif check == "yara":
             findings.extend(_yara_findings(rule, scanner, procs))
     findings.extend(_secret_findings(facts, secret_rules, scanner, procs))

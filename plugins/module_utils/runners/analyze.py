@@ -140,7 +140,9 @@ def run_analyze(params, check_mode):
     result["warnings"] = cap_warnings(result["warnings"])[0]
     analysis["findings"] = result["findings"]
     analysis["findings_summary"] = result["summary"]
-    analysis["omitted"].update(findings=result["omitted"]["findings"], rule_open_files=result["omitted"]["open_files"])
+    found = result["omitted"]
+    analysis["omitted"].update(findings=found["findings"], rule_open_files=found["open_files"],
+                               rule_connections=found["connections"], rule_process_sockets=found["process_sockets"])
     written = None
     if params.get("report"):
         written = report_mod.write(params["report"], params.get("report_format") or "html", analysis, result,

@@ -124,8 +124,9 @@ def analysis_says_what_it_omits(name, result):
 
     def change(item):
         if "container" in item and "include" in item and "warnings" in item:  # an analysis
-            item["omitted"] = {"processes": 0, "threads": 0, "children": 0, "files": 0, "sockets": 0, "rootfs": 0, "warnings": 0, "findings": 0,
-                               "rule_open_files": 0}
+            item["omitted"] = {"processes": 0, "threads": 0, "children": 0, "files": 0, "sockets": 0, "rootfs": 0,
+                               "warnings": 0, "findings": 0, "rule_open_files": 0, "rule_connections": 0,
+                               "rule_process_sockets": 0}
     return _walk(result, change)
 
 

@@ -282,6 +282,96 @@ def test_listening_and_established_sockets_are_info_unless_a_shell_owns_them():
         ("net.established", "info"), ("net.listening", "info"), ("net.shell-listener", "high")]
 
 
+@pytest.mark.parametrize("name", ["counters", "lookup", "lookup_later", "worker41"])
+def test_connections_are_made_as_read_and_equal_eager_rows(archives, name):
+    """facts["connections"] is lazy (not a list) and yields, in process then fd order, the rows the
+    eager construction made: each inet socket with its owner's fields, local/remote as address:port."""
+    analysis = analyze(archives[name])
+    facts = findings.build_facts(analysis)
+    expected = []
+    for item in facts["processes"]:
+        for entry in item.get("sockets") or []:
+            if entry.get("family") in ("ipv4", "ipv6"):
+                row = dict(entry, pid=item["pid"], comm=item.get("comm"), program=item["program"], tool=item["tool"],
+                           command=item["command"])
+                row.update(local=findings.endpoint(entry.get("local_address"), entry.get("local_port")),
+                           remote=findings.endpoint(entry.get("remote_address"), entry.get("remote_port")),
+                           state=(entry.get("state") or "").upper() or None)
+                expected.append(row)
+    connections = facts["connections"]
+    assert not isinstance(connections, list)
+    assert list(connections) == expected and len(connections) == len(expected)
+    assert connections.head(1) == expected[:1]
+
+
+def test_listening_and_established_lists_are_bounded_and_new_listeners_stay_right(monkeypatch):
+    """RULE_PROCESS_SOCKETS sockets in all are listed (the rest counted, said); a child's listener
+    that its parent holds past the parent's cut is still inherited, not new."""
+    monkeypatch.setattr(findings, "RULE_PROCESS_SOCKETS", 5)
+    analysis = {"processes": [  # the child first: it takes its room before its parent does
+        proc(2, 1, ["gunicorn", "app"], sockets=[sock(5, "LISTEN", "0.0.0.0", 8006, inode=16),
+                                                 sock(6, "LISTEN", "0.0.0.0", 9000, inode=100)]),
+        proc(1, 0, ["gunicorn", "app"], sockets=[sock(3 + index, "LISTEN", "0.0.0.0", 8001 + index, inode=11 + index)
+                                                 for index in range(6)] +
+             [sock(10, "ESTABLISHED", "10.0.0.2", 8001, "10.0.0.9", 51000, inode=50)]),
+    ]}
+    omitted = {}
+    facts = findings.build_facts(analysis, omitted=omitted)
+    child, parent = facts["processes"]
+    assert [item["inode"] for item in child["listening"]] == [16, 100]
+    assert [item["inode"] for item in parent["listening"]] == [11, 12, 13] and parent["established"] == []
+    assert [item["inode"] for item in child["new_listeners"]] == [100]
+    assert omitted == {"process_sockets": 4} and len(facts["connections"]) == 9
+    result = evaluate(analysis)
+    assert result["omitted"]["process_sockets"] == 4 and result["omitted"]["connections"] == 0
+    assert any(warning.startswith("4 inet sockets listening or established left out") for warning in result["warnings"])
+    assert [item["pid"] for item in by_id(result, "process.runtime-listener")] == [2]
+    assert len(by_id(result, "net.listening")) == 8 and len(by_id(result, "net.established")) == 1
+
+
+def test_a_rule_that_is_not_a_filter_of_connections_sees_a_bounded_head(monkeypatch):
+    """connections as open_files: a filter reads every row, any other select the first
+    RULE_CONNECTIONS (omitted.connections, a warning naming the rule)."""
+    monkeypatch.setattr(findings, "STREAMED", (("open_files", "open files", 2), ("connections", "connections", 3)))
+    monkeypatch.setattr(findings, "ROWS_PIECE", 2)
+    analysis = {"processes": [proc(1, 0, ["app"], sockets=[sock(3 + index, "ESTABLISHED", "10.0.0.2", 80, "10.0.0.9",
+                                                                51000 + index) for index in range(7)])]}
+    rules = [{"id": "count", "severity": "low", "select": "[length(connections)]", "subject": "{value}"},
+             {"id": "last", "severity": "low", "select": "connections[?remote_port==`51006`].remote"}]
+    result = evaluate(analysis, rules=rules)
+    subjects = dict((item["id"], item["subject"]) for item in result["findings"] if item["id"] in ("count", "last"))
+    assert subjects == {"count": "3", "last": "10.0.0.9:51006"}
+    assert result["omitted"]["connections"] == 4 and result["omitted"]["open_files"] == 0
+    assert any("rule count saw the first 3 of 7 connections" in warning for warning in result["warnings"])
+
+
+class CountedSockets(list):
+    """A process's sockets that count how often they are read (analysis' SocketRows decode each
+    socket every time)."""
+
+    reads = 0
+
+    def __iter__(self):
+        CountedSockets.reads += 1
+        return super(CountedSockets, self).__iter__()
+
+
+def test_rules_and_indicators_read_the_connections_in_one_pass(monkeypatch):
+    """build_facts reads the sockets once for the processes' lists; the rules over connections and
+    every indicator spec share one more pass; every spec is matched (the last socket's peer too)."""
+    monkeypatch.setattr(CountedSockets, "reads", 0)
+    monkeypatch.setattr(findings, "ROWS_PIECE", 3)
+    sockets = CountedSockets(sock(3 + index, "ESTABLISHED", "10.0.0.2", 80, "10.0.0.%d" % (10 + index), 51000 + index)
+                             for index in range(10))
+    analysis = {"processes": [proc(1, 0, ["app"], sockets=sockets)]}
+    result = evaluate(analysis, indicators=["10.0.0.19", "10.0.0.10", "10.0.0.2"],
+                      rules=[{"id": "last", "severity": "low", "select": "connections[?remote_port==`51009`].remote"}])
+    assert CountedSockets.reads == 2
+    assert sorted(item["subject"] for item in by_id(result, "indicator.match")) == [
+        "ip 10.0.0.10 in connections", "ip 10.0.0.19 in connections", "ip 10.0.0.2 in connections"]
+    assert [item["subject"] for item in by_id(result, "last")] == ["10.0.0.19:51009"]
+
+
 def test_env_secrets_by_pattern_and_by_name():
     env = {"DB_PASSWORD": "Sup3rS3cret!", "PASSWORD_FILE": "/run/secrets/db", "SLACK": "xoxb-1234567890-abcdefghij",
            "PATH": "/usr/bin", "API_TOKEN": "short"}

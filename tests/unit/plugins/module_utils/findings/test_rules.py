@@ -77,6 +77,21 @@ def test_every_rule_has_the_catalogue_fields():
         assert rule["shape"] in redact.SHAPES and rule["literals"], rule["id"]
 
 
+def test_every_builtin_rule_over_open_files_or_connections_reads_them_all():
+    """A built-in select that reads open_files or connections filters or projects it, so it reads
+    every row a piece at a time, never only the bounded head; the rules over connections are some."""
+    import jmespath
+    streamed = {}
+    for rule in rules.BUILTIN_RULES:
+        if rule.get("select"):
+            parsed = jmespath.compile(rule["select"]).parsed
+            reads = engine._streamed_read(parsed)  # pylint: disable=protected-access
+            over = engine._streamed_over(parsed)  # pylint: disable=protected-access
+            assert reads <= set([over]), rule["id"]
+            streamed.setdefault(over, []).append(rule["id"])
+    assert len(streamed["connections"]) >= 4 and len(streamed["open_files"]) >= 2
+
+
 @pytest.mark.parametrize("case", range(len(_samples())))
 def test_a_detected_secret_is_a_redacted_shape_and_back(case):
     text, secret = _samples()[case]
