@@ -157,7 +157,7 @@ def test_open_files_compared_whole_and_listed_capped(monkeypatch):
     assert [row["path"] for row in files["opened"]] == ["/new/a", "/new/b"]
     assert [row["path"] for row in files["closed"]] == ["/gone/a", "/gone/b"]
     assert [(row["path"], row["changes"]) for row in files["changed"]] == [("/log", {"pos": {"before": 1, "after": 7}})]
-    assert result["omitted"] == {"files": 2 + 1, "sockets": 0}
+    assert result["omitted"] == {"processes": 0, "memory": 0, "files": 2 + 1, "sockets": 0}
     assert result["warnings"] == ["3 open files left out of checkpoint_diff.files.opened/closed/changed (2 listed in "
                                   "each); all were compared"]
     assert result["changed"] is True
