@@ -338,13 +338,13 @@ def compare(before, after, before_findings=None, after_findings=None):
         "warnings": warnings,
         "omitted": omitted,
     }
-    for key, what, lists in (("processes", "processes", "processes.added/removed/changed"),
-                             ("memory", "memory size changes", "memory"),
-                             ("files", "open files", "files.opened/closed/changed"),
-                             ("sockets", "sockets", "sockets.opened/closed/changed")):
+    for key, what, lists in (("processes", "processes", "processes.added/removed/changed (%d listed in each)"),
+                             ("memory", "processes whose memory size changed", "memory (%d listed)"),
+                             ("files", "open files", "files.opened/closed/changed (%d listed in each)"),
+                             ("sockets", "sockets", "sockets.opened/closed/changed (%d listed in each)")):
         if omitted[key]:
-            warnings.append("%d %s left out of checkpoint_diff.%s (%d listed in each); all were compared"
-                            % (omitted[key], what, lists, MAX_ROWS))
+            warnings.append("%d %s left out of checkpoint_diff.%s; all were compared"
+                            % (omitted[key], what, lists % MAX_ROWS))
     result["persistence"] = [item.get("path") or item.get("subject") for item in findings["new"]
                              if item.get("tactic") == "persistence"]
     result["changed"] = any([processes["added"], processes["removed"], processes["changed"], result["memory"]]

@@ -111,6 +111,34 @@ def test_process_changes():
     assert [(s["pid"], s["local_port"]) for s in result["sockets"]["opened"]] == [(12, 4444)]
 
 
+def test_processes_compared_whole_and_listed_capped(monkeypatch):
+    """Every process is compared by pid (digests); each of added, removed, changed and memory lists
+    the first MAX_ROWS in pid order, whatever the tree order, and the rest are counted exactly in
+    omitted.processes / omitted.memory and said; a comm changed under the same exe is a change, a
+    comm and exe both changed another program (removed and added); env order does not count."""
+    from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis import diff
+    monkeypatch.setattr(diff, "MAX_ROWS", 2)
+    before = dict(container(), processes=[proc(1, "init", "init", env={"A": "1", "B": "2"})] + [
+        proc(pid, "w", "w") for pid in (9, 8, 7, 6, 5)] + [proc(pid, "m", "m") for pid in (22, 21, 20)] + [
+        proc(pid, "gone", "gone") for pid in (32, 31, 30)] + [proc(40, "old", "old")])
+    after = dict(container(), processes=[proc(1, "init", "init", env={"B": "2", "A": "1"})] + [
+        proc(pid, "w2", "w", exe="/bin/w") for pid in (9, 8, 7, 6, 5)] + [
+        proc(pid, "m", "m", memory_size=4096 * pid) for pid in (22, 21, 20)] + [proc(40, "new", "new")] + [
+        proc(pid, "came", "came") for pid in (52, 51, 50)])
+    result = diff.compare(before, after)
+    processes = result["processes"]
+    assert [(row["pid"], row["changes"]) for row in processes["changed"]] == [
+        (pid, {"comm": {"before": "w", "after": "w2"}}) for pid in (5, 6)]
+    assert [row["pid"] for row in processes["removed"]] == [30, 31]
+    assert [(row["pid"], row["comm"]) for row in processes["added"]] == [(40, "new"), (50, "came")]
+    assert [(row["pid"], row["delta"]) for row in result["memory"]] == [(20, 4096 * 19), (21, 4096 * 20)]
+    # changed 5 - 2, removed 3 + pid 40 - 2, added 3 + pid 40 - 2; memory 3 - 2
+    assert result["omitted"] == {"processes": 3 + 2 + 2, "memory": 1, "files": 0, "sockets": 0}
+    assert result["warnings"] == [
+        "7 processes left out of checkpoint_diff.processes.added/removed/changed (2 listed in each); all were compared",
+        "1 processes whose memory size changed left out of checkpoint_diff.memory (2 listed); all were compared"]
+
+
 def test_rootfs_changes_and_backwards_warning():
     before = dict(container(checkpointed="2026-01-02T00:00:00Z"), rootfs={
         "changed": [{"path": "/app/a", "size": 1, "mode": "0644"}, {"path": "/app/b", "size": 1, "mode": "0644"}],
