@@ -171,11 +171,11 @@ def _opened_closed(before, after, section, fields, omitted):
 
 
 def _program_digests(proc):
-    """(comm, exe, compared fields, everything) digests of ``proc``; env as sorted items, so that
-    the order its variables were read in does not count."""
+    """(comm, exe, compared fields) digests, memory size and a digest of all of them, of ``proc``;
+    env as sorted items, so that the order its variables were read in does not count."""
     fields = _digest(tuple(proc.get(key) for key in PROCESS_FIELDS) + (sorted((proc.get("env") or {}).items()),))
-    comm, exe, size = _digest(proc.get("comm")), _digest(proc.get("exe")), proc.get("memory_size") or 0
-    return comm, exe, fields, size, _digest((comm, exe, fields, size))
+    size = proc.get("memory_size") or 0
+    return _digest(proc.get("comm")), _digest(proc.get("exe")), fields, size, _digest((fields, size))
 
 
 class Side(object):
@@ -190,7 +190,7 @@ class Side(object):
         self.analysis = analysis
         self.reread = reread or (lambda positions: dict((at, procs[at]) for at in positions))
         self.pids = array.array("q")
-        # comm, exe, compared fields, memory size, all of them: one integer each per process
+        # _program_digests: one integer each per process
         self.digests = tuple(array.array("Q") for _ in range(5))
         for proc in procs:
             self.pids.append(proc.get("pid") if proc.get("pid") is not None else -1)
@@ -228,8 +228,9 @@ def _processes(before, after, omitted):
         if size[old] != size2[new]:
             memory.append((new, old))
     removed.sort(key=before.pids.__getitem__)
-    for rows in (added, changed, memory):
-        rows.sort(key=lambda item: after.pids[item[0] if isinstance(item, tuple) else item])
+    added.sort(key=after.pids.__getitem__)
+    for rows in (changed, memory):
+        rows.sort(key=lambda pair: after.pids[pair[0]])
     omitted["processes"] = sum(max(0, len(rows) - MAX_ROWS) for rows in (added, removed, changed))
     omitted["memory"] = max(0, len(memory) - MAX_ROWS)
     removed, added, changed, memory = (rows[:MAX_ROWS] for rows in (removed, added, changed, memory))

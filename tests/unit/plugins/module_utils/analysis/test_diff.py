@@ -189,3 +189,21 @@ def test_open_files_compared_whole_and_listed_capped(monkeypatch):
     assert result["warnings"] == ["3 open files left out of checkpoint_diff.files.opened/closed/changed (2 listed in "
                                   "each); all were compared"]
     assert result["changed"] is True
+
+
+def test_processes_made_again_as_the_analysis_made_them(archives):
+    """checkpoint_diff lets each side's processes go and makes the listed ones again from the open
+    archive (AnalysisPlan.reread): each as the analysis made it, its secrets redacted alike, and
+    the analysis' warnings not repeated."""
+    from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.analyze import (
+        SECTIONS, AnalysisPlan, materialize, open_checkpoint)
+    plan = AnalysisPlan(archives["lookup"], list(SECTIONS))
+    with open_checkpoint(archives["lookup"], [plan]) as checkpoint:
+        analysis = plan.run(checkpoint)
+        warnings = list(analysis["warnings"])
+        positions = list(range(1, len(analysis["processes"]), 2))
+        again = plan.reread(checkpoint, positions)
+        made = materialize({"processes": [again[at] for at in positions]})["processes"]
+        assert made == materialize(analysis)["processes"][1::2] and len(made) >= 2
+    assert any("sha256:" in value for proc in made for value in list(proc["env"].values()) + proc["argv"])
+    assert analysis["warnings"] == warnings
