@@ -240,7 +240,7 @@ class AnalysisPlan(object):
         return analysis
 
     def _described(self, images, entries):
-        _, children, files, sockets = self._tree
+        children, files, sockets = self._tree[1:]
         procs = [processes_mod.describe(images, entry, children, files, sockets, detail="processes" in self.include,
                                         list_files="files" in self.include) for entry in entries]
         if "processes" in self.include:

@@ -191,7 +191,7 @@ class Side(object):
         self.reread = reread or (lambda positions: dict((at, procs[at]) for at in positions))
         self.pids = array.array("q")
         # _program_digests: one integer each per process
-        self.digests = tuple(array.array("Q") for _ in range(5))
+        self.digests = tuple(array.array("Q") for column in range(5))
         for proc in procs:
             self.pids.append(proc.get("pid") if proc.get("pid") is not None else -1)
             for column, value in zip(self.digests, _program_digests(proc)):
@@ -216,7 +216,7 @@ def _processes(before, after, omitted):
     MAX_ROWS of each list (pid order); the rest are counted in ``omitted``."""
     gone, came, pairs = _matched((before.pids, before.digests[4]), (after.pids, after.digests[4]))
     removed, added, changed, memory = list(gone), list(came), [], []
-    (comm, exe, fields, size, _), (comm2, exe2, fields2, size2, _) = before.digests, after.digests
+    (comm, exe, fields, size), (comm2, exe2, fields2, size2) = before.digests[:4], after.digests[:4]
     for pair in pairs:
         new, old = pair >> 32, pair & 0xffffffff
         if comm[old] != comm2[new] and exe[old] != exe2[new]:

@@ -62,7 +62,7 @@ def analyze_with_findings(path, options, checksum=False, include=None, export_di
     """(analysis, findings result) of ``path`` (see opened). ``caps``: capped's arguments; open-file
     records are made while the archive is open (only those listed, with caps; all of them without)."""
     with opened(path, options, checksum, include, export_dir, export, check_mode, export_limit) as found:
-        analysis, result, secrets, _ = found
+        analysis, result, secrets = found[:3]
         if caps is not None:
             analysis = capped(analysis, *caps)
         else:
