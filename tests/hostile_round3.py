@@ -180,3 +180,19 @@ def many_argv_env(dest, members, processes, size=1 << 20, base=0x7e0000000000):
     for name, body in raw.items():
         members.append((tarfile.TarInfo(name), body))
     return hb.replaced_images(dest, members, images, compression="zst")
+
+
+def many_pids(dest, members, pids, comms):
+    """A tree of ``pids`` (pid 1 the parent of the rest) written to ``dest``, each pid in ``comms``
+    ({pid: name}) with a core image (pid 1's, renamed) and the others with none (name unknown)."""
+    from pycriu.images import pb
+    core = pb.core_entry()
+    core.ParseFromString(hostile.content(members, "checkpoint/core-1.img")[12:])  # IMG_COMMON, magic, length
+    images = {"checkpoint/pstree.img": ("PSTREE", [pb.pstree_entry(pid=pid, ppid=0 if pid == 1 else 1, pgid=1, sid=1)
+                                                   for pid in pids])}
+    for pid, comm in comms.items():
+        entry = pb.core_entry()
+        entry.CopyFrom(core)
+        entry.tc.comm = comm
+        images["checkpoint/core-%d.img" % pid] = ("CORE", [entry])
+    return hb.replaced_images(dest, members, images)

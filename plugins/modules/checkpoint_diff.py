@@ -95,8 +95,12 @@ checkpoint_diff:
     processes:
       description:
         - C(added) and C(removed) processes (pid, ppid, comm, cmdline, exe, state, memory_size), and
-          C(changed) ones with their C(changes) (cmdline, state, exe, cwd, uid, capabilities, env
+          C(changed) ones with their C(changes) (comm, cmdline, state, exe, cwd, uid, capabilities, env
           with added/removed/changed variables), each as C(before) and C(after).
+        - Processes are matched by pid; a pid whose comm and exe both changed is another program,
+          listed in C(removed) and C(added).
+        - Every process of both checkpoints is compared; each of the three lists holds at most 1000
+          of them, in pid order, and RV(checkpoint_diff.omitted.processes) counts the rest.
       type: dict
     files:
       description:
@@ -114,6 +118,14 @@ checkpoint_diff:
       description: What differs but is left out of the lists above; a warning says so when anything is.
       type: dict
       contains:
+        processes:
+          description: Processes left out of C(processes.added), C(processes.removed) and C(processes.changed) together.
+          type: int
+          sample: 0
+        memory:
+          description: Processes whose memory size changed left out of C(memory).
+          type: int
+          sample: 0
         files:
           description: Open files left out of C(files.opened), C(files.closed) and C(files.changed) together.
           type: int
@@ -123,7 +135,9 @@ checkpoint_diff:
           type: int
           sample: 0
     memory:
-      description: Processes whose dumped memory size changed (pid, comm, before, after, delta in bytes).
+      description:
+        - Processes whose dumped memory size changed (pid, comm, before, after, delta in bytes), at
+          most 1000 in pid order (the rest counted in RV(checkpoint_diff.omitted.memory)).
       type: list
       elements: dict
     rootfs:

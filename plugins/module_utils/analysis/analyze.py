@@ -28,7 +28,7 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.archive i
 from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import CheckpointError
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.export import Exporter
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.files import MAX_RECOVER, FileRows, FileTable
-from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.imageset import text
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.imageset import ImageSet, text
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.metadata import METADATA_MEMBERS, describe, load_json, network_status
 from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.redact import Redactor, scrub_all
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.rootfs import DeletedFiles, RootfsDiff
@@ -90,9 +90,8 @@ def _unless_same(new, old):
     return old if new == old else new
 
 
-def _redact(analysis, redactor):
-    """Redact secret-named env values everywhere first, then scrub their values from the rest."""
-    procs = analysis.get("processes") or []
+def _redact_processes(procs, redactor):
+    """Redact secret-named env values first, then scrub their values from env, argv and cmdline."""
     for proc in procs:
         if proc.get("env"):
             proc["env"] = _unless_same(redactor.redact_env(proc["env"]), proc["env"])
@@ -105,6 +104,11 @@ def _redact(analysis, redactor):
             if proc["argv"]:
                 proc["argv"] = _unless_same([redactor.scrub(arg) for arg in proc["argv"]], proc["argv"])
             proc["cmdline"] = redactor.scrub(proc["cmdline"])
+
+
+def _redact(analysis, redactor):
+    """Redact secret-named env values everywhere first, then scrub their values from the rest."""
+    _redact_processes(analysis.get("processes") or [], redactor)
     annotations = analysis["container"]["annotations"]
     for key in annotations:
         annotations[key] = redactor.scrub(annotations[key])
@@ -206,12 +210,8 @@ class AnalysisPlan(object):
             entries = ProcessTree.of(archive).tasks if images.get("pstree.img", "PSTREE", missing="no process data") \
                 else []
             ordered, children = processes_mod.tree_order(entries, images.warn)
-            sockets = SocketTable(images, files) if "sockets" in include else None
-            procs = [processes_mod.describe(images, entry, children, files, sockets, detail="processes" in include,
-                                            list_files="files" in include) for entry in ordered]
-            if "processes" in include:
-                processes_mod.read_memory(images, procs, self.capture.readers())
-            analysis["processes"] = procs
+            self._tree = (ordered, children, files, SocketTable(images, files) if "sockets" in include else None)
+            analysis["processes"] = self._described(images, ordered)
         if "mounts" in include:
             analysis["mounts"] = {"spec": mounts_mod.spec_mounts(spec), "criu": mounts_mod.criu_mounts(images),
                                   "bind": mounts_mod.bind_mounts(load_json(archive, "bind.mounts"))}
@@ -239,6 +239,25 @@ class AnalysisPlan(object):
         if any(omitted.values()):
             analysis["omitted"] = omitted
         return analysis
+
+    def _described(self, images, entries):
+        children, files, sockets = self._tree[1:]
+        procs = [processes_mod.describe(images, entry, children, files, sockets, detail="processes" in self.include,
+                                        list_files="files" in self.include) for entry in entries]
+        if "processes" in self.include:
+            processes_mod.read_memory(images, procs, self.capture.readers())
+        return procs
+
+    def reread(self, checkpoint, positions):
+        """{tree position: process} of ``positions`` made again as ``run`` made them (redacted alike),
+        from the still open ``checkpoint``: checkpoint_diff lets the processes go once they are
+        compared and makes only those it lists again. Their warnings were given the first time."""
+        ordered = self._tree[0]
+        procs = self._described(ImageSet(checkpoint.archive, []), [ordered[at] for at in positions])
+        if self.redact_secrets:
+            _redact_processes(procs, self.redactor)
+            procs = scrub_all(procs, self.redactor.secrets)
+        return dict(zip(positions, procs))
 
 
 def open_checkpoint(path, plans, checksum=False):

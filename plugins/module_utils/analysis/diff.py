@@ -23,9 +23,11 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.errors import 
 IDENTITY = ("engine", "namespace", "pod", "container")
 # What may change in an open file or socket that stays open (same key).
 MOVED = ("size", "sha256", "pos", "state", "in_queue", "out_queue")
-# Rows listed in each of files/sockets opened, closed, changed; the rest are counted in omitted.
+# Rows listed in each of processes added, removed, changed, memory and files/sockets opened, closed,
+# changed; the rest are counted in omitted.
 MAX_ROWS = 1000
-PROCESS_FIELDS = ("cmdline", "state", "exe", "exe_deleted", "cwd", "uid", "euid", "capabilities")
+# What may change in a process that keeps its pid and program (env is compared too).
+PROCESS_FIELDS = ("comm", "cmdline", "state", "exe", "exe_deleted", "cwd", "uid", "euid", "capabilities")
 
 
 def _summary(proc):
@@ -58,39 +60,6 @@ def _env_changes(old, new):
                         for key in sorted(set(old) & set(new)) if old[key] != new[key]),
     }
     return changes if any(changes.values()) else None
-
-
-def _same_program(one, two):
-    return one.get("comm") == two.get("comm") or one.get("exe") == two.get("exe")
-
-
-def _processes(before, after):
-    old = dict((proc.get("pid"), proc) for proc in before.get("processes") or [])
-    new = dict((proc.get("pid"), proc) for proc in after.get("processes") or [])
-    added, removed, changed, memory = [], [], [], []
-    for pid in sorted(set(old) | set(new), key=lambda value: (value is None, value)):
-        one, two = old.get(pid), new.get(pid)
-        if one is not None and two is not None and not _same_program(one, two):
-            removed.append(_summary(one))
-            added.append(_summary(two))
-            continue
-        if one is None:
-            added.append(_summary(two))
-            continue
-        if two is None:
-            removed.append(_summary(one))
-            continue
-        changes = dict((key, {"before": one.get(key), "after": two.get(key)})
-                       for key in PROCESS_FIELDS if one.get(key) != two.get(key))
-        env = _env_changes(one.get("env"), two.get("env"))
-        if env:
-            changes["env"] = env
-        if changes:
-            changed.append({"pid": pid, "comm": two.get("comm"), "cmdline": two.get("cmdline"), "changes": changes})
-        size_one, size_two = one.get("memory_size") or 0, two.get("memory_size") or 0
-        memory.append({"pid": pid, "comm": two.get("comm"), "before": size_one, "after": size_two,
-                       "delta": size_two - size_one})
-    return {"added": added, "removed": removed, "changed": changed}, memory
 
 
 def _file_key(row):
@@ -165,28 +134,24 @@ def _matched(old, new):
     return [array.array("q", sorted(found)) for found in (closed, opened, changed)]
 
 
-def _picked(analysis, section, wanted):
+def _picked(side, section, wanted):
     """{reading index: row} of the rows at ``wanted`` (at most MAX_ROWS indexes), each made by
-    itself (FileRows makes one record from its fd entry by position), not read up to."""
-    procs, starts, total = [], [], 0
-    for proc in analysis.get("processes") or []:
-        if proc.get(section):
-            procs.append(proc)
-            starts.append(total)
-            total += len(proc[section])
+    itself from its process made again (FileRows makes one record from its fd entry by position)."""
+    starts, owners = side.starts[section]
+    at = dict((index, bisect.bisect_right(starts, index) - 1) for index in wanted)
+    procs = side.reread(sorted(set(owners[where] for where in at.values())))
     picked = {}
-    for index in wanted:
-        at = bisect.bisect_right(starts, index) - 1
-        proc = procs[at]
-        picked[index] = dict(proc[section][index - starts[at]], pid=proc.get("pid"), comm=proc.get("comm"))
+    for index, where in at.items():
+        proc = procs[owners[where]]
+        picked[index] = dict(proc[section][index - starts[where]], pid=proc.get("pid"), comm=proc.get("comm"))
     return picked
 
 
-def _opened_closed(before, after, section, key, fields, omitted):
-    """Rows opened, closed and changed from ``before`` to ``after``: every row compared by digests,
-    rows made again only for the first MAX_ROWS of each list (reading order); the rest are counted
-    in ``omitted[section]``."""
-    closed, opened, changed = _matched(_prints(before, section, key), _prints(after, section, key))
+def _opened_closed(before, after, section, fields, omitted):
+    """Rows opened, closed and changed from Side ``before`` to ``after``: every row compared by
+    digests, rows made again only for the first MAX_ROWS of each list (reading order); the rest are
+    counted in ``omitted[section]``."""
+    closed, opened, changed = _matched(before.prints[section], after.prints[section])
     omitted[section] = sum(max(0, len(rows) - MAX_ROWS) for rows in (closed, opened, changed))
     closed, opened = closed[:MAX_ROWS], opened[:MAX_ROWS]
     changed = [(pair >> 32, pair & 0xffffffff) for pair in changed[:MAX_ROWS]]
@@ -203,6 +168,92 @@ def _opened_closed(before, after, section, key, fields, omitted):
     return {"opened": [slim(new[index]) for index in opened],
             "closed": [slim(old[index]) for index in closed],
             "changed": moved}
+
+
+def _program_digests(proc):
+    """(comm, exe, compared fields) digests, memory size and a digest of all of them, of ``proc``;
+    env as sorted items, so that the order its variables were read in does not count."""
+    fields = _digest(tuple(proc.get(key) for key in PROCESS_FIELDS) + (sorted((proc.get("env") or {}).items()),))
+    size = proc.get("memory_size") or 0
+    return _digest(proc.get("comm")), _digest(proc.get("exe")), fields, size, _digest((fields, size))
+
+
+class Side(object):
+    """One checkpoint as compare needs it: each process (by tree position) and each open file and
+    socket (by reading index) as digests, made while its analysis holds them, so that its processes
+    can be let go before the other side is analysed (100k pids a side held as dicts: 90 MB each).
+    ``reread`` ({tree position: process} of sorted positions) makes again those listed; without
+    it they are taken from the analysis."""
+
+    def __init__(self, analysis, reread=None):
+        procs = analysis.get("processes") or []
+        self.analysis = analysis
+        self.reread = reread or (lambda positions: dict((at, procs[at]) for at in positions))
+        self.pids = array.array("q")
+        # _program_digests: one integer each per process
+        self.digests = tuple(array.array("Q") for column in range(5))
+        for proc in procs:
+            self.pids.append(proc.get("pid") if proc.get("pid") is not None else -1)
+            for column, value in zip(self.digests, _program_digests(proc)):
+                column.append(value)
+        self.prints = {"files": _prints(analysis, "files", _file_key),
+                       "sockets": _prints(analysis, "sockets", _socket_key)}
+        self.starts = {}
+        for section in self.prints:  # where each process's rows begin in reading order, for _picked
+            starts, owners, total = array.array("q"), array.array("q"), 0
+            for at, proc in enumerate(procs):
+                if proc.get(section):
+                    starts.append(total)
+                    owners.append(at)
+                    total += len(proc[section])
+            self.starts[section] = (starts, owners)
+
+
+def _processes(before, after, omitted):
+    """Processes added, removed and changed and memory size changes from Side ``before`` to
+    ``after``, matched by pid: every process compared by digests (a pid whose comm and exe both
+    changed is another program: one removed, one added), rows made again only for the first
+    MAX_ROWS of each list (pid order); the rest are counted in ``omitted``."""
+    gone, came, pairs = _matched((before.pids, before.digests[4]), (after.pids, after.digests[4]))
+    removed, added, changed, memory = list(gone), list(came), [], []
+    (comm, exe, fields, size), (comm2, exe2, fields2, size2) = before.digests[:4], after.digests[:4]
+    for pair in pairs:
+        new, old = pair >> 32, pair & 0xffffffff
+        if comm[old] != comm2[new] and exe[old] != exe2[new]:
+            removed.append(old)
+            added.append(new)
+            continue
+        if fields[old] != fields2[new]:
+            changed.append((new, old))
+        if size[old] != size2[new]:
+            memory.append((new, old))
+    removed.sort(key=before.pids.__getitem__)
+    added.sort(key=after.pids.__getitem__)
+    for rows in (changed, memory):
+        rows.sort(key=lambda pair: after.pids[pair[0]])
+    omitted["processes"] = sum(max(0, len(rows) - MAX_ROWS) for rows in (added, removed, changed))
+    omitted["memory"] = max(0, len(memory) - MAX_ROWS)
+    removed, added, changed, memory = (rows[:MAX_ROWS] for rows in (removed, added, changed, memory))
+    old = before.reread(sorted(set(removed) | set(pair[1] for pair in changed + memory)))
+    new = after.reread(sorted(set(added) | set(pair[0] for pair in changed + memory)))
+    moved = []
+    for at, old_at in changed:
+        one, two = old[old_at], new[at]
+        changes = dict((key, {"before": one.get(key), "after": two.get(key)})
+                       for key in PROCESS_FIELDS if one.get(key) != two.get(key))
+        env = _env_changes(one.get("env"), two.get("env"))
+        if env:
+            changes["env"] = env
+        moved.append({"pid": two.get("pid"), "comm": two.get("comm"), "cmdline": two.get("cmdline"),
+                      "changes": changes})
+    sizes = []
+    for at, old_at in memory:
+        one, two = old[old_at], new[at]
+        size_one, size_two = one.get("memory_size") or 0, two.get("memory_size") or 0
+        sizes.append({"pid": two.get("pid"), "comm": two.get("comm"), "before": size_one, "after": size_two,
+                      "delta": size_two - size_one})
+    return {"added": [_summary(new[at]) for at in added], "removed": [_summary(old[at]) for at in removed],
+            "changed": moved}, sizes
 
 
 def _rootfs(before, after):
@@ -259,37 +310,42 @@ def _side(analysis, result):
 
 
 def compare(before, after, before_findings=None, after_findings=None):
-    """The differences from ``before`` to ``after`` (analyses, and evaluate() results or None)."""
+    """The differences from ``before`` to ``after`` (analyses or their Sides, and evaluate()
+    results or None)."""
+    before, after = [side if isinstance(side, Side) else Side(side) for side in (before, after)]
+    sides, before, after = (before, after), before.analysis, after.analysis
     same_container(before, after)
     warnings = []
     one, two = _side(before, before_findings), _side(after, after_findings)
     if one["checkpointed"] and two["checkpointed"] and two["checkpointed"] < one["checkpointed"]:
         warnings.append("after (%s) was taken before before (%s): the diff reads backwards"
                         % (two["checkpointed"], one["checkpointed"]))
-    processes, memory = _processes(before, after)
-    findings = _findings((before_findings or {}).get("findings"), (after_findings or {}).get("findings"))
     omitted = {}
+    processes, memory = _processes(sides[0], sides[1], omitted)
+    findings = _findings((before_findings or {}).get("findings"), (after_findings or {}).get("findings"))
     result = {
         "container": dict((key, (after.get("container") or {}).get(key)) for key in IDENTITY + ("id", "image")),
         "before": one,
         "after": two,
         "processes": processes,
-        "files": _opened_closed(before, after, "files", _file_key,
+        "files": _opened_closed(sides[0], sides[1], "files",
                                 ("pid", "comm", "fd", "type", "path", "deleted", "size", "sha256"), omitted),
-        "sockets": _opened_closed(before, after, "sockets", _socket_key,
+        "sockets": _opened_closed(sides[0], sides[1], "sockets",
                                   ("pid", "comm", "fd", "family", "protocol", "state", "local_address", "local_port",
                                    "remote_address", "remote_port", "path"), omitted),
-        "memory": [row for row in memory if row["delta"]],
+        "memory": memory,
         "rootfs": _rootfs(before, after),
         "findings": findings,
         "warnings": warnings,
         "omitted": omitted,
     }
-    for section in ("files", "sockets"):
-        if omitted[section]:
-            warnings.append("%d %s left out of checkpoint_diff.%s.opened/closed/changed (%d listed in each); "
-                            "all were compared" % (omitted[section], section.replace("files", "open files"), section,
-                                                   MAX_ROWS))
+    for key, what, lists in (("processes", "processes", "processes.added/removed/changed (%d listed in each)"),
+                             ("memory", "processes whose memory size changed", "memory (%d listed)"),
+                             ("files", "open files", "files.opened/closed/changed (%d listed in each)"),
+                             ("sockets", "sockets", "sockets.opened/closed/changed (%d listed in each)")):
+        if omitted[key]:
+            warnings.append("%d %s left out of checkpoint_diff.%s; all were compared"
+                            % (omitted[key], what, lists % MAX_ROWS))
     result["persistence"] = [item.get("path") or item.get("subject") for item in findings["new"]
                              if item.get("tactic") == "persistence"]
     result["changed"] = any([processes["added"], processes["removed"], processes["changed"], result["memory"]]

@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import contextlib
+import functools
 
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.analyze import (
     EXPORTS,
@@ -16,7 +17,7 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.analy
     materialize,
     open_checkpoint,
 )
-from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.diff import compare
+from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.diff import Side, compare
 from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.engine import FindingsPass
 from ansible_collections.forensic.checkpoint.plugins.module_utils.report import document as report_mod
 from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.redact import scrub_all
@@ -31,8 +32,9 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.runners.common
 @contextlib.contextmanager
 def opened(path, options, checksum=False, include=None, export_dir=None, export=(), check_mode=False,
            export_limit=None):
-    """(analysis, findings result, secrets seen) of ``path`` while its Checkpoint is open, so that its
-    open-file records (analysis/files.py FileRows) can still be made. Both ride one Checkpoint, so a
+    """(analysis, findings result, secrets seen, reread) of ``path`` while its Checkpoint is open, so
+    that its open-file records (analysis/files.py FileRows) can still be made, and its processes
+    (``reread``: AnalysisPlan.reread of a list of tree positions). Both ride one Checkpoint, so a
     compressed archive is streamed once (twice when its pages come before their pagemaps; see
     criu/checkpoint.py)."""
     plan = AnalysisPlan(path, include or list(SECTIONS), options.get("redact_secrets", True), export_dir, export,
@@ -44,7 +46,7 @@ def opened(path, options, checksum=False, include=None, export_dir=None, export=
     with open_checkpoint(path, [plan, pending], checksum) as checkpoint:
         analysis = plan.run(checkpoint)
         result = pending.evaluate(analysis, checkpoint)
-        yield analysis, result, pending.secrets + plan.redactor.secrets
+        yield analysis, result, pending.secrets + plan.redactor.secrets, functools.partial(plan.reread, checkpoint)
 
 
 def scrubbed(value, secrets, options):
@@ -60,7 +62,7 @@ def analyze_with_findings(path, options, checksum=False, include=None, export_di
     """(analysis, findings result) of ``path`` (see opened). ``caps``: capped's arguments; open-file
     records are made while the archive is open (only those listed, with caps; all of them without)."""
     with opened(path, options, checksum, include, export_dir, export, check_mode, export_limit) as found:
-        analysis, result, secrets = found
+        analysis, result, secrets = found[:3]
         if caps is not None:
             analysis = capped(analysis, *caps)
         else:
@@ -157,19 +159,22 @@ def run_analyze(params, check_mode):
 def run_diff(params, check_mode):
     options = findings_options(params)
     sides, secrets = {}, []
-    # Both archives open while they are compared: their open files are compared by digests made a
-    # record at a time, and only the records the result lists are made again (analysis/diff.py).
+    # Both archives open while they are compared: their processes, open files and sockets are
+    # compared by digests (analysis/diff.py Side), and only those the result lists are made again.
+    # Each side's processes go once digested, before the other side is analysed: one side's
+    # processes held at a time (100k pids: 90 MB each).
     # What leaves is scrubbed once, of both sides' secrets: not every record of each side first.
     with contextlib.ExitStack() as stack:
         for side in ("before", "after"):
-            analysis, found, seen = stack.enter_context(opened(params[side], options, params["checksum"]))
-            sides[side] = (analysis, found)
+            analysis, found, seen, reread = stack.enter_context(opened(params[side], options, params["checksum"]))
+            sides[side] = (Side(analysis, reread), found)
+            analysis["processes"] = None
             secrets.extend(seen)
         (before, before_findings), (after, after_findings) = sides["before"], sides["after"]
         result = compare(before, after, before_findings, after_findings)
     # Every warning of both analyses and both findings passes, each naming its archive.
     warnings = ["%s: %s" % (params[side], warning) for side in ("before", "after")
-                for warning in sides[side][0]["warnings"] + sides[side][1]["warnings"]]
+                for warning in sides[side][0].analysis["warnings"] + sides[side][1]["warnings"]]
     result, warnings = scrubbed([result, warnings], secrets, options)
     written = None
     if params["report"]:
@@ -177,6 +182,7 @@ def run_diff(params, check_mode):
                                    protect=[params["before"], params["after"]], case_id=params.get("case_id"))
     output = dict(changed=bool(written and written["changed"]), checkpoint_diff=result, report=written)
     if params["checksum"]:
-        output["sha256"] = dict((side, sides[side][0]["container"]["archive"]["sha256"]) for side in ("before", "after"))
+        output["sha256"] = dict((side, sides[side][0].analysis["container"]["archive"]["sha256"])
+                                for side in ("before", "after"))
     return Outcome(output, warnings + result["warnings"],
                    severity_gate(result["findings"]["new"], params["fail_on_severity"], "new finding(s)"))

@@ -138,14 +138,15 @@ def memory_says_what_it_omits(name, result):
 
 
 def diff_says_what_it_omits(name, result):
-    """Issue 16: checkpoint_diff lists diff.MAX_ROWS rows in each of files/sockets opened, closed and
-    changed; ``omitted`` counts the rest (in the result and in the report's copy of it)."""
+    """Issue 16: checkpoint_diff lists diff.MAX_ROWS rows in each of processes added, removed,
+    changed, memory and files/sockets opened, closed and changed; ``omitted`` counts the rest (in
+    the result and in the report's copy of it)."""
     if not name.startswith("diff/"):
         return result
 
     def change(item):
         if "persistence" in item and "rootfs" in item:  # a diff
-            item["omitted"] = {"files": 0, "sockets": 0}
+            item["omitted"] = {"processes": 0, "memory": 0, "files": 0, "sockets": 0}
     return _walk(result, change)
 
 

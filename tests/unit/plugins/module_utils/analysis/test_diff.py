@@ -111,6 +111,34 @@ def test_process_changes():
     assert [(s["pid"], s["local_port"]) for s in result["sockets"]["opened"]] == [(12, 4444)]
 
 
+def test_processes_compared_whole_and_listed_capped(monkeypatch):
+    """Every process is compared by pid (digests); each of added, removed, changed and memory lists
+    the first MAX_ROWS in pid order, whatever the tree order, and the rest are counted exactly in
+    omitted.processes / omitted.memory and said; a comm changed under the same exe is a change, a
+    comm and exe both changed another program (removed and added); env order does not count."""
+    from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis import diff
+    monkeypatch.setattr(diff, "MAX_ROWS", 2)
+    before = dict(container(), processes=[proc(1, "init", "init", env={"A": "1", "B": "2"})] + [
+        proc(pid, "w", "w") for pid in (9, 8, 7, 6, 5)] + [proc(pid, "m", "m") for pid in (22, 21, 20)] + [
+        proc(pid, "gone", "gone") for pid in (32, 31, 30)] + [proc(40, "old", "old")])
+    after = dict(container(), processes=[proc(1, "init", "init", env={"B": "2", "A": "1"})] + [
+        proc(pid, "w2", "w", exe="/bin/w") for pid in (9, 8, 7, 6, 5)] + [
+        proc(pid, "m", "m", memory_size=4096 * pid) for pid in (22, 21, 20)] + [proc(40, "new", "new")] + [
+        proc(pid, "came", "came") for pid in (52, 51, 50)])
+    result = diff.compare(before, after)
+    processes = result["processes"]
+    assert [(row["pid"], row["changes"]) for row in processes["changed"]] == [
+        (pid, {"comm": {"before": "w", "after": "w2"}}) for pid in (5, 6)]
+    assert [row["pid"] for row in processes["removed"]] == [30, 31]
+    assert [(row["pid"], row["comm"]) for row in processes["added"]] == [(40, "new"), (50, "came")]
+    assert [(row["pid"], row["delta"]) for row in result["memory"]] == [(20, 4096 * 19), (21, 4096 * 20)]
+    # changed 5 - 2, removed 3 + pid 40 - 2, added 3 + pid 40 - 2; memory 3 - 2
+    assert result["omitted"] == {"processes": 3 + 2 + 2, "memory": 1, "files": 0, "sockets": 0}
+    assert result["warnings"] == [
+        "7 processes left out of checkpoint_diff.processes.added/removed/changed (2 listed in each); all were compared",
+        "1 processes whose memory size changed left out of checkpoint_diff.memory (2 listed); all were compared"]
+
+
 def test_rootfs_changes_and_backwards_warning():
     before = dict(container(checkpointed="2026-01-02T00:00:00Z"), rootfs={
         "changed": [{"path": "/app/a", "size": 1, "mode": "0644"}, {"path": "/app/b", "size": 1, "mode": "0644"}],
@@ -157,7 +185,25 @@ def test_open_files_compared_whole_and_listed_capped(monkeypatch):
     assert [row["path"] for row in files["opened"]] == ["/new/a", "/new/b"]
     assert [row["path"] for row in files["closed"]] == ["/gone/a", "/gone/b"]
     assert [(row["path"], row["changes"]) for row in files["changed"]] == [("/log", {"pos": {"before": 1, "after": 7}})]
-    assert result["omitted"] == {"files": 2 + 1, "sockets": 0}
+    assert result["omitted"] == {"processes": 0, "memory": 0, "files": 2 + 1, "sockets": 0}
     assert result["warnings"] == ["3 open files left out of checkpoint_diff.files.opened/closed/changed (2 listed in "
                                   "each); all were compared"]
     assert result["changed"] is True
+
+
+def test_processes_made_again_as_the_analysis_made_them(archives):
+    """checkpoint_diff lets each side's processes go and makes the listed ones again from the open
+    archive (AnalysisPlan.reread): each as the analysis made it, its secrets redacted alike, and
+    the analysis' warnings not repeated."""
+    from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.analyze import (
+        SECTIONS, AnalysisPlan, materialize, open_checkpoint)
+    plan = AnalysisPlan(archives["lookup"], list(SECTIONS))
+    with open_checkpoint(archives["lookup"], [plan]) as checkpoint:
+        analysis = plan.run(checkpoint)
+        warnings = list(analysis["warnings"])
+        positions = list(range(1, len(analysis["processes"]), 2))
+        again = plan.reread(checkpoint, positions)
+        made = materialize({"processes": [again[at] for at in positions]})["processes"]
+        assert made == materialize(analysis)["processes"][1::2] and len(made) >= 2
+    assert any("sha256:" in value for proc in made for value in list(proc["env"].values()) + proc["argv"])
+    assert analysis["warnings"] == warnings
