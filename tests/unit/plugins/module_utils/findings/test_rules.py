@@ -47,8 +47,8 @@ def _samples():
         ('"client_secret": "%s"' % pw, pw), ("[db]\npwd = %s\n" % pw, pw),
         ('{"private_key": "-----BEGIN PRIVATE KEY-----\\n%s\\n-----END' % pem.replace("\n", "\\n"),
          pem.replace("\n", "\\n") + "\\n"),  # the class holds \ and n: the last escape is taken too
-        ("postgres://admin:%s@db:5432/app" % pw, pw), ("https://hooks.slack.com/services/T0%s" % tok,
-                                                        "hooks.slack.com/services/T0" + tok),
+        ("postgres://admin:%s@db:5432/app" % pw, pw),
+        ("https://hooks.slack.com/services/T0%s" % tok, "hooks.slack.com/services/T0" + tok),
         ("    client-key-data: %s\n" % pw, pw), ("X-Api-Key: %s" % pw, pw),
     ]
 
