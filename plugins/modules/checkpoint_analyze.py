@@ -741,12 +741,16 @@ analysis:
           description:
             - Open files a findings rule did not see, the most of any rule (see O(rules)); 0 unless a rule's
               C(select) reads C(open_files) without filtering or projecting it.
+            - Also counts the rows of processes sharing one fd table (C(CLONE_FILES)) past its first 8
+              processes, which rules do not see again (the same descriptors); a warning says so.
           type: int
           sample: 0
         rule_connections:
           description:
             - Connections (inet sockets) a findings rule did not see, the most of any rule (see O(rules)); 0 unless a
               rule's C(select) reads C(connections) without filtering or projecting it.
+            - Also counts the connections of processes sharing one fd table past its first 8 processes, as for
+              RV(analysis.omitted.rule_open_files).
           type: int
           sample: 0
         rule_process_sockets:

@@ -135,10 +135,13 @@ def _stats(analysis, archive, container):
     procs = analysis.get("processes") or []
     listed = any("files" in proc for proc in procs)
     files = deleted = 0
+    tables = {}  # a shared fd table (CLONE_FILES) counted once, not once per process
     for proc in procs:
         rows = proc.get("files", ())
         if isinstance(rows, FileRows):  # counted from the fd table, its records not made
-            opened, gone = rows.counts()
+            if id(rows.fds) not in tables:
+                tables[id(rows.fds)] = rows.counts()
+            opened, gone = tables[id(rows.fds)]
         else:
             described = [row for row in rows if not isinstance(row["fd"], str)]
             opened, gone = len(described), len([row for row in described if row["deleted"]])

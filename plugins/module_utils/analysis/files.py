@@ -369,10 +369,12 @@ class FileRows(object):
             deleted += self.table.is_deleted(fdinfo.id)
         return len(self.fds), deleted
 
-    def texts(self):
-        """The text from the archive each record holds (its path), without making the records."""
+    def texts(self, with_table=True):
+        """The text from the archive each record holds (its path), without making the records; only
+        those of cwd, root and exe without ``with_table`` (a shared table's, already read)."""
         table = self.table
-        for file_id in itertools.chain((fdinfo.id for fdinfo in self.fds), (file_id for _label, file_id in self.extra)):
+        fds = (fdinfo.id for fdinfo in self.fds) if with_table else ()
+        for file_id in itertools.chain(fds, (file_id for _label, file_id in self.extra)):
             path = table.path(file_id)
             if path:
                 yield path

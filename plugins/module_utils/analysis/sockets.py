@@ -83,6 +83,7 @@ class SocketTable(object):
     def __init__(self, images, files):
         self.files = files
         self.images = images
+        self.positions = {}  # id of an fd table: (the table, its sockets' positions), for the processes sharing it
         # A unix socket's peer is found by inode: the inodes sorted with their file ids (12 bytes a
         # socket), the peer's entry decoded when asked for. Decoded entries by inode cost hundreds
         # of MB for 300k unix sockets.
@@ -187,8 +188,13 @@ class SocketRows(object):
     @classmethod
     def of(cls, table, fds):
         """The sockets among ``fds`` (an empty list when there are none)."""
-        at = array.array("I", (index for index, fdinfo in enumerate(fds) if table.is_socket(fdinfo.id)))
-        return cls(table, fds, at) if at else []
+        if not len(fds):
+            return []
+        known = table.positions.get(id(fds))
+        if known is None:  # a table shared by N processes (CLONE_FILES) is looked through once, not N times
+            known = table.positions[id(fds)] = (fds, array.array(
+                "I", (index for index, fdinfo in enumerate(fds) if table.is_socket(fdinfo.id))))
+        return cls(table, fds, known[1]) if known[1] else []
 
     def __len__(self):
         return len(self.at)
@@ -209,7 +215,9 @@ class SocketRows(object):
         for position in self.at:
             yield self._row(position)
 
-    def texts(self):
+    def texts(self, with_table=True):
+        if not with_table:  # every socket is of the fd table, a shared one already read
+            return
         for row in SocketRows(self.table, self.fds, self.at):  # unscrubbed: what the archive holds
             for key in ("path", "peer_path"):
                 if row.get(key):

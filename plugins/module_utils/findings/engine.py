@@ -112,7 +112,27 @@ RULE_OPEN_FILES = 10000
 RULE_CONNECTIONS = 10000
 RULE_FINDINGS = 1000
 RULE_PROCESS_SOCKETS = 10000
+# Processes sharing one fd table (CLONE_FILES: one fdinfo image for all) hold the same descriptors:
+# rules see a table's rows for its first SHARED_OWNERS processes, not N x M rows (1,000 processes on
+# 10,000 fds would be 10M rows, minutes).
+SHARED_OWNERS = 8
 INET = ("ipv4", "ipv6")
+
+
+class _SharedTables(object):
+    """Counts the owners of each shared fd table (the ``fds`` a FileRows or SocketRows reads) as
+    processes come: ``repeat(rows)`` is true past its SHARED_OWNERS-th owner."""
+
+    def __init__(self):
+        self._owners = {}
+
+    def repeat(self, rows):
+        table = getattr(rows, "fds", None)
+        if table is None:
+            return False
+        seen = self._owners.get(id(table), 0)
+        self._owners[id(table)] = seen + 1
+        return seen >= SHARED_OWNERS
 
 RULE_KEYS = frozenset(("id", "severity", "title", "description", "attack", "tactic", "select", "evidence", "subject",
                        "check", "pattern", "names", "scope", "enabled", "triggers", "silence", "shape", "literals"))
@@ -319,11 +339,16 @@ class _OwnedRows(object):
 
     def __init__(self, procs, owner_keys):
         self.procs, self.owner_keys = procs, owner_keys
+        self.repeated = 0  # rows of shared fd tables not made again (see SHARED_OWNERS), in the last pass
 
     def __iter__(self):
+        shared, self.repeated = _SharedTables(), 0
         for item in self.procs:
             entries = item.get(self.field)
             if not entries:
+                continue
+            if shared.repeat(entries):
+                self.repeated += len(entries)
                 continue
             owner = dict((key, item.get(key)) for key in self.owner_keys)
             for entry in entries:
@@ -387,10 +412,14 @@ class _ProcessSockets(object):
 
     def __init__(self):
         self.room, self.unlisted, self.inet, self.cut = RULE_PROCESS_SOCKETS, 0, 0, set()
+        self.shared = _SharedTables()
 
     def lists(self, item, sockets):
-        """(listening, established) of one process, whose ``sockets`` are read once."""
+        """(listening, established) of one process, whose ``sockets`` are read once (none past a
+        shared fd table's SHARED_OWNERS-th process: the same sockets)."""
         listening, established = [], []
+        if sockets and self.shared.repeat(sockets):
+            return _NONE, _NONE
         for sock in sockets or ():
             if sock.get("family") not in INET:
                 continue
@@ -1133,6 +1162,12 @@ def _query_rules(rules, facts, warnings, omitted, readers):
             warnings.append("rule %s: %d more matches than the %d findings listed" % (
                 collector.rule["id"], collector.more, RULE_FINDINGS))
     omitted.update(bounded.unseen)
+    for key, what, _limit in STREAMED:
+        repeated = facts[key].repeated if streamed[key] or readers.get(key) else 0
+        if repeated:
+            omitted[key] = max(omitted[key], repeated)
+            warnings.append("%d %s of processes sharing an fd table with %d others before them were not shown to "
+                            "rules again (the same descriptors)" % (repeated, what, SHARED_OWNERS))
     return findings
 
 

@@ -248,8 +248,9 @@ def _same(new, old):
 
 def _strings(value):
     """Every string in ``value`` (keys too), walked with a stack: nested generators re-yielded each
-    string once per level (17M calls for 50k processes)."""
-    stack = [value]
+    string once per level (17M calls for 50k processes); a shared fd table's once, not once per
+    process sharing it."""
+    stack, tables = [value], set()
     while stack:
         item = stack.pop()
         if isinstance(item, str):
@@ -262,4 +263,6 @@ def _strings(value):
         elif isinstance(item, (list, tuple)):
             stack.extend(item)
         elif hasattr(item, "scrub_rows"):  # rows made as they are read (analysis/files.py FileRows)
-            yield from item.texts()
+            table = (type(item), id(item.fds))
+            yield from item.texts(table not in tables)
+            tables.add(table)

@@ -142,3 +142,29 @@ def test_command_lines_and_environments_are_bounded_in_total(archives, tmp_path)
     assert any("environments of 50 processes (pid 1 first) were read in part" in warning for warning in task["warnings"])
     assert rss <= hb.RSS_LIMIT_MB, rss
     assert secs < 60 and "Traceback" not in output and hb.sha256(path) == before
+
+
+def test_a_shared_fd_table_is_read_once_not_once_per_process(counters_members, tmp_path):
+    """600 processes sharing one table of 3000 fds (CLONE_FILES: one fdinfo image): 1.8M rows if
+    each process's copy were read (rules, stats, redaction, sockets: 1000 x 4000 took 30 s, and time
+    grew with their product). Rules see the table for its first SHARED_OWNERS processes; the rest
+    is counted in omitted.rule_open_files and said; stats count every descriptor."""
+    from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.engine import SHARED_OWNERS
+    processes, fds = 600, 3000
+    path = h3.shared_fd_table(str(tmp_path / "shared.tar"), counters_members, processes, fds)
+    before = hb.sha256(path)
+    rule = {"id": "user.last-fd", "severity": "high", "title": "last fd", "select": "open_files[?fd==`%d`]" % (fds + 2),
+            "subject": "{pid}"}
+    task, output, rss, secs = hb.run_module("checkpoint_analyze", {"path": path, "rules": [rule]})
+    assert not task.get("failed"), task.get("msg")
+    analysis = task["analysis"]
+    table = fds + 4  # the shared table's fds: the counters archive's own four (0-2, a socket) and ours
+    found = [finding for finding in analysis["findings"] if finding["id"] == "user.last-fd"]
+    # every process shares pid 1's table; those past the first SHARED_OWNERS have no cwd/root/exe rows
+    first = [proc["pid"] for proc in analysis["processes"][:SHARED_OWNERS]]  # in process tree order
+    assert sorted(finding["pid"] for finding in found) == sorted(first)
+    assert analysis["omitted"]["rule_open_files"] == (processes - SHARED_OWNERS) * table
+    assert any("sharing an fd table" in warning for warning in task["warnings"])
+    assert analysis["stats"]["open_files"] == processes * table
+    assert rss <= hb.RSS_LIMIT_MB, rss
+    assert secs < 40 and "Traceback" not in output and hb.sha256(path) == before
