@@ -55,8 +55,27 @@ def cases(work, fixtures):
     shared = h3.shared_fd_table(os.path.join(work, "shared-fds-300x1000.tar"), members, 300, 1000)
     deleted_40m = hb.many_entries_rootfs(os.path.join(work, "deleted-40m.tar"), members, 1, deleted_count=440000,
                                          deleted_name="/var/lib/app/cache/%074d")
+    inet = h3.many_inet_sockets(os.path.join(work, "inet-300k.tar"), members, 300000)
+    unix = h3.many_unix_sockets(os.path.join(work, "unix-300k.tar"), members, 300000)
+    shared_big = h3.shared_fd_table(os.path.join(work, "shared-fds-1000x4000.tar"), members, 1000, 4000)
+    argv = h3.many_argv_env(os.path.join(work, "argv-env-50x2m.tar"), members, 50)
+    threads = _threads(os.path.join(work, "threads-400k.tar"), members, 400000)
+    bomb = hb.write_pieces(os.path.join(work, "spec-16m-values.tar"), [hb._plain(hostile.replace(  # pylint: disable=protected-access
+        members, "spec.dump", b"[" + b"{}," * (5 << 20) + b"{}]")), b"\0" * 1024], "zst")
+    fds_sides = [h3.many_fds(os.path.join(work, "diff-fds-%s.tar" % side), members, count)
+                 for side, count in (("before", 300000), ("after", 301500))]
+    pid_sides = [h3.many_pids(os.path.join(work, "diff-pids-%s.tar" % side), members, pids, {})
+                 for side, pids in (("before", range(1, 100001)), ("after", range(1501, 101501)))]
     out = os.path.join(work, "out")
     return [
+        ("checkpoint_analyze", "300k TCP sockets", {"path": inet}, False),
+        ("checkpoint_analyze", "300k unix sockets", {"path": unix}, False),
+        ("checkpoint_analyze", "1000 processes sharing 4000 fds", {"path": shared_big}, False),
+        ("checkpoint_analyze", "50 processes x 2 MiB argv/environ", {"path": argv}, False),
+        ("checkpoint_analyze", "pstree entry of 400k threads", {"path": threads}, False),
+        ("checkpoint_info", "spec.dump of 5M JSON values (zstd)", {"path": bomb}, True),
+        ("checkpoint_diff", "300k open files a side", {"before": fds_sides[0], "after": fds_sides[1]}, False),
+        ("checkpoint_diff", "100k pids a side", {"before": pid_sides[0], "after": pid_sides[1]}, False),
         ("checkpoint_memory", "mm image of 450k VMAs", {"path": vmas}, False),
         ("checkpoint_analyze", "mm image of 450k VMAs", {"path": vmas}, False),
         ("checkpoint_memory", "pagemap of 1M in-parent entries", {"path": parent_pages}, False),
@@ -88,6 +107,15 @@ def cases(work, fixtures):
     ]
 
 
+def _threads(dest, members, count):
+    """pid 1's pstree entry listing ``count`` more threads."""
+    from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
+    image = criu_images.decode("checkpoint/pstree.img", hostile.content(members, "checkpoint/pstree.img"))
+    entries = list(image.entries)
+    entries[0].threads.extend(range(1 << 20, (1 << 20) + count))
+    return hb.replaced_images(dest, members, {"checkpoint/pstree.img": ("PSTREE", entries)}, compression="zst")
+
+
 def run():
     work = tempfile.mkdtemp(prefix="bench-hostile-")
     failed = []
@@ -95,7 +123,8 @@ def run():
         fixtures = conftest.restore_archives(work)
         print("%-20s %-40s %8s %8s  %s" % ("module", "case", "RSS MB", "seconds", "outcome"))
         for module, case, args, must_fail in cases(work, fixtures):
-            before = hb.sha256(args["path"])
+            inputs = [args[key] for key in ("path", "before", "after") if key in args]
+            before = [hb.sha256(path) for path in inputs]
             task, output, rss, secs = hb.run_module(module, args, timeout=600)
             outcome = ("failed: " + task["msg"][:70]) if task.get("failed") else "ok"
             problems = []
@@ -104,7 +133,7 @@ def run():
             failed_as_told = must_fail is None or must_fail == bool(task.get("failed"))
             if not failed_as_told or "\n" in task.get("msg", "") or "Traceback" in output:
                 problems.append("not a one-line failure" if must_fail else "unexpected failure")
-            if hb.sha256(args["path"]) != before:
+            if [hb.sha256(path) for path in inputs] != before:
                 problems.append("EVIDENCE CHANGED")
             print("%-20s %-40s %8.0f %8.1f  %s%s" % (module, case, rss, secs, outcome,
                                                      "  <-- " + ", ".join(problems) if problems else ""), flush=True)
