@@ -118,22 +118,6 @@ RULE_PROCESS_SOCKETS = 10000
 SHARED_OWNERS = 8
 INET = ("ipv4", "ipv6")
 
-
-class _SharedTables(object):
-    """Counts the owners of each shared fd table (the ``fds`` a FileRows or SocketRows reads) as
-    processes come: ``repeat(rows)`` is true past its SHARED_OWNERS-th owner."""
-
-    def __init__(self):
-        self._owners = {}
-
-    def repeat(self, rows):
-        table = getattr(rows, "fds", None)
-        if table is None:
-            return False
-        seen = self._owners.get(id(table), 0)
-        self._owners[id(table)] = seen + 1
-        return seen >= SHARED_OWNERS
-
 RULE_KEYS = frozenset(("id", "severity", "title", "description", "attack", "tactic", "select", "evidence", "subject",
                        "check", "pattern", "names", "scope", "enabled", "triggers", "silence", "shape", "literals"))
 SCOPES = ("env", "memory", "files")
@@ -327,6 +311,22 @@ def _command(proc, argv):
 
 def _sock_key(sock):
     return sock.get("inode") or (sock.get("local_address"), sock.get("local_port"), sock.get("protocol"))
+
+
+class _SharedTables(object):
+    """Counts the owners of each shared fd table (the ``fds`` a FileRows or SocketRows reads) as
+    processes come: ``repeat(rows)`` is true past its SHARED_OWNERS-th owner."""
+
+    def __init__(self):
+        self._owners = {}
+
+    def repeat(self, rows):
+        table = getattr(rows, "fds", None)
+        if table is None:
+            return False
+        seen = self._owners.get(id(table), 0)
+        self._owners[id(table)] = seen + 1
+        return seen >= SHARED_OWNERS
 
 
 class _OwnedRows(object):
