@@ -161,9 +161,7 @@ def many_argv_env(dest, members, processes, size=1 << 20, base=0x7e0000000000):
     """pid 1 and ``processes`` - 1 children, each with an mm image whose argv and environ blocks
     claim ``size`` bytes of one shared pages image of short strings."""
     import tarfile
-    from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
-    mm1 = criu_images.decode("checkpoint/mm-1.img", hostile.content(members, "checkpoint/mm-1.img"))
-    entry = list(mm1.entries)[0]
+    entry = _mm(members, 1)
     vma = entry.vmas.add()
     vma.CopyFrom(entry.vmas[0])
     vma.start, vma.end, vma.pgoff, vma.shmid, vma.fd = base, base + 2 * size, 0, 0, -1
@@ -196,3 +194,12 @@ def many_pids(dest, members, pids, comms):
         entry.tc.comm = comm
         images["checkpoint/core-%d.img" % pid] = ("CORE", [entry])
     return hb.replaced_images(dest, members, images)
+
+
+def many_threads(dest, members, count):
+    """pid 1's pstree entry listing ``count`` more threads (tids from 1 << 20), zstd."""
+    from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
+    image = criu_images.decode("checkpoint/pstree.img", hostile.content(members, "checkpoint/pstree.img"))
+    entries = list(image.entries)
+    entries[0].threads.extend(range(1 << 20, (1 << 20) + count))
+    return hb.replaced_images(dest, members, {"checkpoint/pstree.img": ("PSTREE", entries)}, compression="zst")

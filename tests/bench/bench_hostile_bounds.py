@@ -59,9 +59,9 @@ def cases(work, fixtures):
     unix = h3.many_unix_sockets(os.path.join(work, "unix-300k.tar"), members, 300000)
     shared_big = h3.shared_fd_table(os.path.join(work, "shared-fds-1000x4000.tar"), members, 1000, 4000)
     argv = h3.many_argv_env(os.path.join(work, "argv-env-50x2m.tar"), members, 50)
-    threads = _threads(os.path.join(work, "threads-400k.tar"), members, 400000)
-    bomb = hb.write_pieces(os.path.join(work, "spec-16m-values.tar"), [hb._plain(hostile.replace(  # pylint: disable=protected-access
-        members, "spec.dump", b"[" + b"{}," * (5 << 20) + b"{}]")), b"\0" * 1024], "zst")
+    threads = h3.many_threads(os.path.join(work, "threads-400k.tar"), members, 400000)
+    bomb = hostile.write_tar(os.path.join(work, "spec-16m-values.tar"),
+                             hostile.replace(members, "spec.dump", b"[" + b"{}," * (5 << 20) + b"{}]"), "zst")
     fds_sides = [h3.many_fds(os.path.join(work, "diff-fds-%s.tar" % side), members, count)
                  for side, count in (("before", 300000), ("after", 301500))]
     pid_sides = [h3.many_pids(os.path.join(work, "diff-pids-%s.tar" % side), members, pids, {})
@@ -105,15 +105,6 @@ def cases(work, fixtures):
         ("checkpoint_memory", "backtracking regex (\\w+\\s?)+$",
          {"path": fixtures["lookup"], "regex": "(\\w+\\s?)+$"}, None),
     ]
-
-
-def _threads(dest, members, count):
-    """pid 1's pstree entry listing ``count`` more threads."""
-    from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
-    image = criu_images.decode("checkpoint/pstree.img", hostile.content(members, "checkpoint/pstree.img"))
-    entries = list(image.entries)
-    entries[0].threads.extend(range(1 << 20, (1 << 20) + count))
-    return hb.replaced_images(dest, members, {"checkpoint/pstree.img": ("PSTREE", entries)}, compression="zst")
 
 
 def run():

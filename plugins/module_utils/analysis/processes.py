@@ -197,9 +197,9 @@ def _fd_entries(images, pid, core):
 def plan_memory(images, procs):
     """Load each live process's pagemap and note the pages image ranges holding argv and environ.
 
-    Returns ({pid: (pagemap, mm, (argv bytes, environ bytes))}, {pages member: [(offset, length)]}) for
-    range_readers: what is read of each block, MAX_STRINGS at most, ARGV_ENV_BYTES for all processes
-    together in tree order.
+    Returns ({pid: (pagemap, mm, (argv bytes, environ bytes), cut)}, {pages member: [(offset, length)]})
+    for range_readers: what is read of each block, MAX_STRINGS at most, ARGV_ENV_BYTES for all
+    processes together in tree order (``cut``: less than MAX_STRINGS allows).
     """
     maps, wanted, left = {}, {}, ARGV_ENV_BYTES
     for proc in procs:
@@ -220,16 +220,18 @@ def plan_memory(images, procs):
                             % (pages_name(head.pages_id), pid))
                 continue
             pagemap = PageMap.of(images.archive, pid)
-        sizes = []
+        sizes, cut = [], False
         for start, end in ((mm.mm_arg_start, mm.mm_arg_end), (mm.mm_env_start, mm.mm_env_end)):
-            size = max(0, min(end - start, MAX_STRINGS, left))
+            asked = max(0, min(end - start, MAX_STRINGS))
+            size = min(asked, left)
             left -= size
             sizes.append(size)
+            cut = cut or size < asked
             if size:
                 for offset, length in pagemap.locate(start, size):
                     if offset is not None:
                         wanted.setdefault(pagemap.pages, []).append((offset, length))
-        maps[pid] = (pagemap, mm, tuple(sizes))
+        maps[pid] = (pagemap, mm, tuple(sizes), cut)
     return maps, wanted
 
 
@@ -260,7 +262,7 @@ def read_memory(images, procs, captured=None):
     for proc in procs:
         if proc["pid"] not in maps:
             continue
-        pagemap, mm, (arg_size, env_size) = maps[proc["pid"]]
+        pagemap, mm, (arg_size, env_size), cut_bytes = maps[proc["pid"]]
         proc["memory_size"] = pagemap.present_size
         reader = readers.get(pagemap.pages)
         if reader is None:
@@ -269,8 +271,7 @@ def read_memory(images, procs, captured=None):
         memory = ProcessMemory(pagemap, reader)
         argv = memory.read_strings(mm.mm_arg_start, mm.mm_arg_end, arg_size)
         env = memory.read_strings(mm.mm_env_start, mm.mm_env_end, env_size)
-        short = len(argv) + len(env) > left or arg_size < min(mm.mm_arg_end - mm.mm_arg_start, MAX_STRINGS) \
-            or env_size < min(mm.mm_env_end - mm.mm_env_start, MAX_STRINGS)
+        short = cut_bytes or len(argv) + len(env) > left
         argv = argv[:left]
         env = env[:left - len(argv)]
         left -= len(argv) + len(env)

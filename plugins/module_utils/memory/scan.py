@@ -242,6 +242,8 @@ class Capture(Consumer):
 
     def ready(self, index, pids, final=False):
         """Whether the ranges of ``pids`` are known (``final``: the index is complete)."""
+        if self._chunks is None:  # past the limit: nothing more is kept
+            return True
         for pid in pids:
             if pid not in self._ranges:
                 found = self._ranges_of(index, pid, final)
@@ -264,7 +266,7 @@ class Capture(Consumer):
             if self._left is not None:
                 self._left -= len(data)
                 if self._left < 0:
-                    self._chunks, self._ranges_of, self._ranges = None, (lambda *_args: []), {}
+                    self._chunks, self._ranges = None, {}
                     return
             chunks = self._chunks.setdefault(window.pages, [])
             if chunks and chunks[-1][0] + len(chunks[-1][1]) == offset:
