@@ -8,6 +8,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import struct
+
 import hostile_archives as hostile
 import hostile_bounds as hb
 
@@ -50,7 +52,6 @@ def in_parent_pagemap(dest, members, count, pid=1, base=0x7ffe00000000):
 
 
 def _entry(raw):
-    import struct
     return struct.pack("<I", len(raw)) + raw
 
 
@@ -203,3 +204,13 @@ def many_threads(dest, members, count):
     entries = list(image.entries)
     entries[0].threads.extend(range(1 << 20, (1 << 20) + count))
     return hb.replaced_images(dest, members, {"checkpoint/pstree.img": ("PSTREE", entries)}, compression="zst")
+
+
+def pstree_thread_bomb(dest, members, count, compression=None):
+    """pstree.img with pid 1 listing ``count`` more thread ids (tid 5 again and again: 2 bytes each,
+    written raw, so that a 60 MB image costs the builder no decoded message), the fixture's other
+    tasks after it."""
+    old = hostile.content(members, "checkpoint/pstree.img")
+    first, = struct.unpack_from("<I", old, 8)  # IMG_COMMON, PSTREE, then pid 1's entry
+    data = old[:8] + _entry(old[12:12 + first] + b"\x28\x05" * count) + old[12 + first:]  # field 5 (threads), varint 5
+    return hostile.write_tar(dest, hostile.replace(members, "checkpoint/pstree.img", data), compression)

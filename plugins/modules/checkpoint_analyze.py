@@ -102,6 +102,10 @@ options:
       - Findings, the report's counts and RV(analysis.omitted) cover every process; a warning says
         how many were left out. A crafted process tree of 50,000 entries would otherwise make a
         result of hundreds of MB, which Ansible holds several times over.
+      - Whatever this option says, the first 65,536 tasks of C(pstree.img) (tree order) and 1,048,576
+        thread ids in all are read; what a crafted tree lists past that is counted in
+        RV(analysis.stats) and RV(analysis.omitted), said in a warning, and seen by no finding. A
+        C(pstree.img) over 8 MiB, more than such a tree takes, is not decoded.
     type: int
     default: 1000
   max_files:
@@ -574,10 +578,10 @@ analysis:
           description: CRIU's dump statistics (as RV(analysis.container.stats)).
           type: dict
         processes:
-          description: Number of processes.
+          description: Number of processes C(pstree.img) lists (also those past the 65,536 read).
           type: int
         threads:
-          description: Number of threads.
+          description: Number of threads C(pstree.img) lists (also the thread ids past the 1,048,576 read).
           type: int
         open_files:
           description: Number of open descriptors (null without O(include=files)).
@@ -701,12 +705,13 @@ analysis:
       returned: always
       contains:
         processes:
-          description: Processes not listed in RV(analysis.processes).
+          description: Processes not listed in RV(analysis.processes), also those past the first 65,536 of
+            C(pstree.img), which are not read (see O(max_processes)).
           type: int
           sample: 0
         threads:
           description: Thread ids not listed in RV(analysis.processes[].threads) (at most O(max_processes) a
-            process), all processes together.
+            process), all processes together, also those past the 1,048,576 read.
           type: int
           sample: 0
         children:

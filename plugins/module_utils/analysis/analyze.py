@@ -148,10 +148,12 @@ def _stats(analysis, archive, container):
         files += opened
         deleted += gone
     rootfs = analysis.get("rootfs") or {}
+    unread = ProcessTree.of(archive).unread
     return {
         "dump": container["stats"],
-        "processes": len(procs),
-        "threads": sum(len(proc["threads"]) for proc in procs),
+        # every task and thread id pstree.img lists, those past criu/tree.py's bounds too
+        "processes": len(procs) + unread["tasks"],
+        "threads": sum(len(proc["threads"]) for proc in procs) + unread["threads"],
         "open_files": files if listed else None,
         "deleted_open_files": deleted if listed else None,
         "sockets": sum(len(proc["sockets"]) for proc in procs) if any("sockets" in p for p in procs) else None,
@@ -210,8 +212,10 @@ class AnalysisPlan(object):
         if wants_tree:
             # The tree's tasks (pid, ppid, pgid, sid, threads), not a second set of pstree entries:
             # 100k of those held as protobuf objects cost 20 MB more.
-            entries = ProcessTree.of(archive).tasks if images.get("pstree.img", "PSTREE", missing="no process data") \
-                else []
+            tree = ProcessTree.of(archive)
+            entries = tree.tasks if images.get("pstree.img", "PSTREE", missing="no process data") else []
+            if tree.unread_note():
+                warnings.append(tree.unread_note())
             ordered, children = processes_mod.tree_order(entries, images.warn)
             self._tree = (ordered, children, files, SocketTable(images, files) if "sockets" in include else None)
             analysis["processes"] = self._described(images, ordered)
@@ -238,7 +242,9 @@ class AnalysisPlan(object):
         analysis["warnings"] = warnings
         # What the analysis itself left out: warnings only counted in a summary (ImageSet.warn), and
         # deleted paths past rootfs.MAX_ENTRIES (runners/analyze.py's capped adds what it cuts).
-        omitted = {"warnings": images.folded, "rootfs": self.deleted.omitted if self.deleted else 0}
+        unread = ProcessTree.of(archive).unread  # tasks and thread ids past criu/tree.py's bounds
+        omitted = {"warnings": images.folded, "rootfs": self.deleted.omitted if self.deleted else 0,
+                   "processes": unread["tasks"], "threads": unread["threads"]}
         if any(omitted.values()):
             analysis["omitted"] = omitted
         return analysis

@@ -285,7 +285,7 @@ def _plan(tree, pids, root, warnings):
     unknown = [pid for pid in pids if tree.task(pid) is None]
     if unknown:
         raise CheckpointError(tree.archive.path, "no process %s in the checkpoint (it has %s)"
-                              % (", ".join(str(pid) for pid in unknown), ", ".join(str(pid) for pid in sorted(tree.pids()))))
+                              % (", ".join(str(pid) for pid in unknown[:20]), tree.known_pids()))
     files = tree.regular_files()
     plans = []
     for pid in pids or tree.pids():

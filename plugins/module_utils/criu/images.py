@@ -47,6 +47,12 @@ _PAYLOAD = {
 MAX_ENTRIES = 2000000
 # Images are decoded in memory; only ghost files (deleted files' content) can legitimately be big.
 MAX_IMAGE = 64 * 1024 * 1024
+# Images whose size follows from what the readers keep of them: a pstree of criu/tree.py's
+# MAX_TASKS tasks and MAX_THREAD_IDS thread ids is under 8 MiB (each task at most 28 bytes with its
+# header, each thread id 6). Decoding a bigger one costs 4 bytes a thread id before any is dropped
+# (30M of them in a 60 MB image: 976 MB).
+IMAGE_LIMITS = {"PSTREE": 8 * 1024 * 1024}
+_MAGIC_BY_NAME = {names.PSTREE: "PSTREE"}
 # Images with one entry per open file or descriptor (300k of them in one process cost 125 MB as
 # decoded messages): their entries are found by offset and decoded when read (see Entries).
 BY_OFFSET = frozenset(("FILES", "FDINFO"))
@@ -89,6 +95,12 @@ class Image(object):
         return self.entries[0]
 
 
+def size_limit(member):
+    """The most bytes of ``member`` read to decode it: IMAGE_LIMITS of what its name holds, else
+    MAX_IMAGE (checked before reading, so a 60 MB pstree is not read to be refused)."""
+    return IMAGE_LIMITS.get(_MAGIC_BY_NAME.get(member), MAX_IMAGE)
+
+
 def image_magic(name, data):
     """The magic name of an image (``PSTREE``...), raising ImageError on a bad header."""
     require_pycriu(name)
@@ -115,6 +127,9 @@ def decode(name, data, expect=None):
     magic, offset = image_magic(name, data)
     if expect is not None and magic != expect:
         raise ImageError(name, "expected a %s image, found %s" % (expect, magic))
+    if len(data) > IMAGE_LIMITS.get(magic, len(data)):
+        raise ImageError(name, "%s image of %d bytes, more than the %d this reader decodes"
+                         % (magic, len(data), IMAGE_LIMITS[magic]))
     view = memoryview(data)
     if magic == "GHOST_FILE":
         return _decode_ghost(name, view, offset)
@@ -379,8 +394,8 @@ def load(archive, member, expect=None):
     """Decode ``member`` of an opened CheckpointArchive (ImageError names the member if missing)."""
     if not archive.has(member):
         raise ImageError(member, "missing from %s" % archive.path)
-    # A plain tar's images are read in place, up to MAX_IMAGE (an mm image of 540k VMAs is 17 MB),
+    # A plain tar's images are read in place, up to size_limit (an mm image of 540k VMAs is 17 MB),
     # as ImageSet reads them; a compressed archive's were kept up to its own limit.
     if getattr(archive, "compression", None) == "none":
-        return decode(member, archive.read(member, limit=MAX_IMAGE), expect=expect)
+        return decode(member, archive.read(member, limit=size_limit(member)), expect=expect)
     return decode(member, archive.read(member), expect=expect)

@@ -69,8 +69,10 @@ class ImageSet(object):
         tree = ProcessTree.of(self.archive)  # images decoded once per archive, shared with its tree
         image = tree.decoded(member)
         if image is None and self.archive.has(member):
-            size = self.archive.member(member).size
-            if size > (KEEP_MEMBER_LIMIT if self.archive.compression != "none" else MAX_IMAGE):
+            size, limit = self.archive.member(member).size, criu_images.size_limit(member)
+            if size > limit and limit != MAX_IMAGE:
+                self.warn("%s is %d bytes, more than the %d this reader decodes of such an image" % (member, size, limit))
+            elif size > (KEEP_MEMBER_LIMIT if self.archive.compression != "none" else MAX_IMAGE):
                 self.warn("%s is %d bytes, too large to decode from this %s archive%s" % (
                     member, size, self.archive.compression,
                     "; decompress it to a plain tar" if self.archive.compression != "none" else ""))

@@ -19,6 +19,15 @@ __metaclass__ = type
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
 from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import names
 
+# The tasks and thread ids read from pstree.img, in all. Every consumer holds something per task
+# (an analysis about 1.5 KB with its findings; checkpoint_diff two sides of them), so the tree is
+# what bounds them: a forged pstree of 300k pids took 452 MB, one entry of 30M thread ids 976 MB.
+# Real containers are far below: OpenShift's default pod pids limit is 4,096, and threads count
+# against it. CRIU writes pstree.img depth first from the root task (criu/pstree.c dump_pstree,
+# for_each_pstree_item), so the first MAX_TASKS are the root's side of the tree.
+MAX_TASKS = 65536
+MAX_THREAD_IDS = 1 << 20
+
 
 def raw_text(value):
     """A protobuf string field as str keeping every byte: protobuf hands back bytes for invalid
@@ -29,12 +38,14 @@ def raw_text(value):
 class Task(object):
     """One pstree entry; its images are read through the tree when first asked for."""
 
-    __slots__ = ("pid", "ppid", "pgid", "sid", "threads", "_tree")
+    __slots__ = ("pid", "ppid", "pgid", "sid", "threads", "thread_count", "_tree")
 
-    def __init__(self, tree, entry):
+    def __init__(self, tree, entry, room=MAX_THREAD_IDS):
         self._tree = tree
         self.pid, self.ppid, self.pgid, self.sid = entry.pid, entry.ppid, entry.pgid, entry.sid
-        self.threads = tuple(entry.threads)  # as CRIU listed them; empty in some images (one shared ())
+        self.thread_count = len(entry.threads)
+        # as CRIU listed them, the first ``room`` of them; empty in some images (one shared ())
+        self.threads = tuple(entry.threads[:room] if self.thread_count > room else entry.threads)
 
     @property
     def core(self):
@@ -73,6 +84,7 @@ class ProcessTree(object):
         self._images = {}
         self._tasks = None
         self._by_pid = None
+        self.unread = {"tasks": 0, "threads": 0}  # what pstree.img lists past MAX_TASKS and MAX_THREAD_IDS
 
     @classmethod
     def of(cls, archive):
@@ -107,13 +119,43 @@ class ProcessTree(object):
 
     @property
     def tasks(self):
-        """Every task in the order CRIU wrote pstree.img (the container's first process first)."""
+        """The tasks in the order CRIU wrote pstree.img (the container's first process first), the
+        first MAX_TASKS of them with MAX_THREAD_IDS thread ids in all (``unread`` counts the rest)."""
         if self._tasks is None:
-            self._tasks = [Task(self, entry) for entry in self.image(names.PSTREE, "PSTREE").entries]
+            entries = self.image(names.PSTREE, "PSTREE").entries
+            tasks, room = [], MAX_THREAD_IDS
+            for entry in entries[:MAX_TASKS]:
+                task = Task(self, entry, room)
+                room -= len(task.threads)
+                self.unread["threads"] += task.thread_count - len(task.threads)
+                tasks.append(task)
+            self.unread["tasks"] = max(0, len(entries) - MAX_TASKS)
+            self._tasks = tasks
         return self._tasks
+
+    def unread_note(self):
+        """What of pstree.img was not read (MAX_TASKS, MAX_THREAD_IDS), as a sentence; None when all was."""
+        tasks, threads = self.unread["tasks"], self.unread["threads"]
+        if not tasks and not threads:
+            return None
+        parts = []
+        if tasks:
+            parts.append("lists %d tasks: the first %d (tree order) are read" % (MAX_TASKS + tasks, MAX_TASKS))
+        if threads:
+            parts.append("%d thread ids past the first %d are not" % (threads, MAX_THREAD_IDS))
+        return "%s %s; the rest of its tasks are left out of every analysis and finding" % (
+            names.PSTREE, ", ".join(parts))
 
     def pids(self):
         return [task.pid for task in self.tasks]
+
+    def known_pids(self, limit=20):
+        """The first ``limit`` pids read and what was not read, for an error naming a pid the tree
+        lacks (a forged pstree lists 65k of them: not all in one line)."""
+        known = self.pids()
+        note = self.unread_note()
+        return ", ".join(str(pid) for pid in known[:limit]) + (", ..." if len(known) > limit else "") + \
+            ("; " + note if note else "")
 
     def task(self, pid):
         """The task ``pid``, None when pstree.img does not list it."""

@@ -482,8 +482,7 @@ def load_processes(archive, pids=None):
     wanted = set(pids or ())  # sets: a pstree may list 100k pids, and so may ``pids``
     missing = wanted.difference(known)
     if missing:
-        raise CheckpointError("pid", "no process %d in this checkpoint (it has %s%s)"
-                              % (min(missing), ", ".join(str(p) for p in known[:20]), ", ..." if len(known) > 20 else ""))
+        raise CheckpointError("pid", "no process %d in this checkpoint (it has %s)" % (min(missing), tree.known_pids()))
     paths = None
     processes = []
     for task in tree.tasks:

@@ -86,6 +86,7 @@ def capped(analysis, max_processes=None, max_files=None, max_rootfs=None, max_to
     if max_processes and processes and len(processes) > max_processes:
         omitted["processes"] = len(processes) - max_processes
         analysis["processes"] = processes = processes[:max_processes]
+    cut_processes = omitted["processes"]
     for proc in processes if max_processes and processes else ():
         for key in ("threads", "children"):  # ids, max_processes of each a process: a forged pstree lists millions
             ids = proc.get(key)
@@ -114,12 +115,14 @@ def capped(analysis, max_processes=None, max_files=None, max_rootfs=None, max_to
     if cut:
         notes.append("%d entries left out of analysis.rootfs.changed/deleted (max_rootfs_entries: %d each); findings "
                      "cover all" % (cut, max_rootfs))
-    if omitted["processes"]:
+    if cut_processes:
         notes.append("analysis.processes lists the first %d of %d processes (max_processes); findings cover all"
-                     % (max_processes, max_processes + omitted["processes"]))
+                     % (max_processes, max_processes + cut_processes))
     if omitted["threads"] or omitted["children"]:
         notes.append("%d thread ids and %d child pids left out of analysis.processes[].threads/children (max_processes "
                      "a process); findings cover all" % (omitted["threads"], omitted["children"]))
+    for key in ("processes", "threads"):  # the tasks and thread ids the process tree did not read (criu/tree.py)
+        omitted[key] += before.get(key, 0)
     for key, what in (("files", "open files"), ("sockets", "sockets")):
         if omitted[key]:
             notes.append("%d %s left out of analysis.processes[].%s (max_files: %s a process, max_total_files: "

@@ -130,7 +130,9 @@ def test_hundred_thousand_processes_stay_under_the_bound(counters_members, tmp_p
     ~45 s with 400k per-pid warnings kept, a second set of pstree entries, empty lists per
     process): under 200 MB; the analysis comes back with its processes as the analysis made them
     (the findings lend, not keep, their derived fields); the warnings that differ only in their pid
-    are listed 10 of a kind, the rest counted in one summary each and in omitted.warnings."""
+    are listed 10 of a kind, the rest counted in one summary each and in omitted.warnings. The tree
+    reads criu/tree.py's MAX_TASKS of them (test_bounds_tree.py), and the stats count all."""
+    from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.tree import MAX_TASKS
     count = 100000
     path = hb.replaced_images(str(tmp_path / "p100k.tar"), counters_members,
                               {"checkpoint/pstree.img": ("PSTREE", hb.wide_pstree(count))})
@@ -142,7 +144,8 @@ def test_hundred_thousand_processes_stay_under_the_bound(counters_members, tmp_p
     assert not any(key in proc for proc in analysis["processes"] for key in ("program", "tool", "parent", "command"))
     summaries = [warning for warning in task["warnings"] if "more like it with other numbers" in warning]
     assert summaries and any("core-" in warning for warning in summaries), task["warnings"]
-    assert len(task["warnings"]) <= 110 and analysis["omitted"]["warnings"] >= 4 * (count - 1) - 4 * 10 - 4
+    assert len(task["warnings"]) <= 110 and analysis["omitted"]["warnings"] >= 4 * (MAX_TASKS - 1) - 4 * 10 - 4
+    assert analysis["stats"]["processes"] == count
     assert rss <= hb.RSS_LIMIT_MB, rss
     assert "Traceback" not in output and hb.sha256(path) == before and secs < 240
 
