@@ -172,9 +172,9 @@ def measure(code, timeout=120):
     return json.loads(done.stdout.strip().splitlines()[-1]), hwm[0] / 1024.0, elapsed
 
 
-def run_module(module, args, timeout=300):
-    """``ansible localhost -m forensic.checkpoint.<module> -vvv``: (task result, whole output, peak RSS MB of
-    the children, seconds)."""
+def run_module(module, args, timeout=300, check=False):
+    """``ansible localhost -m forensic.checkpoint.<module> -vvv`` (with ``--check`` if ``check``): (task
+    result, whole output, peak RSS MB of the children, seconds)."""
     import resource
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="json",
                ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_NOCOLOR="1")
@@ -186,8 +186,8 @@ def run_module(module, args, timeout=300):
     start = time.monotonic()
     # A session of its own, so that a timeout ends the whole run (ansible and the module), not
     # only the wrapper.
-    child = subprocess.Popen([sys.executable, "-c", code, ansible, "localhost", "-vvv", "-m",
-                              "forensic.checkpoint." + module, "-a", json.dumps(args)],
+    child = subprocess.Popen([sys.executable, "-c", code, ansible, "localhost", "-vvv"] + ["--check"] * check +
+                             ["-m", "forensic.checkpoint." + module, "-a", json.dumps(args)],
                              cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              start_new_session=True)
     try:
@@ -203,6 +203,16 @@ def run_module(module, args, timeout=300):
     stats = json.loads(stdout[start_json:])
     task = stats["plays"][0]["tasks"][0]["hosts"]["localhost"]
     return task, stdout + stderr, rss, elapsed
+
+
+def run_bounded(module, args, paths, check=False):
+    """run_module, asserting what every hostile run must hold: no traceback, the inputs ``paths``
+    unchanged, RSS within RSS_LIMIT_MB. (task result, seconds)."""
+    sums = [sha256(path) for path in paths]
+    task, output, rss, secs = run_module(module, args, timeout=240, check=check)
+    assert "Traceback" not in output and [sha256(path) for path in paths] == sums
+    assert rss <= RSS_LIMIT_MB, (module, rss)
+    return task, secs
 
 
 def ghost_archive(dest, source_gz, ghosts, compression=None):

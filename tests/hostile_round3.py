@@ -9,6 +9,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import struct
+import tarfile
 
 import hostile_archives as hostile
 import hostile_bounds as hb
@@ -214,3 +215,33 @@ def pstree_thread_bomb(dest, members, count, compression=None):
     first, = struct.unpack_from("<I", old, 8)  # IMG_COMMON, PSTREE, then pid 1's entry
     data = old[:8] + _entry(old[12:12 + first] + b"\x28\x05" * count) + old[12 + first:]  # field 5 (threads), varint 5
     return hostile.write_tar(dest, hostile.replace(members, "checkpoint/pstree.img", data), compression)
+
+
+def many_mounts(dest, members, count, compression=None):
+    """The fixture's mount tree with ``count`` more mounts under its root (/m/<index>, each with
+    only the fields CRIU requires: about 30 bytes)."""
+    from pycriu.images import pb
+    name = [info.name for info, _data in members if info.name.startswith("checkpoint/mountpoints-")][0]
+    from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import images as criu_images
+    entries = list(criu_images.decode(name, hostile.content(members, name)).entries)
+    root = entries[0].mnt_id
+    entries += [pb.mnt_entry(fstype=1, mnt_id=1000000 + index, root_dev=1, parent_mnt_id=root, flags=0, root="/",
+                             mountpoint="/m/%d" % index, source="", options="") for index in range(count)]
+    return hb.replaced_images(dest, members, {name: ("MNTS", entries)}, compression=compression)
+
+
+def many_cored_processes(dest, members, count):
+    """pids 1..``count`` (pid 1 the parent of the rest), each a copy of pid 1: its core, mm and
+    pagemap images, all naming pid 1's pages image (about 11 MB of memory each for 6 KB of archive)."""
+    from pycriu.images import pb
+    extra = []
+    for kind in ("core", "mm", "pagemap"):
+        data = hostile.content(members, "checkpoint/%s-1.img" % kind)
+        for pid in range(2, count + 1):
+            info = tarfile.TarInfo("checkpoint/%s-%d.img" % (kind, pid))
+            info.size = len(data)
+            extra.append((info, data))
+    names = set(info.name for info, _data in extra)
+    tree = [pb.pstree_entry(pid=pid, ppid=0 if pid == 1 else 1, pgid=1, sid=1) for pid in range(1, count + 1)]
+    return hb.replaced_images(dest, [item for item in members if item[0].name not in names] + extra,
+                              {"checkpoint/pstree.img": ("PSTREE", tree)})

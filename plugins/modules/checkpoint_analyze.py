@@ -102,7 +102,7 @@ options:
       - Findings, the report's counts and RV(analysis.omitted) cover every process; a warning says
         how many were left out. A crafted process tree of 50,000 entries would otherwise make a
         result of hundreds of MB, which Ansible holds several times over.
-      - Whatever this option says, the first 65,536 tasks of C(pstree.img) (tree order) and 1,048,576
+      - Whatever this option says, the first 32,768 tasks of C(pstree.img) (tree order) and 1,048,576
         thread ids in all are read; what a crafted tree lists past that is counted in
         RV(analysis.stats) and RV(analysis.omitted), said in a warning, and seen by no finding. A
         C(pstree.img) over 8 MiB, more than such a tree takes, is not decoded.
@@ -544,6 +544,8 @@ analysis:
           description:
             - The mount tree CRIU recorded, parents first; each with mount_id, parent_id, mountpoint,
               root, source, fstype, options, read_only, external (the external mount's key) and namespace_image.
+            - At most 10,000 mounts, all mount namespaces together (RV(analysis.omitted.mounts) counts the
+              rest); a C(mountpoints) image over 4 MiB is not decoded, with a warning.
           type: list
           elements: dict
         bind:
@@ -578,7 +580,7 @@ analysis:
           description: CRIU's dump statistics (as RV(analysis.container.stats)).
           type: dict
         processes:
-          description: Number of processes C(pstree.img) lists (also those past the 65,536 read).
+          description: Number of processes C(pstree.img) lists (also those past the 32,768 read).
           type: int
         threads:
           description: Number of threads C(pstree.img) lists (also the thread ids past the 1,048,576 read).
@@ -705,7 +707,7 @@ analysis:
       returned: always
       contains:
         processes:
-          description: Processes not listed in RV(analysis.processes), also those past the first 65,536 of
+          description: Processes not listed in RV(analysis.processes), also those past the first 32,768 of
             C(pstree.img), which are not read (see O(max_processes)).
           type: int
           sample: 0
@@ -732,6 +734,10 @@ analysis:
             - Entries not listed in RV(analysis.rootfs.changed) and RV(analysis.rootfs.deleted).
             - Includes the paths of a C(deleted.files) longer than 200,000 paths, which are only
               counted (findings see the first 200,000).
+          type: int
+          sample: 0
+        mounts:
+          description: CRIU mounts not listed in RV(analysis.mounts.criu) (past the first 10,000).
           type: int
           sample: 0
         warnings:

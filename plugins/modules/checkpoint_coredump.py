@@ -40,6 +40,8 @@ options:
       - The processes to write cores for, by their PID in the checkpoint (as C(checkpoint_info)
         and C(crit show pstree.img) list them).
       - Default is every process; zombies are then skipped with a warning.
+      - One task writes at most 1,000 cores holding 8,192 threads in all. By default the first ones of
+        the process tree are written and a warning names the others; asking for more by O(pid) fails.
     type: list
     elements: int
   dest:
@@ -62,6 +64,15 @@ options:
         reported unchanged.
     type: bool
     default: false
+  max_bytes:
+    description:
+      - The most bytes of data this task writes, all cores together; holes (memory CRIU did not
+        dump) are not counted. V(0) sets no bound.
+      - Cores copy the memory CRIU dumped, so a crafted archive whose processes all claim one pages
+        image is written once a process (a 37 MB archive made 33 GB of cores). By default the cores
+        past the bound are not written and a warning names them; asking for them by O(pid) fails.
+    type: int
+    default: 17179869184
   checksum:
     description:
       - Compute the SHA-256 of every core while writing it (on a second thread), and of the archive
@@ -179,6 +190,7 @@ def main():
             root=dict(type="path"),
             overwrite=dict(type="bool", default=False),
             checksum=dict(type="bool", default=True),
+            max_bytes=dict(type="int", default=17179869184),
         ),
         supports_check_mode=True,
     )

@@ -66,8 +66,25 @@ def cases(work, fixtures):
                  for side, count in (("before", 300000), ("after", 301500))]
     pid_sides = [h3.many_pids(os.path.join(work, "diff-pids-%s.tar" % side), members, pids, {})
                  for side, pids in (("before", range(1, 100001)), ("after", range(1501, 101501)))]
+    pids_300k = hb.replaced_images(os.path.join(work, "pstree-300k.tar.zst"), members,
+                                   {"checkpoint/pstree.img": ("PSTREE", hb.wide_pstree(300000))}, compression="zst")
+    thread_ids = h3.pstree_thread_bomb(os.path.join(work, "thread-ids-5m.tar"), members, 5000000)
+    cores = h3.many_pids(os.path.join(work, "cores-30k.tar"), members, range(1, 30001),
+                         dict((pid, "w%d" % pid) for pid in range(1, 30001)))
+    cores_after = os.path.join(work, "cores-30k-after.tar")
+    shutil.copyfile(cores, cores_after)
+    mounts = h3.many_mounts(os.path.join(work, "mounts-120k.tar.zst"), members, 120000, "zst")
+    cored = h3.many_cored_processes(os.path.join(work, "cored-3000.tar"), members, 3000)
     out = os.path.join(work, "out")
     return [
+        ("checkpoint_analyze", "pstree of 300k pids (zstd)", {"path": pids_300k}, False),
+        ("checkpoint_memory", "pstree.img of 5M thread ids", {"path": thread_ids}, True),
+        ("checkpoint_analyze", "30k processes, a core image each", {"path": cores}, False),
+        ("checkpoint_memory", "30k processes, a core image each", {"path": cores}, False),
+        ("checkpoint_diff", "30k processes a side, core images", {"before": cores, "after": cores_after}, False),
+        ("checkpoint_analyze", "120k mounts (zstd)", {"path": mounts, "include": ["mounts"]}, False),
+        ("checkpoint_coredump", "3000 processes on one pages image",
+         {"path": cored, "dest": out + "4", "checksum": False, "max_bytes": 1 << 30}, False),
         ("checkpoint_analyze", "300k TCP sockets", {"path": inet}, False),
         ("checkpoint_analyze", "300k unix sockets", {"path": unix}, False),
         ("checkpoint_analyze", "1000 processes sharing 4000 fds", {"path": shared_big}, False),

@@ -81,8 +81,9 @@ def _container(archive, images, spec):
     container["networks"] = _networks(network_status(load_json(archive, "network.status"), warnings))
     macs = [i["mac"] for n in container["networks"] for i in n["interfaces"].values() if i["mac"]]
     container["mac"] = macs[0] if macs else None
-    uts = [images.first(name, "UTSNS") for name in images.names("utsns-")]
-    container["hostname"] = text(uts[0].nodename) if uts and uts[0] is not None else None
+    uts = images.names("utsns-")[:1]  # the first, not all of them decoded (a crafted archive holds 150k)
+    uts = images.first(uts[0], "UTSNS") if uts else None
+    container["hostname"] = text(uts.nodename) if uts is not None else None
     return container, warnings
 
 
@@ -220,7 +221,11 @@ class AnalysisPlan(object):
             self._tree = (ordered, children, files, SocketTable(images, files) if "sockets" in include else None)
             analysis["processes"] = self._described(images, ordered)
         if "mounts" in include:
-            analysis["mounts"] = {"spec": mounts_mod.spec_mounts(spec), "criu": mounts_mod.criu_mounts(images),
+            criu_mounts, more_mounts = mounts_mod.criu_mounts(images)
+            if more_mounts:
+                warnings.append("analysis.mounts.criu lists the first %d of %d mounts of the mountpoints images"
+                                % (len(criu_mounts), len(criu_mounts) + more_mounts))
+            analysis["mounts"] = {"spec": mounts_mod.spec_mounts(spec), "criu": criu_mounts,
                                   "bind": mounts_mod.bind_mounts(load_json(archive, "bind.mounts"))}
         if "rootfs" in include:
             if rootfs.changed is None:
@@ -244,7 +249,8 @@ class AnalysisPlan(object):
         # deleted paths past rootfs.MAX_ENTRIES (runners/analyze.py's capped adds what it cuts).
         unread = ProcessTree.of(archive).unread  # tasks and thread ids past criu/tree.py's bounds
         omitted = {"warnings": images.folded, "rootfs": self.deleted.omitted if self.deleted else 0,
-                   "processes": unread["tasks"], "threads": unread["threads"]}
+                   "processes": unread["tasks"], "threads": unread["threads"],
+                   "mounts": more_mounts if "mounts" in include else 0}
         if any(omitted.values()):
             analysis["omitted"] = omitted
         return analysis

@@ -50,9 +50,11 @@ MAX_IMAGE = 64 * 1024 * 1024
 # Images whose size follows from what the readers keep of them: a pstree of criu/tree.py's
 # MAX_TASKS tasks and MAX_THREAD_IDS thread ids is under 8 MiB (each task at most 28 bytes with its
 # header, each thread id 6). Decoding a bigger one costs 4 bytes a thread id before any is dropped
-# (30M of them in a 60 MB image: 976 MB).
-IMAGE_LIMITS = {"PSTREE": 8 * 1024 * 1024}
-_MAGIC_BY_NAME = {names.PSTREE: "PSTREE"}
+# (30M of them in a 60 MB image: 976 MB). A mount namespace's mountpoints image holds about 300
+# bytes a mount (a container has tens of them; analysis/mounts.py lists MAX_MOUNTS): 170k mounts in
+# a 64 MB image took 1.7 GB and 118 s.
+IMAGE_LIMITS = {"PSTREE": 8 * 1024 * 1024, "MNTS": 4 * 1024 * 1024}
+_LIMITED = (("pstree.img", "PSTREE"), ("mountpoints-", "MNTS"))  # file name (or its start): magic
 # Images with one entry per open file or descriptor (300k of them in one process cost 125 MB as
 # decoded messages): their entries are found by offset and decoded when read (see Entries).
 BY_OFFSET = frozenset(("FILES", "FDINFO"))
@@ -81,13 +83,14 @@ def require_pycriu(subject):
 class Image(object):
     """A decoded image: its magic name, the entries (protobuf messages) and their payloads."""
 
-    __slots__ = ("name", "magic", "entries", "payloads")
+    __slots__ = ("name", "magic", "entries", "payloads", "cost")
 
     def __init__(self, name, magic, entries, payloads):
         self.name = name
         self.magic = magic
         self.entries = entries
         self.payloads = payloads
+        self.cost = 0  # about what it takes in memory (decode sets it; criu/tree.py's cache counts it)
 
     def first(self):
         if not self.entries:
@@ -98,7 +101,8 @@ class Image(object):
 def size_limit(member):
     """The most bytes of ``member`` read to decode it: IMAGE_LIMITS of what its name holds, else
     MAX_IMAGE (checked before reading, so a 60 MB pstree is not read to be refused)."""
-    return IMAGE_LIMITS.get(_MAGIC_BY_NAME.get(member), MAX_IMAGE)
+    base = member.rsplit("/", 1)[-1]
+    return next((IMAGE_LIMITS[magic] for start, magic in _LIMITED if base.startswith(start)), MAX_IMAGE)
 
 
 def image_magic(name, data):
@@ -119,11 +123,24 @@ def image_magic(name, data):
     return magic, offset
 
 
+# What decoded messages take in memory for a byte of image, about (a core image of 1.9 KB: 10.5
+# KB), and for each image (0.4 KB for an 18-byte fs image).
+MESSAGE_EXPANSION, IMAGE_OVERHEAD = 6, 1024
+
+
 def decode(name, data, expect=None):
-    """Decode a whole image held in ``data`` (bytes or memoryview).
+    """Decode a whole image held in ``data`` (bytes or memoryview), with its ``cost``.
 
     ``expect`` is the magic name the caller needs; a different one is an error naming both.
     """
+    image = _decode(name, data, expect)
+    # Entries read by offset and payloads (ghost files, pipe data) stay views of the bytes.
+    held = image.magic in BY_OFFSET or image.magic in _PAYLOAD or image.magic == "GHOST_FILE"
+    image.cost = IMAGE_OVERHEAD + len(data) * (1 if held else MESSAGE_EXPANSION)
+    return image
+
+
+def _decode(name, data, expect):
     magic, offset = image_magic(name, data)
     if expect is not None and magic != expect:
         raise ImageError(name, "expected a %s image, found %s" % (expect, magic))

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: forensic.checkpoint contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The CRIU images of one opened archive, each decoded at most once.
+"""The CRIU images of one opened archive, each decoded once while the cache has room for it.
 
 The analysis distinguishes two kinds of trouble on purpose: an image that is *missing* makes the
 result partial (a warning says what is unknown because of it), an image that is *present but
@@ -41,12 +41,13 @@ def text(value):
 
 
 class ImageSet(object):
-    """Decoded images of ``archive`` by file name (``core-1.img``), cached; warnings collected."""
+    """Decoded images of ``archive`` by file name (``core-1.img``), kept by its process tree
+    (criu/tree.py CACHE_COST); warnings collected."""
 
     def __init__(self, archive, warnings):
         self.archive = archive
         self.warnings = warnings
-        self._cache = {}
+        self._counted = set()  # members whose size counts in _decoded
         self._decoded = 0
         self._warned = set(warnings)  # a set: tens of thousands of pids can each warn
         self._kinds = {}  # kind: [listed, index of its summary, folded, summary, last folded]
@@ -63,31 +64,31 @@ class ImageSet(object):
 
         ``missing`` says what is unknown without the image; when given, its absence is warned about.
         """
-        if name in self._cache:
-            return self._cache[name]
         member = IMAGE_DIR + name
-        tree = ProcessTree.of(self.archive)  # images decoded once per archive, shared with its tree
+        tree = ProcessTree.of(self.archive)  # images decoded once per archive while its tree keeps them
         image = tree.decoded(member)
-        if image is None and self.archive.has(member):
-            size, limit = self.archive.member(member).size, criu_images.size_limit(member)
-            if size > limit and limit != MAX_IMAGE:
-                self.warn("%s is %d bytes, more than the %d this reader decodes of such an image" % (member, size, limit))
-            elif size > (KEEP_MEMBER_LIMIT if self.archive.compression != "none" else MAX_IMAGE):
-                self.warn("%s is %d bytes, too large to decode from this %s archive%s" % (
-                    member, size, self.archive.compression,
-                    "; decompress it to a plain tar" if self.archive.compression != "none" else ""))
-            elif self._decoded + size > MAX_IMAGES_TOTAL:
-                self.warn("%s (%d bytes) not decoded: the images of this archive would take more than %d MiB"
-                          % (member, size, MAX_IMAGES_TOTAL >> 20))
-            else:
-                self._decoded += size
-                image = tree.keep(member, criu_images.decode(member, self.archive.read(member, limit=MAX_IMAGE),
-                                                             expect=expect))
-        elif image is None:
+        if image is not None:
+            return image
+        if not self.archive.has(member):
             if missing:
                 self.warn("%s is missing: %s" % (member, missing))
             return None  # not remembered: 100k pids each lacking four images made 400k entries
-        self._cache[name] = image
+        size, limit = self.archive.member(member).size, criu_images.size_limit(member)
+        if size > limit and limit != MAX_IMAGE:
+            self.warn("%s is %d bytes, more than the %d this reader decodes of such an image" % (member, size, limit))
+        elif size > (KEEP_MEMBER_LIMIT if self.archive.compression != "none" else MAX_IMAGE):
+            self.warn("%s is %d bytes, too large to decode from this %s archive%s" % (
+                member, size, self.archive.compression,
+                "; decompress it to a plain tar" if self.archive.compression != "none" else ""))
+        elif member not in self._counted and self._decoded + size > MAX_IMAGES_TOTAL:
+            self.warn("%s (%d bytes) not decoded: the images of this archive would take more than %d MiB"
+                      % (member, size, MAX_IMAGES_TOTAL >> 20))
+        else:
+            if member not in self._counted:  # decoded again when the tree's cache had no room: counted once
+                self._counted.add(member)
+                self._decoded += size
+            image = tree.keep(member, criu_images.decode(member, self.archive.read(member, limit=MAX_IMAGE),
+                                                         expect=expect))
         return image
 
     def entries(self, name, expect, missing=None):

@@ -22,11 +22,20 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.criu import na
 # The tasks and thread ids read from pstree.img, in all. Every consumer holds something per task
 # (an analysis about 1.5 KB with its findings; checkpoint_diff two sides of them), so the tree is
 # what bounds them: a forged pstree of 300k pids took 452 MB, one entry of 30M thread ids 976 MB.
-# Real containers are far below: OpenShift's default pod pids limit is 4,096, and threads count
-# against it. CRIU writes pstree.img depth first from the root task (criu/pstree.c dump_pstree,
-# for_each_pstree_item), so the first MAX_TASKS are the root's side of the tree.
-MAX_TASKS = 65536
+# Real containers are far below: threads count against a container's pids limit, 4,096 for a pod
+# on OpenShift and 2,048 or 4,096 in Podman (docs.podman.io, --pids-limit), and 32,768 is the
+# kernel's historic default pid_max. At twice this bound, an analysis of processes each with a
+# core image took 194 MB. CRIU writes pstree.img depth first from the root task (criu/pstree.c
+# dump_pstree, for_each_pstree_item), so the first MAX_TASKS are the root's side of the tree.
+MAX_TASKS = 32768
 MAX_THREAD_IDS = 1 << 20
+# Decoded images are kept for the next reader up to CACHE_COST (Image.cost: their messages take
+# about six times their bytes); past it each is decoded, used and let go. Every process's core, mm,
+# fs and ids image kept took 423 MB for 30k processes whose images were each under every bound.
+# Images read by offset (files, fdinfo) are kept whatever the cost: they are their bytes, bounded
+# in total by criu/imageset.py MAX_IMAGES_TOTAL, and processes sharing an fd table must share one
+# (analysis/files.py FileRows, findings/engine.py _SharedTables).
+CACHE_COST = 16 << 20
 
 
 def raw_text(value):
@@ -82,6 +91,7 @@ class ProcessTree(object):
         self.archive = archive
         self.memo = {}  # derived models keyed by (kind, pid): PageMap.of's pagemaps
         self._images = {}
+        self._cost = 0  # of the kept images decoded into messages
         self._tasks = None
         self._by_pid = None
         self.unread = {"tasks": 0, "threads": 0}  # what pstree.img lists past MAX_TASKS and MAX_THREAD_IDS
@@ -97,21 +107,35 @@ class ProcessTree(object):
         """The decoded image ``member`` (ImageError when missing or corrupt), decoded once."""
         image = self._images.get(member)
         if image is None:
-            image = self._images[member] = criu_images.load(self.archive, member, expect=expect)
+            image = self.keep(member, criu_images.load(self.archive, member, expect=expect))
         return image
 
     def decoded(self, member):
-        """``member`` if some consumer decoded it already, else None."""
+        """``member`` if some consumer decoded it already and it was kept, else None."""
         return self._images.get(member)
 
     def keep(self, member, image):
-        """Share ``image``, decoded by another reader (the analysis' ImageSet), and return it."""
-        self._images[member] = image
+        """Share ``image`` (decoded here or by another reader, the analysis' ImageSet) while the
+        cache has room for it (CACHE_COST), and return it."""
+        if image.magic in criu_images.BY_OFFSET:
+            self._images[member] = image
+        elif self._cost + image.cost <= CACHE_COST:
+            self._images[member] = image
+            self._cost += image.cost
         return image
+
+    def let_go(self):
+        """Drop every kept image decoded into messages once the readers that share them are done
+        (checkpoint_diff holds one archive open while it analyses the other); those read by offset
+        stay, for the records still to be made from them."""
+        for member in [member for member, image in self._images.items() if image.magic not in criu_images.BY_OFFSET]:
+            self.forget(member)
 
     def forget(self, member):
         """Drop a decoded image once what was built from it is kept (a pagemap's runs, say)."""
-        self._images.pop(member, None)
+        image = self._images.pop(member, None)
+        if image is not None and image.magic not in criu_images.BY_OFFSET:
+            self._cost -= image.cost
 
     def first(self, member, expect):
         """The first entry of ``member``, None when the archive lacks it."""
@@ -151,7 +175,7 @@ class ProcessTree(object):
 
     def known_pids(self, limit=20):
         """The first ``limit`` pids read and what was not read, for an error naming a pid the tree
-        lacks (a forged pstree lists 65k of them: not all in one line)."""
+        lacks (a forged pstree lists 32k of them: not all in one line)."""
         known = self.pids()
         note = self.unread_note()
         return ", ".join(str(pid) for pid in known[:limit]) + (", ..." if len(known) > limit else "") + \

@@ -95,9 +95,10 @@ class MemoryQueries(object):
     incremental dump, serves the pages left there). Each query method fills ``result`` (and its
     ``warnings``) and returns it; ``pid`` limits the processes described."""
 
-    def __init__(self, path, parent=None, pid=None, check_mode=False, max_vmas=None, checksum=False):
+    def __init__(self, path, parent=None, pid=None, check_mode=False, max_vmas=None, checksum=False, max_processes=None):
         self.path, self.parent, self.pid = path, parent, pid
         self.max_vmas = max_vmas or None
+        self.max_processes = max_processes or None
         self.check_mode = check_mode
         self.checksum = checksum
         self.archive_sha256 = None  # with checksum: from the first pass over ``path``, never a re-read
@@ -138,13 +139,18 @@ class MemoryQueries(object):
     def _describe(self, index, pids):
         procs = load_processes(index, pids)
         self.processes = dict((proc.pid, proc) for proc in procs)
-        self.result["processes"] = [proc.describe(self.max_vmas) for proc in procs]
+        # 65k processes listed made a 35 MB result (240 MB RSS): max_processes of them, tree order.
+        listed = procs[:self.max_processes] if self.max_processes else procs
+        self.result["processes"] = [proc.describe(self.max_vmas) for proc in listed]
         # A few MB of mm image can list 500k VMAs: the result lists max_vmas a process (1.9 GB RSS).
-        left_out = sum(max(0, len(proc.vmas) - self.max_vmas) for proc in procs) if self.max_vmas else 0
-        self.result["omitted"] = {"vmas": left_out}
+        left_out = sum(max(0, len(proc.vmas) - self.max_vmas) for proc in listed) if self.max_vmas else 0
+        self.result["omitted"] = {"vmas": left_out, "processes": len(procs) - len(listed)}
         if left_out:
             self.warnings.append("%d VMAs left out of processes[].vmas (max_vmas: %d a process); searches, reads "
                                  "and writes cover all" % (left_out, self.max_vmas))
+        if len(listed) < len(procs):
+            self.warnings.append("processes lists the first %d of %d processes (max_processes); searches, reads "
+                                 "and writes cover all" % (len(listed), len(procs)))
         for proc in procs:
             if proc.pagemap is None:
                 continue

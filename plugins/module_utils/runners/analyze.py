@@ -18,6 +18,7 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.analy
     open_checkpoint,
 )
 from ansible_collections.forensic.checkpoint.plugins.module_utils.analysis.diff import Side, compare
+from ansible_collections.forensic.checkpoint.plugins.module_utils.criu.tree import ProcessTree
 from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.engine import FindingsPass
 from ansible_collections.forensic.checkpoint.plugins.module_utils.report import document as report_mod
 from ansible_collections.forensic.checkpoint.plugins.module_utils.findings.redact import scrub_all
@@ -31,12 +32,14 @@ from ansible_collections.forensic.checkpoint.plugins.module_utils.runners.common
 
 @contextlib.contextmanager
 def opened(path, options, checksum=False, include=None, export_dir=None, export=(), check_mode=False,
-           export_limit=None):
+           export_limit=None, let_go=False):
     """(analysis, findings result, secrets seen, reread) of ``path`` while its Checkpoint is open, so
     that its open-file records (analysis/files.py FileRows) can still be made, and its processes
     (``reread``: AnalysisPlan.reread of a list of tree positions). Both ride one Checkpoint, so a
     compressed archive is streamed once (twice when its pages come before their pagemaps; see
-    criu/checkpoint.py)."""
+    criu/checkpoint.py). ``let_go``: its decoded images are let go once the findings are made, and
+    decoded again for the few records made later (checkpoint_diff holds this archive open while it
+    analyses the other)."""
     plan = AnalysisPlan(path, include or list(SECTIONS), options.get("redact_secrets", True), export_dir, export,
                         check_mode, export_limit)
     pending = FindingsPass(dict(options, scan_memory=options.get("scan_memory", True) and plan.has_processes))
@@ -46,6 +49,8 @@ def opened(path, options, checksum=False, include=None, export_dir=None, export=
     with open_checkpoint(path, [plan, pending], checksum) as checkpoint:
         analysis = plan.run(checkpoint)
         result = pending.evaluate(analysis, checkpoint)
+        if let_go:
+            ProcessTree.of(checkpoint.archive).let_go()
         yield analysis, result, pending.secrets + plan.redactor.secrets, functools.partial(plan.reread, checkpoint)
 
 
@@ -81,7 +86,7 @@ def capped(analysis, max_processes=None, max_files=None, max_rootfs=None, max_to
     open files would otherwise make a result of hundreds of MB for Ansible to carry (1.1 GB RSS)."""
     before = analysis.get("omitted") or {}
     omitted = {"processes": 0, "threads": 0, "children": 0, "files": 0, "sockets": 0, "rootfs": before.get("rootfs", 0),
-               "warnings": before.get("warnings", 0)}
+               "warnings": before.get("warnings", 0), "mounts": before.get("mounts", 0)}
     processes = analysis.get("processes")
     if max_processes and processes and len(processes) > max_processes:
         omitted["processes"] = len(processes) - max_processes
@@ -169,7 +174,8 @@ def run_diff(params, check_mode):
     # What leaves is scrubbed once, of both sides' secrets: not every record of each side first.
     with contextlib.ExitStack() as stack:
         for side in ("before", "after"):
-            analysis, found, seen, reread = stack.enter_context(opened(params[side], options, params["checksum"]))
+            analysis, found, seen, reread = stack.enter_context(opened(params[side], options, params["checksum"],
+                                                                       let_go=True))
             sides[side] = (Side(analysis, reread), found)
             analysis["processes"] = None
             secrets.extend(seen)

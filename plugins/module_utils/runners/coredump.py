@@ -17,7 +17,7 @@ def run(params, check_mode):
     with Checkpoint(params["path"], checksum=params["checksum"]) as checkpoint:
         cores, warnings = write_cores(checkpoint, params["dest"], pids=params["pid"], root=params["root"],
                                       overwrite=params["overwrite"], checksum=params["checksum"],
-                                      check_mode=check_mode)
+                                      check_mode=check_mode, max_bytes=params["max_bytes"])
         result = dict(changed=any(core["changed"] for core in cores), cores=cores)
         if params["checksum"]:
             result["archive_sha256"] = checkpoint.archive.sha256

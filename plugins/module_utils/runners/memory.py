@@ -21,7 +21,8 @@ def query(params, check_mode=False):
     if params.get("dest") and chosen[:1] not in (["read"], ["write"]):
         raise CheckpointError("dest", "is only used with read or write")
     queries = MemoryQueries(params["path"], parent=params.get("parent"), pid=params.get("pid"), check_mode=check_mode,
-                            max_vmas=params.get("max_vmas"), checksum=params.get("checksum", False))
+                            max_vmas=params.get("max_vmas"), checksum=params.get("checksum", False),
+                            max_processes=params.get("max_processes"))
     try:
         result = _ask(queries, params, search, chosen)
         if queries.archive_sha256:

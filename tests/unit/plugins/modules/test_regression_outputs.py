@@ -126,14 +126,15 @@ def analysis_says_what_it_omits(name, result):
         if "container" in item and "include" in item and "warnings" in item:  # an analysis
             item["omitted"] = {"processes": 0, "threads": 0, "children": 0, "files": 0, "sockets": 0, "rootfs": 0,
                                "warnings": 0, "findings": 0, "rule_open_files": 0, "rule_connections": 0,
-                               "rule_process_sockets": 0}
+                               "rule_process_sockets": 0, "mounts": 0}
     return _walk(result, change)
 
 
 def memory_says_what_it_omits(name, result):
-    """Issue 16: checkpoint_memory lists max_vmas VMAs a process; ``omitted.vmas`` counts the rest."""
+    """Issue 16: checkpoint_memory lists max_processes processes and max_vmas VMAs a process;
+    ``omitted`` counts the rest."""
     if name.startswith("memory/") and "processes" in result:
-        result["omitted"] = {"vmas": 0}
+        result["omitted"] = {"vmas": 0, "processes": 0}
     return result
 
 

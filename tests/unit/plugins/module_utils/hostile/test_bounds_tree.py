@@ -25,14 +25,6 @@ def members(archives):
     return hostile.load_members(archives["counters"])
 
 
-def _run(module, args, *paths):
-    sums = [hb.sha256(path) for path in paths]
-    task, output, rss, secs = hb.run_module(module, args, timeout=240)
-    assert "Traceback" not in output and [hb.sha256(path) for path in paths] == sums
-    assert rss <= hb.RSS_LIMIT_MB, (module, rss)
-    return task, secs
-
-
 def test_300k_pids_are_read_up_to_max_tasks(members, tmp_path):
     """The analysis reads the first MAX_TASKS tasks (pstree order), counts every task in its stats
     and omitted.processes, and says what it left out; checkpoint_memory and checkpoint_coredump
@@ -40,7 +32,7 @@ def test_300k_pids_are_read_up_to_max_tasks(members, tmp_path):
     count = 300000
     path = hb.replaced_images(str(tmp_path / "p300k.tar.zst"), members,
                               {"checkpoint/pstree.img": ("PSTREE", hb.wide_pstree(count))}, compression="zst")
-    task, secs = _run("checkpoint_analyze", {"path": path}, path)
+    task, secs = hb.run_bounded("checkpoint_analyze", {"path": path}, [path])
     assert not task.get("failed"), task.get("msg")
     analysis = task["analysis"]
     assert analysis["stats"]["processes"] == count
@@ -51,7 +43,7 @@ def test_300k_pids_are_read_up_to_max_tasks(members, tmp_path):
     past = tree.MAX_TASKS + 10
     for module, args in (("checkpoint_memory", {"path": path, "pid": past, "strings": {}}),
                          ("checkpoint_coredump", {"path": path, "pid": past, "dest": str(tmp_path / "cores")})):
-        task, _secs = _run(module, args, path)
+        task, _secs = hb.run_bounded(module, args, [path])
         assert task.get("failed") and "no process %d in" % past in task["msg"] and note in task["msg"], task
         assert "\n" not in task["msg"] and len(task["msg"]) < 1000, len(task["msg"])
 
@@ -61,7 +53,7 @@ def test_thread_ids_past_the_bound_are_counted(members, tmp_path):
     omitted.threads count all of them, and a warning says so."""
     count = 1500000
     path = h3.pstree_thread_bomb(str(tmp_path / "threads.tar"), members, count)
-    task, _secs = _run("checkpoint_analyze", {"path": path, "include": ["processes", "stats"]}, path)
+    task, _secs = hb.run_bounded("checkpoint_analyze", {"path": path, "include": ["processes", "stats"]}, [path])
     assert not task.get("failed"), task.get("msg")
     analysis = task["analysis"]
     assert analysis["stats"]["threads"] >= count
@@ -78,12 +70,12 @@ def test_oversized_pstree_is_refused(members, tmp_path, compression):
     path = h3.pstree_thread_bomb(str(tmp_path / ("bomb.tar" + ("." + compression if compression else ""))), members,
                                  5000000, compression)
     limit = "%d" % images.IMAGE_LIMITS["PSTREE"]
-    task, _secs = _run("checkpoint_analyze", {"path": path}, path)
+    task, _secs = hb.run_bounded("checkpoint_analyze", {"path": path}, [path])
     if compression:
         assert not task.get("failed"), task.get("msg")
         assert task["analysis"]["processes"] == []
         assert any("checkpoint/pstree.img" in warning and limit in warning for warning in task["warnings"])
     else:
         assert task.get("failed") and "checkpoint/pstree.img" in task["msg"] and limit in task["msg"], task
-    task, _secs = _run("checkpoint_memory", {"path": path, "strings": {}}, path)
+    task, _secs = hb.run_bounded("checkpoint_memory", {"path": path, "strings": {}}, [path])
     assert task.get("failed") and "checkpoint/pstree.img" in task["msg"] and "\n" not in task["msg"], task
