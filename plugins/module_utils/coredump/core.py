@@ -383,7 +383,7 @@ def _decide(plans, destination, dest, overwrite, checksum):
 
 
 def _record(cores, plan, size, sha256):
-    for core in cores:  # the first of at most MAX_CORES
+    for core in cores:  # at most MAX_CORES of them
         if core["pid"] == plan.pid:
             core.update(size=size, sha256=sha256)
             return

@@ -167,8 +167,7 @@ class ProcessTree(object):
             parts.append("lists %d tasks: the first %d (tree order) are read" % (MAX_TASKS + tasks, MAX_TASKS))
         if threads:
             parts.append("%d thread ids past the first %d are not" % (threads, MAX_THREAD_IDS))
-        return "%s %s; the rest of its tasks are left out of every analysis and finding" % (
-            names.PSTREE, ", ".join(parts))
+        return "%s %s; what is not read is left out of every analysis and finding" % (names.PSTREE, ", ".join(parts))
 
     def pids(self):
         return [task.pid for task in self.tasks]
