@@ -28,7 +28,7 @@ def members(archives):
 def test_300k_pids_are_read_up_to_max_tasks(members, tmp_path):
     """The analysis reads the first MAX_TASKS tasks (pstree order), counts every task in its stats
     and omitted.processes, and says what it left out; checkpoint_memory and checkpoint_coredump
-    asked for a pid past the bound say why it is unknown, in one line that does not list 65k pids."""
+    asked for a pid past the bound say why it is unknown, in one line that does not list 32k pids."""
     count = 300000
     path = hb.replaced_images(str(tmp_path / "p300k.tar.zst"), members,
                               {"checkpoint/pstree.img": ("PSTREE", hb.wide_pstree(count))}, compression="zst")
