@@ -182,14 +182,19 @@ def many_argv_env(dest, members, processes, size=1 << 20, base=0x7e0000000000):
     return hb.replaced_images(dest, members, images, compression="zst")
 
 
+def _flat_pstree(pids):
+    """pstree entries of ``pids``, pid 1 the parent of the rest."""
+    from pycriu.images import pb
+    return [pb.pstree_entry(pid=pid, ppid=0 if pid == 1 else 1, pgid=1, sid=1) for pid in pids]
+
+
 def many_pids(dest, members, pids, comms):
     """A tree of ``pids`` (pid 1 the parent of the rest) written to ``dest``, each pid in ``comms``
     ({pid: name}) with a core image (pid 1's, renamed) and the others with none (name unknown)."""
     from pycriu.images import pb
     core = pb.core_entry()
     core.ParseFromString(hostile.content(members, "checkpoint/core-1.img")[12:])  # IMG_COMMON, magic, length
-    images = {"checkpoint/pstree.img": ("PSTREE", [pb.pstree_entry(pid=pid, ppid=0 if pid == 1 else 1, pgid=1, sid=1)
-                                                   for pid in pids])}
+    images = {"checkpoint/pstree.img": ("PSTREE", _flat_pstree(pids))}
     for pid, comm in comms.items():
         entry = pb.core_entry()
         entry.CopyFrom(core)
@@ -233,7 +238,6 @@ def many_mounts(dest, members, count, compression=None):
 def many_cored_processes(dest, members, count):
     """pids 1..``count`` (pid 1 the parent of the rest), each a copy of pid 1: its core, mm and
     pagemap images, all naming pid 1's pages image (about 11 MB of memory each for 6 KB of archive)."""
-    from pycriu.images import pb
     extra = []
     for kind in ("core", "mm", "pagemap"):
         data = hostile.content(members, "checkpoint/%s-1.img" % kind)
@@ -242,6 +246,5 @@ def many_cored_processes(dest, members, count):
             info.size = len(data)
             extra.append((info, data))
     names = set(info.name for info, _data in extra)
-    tree = [pb.pstree_entry(pid=pid, ppid=0 if pid == 1 else 1, pgid=1, sid=1) for pid in range(1, count + 1)]
     return hb.replaced_images(dest, [item for item in members if item[0].name not in names] + extra,
-                              {"checkpoint/pstree.img": ("PSTREE", tree)})
+                              {"checkpoint/pstree.img": ("PSTREE", _flat_pstree(range(1, count + 1)))})

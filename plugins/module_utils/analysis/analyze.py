@@ -215,8 +215,9 @@ class AnalysisPlan(object):
             # 100k of those held as protobuf objects cost 20 MB more.
             tree = ProcessTree.of(archive)
             entries = tree.tasks if images.get("pstree.img", "PSTREE", missing="no process data") else []
-            if tree.unread_note():
-                warnings.append(tree.unread_note())
+            note = tree.unread_note()
+            if note:
+                warnings.append(note)
             ordered, children = processes_mod.tree_order(entries, images.warn)
             self._tree = (ordered, children, files, SocketTable(images, files) if "sockets" in include else None)
             analysis["processes"] = self._described(images, ordered)
